@@ -1,0 +1,100 @@
+// swift-tools-version:6.1
+//
+// Tandem — disaster-recovery replication appliance.
+//
+// The target graph mirrors the architecture (README, "Architecture"):
+//   CLibraries/  system-library targets for the four C libraries the design names,
+//                plus one tiny C shim for function-like macros and CRC32C.
+//   Clients/     thin Swift wrappers that own the C handles (libpq, MySQL client,
+//                OpenSSL, zstd) and turn C errors into typed Swift errors.
+//   Core/        pure types: the engine-neutral change model, positions, batches,
+//                and the batch codec. No sockets, no database, no filesystem.
+//   Config/      the per-site TOML configuration and its validation.
+//   CLI/         the `tandem` command-line tool.
+//   Benchmarks/  release-mode benchmark executables (never timed tests).
+import PackageDescription
+
+let package = Package(
+    name: "Tandem",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "tandem", targets: ["tandem"]),
+        .executable(name: "tandem-bench", targets: ["TandemBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.0"),
+    ],
+    targets: [
+        // MARK: C libraries
+        .systemLibrary(
+            name: "CLibPQ", path: "Sources/CLibraries/CLibPQ",
+            pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(
+            name: "CMariaDB", path: "Sources/CLibraries/CMariaDB",
+            pkgConfig: "libmariadb", providers: [.apt(["default-libmysqlclient-dev"])]),
+        .systemLibrary(
+            name: "COpenSSL", path: "Sources/CLibraries/COpenSSL",
+            pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(
+            name: "CZstd", path: "Sources/CLibraries/CZstd",
+            pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .target(
+            name: "CTandemShims", dependencies: ["COpenSSL"],
+            path: "Sources/CLibraries/CTandemShims",
+            cSettings: [.unsafeFlags(["-O2"])]),
+
+        // MARK: Client wrappers
+        .target(name: "PGClient", dependencies: ["CLibPQ"], path: "Sources/Clients/PGClient"),
+        .target(name: "MySQLClient", dependencies: ["CMariaDB"], path: "Sources/Clients/MySQLClient"),
+        .target(
+            name: "TLSSupport", dependencies: ["COpenSSL", "CTandemShims"],
+            path: "Sources/Clients/TLSSupport"),
+        .target(name: "ZstdSupport", dependencies: ["CZstd"], path: "Sources/Clients/ZstdSupport"),
+
+        // MARK: Pure core
+        .target(name: "TandemCore", path: "Sources/Core/TandemCore"),
+        .target(
+            name: "TandemCodec", dependencies: ["TandemCore", "ZstdSupport", "CTandemShims"],
+            path: "Sources/Core/TandemCodec"),
+
+        // MARK: Configuration
+        .target(
+            name: "TandemConfig",
+            dependencies: ["TandemCore", .product(name: "TOMLKit", package: "TOMLKit")],
+            path: "Sources/Config/TandemConfig"),
+
+        // MARK: Executables
+        .executableTarget(
+            name: "tandem",
+            dependencies: [
+                "TandemCore", "TandemConfig", "TandemCodec", "PGClient", "MySQLClient", "TLSSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/CLI/tandem"),
+        .executableTarget(
+            name: "TandemBench", dependencies: ["TandemCore", "TandemCodec"],
+            path: "Sources/Benchmarks/TandemBench"),
+
+        // MARK: Tests
+        .target(
+            name: "TandemTestSupport", dependencies: ["PGClient", "MySQLClient"],
+            path: "Tests/TandemTestSupport"),
+        .testTarget(
+            name: "TandemCoreTests",
+            dependencies: ["TandemCore", .product(name: "PropertyBased", package: "swift-property-based")]),
+        .testTarget(
+            name: "TandemCodecTests",
+            dependencies: [
+                "TandemCore", "TandemCodec", "ZstdSupport",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]),
+        .testTarget(name: "TandemConfigTests", dependencies: ["TandemConfig", "TandemCore"]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["TandemTestSupport", "PGClient", "MySQLClient", "TLSSupport", "ZstdSupport"]),
+    ]
+)

@@ -1,0 +1,3 @@
+#include <mysql.h>
+#include <errmsg.h>
+#include <mariadb_rpl.h>

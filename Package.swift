@@ -89,7 +89,7 @@ let package = Package(
         .testTarget(
             name: "TandemCodecTests",
             dependencies: [
-                "TandemCore", "TandemCodec", "ZstdSupport",
+                "TandemCore", "TandemCodec", "ZstdSupport", "CTandemShims",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
         .testTarget(name: "TandemConfigTests", dependencies: ["TandemConfig", "TandemCore"]),

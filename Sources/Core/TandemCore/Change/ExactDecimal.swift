@@ -1,0 +1,34 @@
+/// An exact decimal number kept as its canonical text (`-12345.6700`).
+///
+/// NUMERIC and DECIMAL values travel as text, never as `Double`: a DR copy that
+/// rounds money is not a copy. The text is validated once, on construction, so
+/// every holder of an `ExactDecimal` can hand it to a database as a literal.
+/// PostgreSQL's `NaN`, `Infinity` and `-Infinity` are accepted as they are.
+public struct ExactDecimal: Hashable, Sendable, CustomStringConvertible {
+    public let text: String
+
+    public init?(_ text: String) {
+        guard ExactDecimal.isValid(text) else { return nil }
+        self.text = text
+    }
+
+    public var description: String { text }
+
+    private static func isValid(_ text: String) -> Bool {
+        if text == "NaN" || text == "Infinity" || text == "-Infinity" { return true }
+        var bytes = Substring(text).utf8[...]
+        if bytes.first == UInt8(ascii: "-") || bytes.first == UInt8(ascii: "+") { bytes = bytes.dropFirst() }
+        var digits = 0
+        var seenPoint = false
+        for byte in bytes {
+            if byte >= 48 && byte <= 57 {
+                digits += 1
+            } else if byte == UInt8(ascii: ".") && !seenPoint {
+                seenPoint = true
+            } else {
+                return false
+            }
+        }
+        return digits > 0
+    }
+}

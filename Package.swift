@@ -93,6 +93,8 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
         .testTarget(name: "TandemConfigTests", dependencies: ["TandemConfig", "TandemCore"]),
+        // Runs the built `tandem` binary as an operator would.
+        .testTarget(name: "CLITests"),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["TandemTestSupport", "PGClient", "MySQLClient", "TLSSupport", "ZstdSupport"]),

@@ -55,7 +55,7 @@ public struct EncodedBatch: Sendable, Hashable {
 /// Turns batches into checksummed, compressed frames. Holds a zstd context, so
 /// keep one per capture thread and reuse it.
 public final class BatchEncoder {
-    /// zstd level 1. Chosen by the codec benchmark (docs/benchmarks.md): on this
+    /// zstd level 1. Chosen by the codec benchmark (README, "Measured performance"): on this
     /// class of machine level 1 compresses pgbench-shaped batches several times
     /// faster than level 3 for a ratio only a few percent worse, and encoding speed
     /// is what keeps capture ahead of a busy primary.

@@ -1,0 +1,95 @@
+import ArgumentParser
+
+/// A subcommand whose machinery is not built yet: parses its documented options,
+/// then fails honestly.
+protocol PlannedCommand: AsyncParsableCommand {
+    static var purpose: String { get }
+    /// The words an operator types after `tandem`.
+    static var commandPath: String { get }
+}
+
+extension PlannedCommand {
+    static var commandPath: String { configuration.commandName ?? String(describing: Self.self).lowercased() }
+
+    func run() async throws {
+        throw report(NotBuiltYet(command: Self.commandPath, purpose: Self.purpose))
+    }
+}
+
+struct Agent: PlannedCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run this site's agent (shipper or applier, as the pair's journal says).")
+    static let purpose = "the site agent (capture, link, spool, apply) arrives with the link and engine work"
+    @Option(help: "The site's TOML configuration.") var config: String
+}
+
+struct Pair: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create and maintain the pair's certificates and starting configs.",
+        subcommands: [PairInit.self, PairRotate.self])
+}
+
+struct PairInit: PlannedCommand {
+    static let configuration = CommandConfiguration(commandName: "init", abstract: "Create a pair CA, one certificate per site and starting configs.")
+    static let purpose = "pair certificate creation arrives with the TLS link"
+    static let commandPath = "pair init"
+    @Option(help: "Pair name.") var name: String
+    @Option(help: "The two site names, comma-separated (e.g. idc,cloud).") var sites: String
+    @Option(help: "Output directory.") var out: String
+}
+
+struct PairRotate: PlannedCommand {
+    static let configuration = CommandConfiguration(commandName: "rotate", abstract: "Issue a new site certificate under the pair CA.")
+    static let purpose = "certificate rotation arrives with the TLS link"
+    static let commandPath = "pair rotate"
+    @Option(help: "Site whose certificate to renew.") var site: String
+    @Option(help: "Pair directory created by `pair init`.") var dir: String
+}
+
+struct Seed: PlannedCommand {
+    static let configuration = CommandConfiguration(abstract: "Copy schema and data to the DR site while the source stays online.")
+    static let purpose = "the online initial copy is not built yet"
+    @Option(help: "The site's TOML configuration.") var config: String
+}
+
+struct Status: PlannedCommand {
+    static let configuration = CommandConfiguration(abstract: "Show roles, positions and lag at every stage.")
+    static let purpose = "status needs a running agent and its control socket"
+    @Option(help: "The site's TOML configuration.") var config: String
+}
+
+struct Verify: PlannedCommand {
+    static let configuration = CommandConfiguration(abstract: "Compare source and DR tables in key-ordered chunks.")
+    static let purpose = "data verification is not built yet"
+    @Option(help: "The site's TOML configuration.") var config: String
+}
+
+struct Switchover: PlannedCommand {
+    static let configuration = CommandConfiguration(abstract: "Planned role swap: fence, drain to zero lag, promote, reverse.")
+    static let purpose = "the switchover procedure is not built yet"
+    @Option(help: "The site's TOML configuration.") var config: String
+}
+
+struct Failback: PlannedCommand {
+    static let configuration = CommandConfiguration(abstract: "Switch back to the original primary site.")
+    static let purpose = "failback is not built yet"
+    @Option(help: "The site's TOML configuration.") var config: String
+}
+
+struct Failover: PlannedCommand {
+    static let configuration = CommandConfiguration(abstract: "Emergency promotion of the DR site, with an RPO report.")
+    static let purpose = "failover is not built yet"
+    @Option(help: "The site's TOML configuration.") var config: String
+}
+
+struct Reinstate: PlannedCommand {
+    static let configuration = CommandConfiguration(abstract: "Bring a failed old primary back as the new DR side (divergence report first).")
+    static let purpose = "reinstatement is not built yet"
+    @Option(help: "The site's TOML configuration.") var config: String
+}
+
+struct Drill: PlannedCommand {
+    static let configuration = CommandConfiguration(abstract: "Timed switchover + failback with a report (RTO, RPO, verification).")
+    static let purpose = "drills are not built yet"
+    @Option(help: "The site's TOML configuration.") var config: String
+}

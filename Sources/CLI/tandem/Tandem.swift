@@ -1,0 +1,68 @@
+import ArgumentParser
+import Logging
+import TandemCore
+
+/// The `tandem` command: one binary for the site agent and every operator action.
+///
+/// The full command tree is visible from the first release so that runbooks and
+/// automation can be written against it; commands whose machinery is not built yet
+/// say so and exit non-zero instead of pretending to work.
+@main
+struct Tandem: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tandem",
+        abstract: "Disaster-recovery replication for PostgreSQL and MariaDB/MySQL.",
+        discussion: """
+            Each site runs one long-lived agent (`tandem agent --config site.toml`). Operator commands \
+            talk to the local agent; the agents coordinate procedures over the pair's TLS link.
+            """,
+        version: TandemVersion.string,
+        subcommands: [
+            Agent.self, Pair.self, Seed.self, Status.self, Verify.self, Switchover.self, Failback.self,
+            Failover.self, Reinstate.self, Drill.self, Config.self,
+        ])
+}
+
+/// Options every subcommand shares.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    func bootstrapLogging() {
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// Raised by commands that exist in the tree but are not built yet.
+struct NotBuiltYet: OperatorError {
+    var command: String
+    var purpose: String
+
+    var description: String { "`tandem \(command)` is not built yet: \(purpose)" }
+    var hint: String { "see README.md, \"What works today\", for what this version can do" }
+}
+
+/// Prints an error as the operator sees it and turns it into an exit code.
+func report(_ error: any Error) -> ExitCode {
+    var stderr = StandardError()
+    if let explained = error as? any OperatorError {
+        print("tandem: error: \(explained.description)", to: &stderr)
+        print("  hint: \(explained.hint)", to: &stderr)
+    } else {
+        print("tandem: error: \(error)", to: &stderr)
+    }
+    return ExitCode(1)
+}
+
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) {
+        FileHandleStandardError.write(string)
+    }
+}

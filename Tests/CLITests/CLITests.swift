@@ -1,0 +1,112 @@
+import Foundation
+import Testing
+
+/// Runs the `tandem` executable built next to the test bundle and captures its output.
+struct TandemRun {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+
+    static var executable: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tandem")
+    }
+
+    static func run(_ arguments: [String], environment: [String: String]? = nil) throws -> TandemRun {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return TandemRun(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                         stderr: String(decoding: errData, as: UTF8.self))
+    }
+}
+
+@Suite("tandem command line")
+struct CLITests {
+    static let validSite = """
+        [site]
+        name = "idc"
+        pair = "acme"
+        [database]
+        engine = "mariadb"
+        host = "127.0.0.1"
+        user = "tandem"
+        server_id = 4242
+        password_env = "TANDEM_TEST_PASSWORD"
+        [link]
+        mode = "connect"
+        peer = "dr.example.net:7400"
+        peer_site = "cloud"
+        ca = "ca.pem"
+        certificate = "idc.pem"
+        key = "idc.key"
+        [spool]
+        directory = "spool"
+        """
+
+    @Test func helpShowsTheWholeCommandTree() throws {
+        let run = try TandemRun.run(["--help"])
+        #expect(run.status == 0)
+        for command in ["agent", "pair", "seed", "status", "verify", "switchover", "failback", "failover", "reinstate", "drill", "config"] {
+            #expect(run.stdout.contains("\n  \(command) "), "missing subcommand \(command)")
+        }
+    }
+
+    @Test("unbuilt commands say so and fail", arguments: [
+        ["agent", "--config", "x.toml"], ["switchover", "--config", "x.toml"], ["failover", "--config", "x.toml"],
+        ["pair", "init", "--name", "p", "--sites", "a,b", "--out", "/tmp/none"], ["drill", "--config", "x.toml"],
+    ])
+    func unbuiltCommandsFail(arguments: [String]) throws {
+        let run = try TandemRun.run(arguments)
+        #expect(run.status != 0)
+        #expect(run.stderr.contains("is not built yet"))
+        #expect(run.stderr.contains("hint:"))
+    }
+
+    @Test func configCheckPrintsEffectiveConfigWithSecretMasked() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = dir.appendingPathComponent("site.toml")
+        try CLITests.validSite.write(to: config, atomically: true, encoding: .utf8)
+        var environment = ProcessInfo.processInfo.environment
+        environment["TANDEM_TEST_PASSWORD"] = "hunter2-do-not-print"
+        let run = try TandemRun.run(["config", "check", "--config", config.path], environment: environment)
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        #expect(run.stdout.contains("port = 3306"))
+        #expect(run.stdout.contains("********"))
+        #expect(!run.stdout.contains("hunter2"))
+        #expect(!run.stderr.contains("hunter2"))
+        #expect(run.stdout.contains(dir.appendingPathComponent("ca.pem").path))
+    }
+
+    @Test func configCheckNamesFileKeyAndProblem() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = dir.appendingPathComponent("bad.toml")
+        try CLITests.validSite.replacingOccurrences(of: "engine = \"mariadb\"", with: "engine = \"oracle\"")
+            .write(to: config, atomically: true, encoding: .utf8)
+        let run = try TandemRun.run(["config", "check", "--config", config.path])
+        #expect(run.status == 1)
+        #expect(run.stdout.isEmpty)
+        let firstLine = run.stderr.split(separator: "\n").first.map(String.init) ?? ""
+        #expect(firstLine.contains("bad.toml"))
+        #expect(firstLine.contains("database.engine"))
+        #expect(firstLine.contains("oracle"))
+        #expect(run.stderr.contains("hint:"))
+    }
+
+    @Test func missingConfigFileIsNamed() throws {
+        let run = try TandemRun.run(["config", "check", "--config", "/nonexistent/site.toml"])
+        #expect(run.status == 1)
+        #expect(run.stderr.contains("/nonexistent/site.toml"))
+    }
+}

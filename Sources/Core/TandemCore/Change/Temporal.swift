@@ -21,7 +21,7 @@ public struct CivilDate: Hashable, Sendable, CustomStringConvertible {
     public var isZeroDate: Bool { month == 0 || day == 0 }
 
     public var description: String {
-        let y = year < 0 ? "-" + pad(Int(-year), 4) : pad(Int(year), 4)
+        let y = year < 0 ? "-" + pad(-Int(year), 4) : pad(Int(year), 4)
         return "\(y)-\(pad(Int(month), 2))-\(pad(Int(day), 2))"
     }
 }

@@ -51,7 +51,7 @@ public struct MySQLGTIDSet: Hashable, Sendable, CustomStringConvertible {
         list.sort { $0.lower < $1.lower }
         var merged: [Interval] = []
         for item in list {
-            if let last = merged.last, item.lower <= last.upper &+ 1 {
+            if let last = merged.last, last.upper == .max || item.lower <= last.upper + 1 {
                 merged[merged.count - 1].upper = max(last.upper, item.upper)
             } else {
                 merged.append(item)

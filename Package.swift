@@ -60,6 +60,19 @@ let package = Package(
             name: "TandemCodec", dependencies: ["TandemCore", "ZstdSupport", "CTandemShims"],
             path: "Sources/Core/TandemCodec"),
 
+        // MARK: Link and transport
+        // The session protocol between shipper and applier, as pure state machines.
+        .target(name: "TandemLink", dependencies: ["TandemCore"], path: "Sources/Link/TandemLink"),
+        // The applier's durable, append-only batch spool.
+        .target(
+            name: "TandemSpool", dependencies: ["TandemCore", "TandemCodec", "CTandemShims"],
+            path: "Sources/Transport/TandemSpool"),
+
+        // TLS 1.3 mutual-auth connections over sockets: listen or dial, peer pinning.
+        .target(
+            name: "TandemTransport", dependencies: ["TLSSupport", "COpenSSL", "CTandemShims", "TandemCore"],
+            path: "Sources/Transport/TandemTransport"),
+
         // MARK: Configuration
         .target(
             name: "TandemConfig",
@@ -71,6 +84,7 @@ let package = Package(
             name: "tandem",
             dependencies: [
                 "TandemCore", "TandemConfig", "TandemCodec", "PGClient", "MySQLClient", "TLSSupport",
+                "TandemLink", "TandemSpool", "TandemTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -93,6 +107,10 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
         .testTarget(name: "TandemConfigTests", dependencies: ["TandemConfig", "TandemCore"]),
+        .testTarget(name: "TandemLinkTests", dependencies: ["TandemLink", "TandemCore"]),
+        .testTarget(name: "TandemSpoolTests", dependencies: ["TandemSpool", "TandemCodec", "TandemCore"]),
+        .testTarget(name: "TLSSupportTests", dependencies: ["TLSSupport", "COpenSSL", "TandemConfig"]),
+        .testTarget(name: "TandemTransportTests", dependencies: ["TandemTransport", "TLSSupport"]),
         // Runs the built `tandem` binary as an operator would.
         .testTarget(name: "CLITests"),
         .testTarget(

@@ -61,7 +61,7 @@ struct CLITests {
 
     @Test("unbuilt commands say so and fail", arguments: [
         ["agent", "--config", "x.toml"], ["switchover", "--config", "x.toml"], ["failover", "--config", "x.toml"],
-        ["pair", "init", "--name", "p", "--sites", "a,b", "--out", "/tmp/none"], ["drill", "--config", "x.toml"],
+        ["drill", "--config", "x.toml"], ["seed", "--config", "x.toml"],
     ])
     func unbuiltCommandsFail(arguments: [String]) throws {
         let run = try TandemRun.run(arguments)

@@ -23,29 +23,6 @@ struct Agent: PlannedCommand {
     @Option(help: "The site's TOML configuration.") var config: String
 }
 
-struct Pair: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Create and maintain the pair's certificates and starting configs.",
-        subcommands: [PairInit.self, PairRotate.self])
-}
-
-struct PairInit: PlannedCommand {
-    static let configuration = CommandConfiguration(commandName: "init", abstract: "Create a pair CA, one certificate per site and starting configs.")
-    static let purpose = "pair certificate creation arrives with the TLS link"
-    static let commandPath = "pair init"
-    @Option(help: "Pair name.") var name: String
-    @Option(help: "The two site names, comma-separated (e.g. idc,cloud).") var sites: String
-    @Option(help: "Output directory.") var out: String
-}
-
-struct PairRotate: PlannedCommand {
-    static let configuration = CommandConfiguration(commandName: "rotate", abstract: "Issue a new site certificate under the pair CA.")
-    static let purpose = "certificate rotation arrives with the TLS link"
-    static let commandPath = "pair rotate"
-    @Option(help: "Site whose certificate to renew.") var site: String
-    @Option(help: "Pair directory created by `pair init`.") var dir: String
-}
-
 struct Seed: PlannedCommand {
     static let configuration = CommandConfiguration(abstract: "Copy schema and data to the DR site while the source stays online.")
     static let purpose = "the online initial copy is not built yet"

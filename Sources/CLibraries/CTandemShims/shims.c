@@ -1,5 +1,8 @@
 #include "CTandemShims.h"
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <openssl/ec.h>
+#include <pthread.h>
 #include <string.h>
 
 // ---- CRC32C ---------------------------------------------------------------
@@ -82,3 +85,74 @@ int tandem_ssl_set_tlsext_host_name(SSL *ssl, const char *name) {
 }
 
 unsigned long tandem_openssl_version_number(void) { return OpenSSL_version_num(); }
+
+// ---- Pair certificates and peer verification --------------------------------
+
+EVP_PKEY *tandem_generate_ec_p256_key(void) { return EVP_EC_gen("P-256"); }
+
+int tandem_x509_dns_names(const X509 *cert, char *buffer, size_t capacity) {
+    int critical = 0;
+    GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, &critical, NULL);
+    if (names == NULL) {
+        if (capacity > 0) buffer[0] = '\0';
+        // -1: absent; anything else means the extension is there but unreadable.
+        return critical == -1 ? 0 : -1;
+    }
+    size_t needed = 0;
+    for (int i = 0; i < sk_GENERAL_NAME_num(names); i++) {
+        const GENERAL_NAME *name = sk_GENERAL_NAME_value(names, i);
+        if (name->type != GEN_DNS) continue;
+        const unsigned char *data = ASN1_STRING_get0_data(name->d.dNSName);
+        size_t length = (size_t)ASN1_STRING_length(name->d.dNSName);
+        size_t start = needed == 0 ? 0 : needed + 1;
+        if (needed != 0 && needed < capacity) buffer[needed] = '\n';
+        for (size_t k = 0; k < length; k++) {
+            if (start + k < capacity) buffer[start + k] = (char)data[k];
+        }
+        needed = start + length;
+    }
+    GENERAL_NAMES_free(names);
+    if (capacity > 0) buffer[needed < capacity ? needed : capacity - 1] = '\0';
+    return needed > INT32_MAX ? -1 : (int)needed;
+}
+
+long tandem_ssl_set_mode(SSL *ssl, long mode) { return SSL_set_mode(ssl, mode); }
+
+long tandem_ssl_ctx_disable_session_cache(SSL_CTX *ctx) {
+    return SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+}
+
+static int presented_index = -1;
+static pthread_once_t presented_index_once = PTHREAD_ONCE_INIT;
+
+static void presented_free(void *parent, void *pointer, CRYPTO_EX_DATA *data, int index, long argl, void *argp) {
+    (void)parent; (void)data; (void)index; (void)argl; (void)argp;
+    X509_free((X509 *)pointer);
+}
+
+static void presented_index_init(void) {
+    presented_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, presented_free);
+}
+
+static int presented_recording_callback(int ok, X509_STORE_CTX *store) {
+    SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
+    if (ssl != NULL && presented_index >= 0 && SSL_get_ex_data(ssl, presented_index) == NULL) {
+        X509 *leaf = X509_STORE_CTX_get0_cert(store);
+        if (leaf != NULL && X509_up_ref(leaf) == 1 && SSL_set_ex_data(ssl, presented_index, leaf) != 1) {
+            X509_free(leaf);
+        }
+    }
+    return ok;
+}
+
+int tandem_ssl_require_peer_certificate(SSL *ssl) {
+    pthread_once(&presented_index_once, presented_index_init);
+    if (presented_index < 0) return 0;
+    SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, presented_recording_callback);
+    return 1;
+}
+
+X509 *tandem_ssl_presented_certificate(const SSL *ssl) {
+    if (presented_index < 0) return NULL;
+    return (X509 *)SSL_get_ex_data(ssl, presented_index);
+}

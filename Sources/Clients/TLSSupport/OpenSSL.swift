@@ -53,13 +53,28 @@ public enum TLSRole: Sendable {
 /// CA; anything else fails the handshake before application data is exchanged.
 /// The peer *name* check needs the expected site name, which is per connection,
 /// and belongs to the connection type built on top of this context.
+///
+/// Session tickets and the session cache are off: the link is one long-lived
+/// connection, so resumption saves nothing, and a full handshake on every
+/// reconnect means a rotated or withdrawn certificate takes effect at once.
 public final class TLSContext: @unchecked Sendable {
     // @unchecked: SSL_CTX is safe to share between threads once configured,
     // and this type exposes no mutation after init.
     public let handle: OpaquePointer
     public let role: TLSRole
 
-    public init(role: TLSRole, caFile: String, certificateFile: String, keyFile: String) throws(OpenSSLError) {
+    public convenience init(role: TLSRole, caFile: String, certificateFile: String, keyFile: String) throws(OpenSSLError) {
+        try self.init(role: role, caFile: caFile, identity: (certificateFile, keyFile))
+    }
+
+    /// A client context that trusts the pair CA but has no certificate of its
+    /// own: exists only so tests can check that a server refuses such a client.
+    @_spi(Testing)
+    public convenience init(clientWithoutCertificateTrusting caFile: String) throws(OpenSSLError) {
+        try self.init(role: .client, caFile: caFile, identity: nil)
+    }
+
+    private init(role: TLSRole, caFile: String, identity: (certificateFile: String, keyFile: String)?) throws(OpenSSLError) {
         ERR_clear_error()
         guard let context = SSL_CTX_new(role == .server ? TLS_server_method() : TLS_client_method()) else {
             throw OpenSSLError.drain(operation: "creating a TLS context")
@@ -72,16 +87,28 @@ public final class TLSContext: @unchecked Sendable {
         guard SSL_CTX_load_verify_locations(context, caFile, nil) == 1 else {
             throw OpenSSLError.drain(operation: "loading the pair CA from \(caFile)")
         }
-        guard SSL_CTX_use_certificate_chain_file(context, certificateFile) == 1 else {
-            throw OpenSSLError.drain(operation: "loading the site certificate from \(certificateFile)")
-        }
-        guard SSL_CTX_use_PrivateKey_file(context, keyFile, SSL_FILETYPE_PEM) == 1 else {
-            throw OpenSSLError.drain(operation: "loading the site key from \(keyFile)")
-        }
-        guard SSL_CTX_check_private_key(context) == 1 else {
-            throw OpenSSLError.drain(operation: "matching the key in \(keyFile) to the certificate in \(certificateFile)")
+        if let identity {
+            guard SSL_CTX_use_certificate_chain_file(context, identity.certificateFile) == 1 else {
+                throw OpenSSLError.drain(operation: "loading the site certificate from \(identity.certificateFile)")
+            }
+            guard SSL_CTX_use_PrivateKey_file(context, identity.keyFile, SSL_FILETYPE_PEM) == 1 else {
+                throw OpenSSLError.drain(operation: "loading the site key from \(identity.keyFile)")
+            }
+            guard SSL_CTX_check_private_key(context) == 1 else {
+                throw OpenSSLError.drain(
+                    operation: "matching the key in \(identity.keyFile) to the certificate in \(identity.certificateFile)")
+            }
         }
         SSL_CTX_set_verify(context, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
+        guard SSL_CTX_set_num_tickets(context, 0) == 1 else {
+            throw OpenSSLError.drain(operation: "turning off TLS session tickets")
+        }
+        _ = tandem_ssl_ctx_disable_session_cache(context)
+        // Send only the chain in the certificate file, not one OpenSSL builds
+        // from the trust store: the peer has the pair CA already, and a CA sent
+        // along would turn "not our CA" into the vaguer "self-signed
+        // certificate in chain" at the peer.
+        _ = tandem_ssl_ctx_set_mode(context, Int(SSL_MODE_NO_AUTO_CHAIN))
     }
 
     deinit { SSL_CTX_free(handle) }

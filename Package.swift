@@ -73,6 +73,16 @@ let package = Package(
             name: "TandemTransport", dependencies: ["TLSSupport", "COpenSSL", "CTandemShims", "TandemCore"],
             path: "Sources/Transport/TandemTransport"),
 
+        // MARK: Services
+        // The site agent's shipper and applier: run the link, spool and engine ports together.
+        .target(
+            name: "TandemAgent",
+            dependencies: [
+                "TandemCore", "TandemCodec", "TandemLink", "TandemSpool", "TandemTransport", "TLSSupport",
+                "TandemConfig", .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Services/TandemAgent"),
+
         // MARK: Configuration
         .target(
             name: "TandemConfig",
@@ -84,7 +94,7 @@ let package = Package(
             name: "tandem",
             dependencies: [
                 "TandemCore", "TandemConfig", "TandemCodec", "PGClient", "MySQLClient", "TLSSupport",
-                "TandemLink", "TandemSpool", "TandemTransport",
+                "TandemLink", "TandemSpool", "TandemTransport", "TandemAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -111,6 +121,10 @@ let package = Package(
         .testTarget(name: "TandemSpoolTests", dependencies: ["TandemSpool", "TandemCodec", "TandemCore"]),
         .testTarget(name: "TLSSupportTests", dependencies: ["TLSSupport", "COpenSSL", "TandemConfig"]),
         .testTarget(name: "TandemTransportTests", dependencies: ["TandemTransport", "TLSSupport"]),
+        // Runs two `tandem agent` processes against each other (synthetic source and sink).
+        .testTarget(
+            name: "TandemAgentTests",
+            dependencies: ["TandemAgent", "TandemTestSupport", "TandemCore", "TandemCodec", "TandemLink"]),
         // Runs the built `tandem` binary as an operator would.
         .testTarget(name: "CLITests"),
         .testTarget(

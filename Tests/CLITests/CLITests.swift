@@ -60,7 +60,7 @@ struct CLITests {
     }
 
     @Test("unbuilt commands say so and fail", arguments: [
-        ["agent", "--config", "x.toml"], ["switchover", "--config", "x.toml"], ["failover", "--config", "x.toml"],
+        ["switchover", "--config", "x.toml"], ["failover", "--config", "x.toml"],
         ["drill", "--config", "x.toml"], ["seed", "--config", "x.toml"],
     ])
     func unbuiltCommandsFail(arguments: [String]) throws {

@@ -17,9 +17,9 @@ import Foundation
 ///
 /// Invariant: the PID is signalled only while the child has not been reaped, so a signal can
 /// never hit an unrelated process that reused the PID.
-final class ChildProcess: @unchecked Sendable {
-    let pid: pid_t
-    let commandLine: String
+public final class ChildProcess: @unchecked Sendable {
+    public let pid: pid_t
+    public let commandLine: String
 
     private let lock = NSLock()
     private var rawStatus: Int32?
@@ -27,7 +27,7 @@ final class ChildProcess: @unchecked Sendable {
     /// Spawns `executable` with `arguments`, stdout and stderr going to `output`, working
     /// directory `directory`, default signal dispositions and an empty signal mask (a test
     /// runner's blocked or ignored signals must not leak into a database server).
-    init(
+    public init(
         operation: String, executable: String, arguments: [String], environment: [String: String],
         output: Int32, directory: String
     ) throws(HarnessError) {
@@ -75,7 +75,7 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     /// Whether the child is still running (reaps it if it has exited).
-    var isRunning: Bool {
+    public var isRunning: Bool {
         lock.lock()
         defer { lock.unlock() }
         reapLocked()
@@ -83,7 +83,7 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     /// The exit status, once the child has exited normally; nil while running or if killed.
-    var exitCode: Int32? {
+    public var exitCode: Int32? {
         lock.lock()
         defer { lock.unlock() }
         guard let status = rawStatus, status & 0x7F == 0 else { return nil }
@@ -91,7 +91,7 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     /// The signal that ended the child, if a signal did.
-    var terminatingSignal: Int32? {
+    public var terminatingSignal: Int32? {
         lock.lock()
         defer { lock.unlock() }
         guard let status = rawStatus, status & 0x7F != 0, status != -1 else { return nil }
@@ -99,7 +99,7 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     /// Waits up to `timeout` seconds for the child to exit; true if it has.
-    func wait(timeout: TimeInterval) -> Bool {
+    public func wait(timeout: TimeInterval) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while isRunning {
             if Date() >= deadline { return false }
@@ -109,7 +109,7 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     /// Sends `signal` unless the child has already been reaped.
-    func signal(_ signal: Int32) {
+    public func signal(_ signal: Int32) {
         lock.lock()
         defer { lock.unlock() }
         reapLocked()

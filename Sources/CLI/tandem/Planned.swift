@@ -16,13 +16,6 @@ extension PlannedCommand {
     }
 }
 
-struct Agent: PlannedCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Run this site's agent (shipper or applier, as the pair's journal says).")
-    static let purpose = "the site agent (capture, link, spool, apply) arrives with the link and engine work"
-    @Option(help: "The site's TOML configuration.") var config: String
-}
-
 struct Seed: PlannedCommand {
     static let configuration = CommandConfiguration(abstract: "Copy schema and data to the DR site while the source stays online.")
     static let purpose = "the online initial copy is not built yet"

@@ -1,0 +1,218 @@
+import Foundation
+import TandemAgent
+import TandemCore
+import TandemTestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Two `tandem agent` processes of one pair, made with `tandem pair init`: "idc"
+/// dials and ships (synthetic source), "cloud" listens and applies (synthetic sink).
+final class AgentPair: @unchecked Sendable {
+    let directory: String
+    let batches: UInt64
+    let port: Int
+    let sinkPath: String
+    let stream: StreamID
+    private(set) var shipper: ChildProcess?
+    private(set) var applier: ChildProcess?
+    private var shipperStarts = 0
+    private var applierStarts = 0
+
+    static var executable: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tandem").path
+    }
+
+    static let environment: [String: String] = {
+        var environment = ProcessInfo.processInfo.environment
+        environment["TANDEM_DB_PASSWORD"] = "synthetic-not-used"
+        return environment
+    }()
+
+    /// `listenHost`/`dialHost`: where cloud listens and where idc dials (loopback by default).
+    init(batches: UInt64, listenHost: String = "127.0.0.1", dialHost: String = "127.0.0.1") throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-agent-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        self.batches = batches
+        port = try TestPorts.unused()
+        sinkPath = directory + "/sink.txt"
+        stream = StreamID("acme-idc")!
+        let pair = directory + "/pair"
+        let status = try Self.runToEnd(["pair", "init", "--name", "acme", "--sites", "idc,cloud", "--out", pair])
+        guard status == 0 else { throw FixtureError("tandem pair init exited \(status)") }
+        try edit(pair + "/idc/idc.toml", [
+            ("peer = \"cloud.change-me.invalid:7400\"", "peer = \"\(dialHost):\(port)\""),
+            ("directory = \"/var/lib/tandem/spool\"", "directory = \"\(directory)/idc-spool\""),
+        ])
+        try edit(pair + "/cloud/cloud.toml", [
+            ("listen = \"0.0.0.0:7400\"", "listen = \"\(listenHost):\(port)\""),
+            ("directory = \"/var/lib/tandem/spool\"", "directory = \"\(directory)/cloud-spool\""),
+        ])
+    }
+
+    deinit {
+        shipper?.signal(SIGKILL)
+        applier?.signal(SIGKILL)
+        _ = shipper?.wait(timeout: 5)
+        _ = applier?.wait(timeout: 5)
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    private func edit(_ path: String, _ replacements: [(String, String)]) throws {
+        var text = try String(contentsOfFile: path, encoding: .utf8)
+        for (old, new) in replacements {
+            guard text.contains(old) else { throw FixtureError("\(path) has no line \(old)") }
+            text = text.replacingOccurrences(of: old, with: new)
+        }
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    /// Runs `tandem` with `arguments` and waits for it.
+    static func runToEnd(_ arguments: [String]) throws -> Int32 {
+        let output = open("/dev/null", O_WRONLY)
+        defer { close(output) }
+        let child = try ChildProcess(operation: "tandem", executable: executable, arguments: arguments,
+                                     environment: environment, output: output, directory: "/")
+        guard child.wait(timeout: 60) else { throw FixtureError("tandem \(arguments) did not finish") }
+        return child.exitCode ?? -1
+    }
+
+    /// Gives idc a certificate from another pair (another CA) of the same names: what an
+    /// impostor would present.
+    func replaceShipperCertificatesWithAnotherPairs() throws {
+        let other = directory + "/other-pair"
+        let status = try Self.runToEnd(["pair", "init", "--name", "acme", "--sites", "idc,cloud", "--out", other])
+        guard status == 0 else { throw FixtureError("tandem pair init exited \(status)") }
+        for file in ["idc.pem", "idc.key"] {
+            let target = directory + "/pair/idc/" + file
+            try FileManager.default.removeItem(atPath: target)
+            try FileManager.default.copyItem(atPath: other + "/idc/" + file, toPath: target)
+        }
+    }
+
+    func applierLog() -> String {
+        (try? String(contentsOfFile: directory + "/applier.log", encoding: .utf8)) ?? ""
+    }
+
+    /// Prefix for running inside a network namespace (`ip netns exec NAME`), or empty.
+    var shipperWrapper: [String] = []
+    var applierWrapper: [String] = []
+
+    func startShipper() throws {
+        shipperStarts += 1
+        var arguments = ["agent", "--config", directory + "/pair/idc/idc.toml", "--synthetic-batches", String(batches),
+                         "--reconnect-max-delay-ms", "300"]
+        if shipperStarts == 1 { arguments += ["--role", "shipper"] }
+        shipper = try spawn(arguments, log: directory + "/shipper.log", wrapper: shipperWrapper)
+    }
+
+    func startApplier() throws {
+        applierStarts += 1
+        var arguments = ["agent", "--config", directory + "/pair/cloud/cloud.toml", "--synthetic-sink", sinkPath]
+        if applierStarts == 1 { arguments += ["--role", "applier"] }
+        applier = try spawn(arguments, log: directory + "/applier.log", wrapper: applierWrapper)
+    }
+
+    private func spawn(_ arguments: [String], log: String, wrapper: [String]) throws -> ChildProcess {
+        let output = open(log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        guard output >= 0 else { throw FixtureError("cannot open \(log)") }
+        defer { close(output) }
+        if wrapper.isEmpty {
+            return try ChildProcess(operation: "tandem agent", executable: Self.executable, arguments: arguments,
+                                    environment: Self.environment, output: output, directory: directory)
+        }
+        return try ChildProcess(operation: "tandem agent", executable: wrapper[0],
+                                arguments: Array(wrapper.dropFirst()) + [Self.executable] + arguments,
+                                environment: Self.environment, output: output, directory: directory)
+    }
+
+    func killShipper() {
+        shipper?.signal(SIGKILL)
+        _ = shipper?.wait(timeout: 10)
+    }
+
+    /// SIGTERM to one side; its exit code once it ended within `timeout` (nil otherwise).
+    func terminate(shipper terminateShipper: Bool, timeout: TimeInterval = 10) -> Int32? {
+        guard let process = terminateShipper ? shipper : applier else { return nil }
+        process.signal(SIGTERM)
+        guard process.wait(timeout: timeout) else { return nil }
+        return process.exitCode
+    }
+
+    func killApplier() {
+        applier?.signal(SIGKILL)
+        _ = applier?.wait(timeout: 10)
+    }
+
+    /// Whole lines in the sink file.
+    func sinkLineCount() -> Int {
+        guard let data = FileManager.default.contents(atPath: sinkPath) else { return 0 }
+        return data.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
+    }
+
+    /// Waits until the sink holds `batches` lines; false on timeout or if a process died.
+    func waitForAll(timeout: TimeInterval) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if sinkLineCount() >= Int(batches) { return true }
+            if shipper?.isRunning == false || applier?.isRunning == false { return sinkLineCount() >= Int(batches) }
+            usleep(20_000)
+        }
+        return false
+    }
+
+    /// Problems with the sink file: every batch 1…`batches` exactly once, in order,
+    /// with the checksum of the batch the source generated. Empty when all is well.
+    func sinkProblems() -> [String] {
+        guard let text = try? String(contentsOfFile: sinkPath, encoding: .utf8) else { return ["no sink file"] }
+        var problems: [String] = []
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        var expected: UInt64 = 1
+        for line in lines where !line.isEmpty {
+            let fields = line.split(separator: " ")
+            guard fields.count == 2, let sequence = UInt64(fields[0]), let checksum = UInt64(fields[1]) else {
+                problems.append("malformed line \"\(line)\"")
+                break
+            }
+            guard sequence == expected else {
+                problems.append("line \(expected) holds batch \(sequence)")
+                break
+            }
+            if checksum != SyntheticBatches.expectedChecksum(stream: stream, sequence: sequence) {
+                problems.append("batch \(sequence) has the wrong checksum")
+                break
+            }
+            expected += 1
+        }
+        if problems.isEmpty, expected - 1 != batches {
+            problems.append("the sink holds \(expected - 1) batches, expected \(batches)")
+        }
+        if !text.isEmpty, !text.hasSuffix("\n") { problems.append("the sink ends in a torn line") }
+        return problems
+    }
+
+    func logs() -> String {
+        let shipperLog = (try? String(contentsOfFile: directory + "/shipper.log", encoding: .utf8)) ?? ""
+        let applierLog = (try? String(contentsOfFile: directory + "/applier.log", encoding: .utf8)) ?? ""
+        return "--- shipper\n" + String(shipperLog.suffix(4000)) + "\n--- applier\n" + String(applierLog.suffix(4000))
+    }
+}
+
+struct FixtureError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// SplitMix64: a fixed seed gives the same kill schedule on every run.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -20,6 +20,7 @@ let package = Package(
     products: [
         .executable(name: "tandem", targets: ["tandem"]),
         .executable(name: "tandem-bench", targets: ["TandemBench"]),
+        .executable(name: "tandem-linkbench", targets: ["LinkBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -102,6 +103,11 @@ let package = Package(
         .executableTarget(
             name: "TandemBench", dependencies: ["TandemCore", "TandemCodec"],
             path: "Sources/Benchmarks/TandemBench"),
+        // `tandem-linkbench`: the link's throughput on loopback, with the spool, through two agents, over an emulated WAN.
+        .executableTarget(
+            name: "LinkBench",
+            dependencies: ["TandemCore", "TandemCodec", "TandemLink", "TandemSpool", "TandemTransport", "TLSSupport"],
+            path: "Sources/Benchmarks/LinkBench"),
 
         // MARK: Tests
         .target(

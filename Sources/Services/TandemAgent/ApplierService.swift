@@ -163,6 +163,13 @@ public final class ApplierService {
             writer.discard(through: epoch)
             try execute(session.storeFailed(reason))
         case .applied(let checkpoint):
+            // The apply thread reads batches as soon as the spool's append returns,
+            // so its report can overtake the writer's `.stored` event still in this
+            // queue. Whatever it applied is durable in the spool; tell the session
+            // so first, or applied would appear to run ahead of durable.
+            if checkpoint.sequence > session.durable {
+                try execute(session.stored(upTo: min(spool.durableSequence, session.highestReceived)))
+            }
             try execute(session.applied(upTo: checkpoint.sequence, position: checkpoint.position))
         case .fatal(let error):
             throw error

@@ -44,21 +44,27 @@ public final class ZstdCompressor {
 
     deinit { ZSTD_freeCCtx(context) }
 
+    /// The most bytes compressing `size` bytes can produce.
+    public static func compressBound(_ size: Int) -> Int { ZSTD_compressBound(size) }
+
     /// Compresses `input` as one frame that records its content size, appending it
     /// to `output`. The recorded size is what lets the decoder check, before it
     /// allocates, that the frame decompresses to exactly what the batch header says.
     public func compress(_ input: UnsafeRawBufferPointer, appendingTo output: inout [UInt8]) throws(ZstdError) {
         let bound = ZSTD_compressBound(input.count)
-        let start = output.count
-        output.append(contentsOf: repeatElement(0, count: bound))
-        let written = output.withUnsafeMutableBytes { buffer in
-            ZSTD_compressCCtx(context, buffer.baseAddress! + start, bound, input.baseAddress, input.count, level)
-        }
-        if ZSTD_isError(written) != 0 {
-            output.removeSubrange(start...)
-            throw ZstdError(operation: "compress", code: written)
-        }
-        output.removeSubrange((start + written)...)
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bound, 1), alignment: 16)
+        defer { scratch.deallocate() }
+        let written = try compress(input, into: scratch)
+        output.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[..<written]))
+    }
+
+    /// Compresses `input` as one frame that records its content size into `output`,
+    /// which should hold `compressBound(input.count)` bytes, and returns the number
+    /// of bytes written. Produces the same frame as `compress(_:appendingTo:)`.
+    public func compress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws(ZstdError) -> Int {
+        let written = ZSTD_compressCCtx(context, output.baseAddress, output.count, input.baseAddress, input.count, level)
+        if ZSTD_isError(written) != 0 { throw ZstdError(operation: "compress", code: written) }
+        return written
     }
 }
 
@@ -81,6 +87,31 @@ public final class ZstdDecompressor {
     /// exactly and declare `expectedSize` (which the caller has already bounded)
     /// before a single byte is allocated, and must then really produce that many.
     public func decompress(_ input: UnsafeRawBufferPointer, expectedSize: Int) throws(ZstdError) -> [UInt8] {
+        try checkFrame(input, expectedSize: expectedSize)
+        var failure: ZstdError?
+        let output = [UInt8](unsafeUninitializedCapacity: expectedSize) { buffer, initialized in
+            do throws(ZstdError) {
+                try run(input, into: UnsafeMutableRawBufferPointer(buffer))
+                initialized = expectedSize
+            } catch {
+                failure = error
+                initialized = 0
+            }
+        }
+        if let failure { throw failure }
+        return output
+    }
+
+    /// Decompresses exactly one frame into `output`, whose size is the expected
+    /// content size: the same checks as `decompress(_:expectedSize:)`, in the same
+    /// order, but into memory the caller owns (and may reuse). On success every byte
+    /// of `output` has been written; on failure its contents are unspecified.
+    public func decompress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws(ZstdError) {
+        try checkFrame(input, expectedSize: output.count)
+        try run(input, into: output)
+    }
+
+    private func checkFrame(_ input: UnsafeRawBufferPointer, expectedSize: Int) throws(ZstdError) {
         guard let base = input.baseAddress, input.count > 0 else {
             throw ZstdError(operation: "decompress", reason: "empty input")
         }
@@ -97,14 +128,15 @@ public final class ZstdDecompressor {
         guard declared == UInt64(expectedSize) else {
             throw ZstdError(operation: "decompress", reason: "frame declares \(declared) bytes, header says \(expectedSize)")
         }
-        var output = [UInt8](repeating: 0, count: expectedSize)
-        let produced = output.withUnsafeMutableBytes { buffer in
-            ZSTD_decompressDCtx(context, buffer.baseAddress, expectedSize, base, input.count)
-        }
+    }
+
+    /// Decompresses a frame already checked by `checkFrame` into exactly `output`.
+    private func run(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws(ZstdError) {
+        let expectedSize = output.count
+        let produced = ZSTD_decompressDCtx(context, output.baseAddress, expectedSize, input.baseAddress, input.count)
         if ZSTD_isError(produced) != 0 { throw ZstdError(operation: "decompress", code: produced) }
         guard produced == expectedSize else {
             throw ZstdError(operation: "decompress", reason: "produced \(produced) bytes, expected \(expectedSize)")
         }
-        return output
     }
 }

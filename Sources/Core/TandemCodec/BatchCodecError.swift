@@ -53,3 +53,24 @@ private func hex(_ value: UInt32) -> String {
     let s = String(value, radix: 16)
     return String(repeating: "0", count: 8 - s.count) + s
 }
+
+/// Text taken from a frame, made safe to put in a log line: control characters
+/// escaped (a peer must not be able to forge log lines) and cut to `limit`
+/// characters (nor fill the log with one error).
+func loggable(_ text: some StringProtocol, limit: Int = 64) -> String {
+    var result = ""
+    var characters = 0
+    for scalar in text.unicodeScalars {
+        if characters == limit {
+            result += "…"
+            break
+        }
+        if scalar.properties.generalCategory == .control || scalar == "\u{2028}" || scalar == "\u{2029}" {
+            result += scalar.escaped(asASCII: true)
+        } else {
+            result.unicodeScalars.append(scalar)
+        }
+        characters += 1
+    }
+    return result
+}

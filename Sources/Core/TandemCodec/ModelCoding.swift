@@ -59,6 +59,34 @@ extension BinaryWriter {
         }
     }
 
+    /// Why the decoder would refuse this relation's column types, or nil. Checked
+    /// once per relation per batch, so that the encoder never writes a frame that
+    /// the receiver cannot read back exactly.
+    static func problem(with relation: Relation) -> String? {
+        func problem(with type: LogicalType, depth: Int) -> String? {
+            switch type {
+            case let .integer(bits, _) where ![8, 16, 24, 32, 64].contains(bits):
+                return "integer width \(bits) (8, 16, 24, 32 or 64)"
+            case let .decimal(precision, scale):
+                for (name, value) in [("precision", precision), ("scale", scale)] {
+                    if let value, value < 0 || value > Int(Int32.max) { return "decimal \(name) \(value)" }
+                }
+                return nil
+            case .array(let element):
+                guard depth < maximumArrayDepth else { return "array type nested deeper than \(maximumArrayDepth) levels" }
+                return problem(with: element, depth: depth + 1)
+            default:
+                return nil
+            }
+        }
+        for column in relation.columns {
+            if let found = problem(with: column.type, depth: 0) {
+                return "column \(column.name) of \(relation.name): \(found)"
+            }
+        }
+        return nil
+    }
+
     mutating func relation(_ relation: Relation) {
         string(relation.name.schema)
         string(relation.name.name)
@@ -91,7 +119,7 @@ extension BinaryReader {
             do {
                 return .mariadb(try MariaDBGTIDList(gtids))
             } catch {
-                throw .malformed(field: "MariaDB position", reason: error.description)
+                throw .malformed(field: "MariaDB position", reason: loggable(error.description, limit: 160))
             }
         case .mysql:
             let text = try string("MySQL GTID set")
@@ -104,7 +132,7 @@ extension BinaryReader {
             do {
                 return .mysql(MySQLPosition(gtidSet: try MySQLGTIDSet(parsing: text), binlogFile: file, binlogOffset: offset))
             } catch {
-                throw .malformed(field: "MySQL position", reason: error.description)
+                throw .malformed(field: "MySQL position", reason: loggable(error.description, limit: 160))
             }
         case nil:
             throw .malformed(field: "position", reason: "unknown position tag \(raw)")

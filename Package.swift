@@ -130,7 +130,7 @@ let package = Package(
         // Runs two `tandem agent` processes against each other (synthetic source and sink).
         .testTarget(
             name: "TandemAgentTests",
-            dependencies: ["TandemAgent", "TandemTestSupport", "TandemCore", "TandemCodec", "TandemLink"]),
+            dependencies: ["TandemAgent", "TandemTestSupport", "TandemCore", "TandemCodec", "TandemLink", "TandemTransport", "TLSSupport"]),
         // Runs the built `tandem` binary as an operator would.
         .testTarget(name: "CLITests"),
         .testTarget(

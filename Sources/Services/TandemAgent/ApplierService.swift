@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import TandemCodec
 import TandemCore
 import TandemLink
 import TandemSpool
@@ -36,6 +37,9 @@ public final class ApplierService {
     /// Frames of `store` actions from the current round of events, handed to the
     /// writer together.
     private var pendingStores: [(sequence: UInt64, frame: [UInt8])] = []
+    /// Checks each BATCH's frame (checksum, header) before the session takes it, so a
+    /// corrupt batch is refused as the peer's fault, not reported as a spool failure.
+    private let frameVerifier: BatchDecoder
 
     /// Opens (or creates) the stream's spool under `spoolRoot` and reads the sink's checkpoint.
     /// `spoolLimit` is `[spool] max_bytes`: a full spool refuses intake (the connection
@@ -74,6 +78,11 @@ public final class ApplierService {
                                       appliedPosition: checkpoint.position)
         } catch {
             throw AgentError("link settings: \(error)", hint: "Check the [site] and [link] sections.")
+        }
+        do {
+            frameVerifier = try BatchDecoder()
+        } catch {
+            throw AgentError("cannot set up the batch decoder: \(error.description)", hint: error.hint)
         }
         connector = Connector(settings: settings, logger: logger)
         channel = LinkChannel(logger: logger)
@@ -147,6 +156,12 @@ public final class ApplierService {
             guard epoch == channel.epoch, channel.isOpen else { return }
             let (messages, error) = channel.decode(chunk)
             for message in messages where channel.isOpen {
+                if case .batch(let sequence, let frame) = message, session.phase == .established,
+                   let problem = frameProblem(sequence: sequence, frame: frame) {
+                    // Refused before the session counts it as received: nothing is stored.
+                    try execute(session.decodingFailed(problem))
+                    continue
+                }
                 try execute(session.receive(message, at: linkTime()))
             }
             if let error, channel.isOpen { try execute(session.decodingFailed(error)) }
@@ -174,6 +189,27 @@ public final class ApplierService {
         case .fatal(let error):
             throw error
         }
+    }
+
+    /// Why the frame of BATCH `sequence` cannot go to the spool (bad checksum or header,
+    /// another stream, a header sequence that disagrees), or nil when it is sound.
+    private func frameProblem(sequence: UInt64, frame: [UInt8]) -> LinkFrameError? {
+        let header: BatchHeader
+        do {
+            header = try frameVerifier.decodeHeader(frame)
+        } catch {
+            let what = if case .checksumMismatch = error { "fails its checksum" } else { "is not a valid batch frame" }
+            return .invalidField(.batch, field: "frame", reason: "batch \(sequence) \(what): \(error.description)")
+        }
+        guard header.stream == stream else {
+            return .invalidField(.batch, field: "frame",
+                                 reason: "batch \(sequence) belongs to stream \"\(header.stream)\", expected \"\(stream)\"")
+        }
+        guard header.sequence == sequence else {
+            return .invalidField(.batch, field: "frame",
+                                 reason: "batch \(sequence) carries a frame of batch \(header.sequence)")
+        }
+        return nil
     }
 
     private func connectionEnded(_ error: TransportError?) {

@@ -71,21 +71,7 @@ public final class ShipperService {
                 connectionEnded(error)
             }
         }
-        await shutDown()
-    }
-
-    /// Cancelled (SIGTERM/SIGINT): the peer is told this side is shutting down, so
-    /// its log says so rather than "connection lost". Nothing else is needed: every
-    /// promise made so far is already durable, the agent is crash-safe at any point.
-    private func shutDown() async {
-        guard channel.isOpen else { return }
-        let messages = session.close().compactMap { action -> LinkMessage? in
-            if case .send(let message) = action { return message }
-            return nil
-        }
-        await channel.finish(saying: messages)
-        session.disconnected()
-        logger.info("link: closed the connection to \(settings.peerSite): shutting down")
+        await channel.shutDown(&session, peerSite: settings.peerSite, logger: logger)
     }
 
     private func handle(_ event: AgentEvent) throws {

@@ -61,6 +61,12 @@ let package = Package(
             name: "TandemCodec", dependencies: ["TandemCore", "ZstdSupport", "CTandemShims"],
             path: "Sources/Core/TandemCodec"),
 
+        // MARK: Engines
+        // PostgreSQL capture groundwork: the pure pgoutput (protocol v2) decoder. No I/O.
+        .target(
+            name: "PostgreSQLEngine", dependencies: ["TandemCore"],
+            path: "Sources/Engines/PostgreSQLEngine"),
+
         // MARK: Link and transport
         // The session protocol between shipper and applier, as pure state machines.
         .target(name: "TandemLink", dependencies: ["TandemCore"], path: "Sources/Link/TandemLink"),
@@ -131,6 +137,9 @@ let package = Package(
         .testTarget(
             name: "TandemAgentTests",
             dependencies: ["TandemAgent", "TandemTestSupport", "TandemCore", "TandemCodec", "TandemLink", "TandemTransport", "TLSSupport"]),
+        .testTarget(
+            name: "PostgreSQLEngineTests",
+            dependencies: ["PostgreSQLEngine", "TandemCore", "TandemTestSupport", "PGClient"]),
         // Runs the built `tandem` binary as an operator would.
         .testTarget(name: "CLITests"),
         .testTarget(

@@ -1,0 +1,317 @@
+import TandemCore
+
+/// A logical decoding message (`pg_logical_emit_message`), which Tandem uses for heartbeats.
+public struct PgLogicalMessage: Hashable, Sendable {
+    public var lsn: LSN
+    public var transactional: Bool
+    public var prefix: String
+    public var content: [UInt8]
+
+    public init(lsn: LSN, transactional: Bool, prefix: String, content: [UInt8]) {
+        self.lsn = lsn
+        self.transactional = transactional
+        self.prefix = prefix
+        self.content = content
+    }
+}
+
+/// What the decoder hands on after a message: a whole committed transaction (with any
+/// transactional logical messages it carried, in order), or a non-transactional message.
+///
+/// `endLSN` is the end of the commit record. The transaction's position is the commit
+/// record's start (what pgoutput calls the commit LSN); confirming the slot at `endLSN`
+/// instead tells the server not to resend this transaction after a reconnect, which is
+/// what PostgreSQL's own subscriber reports. Which one the shipper acknowledges is the
+/// capture layer's decision; both are kept so it can make it.
+public enum PgOutputEvent: Hashable, Sendable {
+    case transaction(Transaction, endLSN: LSN, messages: [PgLogicalMessage])
+    case message(PgLogicalMessage)
+}
+
+/// A cached Relation message turned into Tandem's model, plus what only PostgreSQL knows.
+public struct PgOutputRelation: Hashable, Sendable {
+    public var relid: UInt32
+    /// `relreplident`: 'd', 'n', 'f' or 'i'. With 'f' every column is flagged as key.
+    public var replicaIdentity: UInt8
+    public var relation: Relation
+    /// Per column, the type modifier (`atttypmod`), -1 when none.
+    public var typeModifiers: [Int32]
+}
+
+/// Why a stream of otherwise well-formed messages was refused.
+public enum PgOutputDecodeError: Error, Hashable, Sendable {
+    case parse(PgOutputParseError)
+    case beginInsideTransaction(xid: UInt32)
+    case commitWithoutBegin
+    /// The Begin announced one commit LSN and the Commit carried another.
+    case commitLSNMismatch(begin: LSN, commit: LSN)
+    /// A change, Origin or transactional Message arrived outside Begin…Commit and outside a stream.
+    case outsideTransaction(messageType: UInt8)
+    case unknownRelation(relid: UInt32)
+    case columnCountMismatch(relation: RelationName, expected: Int, got: Int)
+    /// A text value that does not parse as its (built-in) type claims.
+    case invalidValue(relation: RelationName, column: String, typeOID: UInt32, text: String)
+    case invalidUTF8(relation: RelationName, column: String)
+    /// Binary tuple data: only sent when the subscriber asks for `binary 'true'`, which Tandem does not.
+    case binaryValueUnsupported(relation: RelationName, column: String)
+    case streamAlreadyOpen(open: UInt32, starting: UInt32)
+    case streamNotOpen
+    case streamInsideTransaction
+    case unknownStreamTransaction(xid: UInt32)
+    case timestampOutOfRange(postgresMicroseconds: Int64)
+}
+
+/// Turns `pgoutput` protocol-version-2 messages into Tandem `Transaction`s. Pure: the
+/// caller feeds bytes (from the replication connection, or from a spill file) and gets
+/// events back; no I/O, no clocks.
+///
+/// - Relations are cached by relid and replaced whenever a new Relation message arrives
+///   (the server resends one after any schema change, before the first row that needs it).
+/// - A plain transaction is Begin, changes, Commit; the result carries the commit LSN as
+///   its position, so acknowledging it to the slot is exact.
+/// - A streamed transaction arrives in segments (Stream Start … Stream Stop) interleaved
+///   with other transactions, and is only final at Stream Commit. The decoder keeps each
+///   segment's raw message bytes per top-level xid and decodes them only at Stream Commit,
+///   in order, exactly as PostgreSQL's own apply worker replays its spool file: Relation
+///   messages inside a stream belong to that stream and must not touch the cache before
+///   it commits. `bufferedByteCount` exposes the size so the I/O layer can spill to disk.
+public struct PgOutputDecoder: Sendable {
+    private struct Pending {
+        var finalLSN: UInt64?
+        var origin: String?
+        var changes: [RowChange] = []
+        var messages: [PgLogicalMessage] = []
+    }
+
+    /// The raw messages of one streamed transaction, each with the (sub)transaction xid
+    /// it carried, so a subtransaction abort can cut exactly its part away.
+    private struct StreamBuffer {
+        var messages: [(xid: UInt32?, bytes: [UInt8])] = []
+        var byteCount = 0
+    }
+
+    private let parser = PgOutputParser()
+    public private(set) var relations: [UInt32: PgOutputRelation] = [:]
+    /// Names of non-built-in types from Type messages, used as `Column.nativeType`.
+    public private(set) var typeNames: [UInt32: String] = [:]
+    private var current: Pending?
+    private var openStream: UInt32?
+    private var streams: [UInt32: StreamBuffer] = [:]
+    public private(set) var bufferedByteCount = 0
+
+    public init() {}
+
+    /// True between Begin and Commit.
+    public var isInTransaction: Bool { current != nil }
+    /// The xid of the stream segment being received, if any.
+    public var openStreamXID: UInt32? { openStream }
+    /// Top-level xids of streamed transactions held until their commit or abort.
+    public var bufferedTransactionIDs: [UInt32] { streams.keys.sorted() }
+
+    /// Decodes one message. Returns an event when it completes a transaction (Commit,
+    /// Stream Commit) or is a non-transactional logical message; nil otherwise.
+    ///
+    /// A thrown error means the stream cannot be trusted from here on: the capture layer
+    /// is expected to stop and later restart from the slot with a fresh decoder (the slot
+    /// resends everything after its confirmed position), never to skip the message.
+    public mutating func feed(_ bytes: [UInt8]) throws(PgOutputDecodeError) -> PgOutputEvent? {
+        let message: PgOutputMessage
+        do { message = try parser.parse(bytes, inStream: openStream != nil) } catch { throw .parse(error) }
+
+        if let top = openStream {
+            switch message {
+            case .streamStop:
+                openStream = nil
+                return nil
+            case .streamStart(let xid, _):
+                throw .streamAlreadyOpen(open: top, starting: xid)
+            case .message(_, false, let lsn, let prefix, let content):
+                return .message(PgLogicalMessage(lsn: LSN(lsn), transactional: false, prefix: prefix, content: content))
+            case .begin, .commit, .streamCommit, .streamAbort:
+                throw .streamInsideTransaction
+            default:
+                // Origin carries no xid: it belongs to the open stream's top-level transaction.
+                streams[top, default: StreamBuffer()].messages.append((message.streamXID, bytes))
+                streams[top, default: StreamBuffer()].byteCount += bytes.count
+                bufferedByteCount += bytes.count
+                return nil
+            }
+        }
+
+        switch message {
+        case .begin(let finalLSN, _, let xid):
+            guard current == nil else { throw .beginInsideTransaction(xid: xid) }
+            current = Pending(finalLSN: finalLSN)
+            return nil
+        case .commit(_, let commitLSN, let endLSN, let time):
+            guard let pending = current else { throw .commitWithoutBegin }
+            current = nil
+            if let finalLSN = pending.finalLSN, finalLSN != commitLSN {
+                throw .commitLSNMismatch(begin: LSN(finalLSN), commit: LSN(commitLSN))
+            }
+            return try finish(pending, commitLSN: commitLSN, endLSN: endLSN, time: time)
+        case .streamStart(let xid, _):
+            guard current == nil else { throw .streamInsideTransaction }
+            openStream = xid
+            if streams[xid] == nil { streams[xid] = StreamBuffer() }
+            return nil
+        case .streamStop:
+            throw .streamNotOpen
+        case .streamCommit(let xid, _, let commitLSN, let endLSN, let time):
+            guard current == nil else { throw .streamInsideTransaction }
+            guard let buffer = streams.removeValue(forKey: xid) else { throw .unknownStreamTransaction(xid: xid) }
+            bufferedByteCount -= buffer.byteCount
+            var pending = Pending()
+            for (_, raw) in buffer.messages {
+                let replayed: PgOutputMessage
+                do { replayed = try parser.parse(raw, inStream: true) } catch { throw .parse(error) }
+                try apply(replayed, to: &pending)
+            }
+            return try finish(pending, commitLSN: commitLSN, endLSN: endLSN, time: time)
+        case .streamAbort(let xid, let subxid):
+            guard current == nil else { throw .streamInsideTransaction }
+            guard var buffer = streams[xid] else { throw .unknownStreamTransaction(xid: xid) }
+            if xid == subxid {
+                streams[xid] = nil
+                bufferedByteCount -= buffer.byteCount
+            } else if let cut = buffer.messages.firstIndex(where: { $0.xid == subxid }) {
+                // Subtransactions are serialized in order: everything from the aborted one's first
+                // change on belongs to it (or to its own children), as in PostgreSQL's apply worker.
+                let dropped = buffer.messages[cut...].reduce(0) { $0 + $1.bytes.count }
+                buffer.messages.removeSubrange(cut...)
+                buffer.byteCount -= dropped
+                bufferedByteCount -= dropped
+                streams[xid] = buffer
+            }
+            return nil
+        case .message(_, false, let lsn, let prefix, let content):
+            return .message(PgLogicalMessage(lsn: LSN(lsn), transactional: false, prefix: prefix, content: content))
+        case .relation, .type:
+            // Schema messages may arrive between transactions; they only touch the cache.
+            var scratch = Pending()
+            try apply(message, to: &scratch)
+            return nil
+        default:
+            guard var pending = current else { throw .outsideTransaction(messageType: bytes[0]) }
+            // Taken out while applying (exclusive access to self); a refused message leaves it as it was.
+            current = nil
+            defer { current = pending }
+            try apply(message, to: &pending)
+            return nil
+        }
+    }
+
+    private func finish(_ pending: Pending, commitLSN: UInt64, endLSN: UInt64, time: Int64) throws(PgOutputDecodeError)
+        -> PgOutputEvent
+    {
+        let transaction = Transaction(
+            commitPosition: .postgresql(LSN(commitLSN)), commitTime: try Self.timestamp(time),
+            origin: pending.origin, changes: pending.changes)
+        return .transaction(transaction, endLSN: LSN(endLSN), messages: pending.messages)
+    }
+
+    /// Applies a message that belongs inside a transaction (plain or replayed stream).
+    private mutating func apply(_ message: PgOutputMessage, to pending: inout Pending) throws(PgOutputDecodeError) {
+        switch message {
+        case .origin(_, let name):
+            pending.origin = name
+        case .relation(let r):
+            relations[r.relid] = try Self.relation(r, typeNames: typeNames)
+        case .type(_, let oid, let namespace, let name):
+            typeNames[oid] = namespace == "pg_catalog" ? name : "\(namespace).\(name)"
+        case .insert(_, let relid, let new):
+            let rel = try cached(relid)
+            pending.changes.append(RowChange(relation: rel.relation, kind: .insert, new: try Self.row(new, rel)))
+        case .update(_, let relid, let old, let new):
+            let rel = try cached(relid)
+            pending.changes.append(RowChange(relation: rel.relation, kind: .update,
+                                             old: try old.map { (o) throws(PgOutputDecodeError) in try Self.old(o, rel) },
+                                             new: try Self.row(new, rel)))
+        case .delete(_, let relid, let old):
+            let rel = try cached(relid)
+            pending.changes.append(RowChange(relation: rel.relation, kind: .delete, old: try Self.old(old, rel)))
+        case .truncate(_, let options, let relids):
+            // All relids resolved before any is appended: a refused message changes nothing.
+            var truncates: [RowChange] = []
+            for relid in relids {
+                truncates.append(RowChange(
+                    relation: try cached(relid).relation,
+                    kind: .truncate(cascade: options & 1 != 0, restartIdentity: options & 2 != 0)))
+            }
+            pending.changes += truncates
+        case .message(_, let transactional, let lsn, let prefix, let content):
+            pending.messages.append(PgLogicalMessage(lsn: LSN(lsn), transactional: transactional, prefix: prefix,
+                                                     content: content))
+        case .begin, .commit, .streamStart, .streamStop, .streamCommit, .streamAbort:
+            throw .streamInsideTransaction
+        }
+    }
+
+    private func cached(_ relid: UInt32) throws(PgOutputDecodeError) -> PgOutputRelation {
+        guard let rel = relations[relid] else { throw .unknownRelation(relid: relid) }
+        return rel
+    }
+
+    /// PostgreSQL counts microseconds from 2000-01-01 00:00 UTC; Tandem from 1970-01-01.
+    static let postgresEpochOffset: Int64 = 946_684_800_000_000
+
+    static func timestamp(_ postgres: Int64) throws(PgOutputDecodeError) -> Timestamp {
+        let (unix, overflow) = postgres.addingReportingOverflow(postgresEpochOffset)
+        guard !overflow else { throw .timestampOutOfRange(postgresMicroseconds: postgres) }
+        return Timestamp(microsecondsSinceEpoch: unix)
+    }
+
+    static func relation(_ r: PgOutputRelationMessage, typeNames: [UInt32: String]) throws(PgOutputDecodeError)
+        -> PgOutputRelation
+    {
+        let columns = r.columns.map { c in
+            let builtin = PgBuiltinType.lookup(c.typeOID, typeModifier: c.typeModifier)
+            return Column(name: c.name, type: builtin?.type ?? .other,
+                          nativeType: builtin?.name ?? typeNames[c.typeOID] ?? "oid \(c.typeOID)",
+                          nativeTypeID: c.typeOID, isKey: c.isKey)
+        }
+        return PgOutputRelation(
+            relid: r.relid, replicaIdentity: r.replicaIdentity,
+            relation: Relation(name: RelationName(schema: r.namespace, name: r.name), columns: columns),
+            typeModifiers: r.columns.map(\.typeModifier))
+    }
+
+    /// A 'K' image holds only key columns; the server sends the others as null, which here
+    /// would read as "the column was NULL". They are `.unchanged` ("not known") instead.
+    static func old(_ tuple: PgOutputOldTuple, _ rel: PgOutputRelation) throws(PgOutputDecodeError) -> [Value] {
+        switch tuple {
+        case .oldRow(let row):
+            return try Self.row(row, rel)
+        case .key(let row):
+            var values = try Self.row(row, rel)
+            for i in values.indices where !rel.relation.columns[i].isKey { values[i] = .unchanged }
+            return values
+        }
+    }
+
+    static func row(_ tuple: PgOutputTuple, _ rel: PgOutputRelation) throws(PgOutputDecodeError) -> [Value] {
+        let columns = rel.relation.columns
+        guard tuple.count == columns.count else {
+            throw .columnCountMismatch(relation: rel.relation.name, expected: columns.count, got: tuple.count)
+        }
+        var values: [Value] = []
+        values.reserveCapacity(columns.count)
+        for (datum, column) in zip(tuple, columns) {
+            switch datum {
+            case .null: values.append(.null)
+            case .unchangedToast: values.append(.unchanged)
+            case .binary: throw .binaryValueUnsupported(relation: rel.relation.name, column: column.name)
+            case .text(let bytes):
+                guard let text = String(validating: bytes, as: UTF8.self) else {
+                    throw .invalidUTF8(relation: rel.relation.name, column: column.name)
+                }
+                guard let value = PgBuiltinType.value(text: text, typeOID: column.nativeTypeID) else {
+                    throw .invalidValue(relation: rel.relation.name, column: column.name,
+                                        typeOID: column.nativeTypeID, text: text)
+                }
+                values.append(value)
+            }
+        }
+        return values
+    }
+}

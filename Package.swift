@@ -48,8 +48,8 @@ let package = Package(
             cSettings: [.unsafeFlags(["-O2"])]),
 
         // MARK: Client wrappers
-        .target(name: "PGClient", dependencies: ["CLibPQ"], path: "Sources/Clients/PGClient"),
-        .target(name: "MySQLClient", dependencies: ["CMariaDB"], path: "Sources/Clients/MySQLClient"),
+        .target(name: "PGClient", dependencies: ["CLibPQ", "TandemCore"], path: "Sources/Clients/PGClient"),
+        .target(name: "MySQLClient", dependencies: ["CMariaDB", "TandemCore"], path: "Sources/Clients/MySQLClient"),
         .target(
             name: "TLSSupport", dependencies: ["COpenSSL", "CTandemShims"],
             path: "Sources/Clients/TLSSupport"),

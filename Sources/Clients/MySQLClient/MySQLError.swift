@@ -1,3 +1,5 @@
+import TandemCore
+
 /// A failure reported by MariaDB Connector/C or by the server, copied into plain Swift values.
 ///
 /// Everything is copied out of the `MYSQL` handle when the error is created, because the
@@ -58,28 +60,3 @@ public struct MySQLError: Error, CustomStringConvertible, Sendable, Equatable {
     }
 }
 
-/// Collapses whitespace runs (including line breaks inside SQL text) into single spaces and
-/// caps the length, so a log entry stays one greppable line.
-func singleLine(_ text: String, limit: Int) -> String {
-    var out = ""
-    var pendingSpace = false
-    var count = 0
-    for ch in text {
-        if ch.isWhitespace {
-            pendingSpace = true
-            continue
-        }
-        if pendingSpace, count > 0 {
-            out.append(" ")
-            count += 1
-        }
-        pendingSpace = false
-        out.append(ch)
-        count += 1
-        if count >= limit {
-            out.append("…")
-            break
-        }
-    }
-    return out
-}

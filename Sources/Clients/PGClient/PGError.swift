@@ -1,3 +1,5 @@
+import TandemCore
+
 /// A failure reported by libpq or by the PostgreSQL server, flattened into plain Swift values.
 ///
 /// The error deliberately copies everything it needs out of the C structures (`PGconn`,
@@ -57,41 +59,14 @@ public struct PGError: Error, CustomStringConvertible, Sendable, Equatable {
         case .invalidArgument: line = "invalid argument for PostgreSQL"
         }
         if let sqlState { line += " [\(sqlState)]" }
-        line += ": " + oneLine(message)
-        if let detail, !detail.isEmpty { line += "; detail: " + oneLine(detail) }
-        if let hint, !hint.isEmpty { line += "; hint: " + oneLine(hint) }
+        line += ": " + singleLine(message)
+        if let detail, !detail.isEmpty { line += "; detail: " + singleLine(detail) }
+        if let hint, !hint.isEmpty { line += "; hint: " + singleLine(hint) }
         if let context, !context.isEmpty {
             let label = kind == .connection ? "conninfo" : "sql"
-            line += " (\(label): " + oneLine(context, limit: 240) + ")"
+            line += " (\(label): " + singleLine(context, limit: 240) + ")"
         }
         return line
     }
 }
 
-/// Collapses every run of whitespace (libpq ends messages with a newline and indents
-/// continuation lines with a tab) into one space, and shortens very long text such as big SQL
-/// statements, so a log entry stays one greppable line.
-func oneLine(_ text: String, limit: Int = 1000) -> String {
-    var out = ""
-    out.reserveCapacity(min(text.utf8.count, limit + 3))
-    var pendingSpace = false
-    var count = 0
-    for ch in text {
-        if ch.isWhitespace {
-            pendingSpace = true
-            continue
-        }
-        if pendingSpace, count > 0 {
-            out.append(" ")
-            count += 1
-        }
-        pendingSpace = false
-        out.append(ch)
-        count += 1
-        if count >= limit {
-            out.append("…")
-            break
-        }
-    }
-    return out
-}

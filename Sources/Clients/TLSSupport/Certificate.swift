@@ -26,29 +26,16 @@ public final class Certificate: @unchecked Sendable {
 
     /// Parses the first certificate of a PEM text.
     public convenience init(pem: String) throws(OpenSSLError) {
-        ERR_clear_error()
-        let bytes = Array(pem.utf8)
-        let parsed: OpaquePointer? = bytes.withUnsafeBytes { raw in
-            guard let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count)) else { return nil }
-            defer { BIO_free(bio) }
-            return PEM_read_bio_X509(bio, nil, nil, nil)
-        }
-        guard let parsed else { throw OpenSSLError.drain(operation: "reading a PEM certificate") }
-        self.init(taking: parsed)
+        self.init(taking: try PEMFile.parse(pem, what: "a PEM certificate") { PEM_read_bio_X509($0, nil, nil, nil) })
     }
 
     /// Reads the first certificate of a PEM file.
     public convenience init(file path: String) throws(OpenSSLError) {
-        let text: String
+        let operation = "reading the certificate \(path)"
         do {
-            text = try PEMFile.readText(path)
+            try self.init(pem: try PEMFile.readText(path, operation: operation))
         } catch {
-            throw OpenSSLError(operation: "reading the certificate \(path)", reasons: [error.reason])
-        }
-        do {
-            try self.init(pem: text)
-        } catch {
-            throw OpenSSLError(operation: "reading the certificate \(path)", reasons: error.reasons)
+            throw OpenSSLError(operation: operation, reasons: error.reasons)
         }
     }
 
@@ -159,28 +146,15 @@ public final class PrivateKey: @unchecked Sendable {
 
     /// Parses an unencrypted PEM private key (PKCS#8 or traditional form).
     public convenience init(pem: String) throws(OpenSSLError) {
-        ERR_clear_error()
-        let bytes = Array(pem.utf8)
-        let parsed: OpaquePointer? = bytes.withUnsafeBytes { raw in
-            guard let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count)) else { return nil }
-            defer { BIO_free(bio) }
-            return PEM_read_bio_PrivateKey(bio, nil, nil, nil)
-        }
-        guard let parsed else { throw OpenSSLError.drain(operation: "reading a PEM private key") }
-        self.init(taking: parsed)
+        self.init(taking: try PEMFile.parse(pem, what: "a PEM private key") { PEM_read_bio_PrivateKey($0, nil, nil, nil) })
     }
 
     public convenience init(file path: String) throws(OpenSSLError) {
-        let text: String
+        let operation = "reading the private key \(path)"
         do {
-            text = try PEMFile.readText(path)
+            try self.init(pem: try PEMFile.readText(path, operation: operation))
         } catch {
-            throw OpenSSLError(operation: "reading the private key \(path)", reasons: [error.reason])
-        }
-        do {
-            try self.init(pem: text)
-        } catch {
-            throw OpenSSLError(operation: "reading the private key \(path)", reasons: error.reasons)
+            throw OpenSSLError(operation: operation, reasons: error.reasons)
         }
     }
 

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import COpenSSL
 
 /// The few file operations the pair tooling needs, done with system calls so
 /// that the permission and no-overwrite guarantees are exact.
@@ -27,6 +28,30 @@ enum PEMFile {
     static let certificateMode: mode_t = 0o644
     /// A PEM certificate or key is a few KiB; anything larger is the wrong file.
     static let sizeLimit = 1 << 20
+
+    /// Parses PEM text with one of OpenSSL's `PEM_read_bio_*` readers through a
+    /// memory BIO; on failure the calling thread's OpenSSL error queue is drained
+    /// into the error, naming `what` was being read.
+    static func parse(_ pem: String, what: String, _ read: (OpaquePointer) -> OpaquePointer?) throws(OpenSSLError) -> OpaquePointer {
+        ERR_clear_error()
+        let bytes = Array(pem.utf8)
+        let parsed: OpaquePointer? = bytes.withUnsafeBytes { raw in
+            guard let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count)) else { return nil }
+            defer { BIO_free(bio) }
+            return read(bio)
+        }
+        guard let parsed else { throw OpenSSLError.drain(operation: "reading \(what)") }
+        return parsed
+    }
+
+    /// `readText`, with a failure reported as an `OpenSSLError` for `operation`.
+    static func readText(_ path: String, operation: String) throws(OpenSSLError) -> String {
+        do {
+            return try readText(path)
+        } catch {
+            throw OpenSSLError(operation: operation, reasons: [error.reason])
+        }
+    }
 
     static func readText(_ path: String) throws(Failure) -> String {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)

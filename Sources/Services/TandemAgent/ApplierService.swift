@@ -95,12 +95,7 @@ public final class ApplierService {
         writer.start()
         let applier = ApplyWorker(spool: spool, sink: sink, events: events, logger: logger)
         applier.start()
-        let ticker = Task { [events] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(20))
-                events.post(.tick)
-            }
-        }
+        let ticker = events.startTicking()
         defer {
             connecting.cancel()
             ticker.cancel()

@@ -342,3 +342,16 @@ final class LinkChannel {
         output = []
     }
 }
+
+extension EventQueue where Event == AgentEvent {
+    /// Posts `.tick` every 20 ms until cancelled: the session's heartbeats and
+    /// timeouts are driven by ticks, since the state machine reads no clock itself.
+    func startTicking() -> Task<Void, Never> {
+        Task { [self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(20))
+                post(.tick)
+            }
+        }
+    }
+}

@@ -51,12 +51,7 @@ public final class ShipperService {
     public func run() async throws {
         logger.info("shipper: stream \(source.stream) to \(settings.peerSite)")
         let connecting = try connector.start(events: events)
-        let ticker = Task { [events] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(20))
-                events.post(.tick)
-            }
-        }
+        let ticker = events.startTicking()
         defer {
             connecting.cancel()
             ticker.cancel()

@@ -66,6 +66,25 @@ let package = Package(
         .target(
             name: "PostgreSQLEngine", dependencies: ["TandemCore"],
             path: "Sources/Engines/PostgreSQLEngine"),
+        // PostgreSQL capture (shipper side): the replication connection, slot and
+        // publication management, and the `BatchSource` built on them.
+        .target(
+            name: "PostgreSQLCapture",
+            dependencies: [
+                "PostgreSQLEngine", "PGClient", "CLibPQ", "TandemCore", "TandemCodec", "TandemAgent",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Engines/PostgreSQLCapture"),
+        // PostgreSQL apply (applier side): the `BatchSink` writing batches into the DR database.
+        .target(
+            name: "PostgreSQLApply",
+            dependencies: [
+                "PGClient", "CLibPQ", "TandemCore", "TandemCodec", "TandemAgent",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Engines/PostgreSQLApply"),
+        // MariaDB binlog groundwork: pure event and row-image decoding. No I/O.
+        .target(name: "MariaDBEngine", dependencies: ["TandemCore"], path: "Sources/Engines/MariaDBEngine"),
 
         // MARK: Link and transport
         // The session protocol between shipper and applier, as pure state machines.
@@ -101,7 +120,7 @@ let package = Package(
             name: "tandem",
             dependencies: [
                 "TandemCore", "TandemConfig", "TandemCodec", "PGClient", "MySQLClient", "TLSSupport",
-                "TandemLink", "TandemSpool", "TandemTransport", "TandemAgent",
+                "TandemLink", "TandemSpool", "TandemTransport", "TandemAgent", "PostgreSQLCapture", "PostgreSQLApply",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -140,6 +159,19 @@ let package = Package(
         .testTarget(
             name: "PostgreSQLEngineTests",
             dependencies: ["PostgreSQLEngine", "TandemCore", "TandemTestSupport", "PGClient"]),
+        .testTarget(
+            name: "PostgreSQLCaptureTests",
+            dependencies: ["PostgreSQLCapture", "PostgreSQLEngine", "TandemAgent", "TandemCodec", "TandemCore", "TandemTestSupport", "PGClient"]),
+        .testTarget(
+            name: "PostgreSQLApplyTests",
+            dependencies: ["PostgreSQLApply", "TandemAgent", "TandemCodec", "TandemCore", "TandemTestSupport", "PGClient"]),
+        .testTarget(
+            name: "MariaDBEngineTests",
+            dependencies: ["MariaDBEngine", "TandemCore", "TandemTestSupport", "MySQLClient"]),
+        // Whole pairs: two real database servers, two `tandem agent` processes, kill -9 at random.
+        .testTarget(
+            name: "PairTests",
+            dependencies: ["TandemTestSupport", "PGClient", "TandemCore"]),
         // Runs the built `tandem` binary as an operator would.
         .testTarget(name: "CLITests"),
         .testTarget(

@@ -1,0 +1,1 @@
+// The MariaDB binlog decoder lives here (issue 5).

@@ -1,0 +1,1 @@
+// The PostgreSQL BatchSink lives here (issue 4).

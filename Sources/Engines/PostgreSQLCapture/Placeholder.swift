@@ -1,0 +1,1 @@
+// The PostgreSQL BatchSource lives here (issue 4).

@@ -62,17 +62,26 @@ struct Agent: AsyncParsableCommand {
         logger.info("agent: site \(site.site.name) of pair \(site.site.pair) runs as the \(role.rawValue)")
         switch role {
         case .shipper:
-            guard let count = syntheticBatches else {
-                throw NotBuiltYet(command: "agent", purpose: "capture from \(site.database.engine) arrives with the engine issues")
+            if let count = syntheticBatches {
+                let source = try SyntheticSource(stream: settings.stream(shippedBy: settings.localSite), count: count)
+                try await ShipperService(settings: settings, source: source, logger: logger).run()
+                return
             }
-            let source = try SyntheticSource(stream: settings.stream(shippedBy: settings.localSite), count: count)
+            guard site.database.engine == .postgresql else {
+                throw NotBuiltYet(command: "agent", purpose: "capture from \(site.database.engine) arrives with the MariaDB pair issue")
+            }
+            let source = EngineWiring.postgresSource(site: site, link: settings, logger: logger)
+            defer { source.stop() }
             try await ShipperService(settings: settings, source: source, logger: logger).run()
         case .applier:
-            guard let path = syntheticSink else {
-                throw NotBuiltYet(command: "agent", purpose: "apply to \(site.database.engine) arrives with the engine issues")
+            let stream = settings.stream(shippedBy: settings.peerSite)
+            let sink: any BatchSink
+            if let path = syntheticSink {
+                sink = try SyntheticSink(path: path)
+            } else {
+                throw NotBuiltYet(command: "agent", purpose: "apply to \(site.database.engine) arrives with the MariaDB pair issue")
             }
-            let sink = try SyntheticSink(path: path)
-            try await ApplierService(settings: settings, stream: settings.stream(shippedBy: settings.peerSite),
+            try await ApplierService(settings: settings, stream: stream,
                                      spoolRoot: site.spool.directory, spoolLimit: site.spool.maxBytes.map { Int64($0.bytes) },
                                      sink: sink, logger: logger).run()
         }

@@ -38,12 +38,14 @@ public final class PGConnection {
     ///   here win over environment variables (`PGHOST`, …) as usual in libpq, except
     ///   `client_encoding`, which is always UTF8.
     /// - Throws: `PGError` of kind `.connection` with libpq's message and the masked conninfo.
-    public init(conninfo: String) throws(PGError) {
+    /// - Parameter extraKeywords: libpq keywords that win over the conninfo, such as
+    ///   `replication=database` for a logical replication connection.
+    public init(conninfo: String, extraKeywords: [(String, String)] = []) throws(PGError) {
         let masked = PGConninfo.masked(conninfo)
         // expand_dbname=1 makes libpq parse the first "dbname" value as a full conninfo; the
-        // later client_encoding entry then overrides anything the caller's string says.
-        let keywords = ["dbname", "client_encoding"]
-        let values = [conninfo, "UTF8"]
+        // later entries then override anything the caller's string says.
+        let keywords = ["dbname"] + extraKeywords.map(\.0) + ["client_encoding"]
+        let values = [conninfo] + extraKeywords.map(\.1) + ["UTF8"]
         let connection = withCStringArray(keywords) { k in
             withCStringArray(values) { v in PQconnectdbParams(k, v, 1) }
         }

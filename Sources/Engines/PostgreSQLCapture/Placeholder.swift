@@ -1,1 +1,0 @@
-// The PostgreSQL BatchSource lives here (issue 4).

@@ -1,0 +1,287 @@
+import Dispatch
+import Foundation
+import Logging
+import PGClient
+import PostgreSQLEngine
+import TandemAgent
+import TandemCodec
+import TandemCore
+
+/// The shipper's capture from a PostgreSQL primary: a `pgoutput` logical slot read on
+/// a thread of its own, decoded, batched and encoded, handed to the shipper through
+/// `next()`.
+///
+/// ## Delivery and acknowledgement
+/// The slot delivers at least once: after any reconnect or restart it resends
+/// everything after its `confirmed_flush_lsn`. Batches carry the source commit
+/// positions, and the applier skips transactions at or below its checkpoint, so a
+/// resent transaction under a new batch number is applied once.
+///
+/// The slot is confirmed (`flush` in the status update) only up to the end of the last
+/// transaction completed by a batch the applier reported durable (`acknowledge`), see
+/// `SlotFeedback`. Nothing the applier has not fsynced is ever confirmed.
+///
+/// ## Memory
+/// Finished batches wait in a queue bounded by `maximumReadyBytes`; past it the thread
+/// stops reading the socket and the server holds the WAL. Batches are cut at
+/// `[batch] max_bytes`, large transactions into chunks. Transactions the server streams
+/// before commit (`streaming 'on'`, past `logical_decoding_work_mem`) are held in the
+/// decoder's memory until their commit (not yet spilled to disk).
+public final class PostgreSQLSource: BatchSource, @unchecked Sendable {
+    // @unchecked: the shared state below is guarded by `lock`; the worker owns the rest.
+    public let stream: StreamID
+    let settings: PostgreSQLCaptureSettings
+    let logger: Logger
+
+    private let lock = NSLock()
+    private var ready: [SourceBatch] = []
+    private var readyHead = 0
+    private var readyBytes = 0
+    private var producedThrough: UInt64 = 0
+    private var acknowledgedSequence: UInt64 = 0
+    private var acknowledgedLSN = LSN.zero
+    private var failure: CaptureError?
+    private var worker: CaptureWorker?
+
+    public init(settings: PostgreSQLCaptureSettings, logger: Logger) {
+        self.stream = settings.stream
+        self.settings = settings
+        self.logger = logger
+    }
+
+    deinit { worker?.stopAndWait() }
+
+    public func restart(at sequence: UInt64) throws {
+        worker?.stopAndWait()
+        lock.withLock {
+            ready = []
+            readyHead = 0
+            readyBytes = 0
+            producedThrough = sequence - 1
+            acknowledgedSequence = max(acknowledgedSequence, sequence - 1)
+        }
+        try throwIfFailed()
+        let next = CaptureWorker(source: self, firstSequence: sequence)
+        worker = next
+        next.start()
+    }
+
+    public func next() throws -> SourceBatch? {
+        try lock.withLock { () throws(CaptureError) -> SourceBatch? in
+            if let failure { throw failure }
+            guard readyHead < ready.count else { return nil }
+            let batch = ready[readyHead]
+            readyHead += 1
+            readyBytes -= batch.frame.count
+            if readyHead > 1024, readyHead * 2 > ready.count {
+                ready.removeFirst(readyHead)
+                readyHead = 0
+            }
+            return batch
+        }
+    }
+
+    public func acknowledge(durableThrough position: Position, sequence: UInt64) throws {
+        guard case .postgresql(let lsn) = position else {
+            throw CaptureError(.protocolViolation, "acknowledged a non-PostgreSQL position \(position)",
+                               hint: "This is a bug in the shipper; report it.")
+        }
+        lock.withLock {
+            acknowledgedSequence = max(acknowledgedSequence, sequence)
+            acknowledgedLSN = max(acknowledgedLSN, lsn)
+        }
+    }
+
+    /// Stops the capture thread (the agent is shutting down).
+    public func stop() { worker?.stopAndWait() }
+
+    private func throwIfFailed() throws(CaptureError) {
+        if let failure = lock.withLock({ failure }) { throw failure }
+    }
+
+    // MARK: Worker interface
+
+    fileprivate func deliver(_ batch: SourceBatch) {
+        lock.withLock {
+            ready.append(batch)
+            readyBytes += batch.frame.count
+            producedThrough = batch.sequence
+        }
+    }
+
+    fileprivate func fail(_ error: CaptureError) { lock.withLock { failure = error } }
+
+    fileprivate struct Snapshot {
+        var readyBytes: Int
+        var acknowledgedLSN: LSN
+        /// Every batch produced is durable at the applier.
+        var allDurable: Bool
+    }
+
+    fileprivate var snapshot: Snapshot {
+        lock.withLock {
+            Snapshot(readyBytes: readyBytes, acknowledgedLSN: acknowledgedLSN,
+                     allDurable: readyHead == ready.count && acknowledgedSequence >= producedThrough)
+        }
+    }
+}
+
+/// The capture thread: connection, decoding, batching, status updates; reconnects
+/// after connection failures, stops for good on anything that needs the operator.
+private final class CaptureWorker: @unchecked Sendable {
+    // @unchecked: everything but `stopping` is touched by the worker thread only.
+    private unowned let source: PostgreSQLSource
+    private var settings: PostgreSQLCaptureSettings { source.settings }
+    private var logger: Logger { source.logger }
+    private var nextSequence: UInt64
+    /// Ack position for a batch that completes no transaction (only chunks of one).
+    private var lastAckPosition: Position?
+    private let stopLock = NSLock()
+    private var stopping = false
+    private let finished = DispatchSemaphore(value: 0)
+    private var thread: Thread?
+
+    init(source: PostgreSQLSource, firstSequence: UInt64) {
+        self.source = source
+        self.nextSequence = firstSequence
+    }
+
+    func start() {
+        let thread = Thread { [self] in
+            run()
+            finished.signal()
+        }
+        thread.name = "tandem-capture"
+        self.thread = thread
+        thread.start()
+    }
+
+    func stopAndWait() {
+        let wasRunning = stopLock.withLock { () -> Bool in
+            defer { stopping = true }
+            return !stopping && thread != nil
+        }
+        if wasRunning { finished.wait() }
+    }
+
+    private var isStopping: Bool { stopLock.withLock { stopping } }
+
+    private func run() {
+        var delay: UInt64 = 500_000_000
+        while !isStopping {
+            do {
+                try session()
+                return
+            } catch {
+                if isStopping { return }
+                switch error.kind {
+                case .reseedRequired, .sourceSetup, .protocolViolation:
+                    logger.error("capture: \(error.description) (\(error.hint))")
+                    source.fail(error)
+                    return
+                default:
+                    logger.warning("capture: \(error.description); retrying in \(delay / 1_000_000) ms")
+                }
+            }
+            let until = DispatchTime.now().uptimeNanoseconds + delay
+            while !isStopping, DispatchTime.now().uptimeNanoseconds < until { usleep(50_000) }
+            delay = min(delay * 2, 10_000_000_000)
+        }
+    }
+
+    private func session() throws(CaptureError) {
+        let control: PGConnection
+        do { control = try PGConnection(conninfo: settings.conninfo) } catch {
+            throw CaptureError.database(error, doing: "connecting to the primary")
+        }
+        defer { control.close() }
+        let start = try SourceSetup(settings: settings).prepare(on: control)
+        let replication = try ReplicationStream(conninfo: settings.conninfo)
+        defer { replication.close() }
+        if let recorded = CaptureState.load(directory: settings.stateDirectory, slot: settings.slotName) {
+            if let problem = recorded.mismatch(with: replication.identity) {
+                throw CaptureError(.reseedRequired, problem,
+                                   hint: "The DR copy no longer matches this primary's history: re-seed the DR site, then remove \(CaptureState.path(directory: settings.stateDirectory, slot: settings.slotName)).")
+            }
+        } else {
+            try replication.identity.save(directory: settings.stateDirectory, slot: settings.slotName)
+        }
+        try replication.start(slot: settings.slotName, publication: settings.publicationName)
+        logger.info("capture: streaming slot \(settings.slotName) (publication \(settings.publicationName)) from \(start), next batch \(nextSequence)")
+
+        var encoder: BatchEncoder
+        do { encoder = try BatchEncoder(level: settings.compressionLevel) } catch {
+            throw CaptureError(.sourceSetup, "cannot set up the batch encoder: \(error.description)", hint: error.hint)
+        }
+        var decoder = PgOutputDecoder()
+        var batcher = TransactionBatcher(limits: settings.batching)
+        var feedback = SlotFeedback(start: start)
+        if lastAckPosition == nil { lastAckPosition = .postgresql(start) }
+        var lastKeepalive: LSN?
+        var nextHeartbeat = DispatchTime.now().uptimeNanoseconds + settings.heartbeatIntervalNanoseconds
+
+        func emit(_ closed: TransactionBatcher.Closed) throws(CaptureError) {
+            let batch = Batch(stream: settings.stream, sequence: nextSequence, transactions: closed.transactions)
+            let encoded: EncodedBatch
+            do { encoded = try encoder.encode(batch) } catch {
+                throw CaptureError(.protocolViolation, "cannot encode batch \(nextSequence): \(error.description)", hint: error.hint)
+            }
+            if let ack = closed.ackPosition { lastAckPosition = ack }
+            source.deliver(SourceBatch(sequence: nextSequence, lastPosition: lastAckPosition!, frame: encoded.frame))
+            nextSequence += 1
+        }
+
+        while !isStopping {
+            let now = DispatchTime.now().uptimeNanoseconds
+            let shared = source.snapshot
+            feedback.confirm(shared.acknowledgedLSN)
+            var replyRequested = false
+            var drained = true
+            if shared.readyBytes < settings.maximumReadyBytes {
+                let messages = try replication.read(timeoutMilliseconds: batcher.isEmpty ? 100 : 10)
+                drained = messages.count < 4096
+                for message in messages {
+                    switch message {
+                    case .xlogData(let walStart, _, _, let data):
+                        feedback.receivedThrough(walStart)
+                        let event: PgOutputEvent?
+                        do { event = try decoder.feed(data) } catch {
+                            throw CaptureError(.protocolViolation, "undecodable pgoutput message at \(walStart): \(error)",
+                                               hint: "Capture stops so nothing is skipped; report it with the primary's version.")
+                        }
+                        if case .transaction(let transaction, let end, _) = event {
+                            if let origin = transaction.origin, origin.hasPrefix(tandemOriginPrefix) { continue }
+                            for closed in batcher.add(transaction, end: .postgresql(end), now: now) { try emit(closed) }
+                        }
+                    case .keepalive(let walEnd, _, let reply):
+                        lastKeepalive = walEnd
+                        replyRequested = replyRequested || reply
+                        feedback.receivedThrough(walEnd)
+                    }
+                }
+            } else {
+                usleep(10_000)
+                drained = false
+            }
+            if drained, let closed = batcher.flush() { try emit(closed) }
+            if let closed = batcher.due(now: now) { try emit(closed) }
+            if let walEnd = lastKeepalive, batcher.isEmpty, !decoder.isInTransaction,
+               decoder.bufferedTransactionIDs.isEmpty, source.snapshot.allDurable
+            {
+                feedback.confirmIdle(walEnd: walEnd)
+            }
+            let clock = Int64(Date().timeIntervalSince1970 * 1_000_000) - ReplicationMessage.postgresEpochOffset
+            if let status = feedback.statusDue(now: now, clock: clock, replyRequested: replyRequested) {
+                try replication.send(status)
+            }
+            if settings.heartbeatIntervalNanoseconds > 0, now >= nextHeartbeat {
+                nextHeartbeat = now + settings.heartbeatIntervalNanoseconds
+                do {
+                    _ = try control.exec("SELECT pg_logical_emit_message(true, 'tandem.heartbeat', now()::text)")
+                } catch {
+                    throw CaptureError.database(error, doing: "writing the heartbeat")
+                }
+            }
+        }
+    }
+}

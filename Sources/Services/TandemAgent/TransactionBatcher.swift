@@ -1,0 +1,145 @@
+import TandemCore
+
+/// Groups committed transactions into batches, engine-neutral and pure.
+///
+/// A batch closes when its estimated size reaches `maximumBytes`, when its first
+/// transaction has waited `maximumDelay`, or when the capture says the source has
+/// nothing more to hand over right now (`flush()`): at low load every transaction
+/// goes out at once, under load batches fill up on their own ("natural batching").
+///
+/// A transaction larger than `maximumBytes` is cut into chunks (same commit
+/// position, `chunk.index` 0…n, the last one `isFinal`), so no single batch, and no
+/// buffer on either side, grows with the transaction. The applier commits the chunks
+/// together.
+///
+/// ## What a batch lets the source acknowledge
+/// `ackPosition` is the end position of the last transaction that the batch
+/// completes (a whole one, or the final chunk). A batch ending inside a chunked
+/// transaction carries the previous complete one's: confirming that transaction's
+/// own end to the source before its last chunk is durable would let the source drop
+/// the chunks that were not shipped yet. nil means the batch completes nothing.
+public struct TransactionBatcher: Sendable {
+    public struct Limits: Sendable, Hashable {
+        public var maximumBytes: Int
+        public var maximumDelayNanoseconds: UInt64
+
+        public init(maximumBytes: Int = 8 << 20, maximumDelayNanoseconds: UInt64 = 50_000_000) {
+            self.maximumBytes = max(4096, maximumBytes)
+            self.maximumDelayNanoseconds = maximumDelayNanoseconds
+        }
+    }
+
+    public struct Closed: Sendable, Hashable {
+        public var transactions: [Transaction]
+        public var ackPosition: Position?
+    }
+
+    public let limits: Limits
+    private var pending: [Transaction] = []
+    private var pendingBytes = 0
+    private var pendingAck: Position?
+    private var openedAt: UInt64?
+
+    public init(limits: Limits) { self.limits = limits }
+
+    public var isEmpty: Bool { pending.isEmpty }
+    public var estimatedBytes: Int { pendingBytes }
+
+    /// Adds a committed transaction ending at `end`. Returns the batches this closed.
+    public mutating func add(_ transaction: Transaction, end: Position, now: UInt64) -> [Closed] {
+        var closed: [Closed] = []
+        let size = Self.estimatedSize(of: transaction)
+        if pendingBytes > 0, pendingBytes + size > limits.maximumBytes, let batch = flush() {
+            closed.append(batch)
+        }
+        if size <= limits.maximumBytes {
+            append(transaction, size: size, completes: end, now: now)
+        } else {
+            var piece = transaction
+            piece.changes = []
+            var pieceBytes = Self.overhead
+            var index: UInt32 = 0
+            for change in transaction.changes {
+                let changeBytes = Self.estimatedSize(of: change)
+                if !piece.changes.isEmpty, pieceBytes + changeBytes > limits.maximumBytes {
+                    piece.chunk = TransactionChunk(index: index, isFinal: false)
+                    append(piece, size: pieceBytes, completes: nil, now: now)
+                    if let batch = flush() { closed.append(batch) }
+                    index += 1
+                    piece.changes = []
+                    pieceBytes = Self.overhead
+                }
+                piece.changes.append(change)
+                pieceBytes += changeBytes
+            }
+            piece.chunk = TransactionChunk(index: index, isFinal: true)
+            append(piece, size: pieceBytes, completes: end, now: now)
+        }
+        if pendingBytes >= limits.maximumBytes, let batch = flush() { closed.append(batch) }
+        return closed
+    }
+
+    /// The open batch, if its first transaction has waited long enough.
+    public mutating func due(now: UInt64) -> Closed? {
+        guard let openedAt, now &- openedAt >= limits.maximumDelayNanoseconds else { return nil }
+        return flush()
+    }
+
+    /// Closes the open batch, if any.
+    public mutating func flush() -> Closed? {
+        guard !pending.isEmpty else { return nil }
+        let batch = Closed(transactions: pending, ackPosition: pendingAck)
+        pending = []
+        pendingBytes = 0
+        pendingAck = nil
+        openedAt = nil
+        return batch
+    }
+
+    /// Drops everything held (the capture restarts from the source).
+    public mutating func reset() {
+        pending = []
+        pendingBytes = 0
+        pendingAck = nil
+        openedAt = nil
+    }
+
+    private mutating func append(_ transaction: Transaction, size: Int, completes end: Position?, now: UInt64) {
+        if pending.isEmpty { openedAt = now }
+        pending.append(transaction)
+        pendingBytes += size
+        if let end { pendingAck = end }
+    }
+
+    // MARK: Size estimate
+    // Close to the encoded (uncompressed) size, cheap to compute; it only has to keep
+    // batches near the configured size, not match the codec byte for byte.
+
+    static let overhead = 64
+
+    static func estimatedSize(of transaction: Transaction) -> Int {
+        transaction.changes.reduce(overhead) { $0 + estimatedSize(of: $1) }
+    }
+
+    static func estimatedSize(of change: RowChange) -> Int {
+        var size = 8
+        if let old = change.old { for value in old { size += estimatedSize(of: value) } }
+        if let new = change.new { for value in new { size += estimatedSize(of: value) } }
+        return size
+    }
+
+    static func estimatedSize(of value: Value) -> Int {
+        switch value {
+        case .null, .unchanged, .bool: 1
+        case .int, .uint, .float64, .date, .time, .timestamp, .timestampWithZone: 9
+        case .float32: 5
+        case .timeWithZone: 13
+        case .interval, .uuid: 17
+        case .decimal(let d): 2 + d.text.utf8.count
+        case .text(let s), .json(let s), .native(let s): 3 + s.utf8.count
+        case .bytes(let b): 3 + b.count
+        case .bits(let b): 3 + b.bytes.count
+        case .array(let values): values.reduce(3) { $0 + estimatedSize(of: $1) }
+        }
+    }
+}

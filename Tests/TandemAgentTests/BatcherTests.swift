@@ -1,0 +1,58 @@
+import TandemAgent
+import TandemCore
+import Testing
+
+@Suite("transaction batcher")
+struct BatcherTests {
+    static let relation = Relation(name: RelationName(schema: "s", name: "t"), columns: [
+        Column(name: "id", type: .integer(bits: 64, signed: true), nativeType: "bigint", isKey: true, isNullable: false),
+        Column(name: "v", type: .text, nativeType: "text"),
+    ])
+
+    static func transaction(_ commit: UInt64, rows: Int, pad: Int = 10) -> Transaction {
+        Transaction(commitPosition: .postgresql(LSN(commit)), commitTime: Timestamp(microsecondsSinceEpoch: 0),
+                    changes: (0..<rows).map { RowChange(relation: relation, kind: .insert, new: [.int(Int64($0)), .text(String(repeating: "x", count: pad))]) })
+    }
+
+    @Test func smallTransactionsShareABatchUntilFlushOrDelay() throws {
+        var batcher = TransactionBatcher(limits: .init(maximumBytes: 1 << 20, maximumDelayNanoseconds: 100))
+        let a = batcher.add(Self.transaction(10, rows: 1), end: .postgresql(LSN(11)), now: 0)
+        let b = batcher.add(Self.transaction(20, rows: 1), end: .postgresql(LSN(21)), now: 50)
+        #expect(a.isEmpty && b.isEmpty)
+        let early = batcher.due(now: 99)
+        #expect(early == nil)
+        let due = batcher.due(now: 100)
+        let batch = try #require(due)
+        #expect(batch.transactions.count == 2)
+        #expect(batch.ackPosition == .postgresql(LSN(21)))
+        let rest = batcher.flush()
+        #expect(batcher.isEmpty && rest == nil)
+    }
+
+    @Test func sizeClosesBatches() {
+        var batcher = TransactionBatcher(limits: .init(maximumBytes: 4096, maximumDelayNanoseconds: .max))
+        var closed: [TransactionBatcher.Closed] = []
+        for i in 1...100 { closed += batcher.add(Self.transaction(UInt64(i) * 10, rows: 2, pad: 100), end: .postgresql(LSN(UInt64(i) * 10 + 1)), now: 0) }
+        #expect(closed.count > 5)
+        #expect(closed.allSatisfy { $0.transactions.allSatisfy { $0.chunk == .whole } })
+        let total = closed.reduce(0) { $0 + $1.transactions.count } + (batcher.flush()?.transactions.count ?? 0)
+        #expect(total == 100)
+    }
+
+    @Test("a large transaction becomes chunks; only the batch with the final chunk acknowledges it")
+    func chunking() throws {
+        var batcher = TransactionBatcher(limits: .init(maximumBytes: 4096, maximumDelayNanoseconds: .max))
+        let first = batcher.add(Self.transaction(5, rows: 1), end: .postgresql(LSN(6)), now: 0)
+        #expect(first.isEmpty)
+        var closed = batcher.add(Self.transaction(100, rows: 1000, pad: 20), end: .postgresql(LSN(101)), now: 0)
+        if let last = batcher.flush() { closed.append(last) }
+        let pieces = closed.flatMap(\.transactions).filter { $0.commitPosition == .postgresql(LSN(100)) }
+        #expect(pieces.count > 3)
+        #expect(pieces.map(\.chunk.index) == (0..<UInt32(pieces.count)).map { $0 })
+        #expect(pieces.filter(\.chunk.isFinal).count == 1 && pieces.last?.chunk.isFinal == true)
+        #expect(pieces.reduce(0) { $0 + $1.changes.count } == 1000)
+        #expect(closed.first?.ackPosition == .postgresql(LSN(6)))
+        for batch in closed.dropFirst().dropLast() { #expect(batch.ackPosition == nil) }
+        #expect(closed.last?.ackPosition == .postgresql(LSN(101)))
+    }
+}

@@ -29,8 +29,10 @@ enum EngineWiring {
 
     static func postgresSource(site: SiteConfig, link: AgentLinkSettings, logger: Logger) -> PostgreSQLSource {
         let tables = site.tables
-        let filter: (@Sendable (String, String) -> Bool)? =
-            tables == .all ? nil : { schema, table in tables.includes(schema: schema, table: table) }
+        var filter: (@Sendable (String, String) -> Bool)?
+        if tables != .all {
+            filter = { @Sendable schema, table in tables.includes(schema: schema, table: table) }
+        }
         let delay = site.batch.maxDelay.components
         let settings = PostgreSQLCaptureSettings(
             conninfo: postgresConninfo(site.database),

@@ -17,9 +17,17 @@ final class ReplicationStream {
     let connection: PGConnection
     private(set) var identity: CaptureState
 
+    /// pgoutput sends values in the walsender's text output, which depends on session
+    /// settings: fixed here so that values read back the same at the DR site whatever
+    /// the primary's defaults (ISO dates, UTC offsets, hex bytea, round-trip floats).
+    static let outputSettings =
+        "-c datestyle=ISO -c intervalstyle=postgres -c timezone=UTC -c bytea_output=hex -c extra_float_digits=3"
+
     init(conninfo: String) throws(CaptureError) {
         do {
-            connection = try PGConnection(conninfo: conninfo, extraKeywords: [("replication", "database")])
+            connection = try PGConnection(conninfo: conninfo, extraKeywords: [
+                ("replication", "database"), ("options", Self.outputSettings),
+            ])
         } catch {
             throw CaptureError.database(error, doing: "opening the replication connection")
         }

@@ -1,0 +1,172 @@
+import Foundation
+import PGClient
+import TandemTestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The whole PostgreSQL pair, as `appliance/lab` starts it: two real clusters, two
+/// `tandem agent` processes, the link between them. What goes in at the primary must
+/// come out identical at the DR site, however often an agent is killed.
+@Suite("PostgreSQL pair end to end", .serialized)
+struct PostgresPairTests {
+    /// Content of `table` as one digest, in key order, read the same way on both sides.
+    static func digest(_ connection: PGConnection, _ table: String, orderBy: String) throws -> String {
+        try connection.scalar("SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY \(orderBy))), '') FROM \(table) t") ?? ""
+    }
+
+    /// Writes a marker at the primary and waits for it at the DR site: everything
+    /// committed before it has been applied by then.
+    static func waitForCatchUp(_ lab: Lab, seconds: Double = 240) throws -> Bool {
+        let primary = try lab.primary()
+        defer { primary.close() }
+        let marker = UInt32.random(in: 1...UInt32.max)
+        _ = try primary.exec("INSERT INTO lab_marker VALUES (\(marker))")
+        let dr = try lab.dr()
+        defer { dr.close() }
+        return try eventually(seconds) { try dr.scalar("SELECT count(*) FROM lab_marker WHERE id = \(marker)") == "1" }
+    }
+
+    static let markerTable = "CREATE TABLE lab_marker (id bigint PRIMARY KEY)"
+
+    @Test("every built-in type, TOAST left unchanged, key update, delete and truncate arrive exactly")
+    func typesAndChanges() throws {
+        let lab = try Lab()
+        defer { lab.down() }
+        try lab.both("""
+            \(Self.markerTable);
+            CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+            CREATE DOMAIN positive AS int CHECK (VALUE > 0);
+            CREATE TABLE types (
+              id int PRIMARY KEY, b bool, i2 int2, i4 int4, i8 int8, n numeric, n2 numeric(12,3), r float4, d float8,
+              c char(5), vc varchar(20), t text, raw bytea, j json, jb jsonb, u uuid, dt date, tm time(6), ttz timetz,
+              ts timestamp(6), tstz timestamptz, iv interval, ints int[], texts text[], m mood, p positive, addr inet,
+              bits bit varying(16), big text);
+            CREATE TABLE other (k text PRIMARY KEY, v int);
+            """)
+        let primary = try lab.primary()
+        defer { primary.close() }
+        _ = try primary.exec("""
+            INSERT INTO types VALUES
+             (1, true, -32768, -2147483648, -9223372036854775808, 1234567890123456789012345678901234567890.0123456789,
+              -123456789.125, 'NaN', '-Infinity', 'ab', 'Grüße 🎉', E'line\\nbreak \\\\ ''quoted''', '\\x00ff10',
+              '{"a": [1, 2.50, null]}', '{"z": 1, "a": {"b": "c"}}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+              '2024-02-29', '23:59:59.999999', '12:00:00+05:30', '1999-12-31 23:59:59.123456',
+              '2024-06-30 12:00:00.5+02', '1 year 2 mons 3 days 04:05:06.789', '{1,NULL,3}', '{"a b","c,d",NULL}',
+              'happy', 7, '192.168.0.1/24', B'1011', repeat('toast!', 200000)),
+             (2, false, 32767, 2147483647, 9223372036854775807, -0.000000000000000000000000000000000000001, 0, 3.4028235e38,
+              -0.0, NULL, '', '', '\\x', 'null', '[]', '00000000-0000-0000-0000-000000000000', '4713-01-01 BC',
+              '00:00:00', '00:00:00-12', 'infinity', '-infinity', '-178000000 years', '{}', '{}', 'sad', 1, '::1',
+              B'', NULL),
+             (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+              NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+            INSERT INTO other SELECT 'k' || g, g FROM generate_series(1, 100) g;
+            """)
+        // The 1.2 MB TOASTed value is not sent when another column changes: it must stay, not become NULL.
+        _ = try primary.exec("UPDATE types SET i4 = 42 WHERE id = 1")
+        _ = try primary.exec("UPDATE types SET big = big || 'more' WHERE id = 1")
+        _ = try primary.exec("UPDATE types SET i4 = 43 WHERE id = 1")
+        _ = try primary.exec("UPDATE types SET id = 30, t = 'moved' WHERE id = 3")
+        _ = try primary.exec("DELETE FROM types WHERE id = 2")
+        _ = try primary.exec("BEGIN; DELETE FROM other WHERE v > 50; UPDATE other SET v = -v WHERE v <= 10; COMMIT")
+        _ = try primary.exec("TRUNCATE other")
+        _ = try primary.exec("INSERT INTO other VALUES ('after truncate', 1)")
+        #expect(try Self.waitForCatchUp(lab), "the DR site did not catch up; applier log: \(lab.agentLog("dr").suffix(2000))")
+        let dr = try lab.dr()
+        defer { dr.close() }
+        for (table, key) in [("types", "id"), ("other", "k")] {
+            let expected = try Self.digest(primary, table, orderBy: key)
+            #expect(try Self.digest(dr, table, orderBy: key) == expected, "\(table) differs")
+        }
+        #expect(try dr.scalar("SELECT length(big) FROM types WHERE id = 1") == String(6 * 200000 + 4))
+        #expect(try dr.scalar("SELECT count(*) FROM types") == "2")
+    }
+
+    @Test("a 200 000-row transaction arrives whole and once")
+    func largeTransaction() throws {
+        let lab = try Lab()
+        defer { lab.down() }
+        try lab.both("\(Self.markerTable); CREATE TABLE bulk (id int PRIMARY KEY, pad text, n int)")
+        let primary = try lab.primary()
+        defer { primary.close() }
+        _ = try primary.exec("INSERT INTO bulk SELECT g, md5(g::text), 0 FROM generate_series(1, 200000) g")
+        _ = try primary.exec("UPDATE bulk SET n = n + 1 WHERE id % 3 = 0")
+        #expect(try Self.waitForCatchUp(lab), "the DR site did not catch up; applier log: \(lab.agentLog("dr").suffix(2000))")
+        let dr = try lab.dr()
+        defer { dr.close() }
+        #expect(try Self.digest(dr, "bulk", orderBy: "id") == Self.digest(primary, "bulk", orderBy: "id"))
+        #expect(try dr.scalar("SELECT sum(n) FROM bulk") == "66666")
+    }
+
+    /// The pgbench script: TPC-B as pgbench runs it, plus a per-client transaction
+    /// counter, so a transaction applied twice (or lost) shows as a different count.
+    static let pgbenchScript = """
+        \\set aid random(1, 100000 * :scale)
+        \\set bid random(1, 1 * :scale)
+        \\set tid random(1, 10 * :scale)
+        \\set delta random(-5000, 5000)
+        BEGIN;
+        UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;
+        SELECT abalance FROM pgbench_accounts WHERE aid = :aid;
+        UPDATE pgbench_tellers SET tbalance = tbalance + :delta WHERE tid = :tid;
+        UPDATE pgbench_branches SET bbalance = bbalance + :delta WHERE bid = :bid;
+        INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (:tid, :bid, :aid, :delta, CURRENT_TIMESTAMP);
+        UPDATE tx_counter SET n = n + 1 WHERE client = :client_id;
+        END;
+
+        """
+
+    @Test("pgbench with the shipper and the applier killed -9 at random: both sides identical, nothing twice")
+    func pgbenchWithKills() throws {
+        let scale = Int(ProcessInfo.processInfo.environment["TANDEM_PAIR_PGBENCH_SCALE"] ?? "") ?? 10
+        let seconds = Int(ProcessInfo.processInfo.environment["TANDEM_PAIR_PGBENCH_SECONDS"] ?? "") ?? 60
+        let lab = try Lab()
+        defer { lab.down() }
+        for dsn in [lab.drDSN, lab.primaryDSN] {
+            try lab.runTool("pgbench", ["-i", "-I", "dtp", "-s", "\(scale)", dsn], timeout: 120)
+        }
+        try lab.both("""
+            \(Self.markerTable);
+            ALTER TABLE pgbench_history REPLICA IDENTITY FULL;
+            CREATE TABLE tx_counter (client int PRIMARY KEY, n bigint NOT NULL);
+            """)
+        let primary = try lab.primary()
+        defer { primary.close() }
+        _ = try primary.exec("INSERT INTO tx_counter SELECT g, 0 FROM generate_series(0, 3) g")
+        // Generates the rows in one transaction per table (1 000 000 accounts at scale 10).
+        try lab.runTool("pgbench", ["-i", "-I", "g", "-s", "\(scale)", lab.primaryDSN], timeout: 600)
+        let script = lab.directory + "/tpcb-counted.sql"
+        try Self.pgbenchScript.write(toFile: script, atomically: true, encoding: .utf8)
+        let bench = try lab.launchTool("pgbench", ["-n", "-c", "4", "-j", "2", "-T", "\(seconds)", "-f", script, "-s", "\(scale)", lab.primaryDSN])
+
+        var kills: [String] = []
+        var generator = SystemRandomNumberGenerator()
+        while bench.isRunning {
+            usleep(UInt32.random(in: 1_500_000...4_000_000, using: &generator))
+            guard bench.isRunning else { break }
+            let site = Bool.random(using: &generator) ? "primary" : "dr"
+            let pid = site == "primary" ? lab.shipperPID : lab.applierPID
+            kill(pid, SIGKILL)
+            kills.append(site)
+            usleep(UInt32.random(in: 100_000...800_000, using: &generator))
+            try lab.startAgent(site)
+        }
+        #expect(bench.exitCode == 0, "pgbench failed: \(Lab.tail(lab.directory + "/pgbench.log"))")
+        #expect(kills.count >= 10, "only \(kills.count) kills during the run")
+        #expect(Set(kills).count == 2, "both agents must have been killed: \(kills)")
+
+        #expect(try Self.waitForCatchUp(lab, seconds: 600), "the DR site did not catch up; applier log: \(lab.agentLog("dr").suffix(3000))")
+        let dr = try lab.dr()
+        defer { dr.close() }
+        let transactions = try primary.scalar("SELECT sum(n) FROM tx_counter") ?? ""
+        #expect(Int(transactions) ?? 0 > 100, "pgbench ran only \(transactions) transactions")
+        #expect(try dr.scalar("SELECT sum(n) FROM tx_counter") == transactions)
+        #expect(try dr.scalar("SELECT count(*) FROM pgbench_history") == transactions)
+        for (table, key) in [("pgbench_accounts", "aid"), ("pgbench_tellers", "tid"), ("pgbench_branches", "bid"),
+                             ("pgbench_history", "tid, bid, aid, delta, mtime"), ("tx_counter", "client")] {
+            #expect(try Self.digest(dr, table, orderBy: key) == Self.digest(primary, table, orderBy: key), "\(table) differs")
+        }
+    }
+}

@@ -189,6 +189,9 @@ private final class CaptureWorker: @unchecked Sendable {
         }
     }
 
+    /// Changes per decoded piece of a large transaction: bounds what the decoder holds.
+    static let chunkChanges = 8192
+
     private func session() throws(CaptureError) {
         let control: PGConnection
         do { control = try PGConnection(conninfo: settings.conninfo) } catch {
@@ -213,7 +216,8 @@ private final class CaptureWorker: @unchecked Sendable {
         do { encoder = try BatchEncoder(level: settings.compressionLevel) } catch {
             throw CaptureError(.sourceSetup, "cannot set up the batch encoder: \(error.description)", hint: error.hint)
         }
-        var decoder = PgOutputDecoder()
+        var decoder = PgOutputDecoder(chunkChanges: Self.chunkChanges)
+        var events: [PgOutputEvent] = []
         var batcher = TransactionBatcher(limits: settings.batching)
         var feedback = SlotFeedback(start: start)
         if lastAckPosition == nil { lastAckPosition = .postgresql(start) }
@@ -244,14 +248,21 @@ private final class CaptureWorker: @unchecked Sendable {
                     switch message {
                     case .xlogData(let walStart, _, _, let data):
                         feedback.receivedThrough(walStart)
-                        let event: PgOutputEvent?
-                        do { event = try decoder.feed(data) } catch {
+                        events.removeAll(keepingCapacity: true)
+                        do { try decoder.feed(data, into: &events) } catch {
                             throw CaptureError(.protocolViolation, "undecodable pgoutput message at \(walStart): \(error)",
                                                hint: "Capture stops so nothing is skipped; report it with the primary's version.")
                         }
-                        if case .transaction(let transaction, let end, _) = event {
+                        for event in events {
+                            let transaction: Transaction
+                            let end: Position?
+                            switch event {
+                            case .transaction(let whole, let endLSN, _): (transaction, end) = (whole, .postgresql(endLSN))
+                            case .chunk(let piece): (transaction, end) = (piece, nil)
+                            case .message: continue
+                            }
                             if let origin = transaction.origin, origin.hasPrefix(tandemOriginPrefix) { continue }
-                            for closed in batcher.add(transaction, end: .postgresql(end), now: now) { try emit(closed) }
+                            for closed in batcher.add(transaction, end: end, now: now) { try emit(closed) }
                         }
                     case .keepalive(let walEnd, _, let reply):
                         lastKeepalive = walEnd

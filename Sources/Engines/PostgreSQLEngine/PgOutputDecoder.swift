@@ -24,7 +24,12 @@ public struct PgLogicalMessage: Hashable, Sendable {
 /// what PostgreSQL's own subscriber reports. Which one the shipper acknowledges is the
 /// capture layer's decision; both are kept so it can make it.
 public enum PgOutputEvent: Hashable, Sendable {
+    /// A committed transaction, or the final chunk of one whose earlier chunks came as `.chunk`.
     case transaction(Transaction, endLSN: LSN, messages: [PgLogicalMessage])
+    /// A non-final piece of a committed transaction (see `PgOutputDecoder.chunkChanges`):
+    /// same commit position and time as the rest, `chunk.isFinal` false. It may be shipped
+    /// at once, but the source may not be acknowledged for it.
+    case chunk(Transaction)
     case message(PgLogicalMessage)
 }
 
@@ -78,6 +83,9 @@ public enum PgOutputDecodeError: Error, Hashable, Sendable {
 public struct PgOutputDecoder: Sendable {
     private struct Pending {
         var finalLSN: UInt64?
+        /// The Begin's commit time (plain transactions); a stream learns it at Stream Commit.
+        var commitTime: Int64?
+        var emittedChunks: UInt32 = 0
         var origin: String?
         var changes: [RowChange] = []
         var messages: [PgLogicalMessage] = []
@@ -99,7 +107,15 @@ public struct PgOutputDecoder: Sendable {
     private var streams: [UInt32: StreamBuffer] = [:]
     public private(set) var bufferedByteCount = 0
 
-    public init() {}
+    /// A transaction holding this many changes is handed on as a `.chunk` and the decoder
+    /// keeps going, so memory does not grow with the transaction. Only committed data is
+    /// cut this way: a plain transaction (the server sends it after its commit) and a
+    /// streamed one while it is replayed at Stream Commit. `Int.max` never cuts.
+    public var chunkChanges: Int
+
+    public init(chunkChanges: Int = .max) {
+        self.chunkChanges = max(1, chunkChanges)
+    }
 
     /// True between Begin and Commit.
     public var isInTransaction: Bool { current != nil }
@@ -115,6 +131,19 @@ public struct PgOutputDecoder: Sendable {
     /// is expected to stop and later restart from the slot with a fresh decoder (the slot
     /// resends everything after its confirmed position), never to skip the message.
     public mutating func feed(_ bytes: [UInt8]) throws(PgOutputDecodeError) -> PgOutputEvent? {
+        var events: [PgOutputEvent] = []
+        try feed(bytes, into: &events)
+        return events.last
+    }
+
+    /// Decodes one message, appending what it completes to `events`: chunks of a large
+    /// transaction, then the transaction (or its final chunk), or a non-transactional
+    /// message. Same error contract as `feed(_:)`.
+    public mutating func feed(_ bytes: [UInt8], into events: inout [PgOutputEvent]) throws(PgOutputDecodeError) {
+        if let event = try feedOne(bytes, chunks: &events) { events.append(event) }
+    }
+
+    private mutating func feedOne(_ bytes: [UInt8], chunks: inout [PgOutputEvent]) throws(PgOutputDecodeError) -> PgOutputEvent? {
         let message: PgOutputMessage
         do { message = try parser.parse(bytes, inStream: openStream != nil) } catch { throw .parse(error) }
 
@@ -139,9 +168,9 @@ public struct PgOutputDecoder: Sendable {
         }
 
         switch message {
-        case .begin(let finalLSN, _, let xid):
+        case .begin(let finalLSN, let time, let xid):
             guard current == nil else { throw .beginInsideTransaction(xid: xid) }
-            current = Pending(finalLSN: finalLSN)
+            current = Pending(finalLSN: finalLSN, commitTime: time)
             return nil
         case .commit(_, let commitLSN, let endLSN, let time):
             guard let pending = current else { throw .commitWithoutBegin }
@@ -161,11 +190,12 @@ public struct PgOutputDecoder: Sendable {
             guard current == nil else { throw .streamInsideTransaction }
             guard let buffer = streams.removeValue(forKey: xid) else { throw .unknownStreamTransaction(xid: xid) }
             bufferedByteCount -= buffer.byteCount
-            var pending = Pending()
+            var pending = Pending(finalLSN: commitLSN, commitTime: time)
             for (_, raw) in buffer.messages {
                 let replayed: PgOutputMessage
                 do { replayed = try parser.parse(raw, inStream: true) } catch { throw .parse(error) }
                 try apply(replayed, to: &pending)
+                if pending.changes.count >= chunkChanges { chunks.append(try cut(&pending)) }
             }
             return try finish(pending, commitLSN: commitLSN, endLSN: endLSN, time: time)
         case .streamAbort(let xid, let subxid):
@@ -197,6 +227,7 @@ public struct PgOutputDecoder: Sendable {
             current = nil
             defer { current = pending }
             try apply(message, to: &pending)
+            if pending.changes.count >= chunkChanges { chunks.append(try cut(&pending)) }
             return nil
         }
     }
@@ -206,8 +237,21 @@ public struct PgOutputDecoder: Sendable {
     {
         let transaction = Transaction(
             commitPosition: .postgresql(LSN(commitLSN)), commitTime: try Self.timestamp(time),
-            origin: pending.origin, changes: pending.changes)
+            origin: pending.origin, chunk: TransactionChunk(index: pending.emittedChunks, isFinal: true),
+            changes: pending.changes)
         return .transaction(transaction, endLSN: LSN(endLSN), messages: pending.messages)
+    }
+
+    /// Hands on the changes collected so far as a non-final chunk.
+    private func cut(_ pending: inout Pending) throws(PgOutputDecodeError) -> PgOutputEvent {
+        let piece = Transaction(
+            commitPosition: .postgresql(LSN(pending.finalLSN ?? 0)), commitTime: try Self.timestamp(pending.commitTime ?? 0),
+            origin: pending.origin, chunk: TransactionChunk(index: pending.emittedChunks, isFinal: false),
+            changes: pending.changes)
+        pending.changes = []
+        pending.changes.reserveCapacity(min(chunkChanges, 65_536))
+        pending.emittedChunks += 1
+        return .chunk(piece)
     }
 
     /// Applies a message that belongs inside a transaction (plain or replayed stream).

@@ -97,5 +97,23 @@ public protocol BatchSink: AnyObject, Sendable {
     /// Applies `batches` (consecutive, in order, starting right after the current
     /// checkpoint; frames already verified by the spool) as one unit, records the
     /// new checkpoint with them, and returns it.
+    ///
+    /// Chunked transactions: all chunks of one split source transaction commit
+    /// together. When `batches` ends before a chunked transaction's final chunk, the
+    /// sink keeps its target transaction open and returns the last *committed*
+    /// checkpoint (earlier than the batches just handed over). The caller keeps
+    /// feeding the batches that follow (the next call starts right after the last
+    /// batch it passed, not after the returned checkpoint); the call that brings the
+    /// final chunk commits everything and returns its last batch's checkpoint. If the
+    /// process dies meanwhile, the open transaction is rolled back and the caller
+    /// restarts from the committed checkpoint, before the first chunk. A call that
+    /// does not continue the open transaction (it starts again right after the
+    /// committed checkpoint) rolls the open transaction back and starts over.
+    /// Spool segments may be released only up to the returned checkpoint.
+    ///
+    /// Batches may repeat source transactions already applied (a restarted shipper
+    /// re-sends them under new sequence numbers): a sink skips every transaction
+    /// whose commit position is at or before the last one it applied, and still
+    /// advances the checkpoint's sequence to the last batch.
     func apply(_ batches: [SinkBatch]) throws -> SinkCheckpoint
 }

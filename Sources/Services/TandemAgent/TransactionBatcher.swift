@@ -45,20 +45,23 @@ public struct TransactionBatcher: Sendable {
     public var isEmpty: Bool { pending.isEmpty }
     public var estimatedBytes: Int { pendingBytes }
 
-    /// Adds a committed transaction ending at `end`. Returns the batches this closed.
-    public mutating func add(_ transaction: Transaction, end: Position, now: UInt64) -> [Closed] {
+    /// Adds a committed transaction ending at `end`, or a piece of one: a transaction
+    /// the capture already cut (`chunk` not `.whole`) continues its numbering here, and
+    /// only its final piece may carry `end`. Returns the batches this closed.
+    public mutating func add(_ transaction: Transaction, end: Position?, now: UInt64) -> [Closed] {
         var closed: [Closed] = []
         let size = Self.estimatedSize(of: transaction)
+        let completes = transaction.chunk.isFinal ? end : nil
         if pendingBytes > 0, pendingBytes + size > limits.maximumBytes, let batch = flush() {
             closed.append(batch)
         }
         if size <= limits.maximumBytes {
-            append(transaction, size: size, completes: end, now: now)
+            append(transaction, size: size, completes: completes, now: now)
         } else {
             var piece = transaction
             piece.changes = []
             var pieceBytes = Self.overhead
-            var index: UInt32 = 0
+            var index = transaction.chunk.index
             for change in transaction.changes {
                 let changeBytes = Self.estimatedSize(of: change)
                 if !piece.changes.isEmpty, pieceBytes + changeBytes > limits.maximumBytes {
@@ -72,8 +75,8 @@ public struct TransactionBatcher: Sendable {
                 piece.changes.append(change)
                 pieceBytes += changeBytes
             }
-            piece.chunk = TransactionChunk(index: index, isFinal: true)
-            append(piece, size: pieceBytes, completes: end, now: now)
+            piece.chunk = TransactionChunk(index: index, isFinal: transaction.chunk.isFinal)
+            append(piece, size: pieceBytes, completes: completes, now: now)
         }
         if pendingBytes >= limits.maximumBytes, let batch = flush() { closed.append(batch) }
         return closed

@@ -56,3 +56,28 @@ struct BatcherTests {
         #expect(closed.last?.ackPosition == .postgresql(LSN(101)))
     }
 }
+
+@Suite("transaction batcher: pieces cut by the capture")
+struct BatcherPieceTests {
+    @Test("pieces cut by the capture and again by size are numbered 0, 1, 2… without gaps or repeats")
+    func renumbersAcrossCuts() {
+        var batcher = TransactionBatcher(limits: .init(maximumBytes: 4096, maximumDelayNanoseconds: .max))
+        var closed: [TransactionBatcher.Closed] = []
+        let whole = BatcherTests.transaction(100, rows: 900, pad: 20)
+        // The capture cut it in three pieces of 300 rows, each larger than a batch.
+        for part in 0..<3 {
+            var piece = whole
+            piece.changes = Array(whole.changes[(part * 300)..<((part + 1) * 300)])
+            piece.chunk = TransactionChunk(index: UInt32(part), isFinal: part == 2)
+            closed += batcher.add(piece, end: part == 2 ? .postgresql(LSN(101)) : nil, now: 0)
+        }
+        if let last = batcher.flush() { closed.append(last) }
+        let pieces = closed.flatMap(\.transactions)
+        #expect(pieces.count > 6)
+        #expect(pieces.map(\.chunk.index) == (0..<UInt32(pieces.count)).map { $0 })
+        #expect(pieces.map(\.chunk.isFinal) == Array(repeating: false, count: pieces.count - 1) + [true])
+        #expect(pieces.flatMap(\.changes) == whole.changes)
+        #expect(closed.dropLast().allSatisfy { $0.ackPosition == nil })
+        #expect(closed.last?.ackPosition == .postgresql(LSN(101)))
+    }
+}

@@ -39,15 +39,18 @@ public struct TransactionBatcher: Sendable {
     private var pendingBytes = 0
     private var pendingAck: Position?
     private var openedAt: UInt64?
+    /// The transaction being shipped in pieces and the index its next piece gets.
+    private var chunkCursor: (position: Position, next: UInt32)?
 
     public init(limits: Limits) { self.limits = limits }
 
     public var isEmpty: Bool { pending.isEmpty }
     public var estimatedBytes: Int { pendingBytes }
 
-    /// Adds a committed transaction ending at `end`, or a piece of one: a transaction
-    /// the capture already cut (`chunk` not `.whole`) continues its numbering here, and
-    /// only its final piece may carry `end`. Returns the batches this closed.
+    /// Adds a committed transaction ending at `end`, or a piece of one that the capture
+    /// already cut (`chunk` not `.whole`; only the final piece may carry `end`). Pieces
+    /// are numbered here, across the capture's cuts and this batcher's own, so the
+    /// applier sees 0, 1, 2… whatever cut where. Returns the batches this closed.
     public mutating func add(_ transaction: Transaction, end: Position?, now: UInt64) -> [Closed] {
         var closed: [Closed] = []
         let size = Self.estimatedSize(of: transaction)
@@ -55,13 +58,16 @@ public struct TransactionBatcher: Sendable {
         if pendingBytes > 0, pendingBytes + size > limits.maximumBytes, let batch = flush() {
             closed.append(batch)
         }
-        if size <= limits.maximumBytes {
+        if transaction.chunk == .whole, size <= limits.maximumBytes {
             append(transaction, size: size, completes: completes, now: now)
         } else {
+            var index: UInt32 = 0
+            if transaction.chunk.index > 0, let cursor = chunkCursor, cursor.position == transaction.commitPosition {
+                index = cursor.next
+            }
             var piece = transaction
             piece.changes = []
             var pieceBytes = Self.overhead
-            var index = transaction.chunk.index
             for change in transaction.changes {
                 let changeBytes = Self.estimatedSize(of: change)
                 if !piece.changes.isEmpty, pieceBytes + changeBytes > limits.maximumBytes {
@@ -77,6 +83,7 @@ public struct TransactionBatcher: Sendable {
             }
             piece.chunk = TransactionChunk(index: index, isFinal: transaction.chunk.isFinal)
             append(piece, size: pieceBytes, completes: completes, now: now)
+            chunkCursor = transaction.chunk.isFinal ? nil : (transaction.commitPosition, index + 1)
         }
         if pendingBytes >= limits.maximumBytes, let batch = flush() { closed.append(batch) }
         return closed
@@ -101,6 +108,7 @@ public struct TransactionBatcher: Sendable {
 
     /// Drops everything held (the capture restarts from the source).
     public mutating func reset() {
+        chunkCursor = nil
         pending = []
         pendingBytes = 0
         pendingAck = nil

@@ -11,7 +11,7 @@
 TANDEM_DEBIAN_PACKAGES=(
     postgresql mariadb-server
     libpq-dev default-libmysqlclient-dev libssl-dev libzstd-dev
-    pkg-config iproute2 procps
+    pkg-config iproute2 procps bc
 )
 
 tandem_missing_packages() {

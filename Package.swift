@@ -42,6 +42,9 @@ let package = Package(
         .systemLibrary(
             name: "CZstd", path: "Sources/CLibraries/CZstd",
             pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(
+            name: "CZlib", path: "Sources/CLibraries/CZlib",
+            pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(
             name: "CTandemShims", dependencies: ["COpenSSL"],
             path: "Sources/CLibraries/CTandemShims",
@@ -84,7 +87,7 @@ let package = Package(
             ],
             path: "Sources/Engines/PostgreSQLApply"),
         // MariaDB binlog groundwork: pure event and row-image decoding. No I/O.
-        .target(name: "MariaDBEngine", dependencies: ["TandemCore"], path: "Sources/Engines/MariaDBEngine"),
+        .target(name: "MariaDBEngine", dependencies: ["TandemCore", "CZlib"], path: "Sources/Engines/MariaDBEngine"),
 
         // MARK: Link and transport
         // The session protocol between shipper and applier, as pure state machines.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Logging
+import PostgreSQLApply
 import TandemAgent
 import TandemConfig
 import TandemCore
@@ -78,6 +79,8 @@ struct Agent: AsyncParsableCommand {
             let sink: any BatchSink
             if let path = syntheticSink {
                 sink = try SyntheticSink(path: path)
+            } else if site.database.engine == .postgresql {
+                sink = try PostgreSQLSink(conninfo: EngineWiring.postgresConninfo(site.database), stream: stream, logger: logger)
             } else {
                 throw NotBuiltYet(command: "agent", purpose: "apply to \(site.database.engine) arrives with the MariaDB pair issue")
             }

@@ -338,6 +338,10 @@ final class ApplyWorker: @unchecked Sendable {
             var checkpoint = try sink.checkpoint()
             let cursor = spool.records(from: checkpoint.sequence + 1)
             var released = checkpoint.sequence
+            // The last batch handed to the sink. It runs ahead of the checkpoint while a
+            // transaction split over several batches is open at the target: the sink
+            // returns its last committed checkpoint until the final piece arrives.
+            var fed = checkpoint.sequence
             while !isStopped {
                 var group: [SinkBatch] = []
                 while group.count < Self.groupSize, let record = try cursor.next() {
@@ -349,9 +353,10 @@ final class ApplyWorker: @unchecked Sendable {
                         _ = try spool.release(upTo: checkpoint.sequence)
                         released = checkpoint.sequence
                     }
-                    _ = spool.waitForDurable(beyond: checkpoint.sequence, timeout: .milliseconds(500))
+                    _ = spool.waitForDurable(beyond: fed, timeout: .milliseconds(500))
                     continue
                 }
+                fed = group[group.count - 1].sequence
                 checkpoint = try sink.apply(group)
                 events.post(.applied(checkpoint))
                 if checkpoint.sequence >= released + 1024 {

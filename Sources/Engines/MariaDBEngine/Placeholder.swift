@@ -1,1 +1,0 @@
-// The MariaDB binlog decoder lives here (issue 5).

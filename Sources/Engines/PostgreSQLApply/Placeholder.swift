@@ -1,1 +1,0 @@
-// The PostgreSQL BatchSink lives here (issue 4).

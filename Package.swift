@@ -88,6 +88,22 @@ let package = Package(
             path: "Sources/Engines/PostgreSQLApply"),
         // MariaDB binlog groundwork: pure event and row-image decoding. No I/O.
         .target(name: "MariaDBEngine", dependencies: ["TandemCore", "CZlib"], path: "Sources/Engines/MariaDBEngine"),
+        // MariaDB capture (shipper side): the binlog dump connection and the `BatchSource` on it.
+        .target(
+            name: "MariaDBCapture",
+            dependencies: [
+                "MariaDBEngine", "MySQLClient", "CMariaDB", "TandemCore", "TandemCodec", "TandemAgent",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Engines/MariaDBCapture"),
+        // MariaDB apply (applier side): the `BatchSink` writing batches into the DR server.
+        .target(
+            name: "MariaDBApply",
+            dependencies: [
+                "MySQLClient", "CMariaDB", "TandemCore", "TandemCodec", "TandemAgent",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Engines/MariaDBApply"),
 
         // MARK: Link and transport
         // The session protocol between shipper and applier, as pure state machines.
@@ -168,6 +184,12 @@ let package = Package(
         .testTarget(
             name: "PostgreSQLApplyTests",
             dependencies: ["PostgreSQLApply", "TandemAgent", "TandemCodec", "TandemCore", "TandemTestSupport", "PGClient"]),
+        .testTarget(
+            name: "MariaDBCaptureTests",
+            dependencies: ["MariaDBCapture", "MariaDBEngine", "TandemAgent", "TandemCodec", "TandemCore", "TandemTestSupport", "MySQLClient"]),
+        .testTarget(
+            name: "MariaDBApplyTests",
+            dependencies: ["MariaDBApply", "TandemAgent", "TandemCodec", "TandemCore", "TandemTestSupport", "MySQLClient"]),
         .testTarget(
             name: "MariaDBEngineTests",
             dependencies: ["MariaDBEngine", "TandemCore", "TandemTestSupport", "MySQLClient"]),

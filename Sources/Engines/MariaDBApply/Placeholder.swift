@@ -1,0 +1,1 @@
+// The MariaDB BatchSink lives here (issue 5).

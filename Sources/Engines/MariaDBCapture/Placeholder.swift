@@ -1,0 +1,1 @@
+// The MariaDB BatchSource lives here (issue 5).

@@ -27,7 +27,7 @@ public struct PostgreSQLCaptureSettings: Sendable {
     public init(conninfo: String, stream: StreamID, slotName: String, publicationName: String,
                 tableFilter: (@Sendable (String, String) -> Bool)? = nil, stateDirectory: String,
                 batching: TransactionBatcher.Limits = .init(), compressionLevel: Int32 = 1,
-                heartbeatIntervalNanoseconds: UInt64 = 5_000_000_000, maximumReadyBytes: Int = 64 << 20) {
+                heartbeatIntervalNanoseconds: UInt64 = 5_000_000_000, maximumReadyBytes: Int = 32 << 20) {
         self.conninfo = conninfo
         self.stream = stream
         self.slotName = slotName

@@ -216,8 +216,12 @@ private final class CaptureWorker: @unchecked Sendable {
         do { encoder = try BatchEncoder(level: settings.compressionLevel) } catch {
             throw CaptureError(.sourceSetup, "cannot set up the batch encoder: \(error.description)", hint: error.hint)
         }
-        var decoder = PgOutputDecoder(chunkChanges: Self.chunkChanges)
-        var events: [PgOutputEvent] = []
+        let spill: PgFileStreamStore
+        do { spill = try PgFileStreamStore(directory: settings.stateDirectory + "/capture-spill") } catch {
+            throw CaptureError(.sourceSetup, "cannot prepare the spill directory: \(error)",
+                               hint: "Check [spool] directory, its permissions and free space.")
+        }
+        var decoder = PgOutputDecoder(chunkChanges: Self.chunkChanges, streamStore: spill)
         var batcher = TransactionBatcher(limits: settings.batching)
         var feedback = SlotFeedback(start: start)
         if lastAckPosition == nil { lastAckPosition = .postgresql(start) }
@@ -235,34 +239,58 @@ private final class CaptureWorker: @unchecked Sendable {
             nextSequence += 1
         }
 
+        func sendStatus(replyRequested: Bool) throws(CaptureError) {
+            feedback.confirm(source.snapshot.acknowledgedLSN)
+            let clock = Int64(Date().timeIntervalSince1970 * 1_000_000) - ReplicationMessage.postgresEpochOffset
+            if let status = feedback.statusDue(now: DispatchTime.now().uptimeNanoseconds, clock: clock,
+                                               replyRequested: replyRequested) {
+                try replication.send(status)
+            }
+        }
+
+        /// The memory bound: while the shipper has not taken enough ready batches, wait
+        /// (also in the middle of a large transaction), still answering the server so it
+        /// does not time the connection out.
+        func waitForRoom() throws(CaptureError) {
+            while source.snapshot.readyBytes >= settings.maximumReadyBytes {
+                if isStopping { throw CaptureError(.connection, "capture is stopping", hint: "") }
+                try sendStatus(replyRequested: false)
+                usleep(5_000)
+            }
+        }
+
+        /// One decoded event: filtered, batched, and every batch it closes shipped.
+        func take(_ event: PgOutputEvent) throws(CaptureError) {
+            let transaction: Transaction
+            let end: Position?
+            switch event {
+            case .transaction(let whole, let endLSN, _): (transaction, end) = (whole, .postgresql(endLSN))
+            case .chunk(let piece): (transaction, end) = (piece, nil)
+            case .message: return
+            }
+            if let origin = transaction.origin, origin.hasPrefix(tandemOriginPrefix) { return }
+            for closed in batcher.add(transaction, end: end, now: DispatchTime.now().uptimeNanoseconds) {
+                try waitForRoom()
+                try emit(closed)
+            }
+        }
+
         while !isStopping {
             let now = DispatchTime.now().uptimeNanoseconds
-            let shared = source.snapshot
-            feedback.confirm(shared.acknowledgedLSN)
             var replyRequested = false
-            var drained = true
-            if shared.readyBytes < settings.maximumReadyBytes {
-                let messages = try replication.read(timeoutMilliseconds: batcher.isEmpty ? 100 : 10)
-                drained = messages.count < 4096
+            if source.snapshot.readyBytes < settings.maximumReadyBytes {
+                let messages = try replication.read(timeoutMilliseconds: batcher.isEmpty ? 100 : 5)
                 for message in messages {
                     switch message {
                     case .xlogData(let walStart, _, _, let data):
                         feedback.receivedThrough(walStart)
-                        events.removeAll(keepingCapacity: true)
-                        do { try decoder.feed(data, into: &events) } catch {
+                        do {
+                            try decoder.feed(data) { event in try take(event) }
+                        } catch let error as CaptureError {
+                            throw error
+                        } catch {
                             throw CaptureError(.protocolViolation, "undecodable pgoutput message at \(walStart): \(error)",
                                                hint: "Capture stops so nothing is skipped; report it with the primary's version.")
-                        }
-                        for event in events {
-                            let transaction: Transaction
-                            let end: Position?
-                            switch event {
-                            case .transaction(let whole, let endLSN, _): (transaction, end) = (whole, .postgresql(endLSN))
-                            case .chunk(let piece): (transaction, end) = (piece, nil)
-                            case .message: continue
-                            }
-                            if let origin = transaction.origin, origin.hasPrefix(tandemOriginPrefix) { continue }
-                            for closed in batcher.add(transaction, end: end, now: now) { try emit(closed) }
                         }
                     case .keepalive(let walEnd, _, let reply):
                         lastKeepalive = walEnd
@@ -271,20 +299,17 @@ private final class CaptureWorker: @unchecked Sendable {
                     }
                 }
             } else {
-                usleep(10_000)
-                drained = false
+                usleep(5_000)
             }
-            if drained, let closed = batcher.flush() { try emit(closed) }
-            if let closed = batcher.due(now: now) { try emit(closed) }
+            // A batch closes on size (in `take`) or once its first transaction has waited
+            // `max_delay`: fuller batches compress far better than one per transaction.
+            if let closed = batcher.due(now: DispatchTime.now().uptimeNanoseconds) { try emit(closed) }
             if let walEnd = lastKeepalive, batcher.isEmpty, !decoder.isInTransaction,
                decoder.bufferedTransactionIDs.isEmpty, source.snapshot.allDurable
             {
                 feedback.confirmIdle(walEnd: walEnd)
             }
-            let clock = Int64(Date().timeIntervalSince1970 * 1_000_000) - ReplicationMessage.postgresEpochOffset
-            if let status = feedback.statusDue(now: now, clock: clock, replyRequested: replyRequested) {
-                try replication.send(status)
-            }
+            try sendStatus(replyRequested: replyRequested)
             if settings.heartbeatIntervalNanoseconds > 0, now >= nextHeartbeat {
                 nextHeartbeat = now + settings.heartbeatIntervalNanoseconds
                 do {

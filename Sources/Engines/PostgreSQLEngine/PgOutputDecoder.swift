@@ -64,6 +64,8 @@ public enum PgOutputDecodeError: Error, Hashable, Sendable {
     case streamInsideTransaction
     case unknownStreamTransaction(xid: UInt32)
     case timestampOutOfRange(postgresMicroseconds: Int64)
+    /// The stream store could not keep or read back a streamed transaction.
+    case streamStore(String)
 }
 
 /// Turns `pgoutput` protocol-version-2 messages into Tandem `Transaction`s. Pure: the
@@ -79,7 +81,8 @@ public enum PgOutputDecodeError: Error, Hashable, Sendable {
 ///   segment's raw message bytes per top-level xid and decodes them only at Stream Commit,
 ///   in order, exactly as PostgreSQL's own apply worker replays its spool file: Relation
 ///   messages inside a stream belong to that stream and must not touch the cache before
-///   it commits. `bufferedByteCount` exposes the size so the I/O layer can spill to disk.
+///   it commits. Where those bytes live is the `PgStreamStore`'s business: memory by
+///   default, a spill file per transaction in the shipper (`PgFileStreamStore`).
 public struct PgOutputDecoder: Sendable {
     private struct Pending {
         var finalLSN: UInt64?
@@ -91,12 +94,6 @@ public struct PgOutputDecoder: Sendable {
         var messages: [PgLogicalMessage] = []
     }
 
-    /// The raw messages of one streamed transaction, each with the (sub)transaction xid
-    /// it carried, so a subtransaction abort can cut exactly its part away.
-    private struct StreamBuffer {
-        var messages: [(xid: UInt32?, bytes: [UInt8])] = []
-        var byteCount = 0
-    }
 
     private let parser = PgOutputParser()
     public private(set) var relations: [UInt32: PgOutputRelation] = [:]
@@ -104,8 +101,11 @@ public struct PgOutputDecoder: Sendable {
     public private(set) var typeNames: [UInt32: String] = [:]
     private var current: Pending?
     private var openStream: UInt32?
-    private var streams: [UInt32: StreamBuffer] = [:]
-    public private(set) var bufferedByteCount = 0
+    /// Streamed transactions' raw messages until their commit or abort. Shared by copies
+    /// of the decoder (a class): one decoder per store.
+    public let streamStore: any PgStreamStore
+    /// Bytes of streamed transactions held in memory (a file-backed store keeps this small).
+    public var bufferedByteCount: Int { streamStore.memoryBytes }
 
     /// A transaction holding this many changes is handed on as a `.chunk` and the decoder
     /// keeps going, so memory does not grow with the transaction. Only committed data is
@@ -113,8 +113,9 @@ public struct PgOutputDecoder: Sendable {
     /// streamed one while it is replayed at Stream Commit. `Int.max` never cuts.
     public var chunkChanges: Int
 
-    public init(chunkChanges: Int = .max) {
+    public init(chunkChanges: Int = .max, streamStore: any PgStreamStore = PgMemoryStreamStore()) {
         self.chunkChanges = max(1, chunkChanges)
+        self.streamStore = streamStore
     }
 
     /// True between Begin and Commit.
@@ -122,7 +123,7 @@ public struct PgOutputDecoder: Sendable {
     /// The xid of the stream segment being received, if any.
     public var openStreamXID: UInt32? { openStream }
     /// Top-level xids of streamed transactions held until their commit or abort.
-    public var bufferedTransactionIDs: [UInt32] { streams.keys.sorted() }
+    public var bufferedTransactionIDs: [UInt32] { streamStore.transactionIDs }
 
     /// Decodes one message. Returns an event when it completes a transaction (Commit,
     /// Stream Commit) or is a non-transactional logical message; nil otherwise.
@@ -140,12 +141,29 @@ public struct PgOutputDecoder: Sendable {
     /// transaction, then the transaction (or its final chunk), or a non-transactional
     /// message. Same error contract as `feed(_:)`.
     public mutating func feed(_ bytes: [UInt8], into events: inout [PgOutputEvent]) throws(PgOutputDecodeError) {
-        if let event = try feedOne(bytes, chunks: &events) { events.append(event) }
+        var collected: [PgOutputEvent] = []
+        do {
+            try feed(bytes) { collected.append($0) }
+        } catch let error as PgOutputDecodeError {
+            throw error
+        } catch {
+            throw .streamStore("\(error)")
+        }
+        events += collected
     }
 
-    private mutating func feedOne(_ bytes: [UInt8], chunks: inout [PgOutputEvent]) throws(PgOutputDecodeError) -> PgOutputEvent? {
+    /// Decodes one message and hands each event to `emit` as soon as it is complete, so a
+    /// large transaction (replayed at Stream Commit, or arriving after its commit) never
+    /// has to exist in memory whole: the caller batches and ships each chunk, and may
+    /// block in `emit` while its own queue is full. Errors from `emit` pass through
+    /// unchanged; the decoder's own are `PgOutputDecodeError`.
+    public mutating func feed(_ bytes: [UInt8], emit: (PgOutputEvent) throws -> Void) throws {
+        if let event = try feedOne(bytes, emit: emit) { try emit(event) }
+    }
+
+    private mutating func feedOne(_ bytes: [UInt8], emit: (PgOutputEvent) throws -> Void) throws -> PgOutputEvent? {
         let message: PgOutputMessage
-        do { message = try parser.parse(bytes, inStream: openStream != nil) } catch { throw .parse(error) }
+        do { message = try parser.parse(bytes, inStream: openStream != nil) } catch { throw PgOutputDecodeError.parse(error) }
 
         if let top = openStream {
             switch message {
@@ -153,65 +171,60 @@ public struct PgOutputDecoder: Sendable {
                 openStream = nil
                 return nil
             case .streamStart(let xid, _):
-                throw .streamAlreadyOpen(open: top, starting: xid)
+                throw PgOutputDecodeError.streamAlreadyOpen(open: top, starting: xid)
             case .message(_, false, let lsn, let prefix, let content):
                 return .message(PgLogicalMessage(lsn: LSN(lsn), transactional: false, prefix: prefix, content: content))
             case .begin, .commit, .streamCommit, .streamAbort:
-                throw .streamInsideTransaction
+                throw PgOutputDecodeError.streamInsideTransaction
             default:
                 // Origin carries no xid: it belongs to the open stream's top-level transaction.
-                streams[top, default: StreamBuffer()].messages.append((message.streamXID, bytes))
-                streams[top, default: StreamBuffer()].byteCount += bytes.count
-                bufferedByteCount += bytes.count
+                try store { () throws in try streamStore.append(bytes, xid: top, subxid: message.streamXID) }
                 return nil
             }
         }
 
         switch message {
         case .begin(let finalLSN, let time, let xid):
-            guard current == nil else { throw .beginInsideTransaction(xid: xid) }
+            guard current == nil else { throw PgOutputDecodeError.beginInsideTransaction(xid: xid) }
             current = Pending(finalLSN: finalLSN, commitTime: time)
             return nil
         case .commit(_, let commitLSN, let endLSN, let time):
-            guard let pending = current else { throw .commitWithoutBegin }
+            guard let pending = current else { throw PgOutputDecodeError.commitWithoutBegin }
             current = nil
             if let finalLSN = pending.finalLSN, finalLSN != commitLSN {
-                throw .commitLSNMismatch(begin: LSN(finalLSN), commit: LSN(commitLSN))
+                throw PgOutputDecodeError.commitLSNMismatch(begin: LSN(finalLSN), commit: LSN(commitLSN))
             }
             return try finish(pending, commitLSN: commitLSN, endLSN: endLSN, time: time)
         case .streamStart(let xid, _):
-            guard current == nil else { throw .streamInsideTransaction }
+            guard current == nil else { throw PgOutputDecodeError.streamInsideTransaction }
             openStream = xid
-            if streams[xid] == nil { streams[xid] = StreamBuffer() }
+            try store { () throws in try streamStore.open(xid: xid) }
             return nil
         case .streamStop:
-            throw .streamNotOpen
+            throw PgOutputDecodeError.streamNotOpen
         case .streamCommit(let xid, _, let commitLSN, let endLSN, let time):
-            guard current == nil else { throw .streamInsideTransaction }
-            guard let buffer = streams.removeValue(forKey: xid) else { throw .unknownStreamTransaction(xid: xid) }
-            bufferedByteCount -= buffer.byteCount
+            guard current == nil else { throw PgOutputDecodeError.streamInsideTransaction }
+            guard streamStore.contains(xid: xid) else { throw PgOutputDecodeError.unknownStreamTransaction(xid: xid) }
             var pending = Pending(finalLSN: commitLSN, commitTime: time)
-            for (_, raw) in buffer.messages {
+            let parser = self.parser
+            try streamStore.replay(xid: xid) { raw in
                 let replayed: PgOutputMessage
-                do { replayed = try parser.parse(raw, inStream: true) } catch { throw .parse(error) }
+                do throws(PgOutputParseError) { replayed = try parser.parse(raw, inStream: true) } catch {
+                    throw PgOutputDecodeError.parse(error)
+                }
                 try apply(replayed, to: &pending)
-                if pending.changes.count >= chunkChanges { chunks.append(try cut(&pending)) }
+                if pending.changes.count >= chunkChanges { try emit(try cut(&pending)) }
             }
             return try finish(pending, commitLSN: commitLSN, endLSN: endLSN, time: time)
         case .streamAbort(let xid, let subxid):
-            guard current == nil else { throw .streamInsideTransaction }
-            guard var buffer = streams[xid] else { throw .unknownStreamTransaction(xid: xid) }
+            guard current == nil else { throw PgOutputDecodeError.streamInsideTransaction }
+            guard streamStore.contains(xid: xid) else { throw PgOutputDecodeError.unknownStreamTransaction(xid: xid) }
             if xid == subxid {
-                streams[xid] = nil
-                bufferedByteCount -= buffer.byteCount
-            } else if let cut = buffer.messages.firstIndex(where: { $0.xid == subxid }) {
+                streamStore.discard(xid: xid)
+            } else {
                 // Subtransactions are serialized in order: everything from the aborted one's first
                 // change on belongs to it (or to its own children), as in PostgreSQL's apply worker.
-                let dropped = buffer.messages[cut...].reduce(0) { $0 + $1.bytes.count }
-                buffer.messages.removeSubrange(cut...)
-                buffer.byteCount -= dropped
-                bufferedByteCount -= dropped
-                streams[xid] = buffer
+                try store { () throws in try streamStore.truncate(xid: xid, fromSubtransaction: subxid) }
             }
             return nil
         case .message(_, false, let lsn, let prefix, let content):
@@ -222,14 +235,19 @@ public struct PgOutputDecoder: Sendable {
             try apply(message, to: &scratch)
             return nil
         default:
-            guard var pending = current else { throw .outsideTransaction(messageType: bytes[0]) }
+            guard var pending = current else { throw PgOutputDecodeError.outsideTransaction(messageType: bytes[0]) }
             // Taken out while applying (exclusive access to self); a refused message leaves it as it was.
             current = nil
             defer { current = pending }
             try apply(message, to: &pending)
-            if pending.changes.count >= chunkChanges { chunks.append(try cut(&pending)) }
+            if pending.changes.count >= chunkChanges { try emit(try cut(&pending)) }
             return nil
         }
+    }
+
+    /// Store failures (a full disk under a file-backed store) become decoder errors.
+    private func store(_ body: () throws -> Void) throws(PgOutputDecodeError) {
+        do { try body() } catch let error as PgOutputDecodeError { throw error } catch { throw .streamStore("\(error)") }
     }
 
     private func finish(_ pending: Pending, commitLSN: UInt64, endLSN: UInt64, time: Int64) throws(PgOutputDecodeError)

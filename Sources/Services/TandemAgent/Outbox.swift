@@ -18,7 +18,7 @@ struct Outbox {
     /// The sequence the next produced batch must carry.
     private(set) var nextSequence: UInt64 = 1
 
-    init(maximumBatches: Int = 65_536, maximumBytes: Int = 256 * 1024 * 1024) {
+    init(maximumBatches: Int = 65_536, maximumBytes: Int = 64 * 1024 * 1024) {
         self.maximumBatches = maximumBatches
         self.maximumBytes = maximumBytes
     }

@@ -45,6 +45,7 @@ struct PostgresPairTests {
               ts timestamp(6), tstz timestamptz, iv interval, ints int[], texts text[], m mood, p positive, addr inet,
               bits bit varying(16), big text);
             CREATE TABLE other (k text PRIMARY KEY, v int);
+            CREATE TABLE numbered (id bigserial PRIMARY KEY, v text);
             """)
         let primary = try lab.primary()
         defer { primary.close() }
@@ -73,6 +74,10 @@ struct PostgresPairTests {
         _ = try primary.exec("BEGIN; DELETE FROM other WHERE v > 50; UPDATE other SET v = -v WHERE v <= 10; COMMIT")
         _ = try primary.exec("TRUNCATE other")
         _ = try primary.exec("INSERT INTO other VALUES ('after truncate', 1)")
+        // Sequences: rows carry their ids, and the sequence itself must follow (nextval in a
+        // rolled-back transaction still consumes values: the DR site must not hand them out).
+        _ = try primary.exec("INSERT INTO numbered (v) SELECT 'x' FROM generate_series(1, 40)")
+        _ = try primary.exec("BEGIN; INSERT INTO numbered (v) SELECT 'y' FROM generate_series(1, 60); ROLLBACK")
         #expect(try Self.waitForCatchUp(lab), "the DR site did not catch up; applier log: \(lab.agentLog("dr").suffix(2000))")
         let dr = try lab.dr()
         defer { dr.close() }
@@ -82,6 +87,10 @@ struct PostgresPairTests {
         }
         #expect(try dr.scalar("SELECT length(big) FROM types WHERE id = 1") == String(6 * 200000 + 4))
         #expect(try dr.scalar("SELECT count(*) FROM types") == "2")
+        #expect(try dr.scalar("SELECT count(*) FROM numbered") == "40")
+        // The heartbeat (every 5 s) carries sequence values.
+        let followed = try eventually(30) { try dr.scalar("SELECT last_value FROM numbered_id_seq") == "100" }
+        #expect(followed, "the DR sequence is at \(try dr.scalar("SELECT last_value FROM numbered_id_seq") ?? "?"), the primary's at 100")
     }
 
     @Test("a 200 000-row transaction arrives whole and once")

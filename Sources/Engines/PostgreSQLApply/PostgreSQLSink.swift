@@ -345,6 +345,10 @@ public final class PostgreSQLSink: BatchSink, @unchecked Sendable {
                 continue
             }
             try flushTruncates()
+            if let sequence = SequenceValues.values(of: change) {
+                try advanceSequence(sequence, batch: batch, position: position, connection)
+                continue
+            }
             try applyRow(change, batch: batch, position: position, connection)
         }
         try flushTruncates()
@@ -366,6 +370,29 @@ public final class PostgreSQLSink: BatchSink, @unchecked Sendable {
         let name = try statementName(for: planned.shape, context, connection)
         let expectation: Expectation = planned.shape.verb == .check ? .oneRowReturned : .oneRowAffected
         try send(connection, .execute(name, planned.parameters), context, expectation)
+    }
+
+    /// Moves the DR site's sequence forward to at least the source's value, never back.
+    /// `setval` is not transactional: a rollback after it leaves the sequence ahead,
+    /// which is harmless (ids are only skipped), so it needs no undo. A sequence missing
+    /// at the DR site is passed over; `tandem verify` is where such drift is reported.
+    private func advanceSequence(
+        _ sequence: (schema: String, name: String, lastValue: Int64), batch: UInt64, position: Position,
+        _ connection: PGConnection
+    ) throws(PostgreSQLApplyError) {
+        let context = CommandContext(what: "sequence", batch: batch, position: position,
+                                     table: RelationName(schema: sequence.schema, name: sequence.name))
+        try send(
+            connection,
+            .query(
+                """
+                SELECT setval(format('%I.%I', s.schemaname, s.sequencename)::regclass, $3::bigint)
+                FROM pg_sequences s
+                WHERE s.schemaname = $1 AND s.sequencename = $2
+                  AND coalesce(s.last_value, s.start_value - s.increment_by) < $3::bigint
+                """,
+                [sequence.schema, sequence.name, String(sequence.lastValue)]),
+            context)
     }
 
     private func truncate(

@@ -189,6 +189,29 @@ private final class CaptureWorker: @unchecked Sendable {
         }
     }
 
+    static let heartbeatPrefix = "tandem.heartbeat"
+
+    /// The heartbeat: a transactional logical message, so it commits like any transaction
+    /// (lag stays measurable and the slot keeps moving on an idle primary), carrying the
+    /// current value of every sequence (`SequenceValues`).
+    static let heartbeatSQL = """
+        SELECT pg_logical_emit_message(true, '\(heartbeatPrefix)', coalesce((
+          SELECT json_agg(json_build_array(schemaname, sequencename, last_value))::text
+          FROM pg_sequences WHERE last_value IS NOT NULL AND schemaname <> 'tandem'), '[]'))
+        """
+
+    /// The heartbeat's sequence list as changes on `SequenceValues.relation`; anything
+    /// unreadable is left out (a heartbeat must never stop capture).
+    static func sequenceChanges(_ content: [UInt8]) -> [RowChange] {
+        guard let list = try? JSONSerialization.jsonObject(with: Data(content)) as? [[Any]] else { return [] }
+        return list.compactMap { entry in
+            guard entry.count == 3, let schema = entry[0] as? String, let name = entry[1] as? String,
+                  let value = (entry[2] as? NSNumber)?.int64Value
+            else { return nil }
+            return SequenceValues.change(schema: schema, name: name, lastValue: value)
+        }
+    }
+
     /// Changes per decoded piece of a large transaction: bounds what the decoder holds.
     static let chunkChanges = 8192
 
@@ -261,10 +284,14 @@ private final class CaptureWorker: @unchecked Sendable {
 
         /// One decoded event: filtered, batched, and every batch it closes shipped.
         func take(_ event: PgOutputEvent) throws(CaptureError) {
-            let transaction: Transaction
+            var transaction: Transaction
             let end: Position?
             switch event {
-            case .transaction(let whole, let endLSN, _): (transaction, end) = (whole, .postgresql(endLSN))
+            case .transaction(let whole, let endLSN, let messages):
+                (transaction, end) = (whole, .postgresql(endLSN))
+                for message in messages where message.prefix == Self.heartbeatPrefix {
+                    transaction.changes += Self.sequenceChanges(message.content)
+                }
             case .chunk(let piece): (transaction, end) = (piece, nil)
             case .message: return
             }
@@ -313,7 +340,7 @@ private final class CaptureWorker: @unchecked Sendable {
             if settings.heartbeatIntervalNanoseconds > 0, now >= nextHeartbeat {
                 nextHeartbeat = now + settings.heartbeatIntervalNanoseconds
                 do {
-                    _ = try control.exec("SELECT pg_logical_emit_message(true, 'tandem.heartbeat', now()::text)")
+                    _ = try control.exec(Self.heartbeatSQL)
                 } catch {
                     throw CaptureError.database(error, doing: "writing the heartbeat")
                 }

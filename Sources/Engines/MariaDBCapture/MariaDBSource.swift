@@ -1,0 +1,468 @@
+import Dispatch
+import Foundation
+import Logging
+import MariaDBEngine
+import MySQLClient
+import TandemAgent
+import TandemCodec
+import TandemCore
+
+/// The shipper's capture from a MariaDB primary: the binlog read as a replica would (a
+/// GTID-mode binlog dump) on a thread of its own, decoded, filtered, batched and encoded,
+/// handed to the shipper through `next()`.
+///
+/// ## Position and acknowledgement
+/// MariaDB keeps no replication slot for a replica, so the capture keeps its own: the state
+/// file in the spool directory (`CaptureState`) holds the GTID position up to which the
+/// applier reported batches durable. It advances only in `acknowledge(durableThrough:
+/// sequence:)` — the safety rule in `BatchSource` — and is written by a background queue, so
+/// `acknowledge` never waits for a disk. Every start (and every reconnect after the last
+/// acknowledgement) streams from there again; what was delivered but not acknowledged is
+/// re-sent under new batch numbers, and the applier skips transactions at or below its
+/// checkpoint. Within one capture thread a reconnect resumes after the last transaction a
+/// delivered batch completed, so the ready queue holds no duplicates.
+///
+/// On the very first start (no state file) the capture starts at the primary's current
+/// `@@gtid_binlog_pos` and records it: rows written before that point reach the DR site
+/// only through a seed (`tandem seed`, not built yet), never through capture.
+///
+/// A start position the primary can no longer serve (binlogs purged, GTIDs it never had)
+/// or a different primary (see `SourceSetup` on identity) stops capture with
+/// `.reseedRequired`, quoting the server.
+///
+/// ## What is shipped
+/// - Every committed transaction of the primary in binlog order, its position being the GTID
+///   position after it (`BinlogDecoder`), its commit time the binlog's (seconds).
+/// - Row changes of tables outside `tableFilter`, of the server's own schemas and of the
+///   `tandem` schema are dropped; the transaction itself still ships, possibly empty, so
+///   positions progress. The heartbeat (`REPLACE INTO tandem.heartbeat` every
+///   `heartbeatIntervalNanoseconds`) therefore arrives as an empty transaction with its
+///   commit time: lag stays measurable on an idle primary, and the DR side needs no table.
+/// - Transactions in the GTID domain `applierDomainID` were written by Tandem's applier at
+///   this site and are never shipped (loop prevention); later positions include them.
+///
+/// ## DDL
+/// Schema changes are not replicated yet. When one reaches the binlog, capture delivers
+/// everything before it, stops reading, and — once the applier has acknowledged all of
+/// that, so the state file holds exactly the position in front of the statement — `next()`
+/// throws `.schemaChange` naming the statement and its GTID. The operator then applies the
+/// same statement at the DR site, sets `position=` in the state file to the value the
+/// error's hint gives (the acknowledged position advanced by that one GTID) and restarts
+/// the agent; or re-seeds. Until everything before the statement is acknowledged, `next()`
+/// returns nil and the log already says why. Tandem's own `CREATE … tandem…` statements
+/// are stepped over.
+///
+/// ## Memory
+/// Finished batches wait in a queue bounded by `maximumReadyBytes`; past it the thread
+/// stops reading the socket and the primary holds its binlogs. Batches are cut at
+/// `[batch] max_bytes`, large transactions into chunks (`TransactionBatcher`); one
+/// transaction is held whole in memory while it is decoded (it is only complete at its XID).
+///
+/// ## Stopping
+/// `stop()` and `restart(at:)` shut the capture's sockets down, which ends a blocking read
+/// at once, so they return promptly (a connection attempt in progress can take up to its
+/// 5-second timeout).
+public final class MariaDBSource: BatchSource, @unchecked Sendable {
+    // @unchecked: the shared state below is guarded by `lock`; the worker owns the rest, and
+    // `writtenPosition` belongs to `persistQueue`.
+    public let stream: StreamID
+    let settings: MariaDBCaptureSettings
+    let logger: Logger
+
+    private let lock = NSLock()
+    private var ready: [SourceBatch] = []
+    private var readyHead = 0
+    private var readyBytes = 0
+    private var producedThrough: UInt64 = 0
+    private var acknowledgedSequence: UInt64 = 0
+    /// The highest acknowledged position; nil until a session read the state file.
+    private var acknowledgedPosition: MariaDBGTIDList?
+    /// The primary the state file belongs to, once a session verified or recorded it.
+    private var identity: (uuid: String, serverID: UInt32)?
+    private var failure: MariaDBCaptureError?
+    private var schemaChange: (statement: String, gtid: MariaDBGTID)?
+    private var persistScheduled = false
+    private var worker: CaptureWorker?
+
+    private let persistQueue = DispatchQueue(label: "tandem-capture-state")
+    private var writtenPosition: MariaDBGTIDList?
+
+    public init(settings: MariaDBCaptureSettings, logger: Logger) {
+        self.stream = settings.stream
+        self.settings = settings
+        self.logger = logger
+    }
+
+    deinit {
+        worker?.stopAndWait()
+        persistQueue.sync { persist() }
+    }
+
+    /// Where the capture keeps its position and the primary's identity.
+    public var stateFilePath: String { CaptureState.path(directory: settings.stateDirectory, stream: stream) }
+
+    public func restart(at sequence: UInt64) throws {
+        worker?.stopAndWait()
+        lock.withLock {
+            ready = []
+            readyHead = 0
+            readyBytes = 0
+            producedThrough = sequence - 1
+            acknowledgedSequence = max(acknowledgedSequence, sequence - 1)
+            schemaChange = nil
+        }
+        try throwIfFailed()
+        let next = CaptureWorker(source: self, firstSequence: sequence)
+        worker = next
+        next.start()
+    }
+
+    public func next() throws -> SourceBatch? {
+        let change = try lock.withLock { () throws(MariaDBCaptureError) -> (statement: String, gtid: MariaDBGTID)? in
+            if let failure { throw failure }
+            if readyHead < ready.count { return nil }
+            guard let schemaChange, acknowledgedSequence >= producedThrough else { return nil }
+            return schemaChange
+        }
+        if let change {
+            // Everything before the statement is durable: make the state file say so
+            // before telling the operator to edit it.
+            persistQueue.sync { persist() }
+            try throwIfFailed()
+            let error = schemaChangeError(statement: change.statement, gtid: change.gtid)
+            fail(error)
+            throw error
+        }
+        return lock.withLock { () -> SourceBatch? in
+            guard readyHead < ready.count else { return nil }
+            let batch = ready[readyHead]
+            readyHead += 1
+            readyBytes -= batch.frame.count
+            if readyHead > 1024, readyHead * 2 > ready.count {
+                ready.removeFirst(readyHead)
+                readyHead = 0
+            }
+            return batch
+        }
+    }
+
+    public func acknowledge(durableThrough position: Position, sequence: UInt64) throws {
+        guard case .mariadb(let list) = position else {
+            throw MariaDBCaptureError(.protocolViolation, "acknowledged a non-MariaDB position \(position)",
+                                      hint: "This is a bug in the shipper; report it.")
+        }
+        let schedule = try lock.withLock { () throws(MariaDBCaptureError) -> Bool in
+            acknowledgedSequence = max(acknowledgedSequence, sequence)
+            if let current = acknowledgedPosition {
+                switch list.compare(to: current) {
+                case .after: acknowledgedPosition = list
+                case .same, .before: return false
+                case .incomparable:
+                    throw MariaDBCaptureError(.protocolViolation,
+                                              "acknowledged position \(list) is not comparable with the acknowledged \(current)",
+                                              hint: "This is a bug in the shipper; report it.")
+                }
+            } else {
+                acknowledgedPosition = list
+            }
+            defer { persistScheduled = true }
+            return !persistScheduled
+        }
+        if schedule { persistQueue.async { self.persist() } }
+    }
+
+    /// Stops the capture thread and writes the last acknowledged position (the agent is
+    /// shutting down).
+    public func stop() {
+        worker?.stopAndWait()
+        persistQueue.sync { persist() }
+    }
+
+    private func throwIfFailed() throws(MariaDBCaptureError) {
+        if let failure = lock.withLock({ failure }) { throw failure }
+    }
+
+    /// Writes the acknowledged position if it moved since the last write. Runs on
+    /// `persistQueue` only.
+    private func persist() {
+        let (identity, position) = lock.withLock { () -> ((uuid: String, serverID: UInt32)?, MariaDBGTIDList?) in
+            persistScheduled = false
+            return (self.identity, acknowledgedPosition)
+        }
+        guard let identity, let position, position != writtenPosition else { return }
+        do {
+            try CaptureState(serverUUID: identity.uuid, serverID: identity.serverID, position: position)
+                .save(directory: settings.stateDirectory, stream: stream)
+            writtenPosition = position
+        } catch {
+            logger.error("capture: \(error.description) (\(error.hint))")
+            fail(error)
+        }
+    }
+
+    private func schemaChangeError(statement: String, gtid: MariaDBGTID) -> MariaDBCaptureError {
+        let acknowledged = lock.withLock { acknowledgedPosition } ?? MariaDBGTIDList()
+        let shortened = singleLine(statement, limit: 200)
+        return MariaDBCaptureError(
+            .schemaChange,
+            "DDL is not replicated yet: capture stopped in front of \"\(shortened)\" (GTID \(gtid)); everything before it is durable at the DR site",
+            hint: "Apply the same statement at the DR site, then set position=\(acknowledged.advanced(by: gtid)) in \(stateFilePath) and restart the agent (or re-seed the DR site).")
+    }
+
+    // MARK: Worker interface
+
+    fileprivate func deliver(_ batch: SourceBatch) {
+        lock.withLock {
+            ready.append(batch)
+            readyBytes += batch.frame.count
+            producedThrough = batch.sequence
+        }
+    }
+
+    fileprivate func fail(_ error: MariaDBCaptureError) { lock.withLock { if failure == nil { failure = error } } }
+
+    fileprivate func stopAtSchemaChange(statement: String, gtid: MariaDBGTID) {
+        lock.withLock { schemaChange = (statement, gtid) }
+    }
+
+    /// Called by a session once the state file was verified (or first written): from here
+    /// acknowledgements can be persisted. Returns the position to resume from: the
+    /// acknowledged one, which may be ahead of the file's if a write is still pending.
+    fileprivate func adopt(identity: (uuid: String, serverID: UInt32), position: MariaDBGTIDList) -> MariaDBGTIDList {
+        lock.withLock {
+            self.identity = identity
+            if let current = acknowledgedPosition, current.compare(to: position) == .after { return current }
+            acknowledgedPosition = position
+            return position
+        }
+    }
+
+    fileprivate var memoryPosition: MariaDBGTIDList? { lock.withLock { acknowledgedPosition } }
+    fileprivate var readyByteCount: Int { lock.withLock { readyBytes } }
+}
+
+/// The capture thread: connections, decoding, filtering, batching, heartbeats; reconnects
+/// after connection failures, stops for good on anything that needs the operator.
+private final class CaptureWorker: @unchecked Sendable {
+    // @unchecked: `stopping` and `sockets` are guarded by `stopLock`; everything else is
+    // touched by the worker thread only.
+    private unowned let source: MariaDBSource
+    private var settings: MariaDBCaptureSettings { source.settings }
+    private var logger: Logger { source.logger }
+    private var nextSequence: UInt64
+    /// Position after the last transaction a delivered batch completed: the batch position
+    /// for batches that complete nothing, and where a reconnect resumes.
+    private var lastAckPosition: MariaDBGTIDList?
+    private let stopLock = NSLock()
+    private var stopping = false
+    private var sockets: Set<Int32> = []
+    private let finished = DispatchSemaphore(value: 0)
+    private var thread: Thread?
+
+    /// Silence after which the primary sends a HEARTBEAT on the dump.
+    static let dumpHeartbeatNanoseconds: UInt64 = 1_000_000_000
+    /// A dump silent for this long (no event, no heartbeat) is taken as broken.
+    static let readTimeoutSeconds = 10
+
+    init(source: MariaDBSource, firstSequence: UInt64) {
+        self.source = source
+        self.nextSequence = firstSequence
+    }
+
+    func start() {
+        let thread = Thread { [self] in
+            run()
+            finished.signal()
+        }
+        thread.name = "tandem-capture"
+        self.thread = thread
+        thread.start()
+    }
+
+    /// Marks the worker stopping, shuts its sockets down (a blocked read returns at once)
+    /// and waits for the thread.
+    func stopAndWait() {
+        let wasRunning = stopLock.withLock { () -> Bool in
+            defer { stopping = true }
+            for socket in sockets { _ = shutdown(socket, Int32(SHUT_RDWR)) }
+            return !stopping && thread != nil
+        }
+        if wasRunning { finished.wait() }
+    }
+
+    private var isStopping: Bool { stopLock.withLock { stopping } }
+
+    /// Records a socket `stopAndWait` must shut down; false if already stopping. A socket
+    /// is unregistered before its connection closes, so a shutdown never hits a reused fd.
+    private func register(_ socket: Int32) -> Bool {
+        stopLock.withLock {
+            guard !stopping else { return false }
+            sockets.insert(socket)
+            return true
+        }
+    }
+
+    private func unregister(_ socket: Int32) { _ = stopLock.withLock { sockets.remove(socket) } }
+
+    private func run() {
+        var delay: UInt64 = 500_000_000
+        while !isStopping {
+            do {
+                try session()
+                return
+            } catch {
+                if isStopping { return }
+                switch error.kind {
+                case .reseedRequired, .sourceSetup, .protocolViolation, .schemaChange:
+                    logger.error("capture: \(error.description) (\(error.hint))")
+                    source.fail(error)
+                    return
+                case .connection:
+                    logger.warning("capture: \(error.description); retrying in \(delay / 1_000_000) ms")
+                }
+            }
+            let until = DispatchTime.now().uptimeNanoseconds + delay
+            while !isStopping, DispatchTime.now().uptimeNanoseconds < until { usleep(50_000) }
+            delay = min(delay * 2, 10_000_000_000)
+        }
+    }
+
+    /// Verifies the primary against the state file (or records it on the first start) and
+    /// returns where streaming resumes.
+    private func startPosition(_ facts: PrimaryFacts, recorded: CaptureState?) throws(MariaDBCaptureError) -> MariaDBGTIDList {
+        let path = source.stateFilePath
+        guard let identity = facts.identity else {
+            throw MariaDBCaptureError(
+                .reseedRequired,
+                "the primary (server_id \(facts.serverID)) is not the server this capture started on: it has no tandem.server_identity row, the state file names identity \(recorded?.serverUUID ?? "?")",
+                hint: "If [database] points at the wrong server, fix it; otherwise re-seed the DR site, then remove \(path) and restart.")
+        }
+        if let recorded {
+            guard recorded.serverUUID == identity, recorded.serverID == facts.serverID else {
+                throw MariaDBCaptureError(
+                    .reseedRequired,
+                    "the primary is a different server (server_id \(facts.serverID), identity \(identity)); capture started on server_id \(recorded.serverID), identity \(recorded.serverUUID)",
+                    hint: "If [database] points at the wrong server, fix it; otherwise re-seed the DR site, then remove \(path) and restart.")
+            }
+            return source.adopt(identity: (identity, facts.serverID), position: recorded.position)
+        }
+        // First start. A position still in memory means the file vanished while running:
+        // keep what was acknowledged rather than jump to the primary's current position.
+        let position = source.memoryPosition ?? facts.binlogPosition
+        try CaptureState(serverUUID: identity, serverID: facts.serverID, position: position)
+            .save(directory: settings.stateDirectory, stream: settings.stream)
+        logger.notice("capture: first start, capturing from GTID position '\(position)'; rows written before it reach the DR site only through a seed")
+        return source.adopt(identity: (identity, facts.serverID), position: position)
+    }
+
+    private func session() throws(MariaDBCaptureError) {
+        let control: MySQLConnection
+        do {
+            control = try MySQLConnection(
+                host: settings.host, port: settings.port, user: settings.user, password: settings.password,
+                database: settings.database, unixSocket: settings.unixSocket, connectTimeout: 5,
+                readTimeout: 30, writeTimeout: 30)
+        } catch {
+            throw MariaDBCaptureError.database(error, doing: "connecting to the primary")
+        }
+        let controlSocket = control.socket
+        defer {
+            unregister(controlSocket)
+            control.close()
+        }
+        guard register(controlSocket) else { return }
+
+        let recorded = try CaptureState.load(directory: settings.stateDirectory, stream: settings.stream)
+        let facts = try SourceSetup(settings: settings).prepare(on: control, createIdentity: recorded == nil)
+        let acknowledged = try startPosition(facts, recorded: recorded)
+        let resume = lastAckPosition ?? acknowledged
+        if lastAckPosition == nil { lastAckPosition = acknowledged }
+
+        let dump = try BinlogStream(settings: settings, start: resume, heartbeatNanoseconds: Self.dumpHeartbeatNanoseconds,
+                                    readTimeoutSeconds: Self.readTimeoutSeconds, register: register)
+        let dumpSocket = dump.connection.socket
+        defer {
+            unregister(dumpSocket)
+            dump.close()
+        }
+        logger.info("capture: streaming the binlog from GTID position '\(resume)', next batch \(nextSequence)")
+
+        let encoder: BatchEncoder
+        do { encoder = try BatchEncoder(level: settings.compressionLevel) } catch {
+            throw MariaDBCaptureError(.sourceSetup, "cannot set up the batch encoder: \(error.description)", hint: error.hint)
+        }
+        var decoder = BinlogDecoder(startPosition: resume, checksum: facts.checksum, charsets: facts.charsets)
+        var batcher = TransactionBatcher(limits: settings.batching)
+        let heartbeatInterval = settings.heartbeatIntervalNanoseconds
+        var nextHeartbeat = DispatchTime.now().uptimeNanoseconds + heartbeatInterval
+
+        func emit(_ closed: TransactionBatcher.Closed) throws(MariaDBCaptureError) {
+            let batch = Batch(stream: settings.stream, sequence: nextSequence, transactions: closed.transactions)
+            let encoded: EncodedBatch
+            do { encoded = try encoder.encode(batch) } catch {
+                throw MariaDBCaptureError(.protocolViolation, "cannot encode batch \(nextSequence): \(error.description)",
+                                          hint: error.hint)
+            }
+            if case .mariadb(let end)? = closed.ackPosition { lastAckPosition = end }
+            source.deliver(SourceBatch(sequence: nextSequence, lastPosition: .mariadb(lastAckPosition ?? resume),
+                                       frame: encoded.frame))
+            nextSequence += 1
+        }
+
+        while !isStopping {
+            var drained = true
+            if source.readyByteCount < settings.maximumReadyBytes {
+                let bytes = try dump.next()
+                let output: BinlogDecoderEvent?
+                do { output = try decoder.feed(bytes) } catch {
+                    throw MariaDBCaptureError(
+                        .protocolViolation,
+                        "undecodable binlog event after GTID position '\(decoder.gtidState)' (\(decoder.binlogFile ?? "?"):\(decoder.binlogPosition)): \(error)",
+                        hint: "Capture stops so nothing is skipped; fix the cause (see the error) or report it with the primary's version.")
+                }
+                let now = DispatchTime.now().uptimeNanoseconds
+                switch output {
+                case .transaction(let transaction)?:
+                    if let kept = try shippable(transaction) {
+                        for closed in batcher.add(kept, end: kept.commitPosition, now: now) { try emit(closed) }
+                    }
+                case .ddl(let statement, let gtid)?:
+                    let trimmed = statement.trimmingCharacters(in: .whitespacesAndNewlines)
+                    if SourceSetup.ownStatements.contains(trimmed) || gtid.domain == settings.applierDomainID { break }
+                    if let closed = batcher.flush() { try emit(closed) }
+                    logger.error("capture: DDL reached the binlog at GTID \(gtid): \(singleLine(statement, limit: 200)); capture stops in front of it once batch \(nextSequence - 1) and those before it are durable at the DR site")
+                    source.stopAtSchemaChange(statement: statement, gtid: gtid)
+                    return
+                case nil:
+                    break
+                }
+                drained = !dump.hasPendingBytes
+            } else {
+                usleep(10_000)
+            }
+            let now = DispatchTime.now().uptimeNanoseconds
+            if drained, let closed = batcher.flush() { try emit(closed) }
+            if let closed = batcher.due(now: now) { try emit(closed) }
+            if heartbeatInterval > 0, now >= nextHeartbeat {
+                nextHeartbeat = now + heartbeatInterval
+                do { try control.execute(SourceSetup.heartbeat) } catch {
+                    throw MariaDBCaptureError.database(error, doing: "writing the heartbeat")
+                }
+            }
+        }
+    }
+
+    /// The transaction as shipped, or nil when it is not shipped at all (written by
+    /// Tandem's applier at this site). Changes of tables that are not captured are dropped.
+    private func shippable(_ transaction: Transaction) throws(MariaDBCaptureError) -> Transaction? {
+        // The decoder's origin is "domain-server" of the transaction's GTID.
+        guard let domainText = transaction.origin?.split(separator: "-").first, let domain = UInt32(domainText) else {
+            throw MariaDBCaptureError(.protocolViolation, "a decoded transaction carries no GTID domain (origin \(transaction.origin ?? "none"))",
+                                      hint: "This is a bug in the decoder; report it.")
+        }
+        if domain == settings.applierDomainID { return nil }
+        var kept = transaction
+        kept.changes.removeAll { !settings.captures(schema: $0.relation.name.schema, table: $0.relation.name.name) }
+        return kept
+    }
+}

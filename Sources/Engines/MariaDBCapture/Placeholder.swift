@@ -1,1 +1,0 @@
-// The MariaDB BatchSource lives here (issue 5).

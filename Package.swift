@@ -140,6 +140,7 @@ let package = Package(
             dependencies: [
                 "TandemCore", "TandemConfig", "TandemCodec", "PGClient", "MySQLClient", "TLSSupport",
                 "TandemLink", "TandemSpool", "TandemTransport", "TandemAgent", "PostgreSQLCapture", "PostgreSQLApply",
+                "MariaDBCapture", "MariaDBApply",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -196,7 +197,7 @@ let package = Package(
         // Whole pairs: two real database servers, two `tandem agent` processes, kill -9 at random.
         .testTarget(
             name: "PairTests",
-            dependencies: ["TandemTestSupport", "PGClient", "TandemCore"]),
+            dependencies: ["TandemTestSupport", "PGClient", "MySQLClient", "TandemCore"]),
         // Runs the built `tandem` binary as an operator would.
         .testTarget(name: "CLITests"),
         .testTarget(

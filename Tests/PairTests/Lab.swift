@@ -1,4 +1,5 @@
 import Foundation
+import MySQLClient
 import PGClient
 import TandemTestSupport
 
@@ -28,9 +29,12 @@ final class Lab: @unchecked Sendable {
     let directory: String
     private(set) var values: [String: String] = [:]
 
-    init(initSQL: String? = nil) throws {
+    let engine: String
+
+    init(engine: String = "postgresql", initSQL: String? = nil) throws {
+        self.engine = engine
         directory = "/tmp/tandem-test-lab-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        var arguments = ["up", "--dir", directory]
+        var arguments = ["up", "--dir", directory, "--engine", engine]
         if let initSQL {
             let file = directory + ".init.sql"
             try initSQL.write(toFile: file, atomically: true, encoding: .utf8)
@@ -51,6 +55,14 @@ final class Lab: @unchecked Sendable {
     var applierPID: Int32 { Int32(values["DR_AGENT_PID"] ?? "") ?? 0 }
 
     func primary() throws -> PGConnection { try PGConnection(conninfo: primaryDSN) }
+
+    /// MariaDB labs: a connection to the primary or DR server's `app` database.
+    func mariadb(_ site: String) throws -> MySQLConnection {
+        let prefix = site == "primary" ? "PRIMARY" : "DR"
+        return try MySQLConnection(
+            host: "127.0.0.1", port: Int(values["\(prefix)_PORT"] ?? "") ?? 0, user: values["\(prefix)_USER"] ?? "",
+            password: values["\(prefix)_PASSWORD"], database: "app")
+    }
     func dr() throws -> PGConnection { try PGConnection(conninfo: drDSN) }
 
     func reload() throws {
@@ -71,6 +83,10 @@ final class Lab: @unchecked Sendable {
 
     /// DDL at the DR site first, then at the primary (logical replication carries no DDL).
     func both(_ sql: String) throws {
+        if engine == "mariadb" {
+            try run(["both", "--dir", directory, "--", sql], timeout: 60)
+            return
+        }
         for dsn in [drDSN, primaryDSN] {
             let connection = try PGConnection(conninfo: dsn)
             defer { connection.close() }

@@ -90,7 +90,8 @@ struct PostgresPairTests {
         #expect(try dr.scalar("SELECT count(*) FROM numbered") == "40")
         // The heartbeat (every 5 s) carries sequence values.
         let followed = try eventually(30) { try dr.scalar("SELECT last_value FROM numbered_id_seq") == "100" }
-        #expect(followed, "the DR sequence is at \(try dr.scalar("SELECT last_value FROM numbered_id_seq") ?? "?"), the primary's at 100")
+        let drValue = try dr.scalar("SELECT last_value FROM numbered_id_seq") ?? "?"
+        #expect(followed, "the DR sequence is at \(drValue), the primary's at 100")
     }
 
     @Test("a 200 000-row transaction arrives whole and once")

@@ -68,12 +68,18 @@ struct Agent: AsyncParsableCommand {
                 try await ShipperService(settings: settings, source: source, logger: logger).run()
                 return
             }
-            guard site.database.engine == .postgresql else {
-                throw NotBuiltYet(command: "agent", purpose: "capture from \(site.database.engine) arrives with the MariaDB pair issue")
+            switch site.database.engine {
+            case .postgresql:
+                let source = EngineWiring.postgresSource(site: site, link: settings, logger: logger)
+                defer { source.stop() }
+                try await ShipperService(settings: settings, source: source, logger: logger).run()
+            case .mariadb:
+                let source = try EngineWiring.mariadbSource(site: site, link: settings, logger: logger)
+                defer { source.stop() }
+                try await ShipperService(settings: settings, source: source, logger: logger).run()
+            default:
+                throw NotBuiltYet(command: "agent", purpose: "capture from \(site.database.engine) (MySQL GTID sets) is not built; PostgreSQL and MariaDB are")
             }
-            let source = EngineWiring.postgresSource(site: site, link: settings, logger: logger)
-            defer { source.stop() }
-            try await ShipperService(settings: settings, source: source, logger: logger).run()
         case .applier:
             let stream = settings.stream(shippedBy: settings.peerSite)
             let sink: any BatchSink
@@ -81,6 +87,8 @@ struct Agent: AsyncParsableCommand {
                 sink = try SyntheticSink(path: path)
             } else if site.database.engine == .postgresql {
                 sink = try PostgreSQLSink(conninfo: EngineWiring.postgresConninfo(site.database), stream: stream, logger: logger)
+            } else if site.database.engine == .mariadb {
+                sink = try EngineWiring.mariadbSink(site: site, stream: stream, logger: logger)
             } else {
                 throw NotBuiltYet(command: "agent", purpose: "apply to \(site.database.engine) arrives with the MariaDB pair issue")
             }

@@ -676,10 +676,12 @@ public final class PostgreSQLSink: BatchSink, @unchecked Sendable {
             // replica: the DR tables' triggers and foreign keys do not fire (the source ran them).
             // No idle-in-transaction timeout: a chunked transaction stays open between calls.
             // Notices (TRUNCATE … CASCADE) would go to the agent's stderr, not its log.
+            // Generic plans: every statement finds its row by key, so the plan never depends on
+            // the values, and re-planning each execution (the custom-plan default) is wasted work.
             _ = try connection.exec(
                 """
                 SET session_replication_role = replica; SET idle_in_transaction_session_timeout = 0;
-                SET client_min_messages = warning
+                SET client_min_messages = warning; SET plan_cache_mode = force_generic_plan
                 """)
         }
         try step("cannot create the checkpoint table tandem.apply_checkpoint") { () throws(PGError) in

@@ -1,0 +1,1049 @@
+import Logging
+import MySQLClient
+import TandemAgent
+import TandemCodec
+import TandemCore
+
+/// Applies Tandem batches to a MariaDB DR server (10.11).
+///
+/// ## Exactly once
+/// Delivery from the source is at least once: a restarted shipper re-sends, under new batch
+/// sequence numbers, transactions it had already sent. What makes the DR copy exact is the
+/// checkpoint row in `tandem.apply_checkpoint` (InnoDB), written in the same target transaction
+/// as the data it describes, so that after any crash it says precisely what is in the DR server:
+/// - every target transaction ends by upserting the checkpoint (the last batch's sequence and the
+///   commit position of the last source transaction applied) and then commits; the data and the
+///   checkpoint become visible together or not at all. This needs the DR tables to be
+///   transactional: tables of other engines (MyISAM, Aria) are refused, as are views;
+/// - a source transaction whose commit position is at or before the last one applied
+///   (`Position.compare` says `.before` or `.same`) is skipped. A MariaDB position is the GTID
+///   state after the transaction (the last GTID of every domain), and the positions of one
+///   binlog stream always dominate one another. `.incomparable` (each side ahead in some
+///   domain, or each holding a domain the other lacks) never comes from one stream: for a
+///   single-domain stream it means the source's domain changed or its binlog was reset and
+///   renumbered. Such a transaction is applied (and logged), never guessed away: skipping it
+///   could lose data, while applying a true duplicate fails loudly on its key;
+/// - after a restart, `checkpoint()` is read back from the DR server, not from memory.
+///
+/// ## Chunked transactions
+/// A large source transaction arrives as chunks (same commit position, index 0…n, the last marked
+/// final), possibly spread over several `apply` calls. All chunks commit in one target
+/// transaction: when a call ends before the final chunk, the transaction stays open and the call
+/// returns the last committed checkpoint; the call that brings the final chunk commits
+/// everything. A crash rolls the open transaction back and the caller resumes from the committed
+/// checkpoint, before the first chunk. Each chunked transaction runs under `SAVEPOINT
+/// tandem_chunk` so that a re-send from chunk 0 undoes only that transaction.
+///
+/// ## Loops between sites: the GTID domain
+/// The session writes with `gtid_domain_id = domainID` (default `defaultDomainID`, 7283), so
+/// every transaction this sink commits gets a GTID in that domain in the DR binlog. MariaDB
+/// capture at this site skips that domain, so after a switchover the applied rows are not
+/// shipped back to where they came from. The domain must therefore be used by nothing else: no
+/// application, and not the DR server's own `gtid_domain_id` (checked at connect). Setting the
+/// session's domain needs the `BINLOG REPLAY` privilege (or SUPER).
+///
+/// The writes stay in the DR binlog (`sql_log_bin = 1`): after a switchover, the DR server is
+/// the new source and its binlog is what is shipped; the applied history must be in it for
+/// the GTID positions to line up. `sql_log_bin` is session-only and on by default; it is set
+/// only if the session starts with it off (e.g. through `init_connect`), which needs
+/// `BINLOG ADMIN` (or SUPER). The DR server should log in ROW format with full images, like the
+/// source (a warning is logged otherwise).
+///
+/// ## read_only
+/// A DR server is normally `read_only = ON` so that applications cannot write to it. On MariaDB
+/// 10.11 that does not stop users with the `READ_ONLY ADMIN` privilege, which the apply user
+/// needs (SUPER does not include it since 10.11, MDEV-29596; `ALL PRIVILEGES ON *.*` does).
+/// Without it, apply fails with `.readOnly`. Note for fencing: `read_only` is no fence against
+/// users holding `READ_ONLY ADMIN` (the applier, administrators); a fence must also keep them
+/// out (or use `innodb_read_only`/stopping the server).
+///
+/// ## The session
+/// `sql_mode = STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION`: bad values are
+/// errors, not silent truncations, and an AUTO_INCREMENT column keeps an explicit 0 (without
+/// the mode, 0 means "next number"); no `NO_ZERO_DATE`, so zero dates replicate as they are.
+/// `time_zone = '+00:00'`: instants are written as UTC calendar times. `unique_checks` stays on
+/// (off lets InnoDB skip secondary-index uniqueness, which would hide a diverged copy).
+/// `foreign_key_checks` is on by default: MariaDB does *not* binlog the rows that `ON DELETE /
+/// ON UPDATE CASCADE` or `SET NULL` change, so the DR server must perform those actions itself,
+/// as a native replica does; with the checks off, children of a deleted parent would stay
+/// behind. Turn them off (`foreignKeyChecks: false`) only for sources without cascading keys
+/// whose sessions sometimes write with the checks off. Triggers cannot be switched off for a
+/// session, and the rows a source trigger changed are already in the binlog, so a DR table with
+/// triggers is refused unless `allowTriggers` (for triggers that skip Tandem's session, e.g.
+/// `IF @@session.gtid_domain_id <> 7283`). Generated columns are never written.
+/// `lc_messages = en_US`: an UPDATE's "Rows matched" count is read from the server's info text.
+/// autocommit off; no idle-transaction timeouts (a chunked transaction stays open between calls).
+///
+/// ## Round trips
+/// Statements go to the server in rounds: many statements in one `COM_QUERY` (multi-statements;
+/// safe because every value is an escaped or hex literal and every identifier backtick-quoted),
+/// and consecutive inserts into one table with the same columns as one multi-row INSERT. Each
+/// statement's outcome is checked: an UPDATE must *match* exactly one row (MariaDB's affected
+/// count only counts changed rows, so an update writing identical values would look like a
+/// missing row), a DELETE must delete one. When a multi-row INSERT fails, its rows are re-sent
+/// one by one (the failed statement was rolled back on its own) so the error names the row.
+///
+/// Privileges: SELECT, INSERT, UPDATE, DELETE on the replicated schemas; CREATE, SELECT, INSERT,
+/// UPDATE on `tandem` (CREATE only at the first start); BINLOG REPLAY; READ_ONLY ADMIN when the
+/// DR server is read_only; BINLOG ADMIN only if `sql_log_bin` starts off.
+///
+/// Used by one thread at a time (the applier's apply thread), as `BatchSink` requires.
+public final class MariaDBSink: BatchSink, @unchecked Sendable {
+    // @unchecked: every member is used only from the one thread `BatchSink` allows.
+
+    /// The GTID domain of the sink's writes unless configured otherwise. Chosen to be unlikely
+    /// in any installation; applications (and the DR server's own `gtid_domain_id`) must not use
+    /// it, or their transactions would be taken for applied ones and not shipped after a
+    /// switchover.
+    public static let defaultDomainID: UInt32 = 7283
+
+    /// The session's SQL mode (see the type's documentation).
+    public static let sqlMode = "STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
+
+    /// Statements per round, bytes per round, and rows / bytes per multi-row INSERT: bounds on
+    /// the SQL held in memory and sent in one packet (the round is further capped by the DR
+    /// server's `max_allowed_packet`).
+    static let roundStatements = 500
+    static let roundBytes = 4 << 20
+    static let insertRows = 1000
+    static let insertBytes = 1 << 20
+
+    public let stream: StreamID
+    public let domainID: UInt32
+    public let foreignKeyChecks: Bool
+    public let allowTriggers: Bool
+    private let host: String?
+    private let port: Int
+    private let user: String
+    private let password: String?
+    private let database: String?
+    private let unixSocket: String?
+    private let logger: Logger
+    private let decoder: BatchDecoder
+
+    /// Holds the connection for the string escaping of `sql`, which outlives no connection.
+    private let link = ConnectionLink()
+    private var connection: MySQLConnection? {
+        get { link.connection }
+        set { link.connection = newValue }
+    }
+    /// The checkpoint as committed in the DR server.
+    private var committed: SinkCheckpoint
+    /// The open target transaction, if a call has begun one that is not yet committed.
+    private var open: OpenTransaction?
+    /// What is known of each DR table on this connection.
+    private var tables: [RelationName: TargetTable] = [:]
+    /// The SQL of the current round, not yet sent, and what each statement in it must report.
+    private var sql: SQLWriter
+    private var pending: [PendingStatement] = []
+    /// Inserts gathered for one multi-row INSERT, not yet written into the round.
+    private var insertRun: InsertRun?
+    /// The largest round: the server's `max_allowed_packet` less room for the protocol.
+    private var packetLimit = 16 << 20
+    private var warnedIncomparable = false
+
+    private final class ConnectionLink {
+        var connection: MySQLConnection?
+    }
+
+    private struct OpenTransaction {
+        /// The last batch handed to `apply` in this transaction; the next call must continue it.
+        var lastFed: UInt64
+        /// The commit position of the last source transaction applied, committed or in this
+        /// target transaction: the skip threshold.
+        var appliedPosition: Position?
+        /// The last source transaction completed in this target transaction.
+        var lastApplied: (position: Position, commitTime: Timestamp)?
+        /// A source transaction whose chunks are partially applied.
+        var chunked: ChunkProgress?
+    }
+
+    private struct ChunkProgress {
+        var position: Position
+        var nextIndex: UInt32
+    }
+
+    private struct TargetTable {
+        /// Lower-cased names of the columns the server computes.
+        var generated: Set<String>
+    }
+
+    /// Where a statement came from, for the error that names it.
+    private struct CommandContext {
+        var what: String
+        var batch: UInt64?
+        var position: Position?
+        var table: RelationName?
+        var change: RowChange?
+    }
+
+    private enum Expectation {
+        case nothing
+        /// Exactly this many rows inserted or deleted.
+        case affected(UInt64)
+        /// An UPDATE that must find exactly one row (changed or not).
+        case matchedOne
+        /// A query that must return exactly one row.
+        case returnedOne
+    }
+
+    private struct PendingStatement {
+        var context: CommandContext
+        var expectation: Expectation
+        /// The rows of a multi-row INSERT, to find the one a failure belongs to.
+        var insert: InsertRun?
+    }
+
+    private struct InsertRun {
+        var table: RelationName
+        var columns: [String]
+        var rows: [[MariaDBLiteral]] = []
+        var contexts: [CommandContext] = []
+        var bytes = 0
+    }
+
+    /// Connects, prepares the session, creates the checkpoint table if it is missing and reads
+    /// the checkpoint.
+    ///
+    /// - Parameters:
+    ///   - host: `nil` or `"localhost"` connects over the Unix socket (`unixSocket`).
+    ///   - database: the session's default database (optional; statements name their schema).
+    ///   - domainID: the GTID domain of the sink's writes; see the type's documentation.
+    ///   - foreignKeyChecks: keep the DR server's foreign keys (and their cascades) active.
+    ///   - allowTriggers: apply to DR tables that have triggers (they must skip this session).
+    public init(
+        host: String? = "127.0.0.1", port: Int = 3306, user: String, password: String?, database: String? = nil,
+        unixSocket: String? = nil, stream: StreamID, domainID: UInt32 = MariaDBSink.defaultDomainID,
+        foreignKeyChecks: Bool = true, allowTriggers: Bool = false, logger: Logger
+    ) throws {
+        self.host = host
+        self.port = port
+        self.user = user
+        self.password = password
+        self.database = database
+        self.unixSocket = unixSocket
+        self.stream = stream
+        self.domainID = domainID
+        self.foreignKeyChecks = foreignKeyChecks
+        self.allowTriggers = allowTriggers
+        self.logger = logger
+        do {
+            self.decoder = try BatchDecoder()
+        } catch {
+            throw MariaDBApplyError(.connection, "cannot set up the batch decoder: \(error)")
+        }
+        self.committed = .empty
+        let link = self.link
+        self.sql = SQLWriter { (text: String, bytes: inout [UInt8]) throws(MariaDBApplyError) in
+            guard let connection = link.connection else {
+                throw MariaDBApplyError(.connectionLost, "the DR connection is closed")
+            }
+            do throws(MySQLError) {
+                try connection.appendEscaped(text, to: &bytes)
+            } catch {
+                throw MariaDBApplyError(
+                    error.kind == .closed ? .connectionLost : .value, "cannot escape a text value", server: error)
+            }
+        }
+        let connection = try connect()
+        self.connection = connection
+        self.committed = try readCheckpoint(connection)
+        logger.info(
+            "mariadb apply: stream \(stream) connected (\(connection.target), \(connection.serverInfo)), gtid domain \(domainID), checkpoint batch \(committed.sequence) at \(committed.position.map { "\($0)" } ?? "-")"
+        )
+    }
+
+    deinit {
+        link.connection?.close()
+    }
+
+    /// Closes the connection. An open (chunked, uncommitted) target transaction is rolled back by
+    /// the server; a later call reconnects and starts from the committed checkpoint.
+    public func close() {
+        connection?.close()
+        connection = nil
+        resetConnectionState()
+    }
+
+    /// The server-side id of the apply session (for `KILL` in tests and operator diagnostics);
+    /// nil while disconnected.
+    public var connectionID: UInt? {
+        guard let connection, connection.isOpen else { return nil }
+        return connection.connectionID
+    }
+
+    // MARK: BatchSink
+
+    public func checkpoint() throws -> SinkCheckpoint {
+        let connection = try connected()
+        committed = try readCheckpoint(connection)
+        return committed
+    }
+
+    public func apply(_ batches: [SinkBatch]) throws -> SinkCheckpoint {
+        guard let first = batches.first, let last = batches.last else { return committed }
+        do {
+            if let open, first.sequence != open.lastFed + 1 {
+                // The caller started over (from the committed checkpoint) rather than continuing
+                // the open transaction: what it held is about to come again.
+                logger.warning(
+                    "mariadb apply: batch \(first.sequence) does not continue the open transaction (through batch \(open.lastFed)); rolling it back to resume from the checkpoint (batch \(committed.sequence))"
+                )
+                rollBack()
+            }
+            _ = try connected()
+            if open == nil {
+                guard first.sequence == committed.sequence + 1 else {
+                    throw MariaDBApplyError(
+                        .sequence, "batch \(first.sequence) does not follow the checkpoint (batch \(committed.sequence))",
+                        batchSequence: first.sequence)
+                }
+            }
+            for (previous, next) in zip(batches, batches.dropFirst()) where next.sequence != previous.sequence + 1 {
+                throw MariaDBApplyError(
+                    .sequence, "batch \(next.sequence) follows batch \(previous.sequence) in one call",
+                    batchSequence: next.sequence)
+            }
+            warnedIncomparable = false
+            if open == nil {
+                try enqueue(CommandContext(what: "begin")) { sql throws(MariaDBApplyError) in sql.raw("START TRANSACTION") }
+                open = OpenTransaction(
+                    lastFed: committed.sequence, appliedPosition: committed.position, lastApplied: nil, chunked: nil)
+            }
+            for item in batches {
+                let batch = try decode(item)
+                for transaction in batch.transactions {
+                    try apply(transaction, batch: item.sequence)
+                }
+                open?.lastFed = item.sequence
+            }
+            guard let state = open else { throw internalError("the open transaction vanished") }
+            if state.chunked != nil {
+                try closeInsertRun()
+                try flushRound()
+                return committed
+            }
+            try commit(state, lastBatch: last.sequence)
+            committed = SinkCheckpoint(sequence: last.sequence, position: state.appliedPosition)
+            open = nil
+            return committed
+        } catch let error as MariaDBApplyError {
+            rollBack()
+            throw error
+        } catch {
+            rollBack()
+            throw MariaDBApplyError(.statement, "unexpected failure: \(error)")
+        }
+    }
+
+    // MARK: Applying
+
+    private func decode(_ item: SinkBatch) throws(MariaDBApplyError) -> Batch {
+        let batch: Batch
+        do {
+            batch = try decoder.decode(item.frame)
+        } catch {
+            throw MariaDBApplyError(.sequence, "the frame does not decode: \(error)", batchSequence: item.sequence)
+        }
+        guard batch.stream == stream else {
+            throw MariaDBApplyError(
+                .sequence, "the batch belongs to stream \(batch.stream), not \(stream)", batchSequence: item.sequence)
+        }
+        guard batch.sequence == item.sequence else {
+            throw MariaDBApplyError(
+                .sequence, "the frame carries batch number \(batch.sequence)", batchSequence: item.sequence)
+        }
+        return batch
+    }
+
+    /// Applies one source transaction (or one chunk of it) inside the open target transaction, or
+    /// skips it when the DR server already has it.
+    private func apply(_ transaction: Transaction, batch: UInt64) throws(MariaDBApplyError) {
+        guard var state = open else { throw internalError("no open transaction") }
+        let position = transaction.commitPosition
+        let chunk = transaction.chunk
+        func chunkError(_ message: String) -> MariaDBApplyError {
+            MariaDBApplyError(.chunkOrder, message, batchSequence: batch, commitPosition: position)
+        }
+        func alreadyApplied() -> Bool {
+            guard let applied = state.appliedPosition else { return false }
+            let order = position.compare(to: applied)
+            if order == .incomparable && !warnedIncomparable {
+                warnedIncomparable = true
+                logger.warning(
+                    "mariadb apply: transaction \(position) is not comparable with the last applied position \(applied) (a changed domain or a reset source binlog?); applying it"
+                )
+            }
+            return order == .before || order == .same
+        }
+        let savepointContext = CommandContext(what: "savepoint", batch: batch, position: position)
+        if let progress = state.chunked {
+            if position.compare(to: progress.position) == .same {
+                if chunk.index == 0 && progress.nextIndex != 0 {
+                    // The shipper restarted and sends this transaction again from its start.
+                    logger.warning(
+                        "mariadb apply: transaction \(position) starts again at chunk 0 in batch \(batch); undoing its \(progress.nextIndex) chunk(s) applied so far"
+                    )
+                    try enqueue(savepointContext) { sql throws(MariaDBApplyError) in
+                        sql.raw("ROLLBACK TO SAVEPOINT tandem_chunk")
+                    }
+                    state.chunked?.nextIndex = 0
+                } else if chunk.index != progress.nextIndex {
+                    throw chunkError("chunk \(chunk.index) arrived where chunk \(progress.nextIndex) was expected")
+                }
+            } else if alreadyApplied() {
+                return
+            } else {
+                throw chunkError(
+                    "a transaction arrived before the final chunk of transaction \(progress.position) (next chunk \(progress.nextIndex))"
+                )
+            }
+        } else {
+            if alreadyApplied() { return }
+            guard chunk.index == 0 else {
+                throw chunkError("chunk \(chunk.index) arrived without the chunks before it")
+            }
+            if !chunk.isFinal {
+                try enqueue(savepointContext) { sql throws(MariaDBApplyError) in sql.raw("SAVEPOINT tandem_chunk") }
+                state.chunked = ChunkProgress(position: position, nextIndex: 0)
+            }
+        }
+        open = state
+
+        try apply(transaction.changes, batch: batch, position: position)
+
+        guard var after = open else { throw internalError("the open transaction vanished") }
+        if chunk.isFinal {
+            if after.chunked != nil {
+                try enqueue(savepointContext) { sql throws(MariaDBApplyError) in sql.raw("RELEASE SAVEPOINT tandem_chunk") }
+                after.chunked = nil
+            }
+            after.appliedPosition = position
+            after.lastApplied = (position, transaction.commitTime)
+        } else {
+            after.chunked?.nextIndex = chunk.index + 1
+        }
+        open = after
+    }
+
+    private func apply(_ changes: [RowChange], batch: UInt64, position: Position) throws(MariaDBApplyError) {
+        var index = changes.startIndex
+        while index < changes.endIndex {
+            let change = changes[index]
+            guard change.isTruncate else {
+                try applyRow(change, batch: batch, position: position)
+                index += 1
+                continue
+            }
+            // A run of truncates (one source TRUNCATE of several tables): the tables may
+            // reference each other, so the foreign keys are off while they are emptied together.
+            var end = index
+            while end < changes.endIndex && changes[end].isTruncate { end += 1 }
+            try truncate(changes[index..<end].map(\.relation.name), batch: batch, position: position)
+            index = end
+        }
+    }
+
+    private func applyRow(_ change: RowChange, batch: UInt64, position: Position) throws(MariaDBApplyError) {
+        let context = CommandContext(
+            what: Self.verbName(change.kind), batch: batch, position: position, table: change.relation.name,
+            change: change)
+        let target = try targetTable(change.relation.name, context)
+        let planned: PlannedRow
+        do {
+            planned = try MariaDBStatementPlanner.plan(change, generated: target.generated)
+        } catch {
+            throw failure(.value, error.message, context)
+        }
+        switch planned.verb {
+        case .insert:
+            try addInsert(planned, context)
+        case .update, .delete, .check:
+            let expectation: Expectation =
+                switch planned.verb {
+                case .update: .matchedOne
+                case .delete: .affected(1)
+                default: .returnedOne
+                }
+            try enqueue(context, expectation) { sql throws(MariaDBApplyError) in
+                try MariaDBStatementPlanner.writeRow(planned, into: &sql)
+            }
+        }
+    }
+
+    private func truncate(_ names: [RelationName], batch: UInt64, position: Position) throws(MariaDBApplyError) {
+        var unique: [RelationName] = []
+        for name in names where !unique.contains(name) { unique.append(name) }
+        for name in unique {
+            _ = try targetTable(name, CommandContext(what: "truncate", batch: batch, position: position, table: name))
+        }
+        let toggle = foreignKeyChecks && unique.count > 1
+        if toggle {
+            try enqueue(CommandContext(what: "truncate", batch: batch, position: position)) { sql throws(MariaDBApplyError) in
+                sql.raw("SET SESSION foreign_key_checks = 0")
+            }
+        }
+        for name in unique {
+            try enqueue(CommandContext(what: "truncate", batch: batch, position: position, table: name)) {
+                sql throws(MariaDBApplyError) in
+                MariaDBStatementPlanner.writeDeleteAll(name, into: &sql)
+            }
+        }
+        if toggle {
+            try enqueue(CommandContext(what: "truncate", batch: batch, position: position)) { sql throws(MariaDBApplyError) in
+                sql.raw("SET SESSION foreign_key_checks = 1")
+            }
+        }
+    }
+
+    /// Adds an insert to the current run, or starts a new run when the table or the columns
+    /// differ or the run is full.
+    private func addInsert(_ row: PlannedRow, _ context: CommandContext) throws(MariaDBApplyError) {
+        var size = 4
+        for value in row.values {
+            switch value {
+            case .plain(let text): size += text.utf8.count + 2
+            case .string(let text): size += text.utf8.count * 2 + 4
+            case .binary(let bytes): size += bytes.count * 2 + 5
+            }
+        }
+        if let run = insertRun,
+            run.table != row.table || run.columns != row.assigned || run.rows.count >= Self.insertRows
+                || run.bytes + size > Self.insertBytes
+        {
+            try closeInsertRun()
+        }
+        if insertRun == nil { insertRun = InsertRun(table: row.table, columns: row.assigned) }
+        insertRun?.rows.append(row.values)
+        insertRun?.contexts.append(context)
+        insertRun?.bytes += size
+    }
+
+    /// Writes the gathered inserts into the round as one statement.
+    private func closeInsertRun() throws(MariaDBApplyError) {
+        guard let run = insertRun else { return }
+        insertRun = nil
+        var context = run.contexts[0]
+        if run.rows.count > 1 { context.change = nil }
+        try enqueue(context, .affected(UInt64(run.rows.count)), insert: run) { sql throws(MariaDBApplyError) in
+            try MariaDBStatementPlanner.writeInsert(run.table, columns: run.columns, rows: run.rows, into: &sql)
+        }
+    }
+
+    /// Writes the checkpoint and commits.
+    ///
+    /// The COMMIT goes out only after every earlier outcome has been read and checked: row
+    /// counts are checked here, not by the server, so a COMMIT sent in the same round as an
+    /// UPDATE that matched no row would commit before the mismatch is seen.
+    private func commit(_ state: OpenTransaction, lastBatch: UInt64) throws(MariaDBApplyError) {
+        let context = CommandContext(what: "checkpoint", batch: lastBatch, position: state.appliedPosition)
+        var commitTime = MariaDBLiteral.plain("NULL")
+        if let last = state.lastApplied {
+            do {
+                commitTime = try MariaDBValueText.literal(.timestampWithZone(last.commitTime))
+            } catch {
+                throw failure(.value, "commit time: \(error.reason)", context)
+            }
+        }
+        let position: MariaDBLiteral = state.lastApplied.map { .string(Self.storedText($0.position)) } ?? .plain("NULL")
+        let streamName = stream.rawValue
+        try enqueue(context) { sql throws(MariaDBApplyError) in
+            sql.raw("INSERT INTO `tandem`.`apply_checkpoint` (stream, sequence, position, commit_time, applied_at) VALUES (")
+            try sql.literal(.string(streamName))
+            sql.raw(", \(lastBatch), ")
+            try sql.literal(position)
+            sql.raw(", ")
+            try sql.literal(commitTime)
+            sql.raw(
+                """
+                , NOW(6)) ON DUPLICATE KEY UPDATE sequence = VALUES(sequence), \
+                position = COALESCE(VALUES(position), position), \
+                commit_time = COALESCE(VALUES(commit_time), commit_time), applied_at = VALUES(applied_at)
+                """)
+        }
+        try flushRound()
+        try enqueue(CommandContext(what: "commit", batch: lastBatch, position: state.appliedPosition)) {
+            sql throws(MariaDBApplyError) in sql.raw("COMMIT")
+        }
+        try flushRound()
+    }
+
+    // MARK: Rounds
+
+    /// Appends one statement to the round (ending the insert run before it, unless it is that
+    /// run), and sends the round when it is full.
+    private func enqueue(
+        _ context: CommandContext, _ expectation: Expectation = .nothing, insert: InsertRun? = nil,
+        _ write: (inout SQLWriter) throws(MariaDBApplyError) -> Void
+    ) throws(MariaDBApplyError) {
+        if insert == nil { try closeInsertRun() }
+        let start = sql.count
+        if !pending.isEmpty { sql.raw(";") }
+        let bodyStart = sql.count
+        do {
+            try write(&sql)
+        } catch {
+            _ = sql.cut(from: start)
+            throw located(error, context)
+        }
+        let size = sql.count - bodyStart
+        let limit = min(Self.roundBytes, packetLimit)
+        if size > packetLimit {
+            _ = sql.cut(from: start)
+            throw failure(
+                .value, "the \(context.what) statement needs \(size) bytes, more than the DR server's max_allowed_packet allows",
+                context, hint: "Raise max_allowed_packet at the DR server (SET GLOBAL max_allowed_packet) above the largest row, then restart the applier.")
+        }
+        if !pending.isEmpty && sql.count > limit {
+            // Too big for this round: send what is there, start the next round with it.
+            let body = sql.cut(from: bodyStart)
+            _ = sql.cut(from: start)
+            try flushRound()
+            sql.bytes.append(contentsOf: body)
+        }
+        pending.append(PendingStatement(context: context, expectation: expectation, insert: insert))
+        if pending.count >= Self.roundStatements || sql.count >= limit {
+            try flushRound()
+        }
+    }
+
+    /// Sends the round and checks every statement's outcome. The first failure is thrown (the
+    /// connection is idle again); the caller rolls back.
+    private func flushRound() throws(MariaDBApplyError) {
+        guard !pending.isEmpty else { return }
+        let statements = pending
+        let text = sql.bytes
+        pending.removeAll(keepingCapacity: true)
+        sql.reset()
+        let connection = try requireConnection(statements[0].context)
+        let outcome: MySQLMultiOutcome
+        do {
+            outcome = try connection.executeMultiple(text, context: "apply round of \(statements.count) statements")
+        } catch {
+            throw lost(error, statements[0].context)
+        }
+        for (index, result) in outcome.outcomes.enumerated() {
+            guard index < statements.count else {
+                throw internalError("the round returned more outcomes than its \(statements.count) statements")
+            }
+            let statement = statements[index]
+            let count: UInt64
+            switch statement.expectation {
+            case .nothing:
+                continue
+            case .affected(let expected):
+                if result.affectedRows == expected { continue }
+                count = result.affectedRows
+            case .matchedOne:
+                guard let matched = result.matchedRows else {
+                    throw failure(
+                        .statement, "the server did not report how many rows the update matched (info: \(result.info ?? "none"))",
+                        statement.context)
+                }
+                if matched == 1 { continue }
+                count = matched
+            case .returnedOne:
+                count = UInt64(result.result?.rowCount ?? 0)
+                if count == 1 { continue }
+            }
+            if let run = statement.insert {
+                throw failure(
+                    .statement, "the insert of \(run.rows.count) rows inserted \(count)", statement.context)
+            }
+            throw failure(
+                .rowMismatch, "\(statement.context.what) matched \(count) rows where exactly 1 must exist",
+                statement.context)
+        }
+        if let error = outcome.failure {
+            let index = outcome.outcomes.count
+            guard index < statements.count else { throw failure(error, statements[statements.count - 1].context) }
+            throw pinpoint(statements[index], error, connection)
+        }
+        guard outcome.outcomes.count == statements.count else {
+            throw internalError("the round returned \(outcome.outcomes.count) outcomes for \(statements.count) statements")
+        }
+    }
+
+    /// The error for a failed statement. For a multi-row INSERT, its rows are sent again one per
+    /// statement to find the row the server refuses: the failed statement was rolled back on its
+    /// own (InnoDB undoes a failed statement), so the rows before the culprit insert as before
+    /// and the culprit fails the same way. Not for deadlocks, which roll back the whole
+    /// transaction, nor for a lost connection.
+    private func pinpoint(_ statement: PendingStatement, _ error: MySQLError, _ connection: MySQLConnection)
+        -> MariaDBApplyError
+    {
+        let original = failure(error, statement.context)
+        guard let run = statement.insert, run.rows.count > 1, error.kind == .query, error.code != 1213 else {
+            return original
+        }
+        var probe = sql.fresh()
+        do {
+            for (index, row) in run.rows.enumerated() {
+                if index > 0 { probe.raw(";") }
+                try MariaDBStatementPlanner.writeInsert(run.table, columns: run.columns, rows: [row], into: &probe)
+            }
+            let outcome = try connection.executeMultiple(probe.bytes, context: "pinpoint a failed insert")
+            if let again = outcome.failure, outcome.outcomes.count < run.contexts.count {
+                return failure(again, run.contexts[outcome.outcomes.count])
+            }
+        } catch {
+            logger.warning("mariadb apply: could not find the failing row of a multi-row insert: \(error)")
+        }
+        return original
+    }
+
+    // MARK: DR tables
+
+    /// What the DR server has for `name`, looked up once per connection: it must be a
+    /// transactional base table, and without triggers unless they are allowed. The lookup runs
+    /// on the idle connection ahead of the unsent round, which does not depend on it.
+    private func targetTable(_ name: RelationName, _ context: CommandContext) throws(MariaDBApplyError)
+        -> TargetTable
+    {
+        if let known = tables[name] { return known }
+        let connection = try requireConnection(context)
+        var query = sql.fresh()
+        let schema = MariaDBLiteral.string(name.schema)
+        let table = MariaDBLiteral.string(name.name)
+        query.raw(
+            "SELECT t.TABLE_TYPE, t.ENGINE, e.TRANSACTIONS FROM information_schema.TABLES t LEFT JOIN information_schema.ENGINES e ON e.ENGINE = t.ENGINE WHERE t.TABLE_SCHEMA = "
+        )
+        try query.literal(schema)
+        query.raw(" AND t.TABLE_NAME = ")
+        try query.literal(table)
+        query.raw(";SELECT LOWER(COLUMN_NAME) FROM information_schema.COLUMNS WHERE IS_GENERATED = 'ALWAYS' AND TABLE_SCHEMA = ")
+        try query.literal(schema)
+        query.raw(" AND TABLE_NAME = ")
+        try query.literal(table)
+        query.raw(";SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = ")
+        try query.literal(schema)
+        query.raw(" AND EVENT_OBJECT_TABLE = ")
+        try query.literal(table)
+        let outcome: MySQLMultiOutcome
+        do {
+            outcome = try connection.executeMultiple(query.bytes, context: "look up \(name)")
+        } catch {
+            throw lost(error, context)
+        }
+        if let error = outcome.failure { throw failure(error, context) }
+        guard outcome.outcomes.count == 3, let kind = outcome.outcomes[0].result,
+            let generated = outcome.outcomes[1].result, let triggers = outcome.outcomes[2].result
+        else {
+            throw internalError("the lookup of \(name) returned \(outcome.outcomes.count) results")
+        }
+        guard kind.rowCount == 1 else {
+            throw failure(
+                .statement, "table \(name) does not exist at the DR server", context,
+                hint: "Create the table at the DR site (seed it from the source) before applying.")
+        }
+        let type = kind.value(row: 0, column: 0) ?? ""
+        let engine = kind.value(row: 0, column: 1) ?? "none"
+        guard type == "BASE TABLE" || type == "SYSTEM VERSIONED" else {
+            throw failure(
+                .unsupportedTable, "\(name) is a \(type.lowercased()) at the DR server, not a table", context,
+                hint: "Apply into the base table: replicate the table itself, not a view of it.")
+        }
+        guard kind.value(row: 0, column: 2) == "YES" else {
+            throw failure(
+                .unsupportedTable,
+                "table \(name) uses the \(engine) engine, which is not transactional: its rows could not commit together with the checkpoint",
+                context, hint: "Convert the DR table to InnoDB (ALTER TABLE … ENGINE=InnoDB), then restart the applier.")
+        }
+        if !allowTriggers, let count = triggers.value(row: 0, column: 0), count != "0" {
+            throw failure(
+                .unsupportedTable,
+                "table \(name) has \(count) trigger(s) at the DR server: they would fire again for rows the source's triggers already changed",
+                context,
+                hint: "Drop the DR table's triggers, or make them skip Tandem's session (IF @@session.gtid_domain_id <> \(domainID)) and start the applier with triggers allowed."
+            )
+        }
+        let target = TargetTable(generated: Set(generated.rows.compactMap { $0.first ?? nil }))
+        tables[name] = target
+        return target
+    }
+
+    // MARK: Errors and recovery
+
+    private func failure(
+        _ kind: MariaDBApplyError.Kind, _ message: String, _ context: CommandContext, hint: String? = nil
+    ) -> MariaDBApplyError {
+        MariaDBApplyError(
+            kind, message, batchSequence: context.batch, commitPosition: context.position, table: context.table,
+            key: context.change.flatMap(MariaDBStatementPlanner.keyDescription), hint: hint)
+    }
+
+    private func failure(_ error: MySQLError, _ context: CommandContext) -> MariaDBApplyError {
+        var result = failure(.statement, "\(context.what) failed", context)
+        switch error.kind {
+        case .connectionLost, .closed, .client:
+            result.kind = .connectionLost
+        case .connection, .query:
+            if Self.isReadOnlyRefusal(error) {
+                result.kind = .readOnly
+                result.message =
+                    "\(context.what) refused: the DR server is read_only and the apply user lacks the READ_ONLY ADMIN privilege"
+            }
+        }
+        result.server = error
+        return result
+    }
+
+    /// A connection-level failure: the connection is dropped (the server rolls back whatever it
+    /// held), and the next call reconnects.
+    private func lost(_ error: MySQLError, _ context: CommandContext) -> MariaDBApplyError {
+        connection?.close()
+        connection = nil
+        return failure(error, context)
+    }
+
+    /// ER_OPTION_PREVENTS_STATEMENT (1290) names the option; only `--read-only` is meant here.
+    static func isReadOnlyRefusal(_ error: MySQLError) -> Bool {
+        error.code == 1290 && (error.message.contains("read-only") || error.message.contains("read_only"))
+    }
+
+    /// Fills in where an error without a location happened (an escaping failure while writing a
+    /// statement), keeping what it says.
+    private func located(_ error: MariaDBApplyError, _ context: CommandContext) -> MariaDBApplyError {
+        guard error.batchSequence == nil, error.table == nil else { return error }
+        var result = failure(error.kind, error.message, context, hint: error.fixedHint)
+        result.server = error.server
+        return result
+    }
+
+    private func internalError(_ message: String) -> MariaDBApplyError {
+        MariaDBApplyError(.statement, "internal error: " + message)
+    }
+
+    private func requireConnection(_ context: CommandContext) throws(MariaDBApplyError) -> MySQLConnection {
+        guard let connection, connection.isOpen else {
+            throw failure(.connectionLost, "the DR connection is closed", context)
+        }
+        return connection
+    }
+
+    /// Ends the open target transaction without committing and forgets everything that depended
+    /// on it. When the connection cannot be brought back to a clean idle state it is closed
+    /// (which rolls back too) and the next call reconnects.
+    private func rollBack() {
+        open = nil
+        pending.removeAll()
+        sql.reset()
+        insertRun = nil
+        tables.removeAll()
+        guard let connection else { return }
+        var clean = connection.isOpen
+        if clean {
+            do {
+                let outcome = try connection.executeMultiple(Array("ROLLBACK".utf8), context: "ROLLBACK")
+                if outcome.failure != nil { clean = false }
+            } catch {
+                clean = false
+            }
+        }
+        if !clean {
+            logger.warning("mariadb apply: closing the DR connection after a failure; the next call reconnects")
+            connection.close()
+            self.connection = nil
+        }
+    }
+
+    private func resetConnectionState() {
+        open = nil
+        pending.removeAll()
+        sql.reset()
+        insertRun = nil
+        tables.removeAll()
+    }
+
+    // MARK: Connection and checkpoint
+
+    /// The connection, reconnecting if it was lost. A new session has no open transaction, so the
+    /// checkpoint is read again: it is the only truth after a lost connection (a COMMIT in flight
+    /// may or may not have happened).
+    private func connected() throws(MariaDBApplyError) -> MySQLConnection {
+        if let connection, connection.isOpen { return connection }
+        if connection != nil { logger.warning("mariadb apply: the DR connection was lost; reconnecting") }
+        connection = nil
+        resetConnectionState()
+        let fresh = try connect()
+        connection = fresh
+        committed = try readCheckpoint(fresh)
+        return fresh
+    }
+
+    private func connect() throws(MariaDBApplyError) -> MySQLConnection {
+        let connection: MySQLConnection
+        do {
+            connection = try MySQLConnection(
+                host: host, port: port, user: user, password: password, database: database, unixSocket: unixSocket)
+        } catch {
+            throw MariaDBApplyError(
+                error.kind == .connectionLost ? .connectionLost : .connection, "cannot connect to the DR server",
+                server: error)
+        }
+        func fail(_ error: MariaDBApplyError) -> MariaDBApplyError {
+            connection.close()
+            return error
+        }
+        func run(_ text: String, _ what: String) throws(MariaDBApplyError) -> MySQLMultiOutcome {
+            do {
+                return try connection.executeMultiple(Array(text.utf8), context: what)
+            } catch {
+                throw fail(MariaDBApplyError(.connectionLost, "cannot \(what)", server: error))
+            }
+        }
+        do {
+            try connection.setMultiStatements(true)
+        } catch {
+            throw fail(MariaDBApplyError(.connection, "cannot enable multi-statements", server: error))
+        }
+
+        let facts = try run(
+            "SELECT @@session.sql_log_bin, @@global.log_bin, @@global.binlog_format, @@global.read_only, @@max_allowed_packet, @@global.gtid_domain_id",
+            "read the server settings")
+        guard facts.failure == nil, let row = facts.outcomes.first?.result, row.rowCount == 1 else {
+            throw fail(MariaDBApplyError(.connection, "cannot read the server settings", server: facts.failure))
+        }
+        let logsThisSession = row.value(row: 0, column: 0) == "1"
+        if row.value(row: 0, column: 1) != "1" {
+            logger.warning(
+                "mariadb apply: the DR server has no binary log (log_bin off): after a switchover it cannot be shipped from")
+        } else if row.value(row: 0, column: 2) != "ROW" {
+            logger.warning(
+                "mariadb apply: the DR server logs in \(row.value(row: 0, column: 2) ?? "?") format; Tandem capture needs ROW after a switchover")
+        }
+        if row.value(row: 0, column: 3) == "1" {
+            logger.info("mariadb apply: the DR server is read_only; the apply user needs READ_ONLY ADMIN")
+        }
+        if let packet = row.value(row: 0, column: 4).flatMap(Int.init) { packetLimit = max(packet - 4096, 64 << 10) }
+        if row.value(row: 0, column: 5) == String(domainID) {
+            throw fail(
+                MariaDBApplyError(
+                    .connection,
+                    "the DR server's own gtid_domain_id is \(domainID), the apply domain: its local transactions would be taken for applied ones",
+                    hint: "Give the apply sessions a domain no server or application uses (domainID), or change the DR server's gtid_domain_id."
+                ))
+        }
+
+        // The session, one statement per setting so that a refusal names its setting.
+        var settings: [(sql: String, what: String, privilege: String?)] = [
+            ("SET SESSION lc_messages = 'en_US'", "lc_messages", nil),
+            ("SET SESSION gtid_domain_id = \(domainID)", "gtid_domain_id", "BINLOG REPLAY"),
+        ]
+        if !logsThisSession { settings.append(("SET SESSION sql_log_bin = 1", "sql_log_bin", "BINLOG ADMIN")) }
+        settings += [
+            ("SET SESSION sql_mode = '\(Self.sqlMode)'", "sql_mode", nil),
+            ("SET SESSION time_zone = '+00:00'", "time_zone", nil),
+            ("SET SESSION foreign_key_checks = \(foreignKeyChecks ? 1 : 0)", "foreign_key_checks", nil),
+            ("SET SESSION unique_checks = 1", "unique_checks", nil),
+            ("SET SESSION sql_safe_updates = 0", "sql_safe_updates", nil),
+            (
+                "SET SESSION idle_transaction_timeout = 0, idle_write_transaction_timeout = 0, idle_readonly_transaction_timeout = 0",
+                "idle transaction timeouts", nil
+            ),
+            ("SET SESSION autocommit = 0", "autocommit", nil),
+        ]
+        let setup = try run(settings.map(\.sql).joined(separator: ";"), "set the session up")
+        if let error = setup.failure {
+            let setting = settings[min(setup.outcomes.count, settings.count - 1)]
+            if error.code == 1227 || error.code == 1044 {
+                throw fail(
+                    MariaDBApplyError(
+                        .privilege,
+                        "cannot set \(setting.what): the apply user lacks the \(setting.privilege ?? "required") privilege",
+                        server: error,
+                        hint: setting.privilege.map {
+                            "GRANT \($0) ON *.* TO the apply user (it sets \(setting.what) for its session); see MariaDBSink."
+                        }))
+            }
+            throw fail(MariaDBApplyError(.connection, "cannot set \(setting.what)", server: error))
+        }
+
+        let exists = try run(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'tandem' AND TABLE_NAME = 'apply_checkpoint'",
+            "look for the checkpoint table")
+        guard exists.failure == nil, let count = exists.outcomes.first?.result?.value(row: 0, column: 0) else {
+            throw fail(MariaDBApplyError(.checkpoint, "cannot look for the checkpoint table", server: exists.failure))
+        }
+        if count == "0" {
+            let create = try run(
+                """
+                CREATE DATABASE IF NOT EXISTS `tandem`;
+                CREATE TABLE IF NOT EXISTS `tandem`.`apply_checkpoint` (
+                    stream VARCHAR(200) NOT NULL PRIMARY KEY,
+                    sequence BIGINT UNSIGNED NOT NULL,
+                    position TEXT,
+                    commit_time DATETIME(6),
+                    applied_at DATETIME(6) NOT NULL
+                ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin
+                """, "create the checkpoint table")
+            if let error = create.failure {
+                var failure = MariaDBApplyError(
+                    .checkpoint, "cannot create the checkpoint table tandem.apply_checkpoint", server: error,
+                    hint: "Grant the apply user CREATE on `tandem`.*, or create the table as an administrator.")
+                if Self.isReadOnlyRefusal(error) {
+                    failure.kind = .readOnly
+                    failure.message += ": the DR server is read_only and the apply user lacks READ_ONLY ADMIN"
+                    failure.fixedHint = nil
+                }
+                throw fail(failure)
+            }
+        }
+        return connection
+    }
+
+    /// Reads the checkpoint row. Outside an open target transaction the read's own transaction
+    /// is ended at once, so no snapshot stays open between calls.
+    private func readCheckpoint(_ connection: MySQLConnection) throws(MariaDBApplyError) -> SinkCheckpoint {
+        var query = sql.fresh()
+        query.raw("SELECT sequence, position FROM `tandem`.`apply_checkpoint` WHERE stream = ")
+        try query.literal(.string(stream.rawValue))
+        if open == nil { query.raw(";ROLLBACK") }
+        let outcome: MySQLMultiOutcome
+        do {
+            outcome = try connection.executeMultiple(query.bytes, context: "read the checkpoint")
+        } catch {
+            throw lost(error, CommandContext(what: "checkpoint read"))
+        }
+        guard outcome.failure == nil, let result = outcome.outcomes.first?.result else {
+            throw MariaDBApplyError(.checkpoint, "cannot read the checkpoint", server: outcome.failure)
+        }
+        guard result.rowCount > 0 else { return .empty }
+        guard let text = result.value(row: 0, column: 0), let sequence = UInt64(text) else {
+            throw MariaDBApplyError(.checkpoint, "the checkpoint's sequence is not a batch number")
+        }
+        guard let positionText = result.value(row: 0, column: 1) else {
+            return SinkCheckpoint(sequence: sequence, position: nil)
+        }
+        do {
+            return SinkCheckpoint(sequence: sequence, position: try Self.parseStoredPosition(positionText))
+        } catch {
+            throw MariaDBApplyError(.checkpoint, "the checkpoint's position does not parse: \(error)")
+        }
+    }
+
+    /// A position in its engine's own text form (for MySQL the GTID set alone).
+    static func storedText(_ position: Position) -> String {
+        switch position {
+        case .mysql(let mysql): mysql.gtidSet.description
+        default: position.description
+        }
+    }
+
+    /// Reads back a stored position. The forms do not overlap: an LSN has a `/`, a MySQL GTID
+    /// set a `:`, a MariaDB GTID list only digits, `-` and `,`.
+    static func parseStoredPosition(_ text: String) throws(PositionError) -> Position {
+        if text.contains("/") { return try Position(engine: .postgresql, parsing: text) }
+        if text.contains(":") { return try Position(engine: .mysql, parsing: text) }
+        return try Position(engine: .mariadb, parsing: text)
+    }
+
+    private static func verbName(_ kind: RowChange.Kind) -> String {
+        switch kind {
+        case .insert: "insert"
+        case .update: "update"
+        case .delete: "delete"
+        case .truncate: "truncate"
+        }
+    }
+}

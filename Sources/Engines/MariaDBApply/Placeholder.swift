@@ -1,1 +1,0 @@
-// The MariaDB BatchSink lives here (issue 5).

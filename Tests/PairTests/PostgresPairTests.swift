@@ -124,6 +124,9 @@ struct PostgresPairTests {
         UPDATE pgbench_branches SET bbalance = bbalance + :delta WHERE bid = :bid;
         INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (:tid, :bid, :aid, :delta, CURRENT_TIMESTAMP);
         UPDATE tx_counter SET n = n + 1 WHERE client = :client_id;
+        UPDATE typed SET n = n + :delta, ts = clock_timestamp(), j = jsonb_build_object('d', :delta, 'a', :aid),
+          b = decode(md5(:aid::text), 'hex'), arr = ARRAY[:aid, :tid], iv = iv + make_interval(secs => :delta),
+          t = t || 'x' WHERE id = :client_id;
         END;
 
         """
@@ -141,10 +144,13 @@ struct PostgresPairTests {
             \(Self.markerTable);
             ALTER TABLE pgbench_history REPLICA IDENTITY FULL;
             CREATE TABLE tx_counter (client int PRIMARY KEY, n bigint NOT NULL);
+            CREATE TABLE typed (id int PRIMARY KEY, n numeric(40,10), ts timestamptz, j jsonb, b bytea, arr int[],
+              iv interval, t text);
             """)
         let primary = try lab.primary()
         defer { primary.close() }
         _ = try primary.exec("INSERT INTO tx_counter SELECT g, 0 FROM generate_series(0, 3) g")
+        _ = try primary.exec("INSERT INTO typed SELECT g, 123456789012345678901234567890.0123456789, now(), '{}', '\\x00', '{}', '0', '' FROM generate_series(0, 3) g")
         // Generates the rows in one transaction per table (1 000 000 accounts at scale 10).
         try lab.runTool("pgbench", ["-i", "-I", "g", "-s", "\(scale)", lab.primaryDSN], timeout: 600)
         let script = lab.directory + "/tpcb-counted.sql"
@@ -175,7 +181,7 @@ struct PostgresPairTests {
         #expect(try dr.scalar("SELECT sum(n) FROM tx_counter") == transactions)
         #expect(try dr.scalar("SELECT count(*) FROM pgbench_history") == transactions)
         for (table, key) in [("pgbench_accounts", "aid"), ("pgbench_tellers", "tid"), ("pgbench_branches", "bid"),
-                             ("pgbench_history", "tid, bid, aid, delta, mtime"), ("tx_counter", "client")] {
+                             ("pgbench_history", "tid, bid, aid, delta, mtime"), ("tx_counter", "client"), ("typed", "id")] {
             #expect(try Self.digest(dr, table, orderBy: key) == Self.digest(primary, table, orderBy: key), "\(table) differs")
         }
     }

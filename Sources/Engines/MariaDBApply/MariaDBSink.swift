@@ -22,7 +22,7 @@ import TandemCore
 ///   domain, or each holding a domain the other lacks) never comes from one stream: for a
 ///   single-domain stream it means the source's domain changed or its binlog was reset and
 ///   renumbered. Such a transaction is applied (and logged), never guessed away: skipping it
-///   could lose data, while applying a true duplicate fails loudly on its key;
+///   could lose data, while a true duplicate fails loudly on its key where the table has one;
 /// - after a restart, `checkpoint()` is read back from the DR server, not from memory.
 ///
 /// ## Chunked transactions
@@ -72,7 +72,8 @@ import TandemCore
 /// triggers is refused unless `allowTriggers` (for triggers that skip Tandem's session, e.g.
 /// `IF @@session.gtid_domain_id <> 7283`). Generated columns are never written.
 /// `lc_messages = en_US`: an UPDATE's "Rows matched" count is read from the server's info text.
-/// autocommit off; no idle-transaction timeouts (a chunked transaction stays open between calls).
+/// autocommit off; no idle-transaction timeouts (a chunked transaction stays open between calls),
+/// no statement time limit, no `sql_safe_updates` (a source TRUNCATE is a DELETE without WHERE).
 ///
 /// ## Round trips
 /// Statements go to the server in rounds: many statements in one `COM_QUERY` (multi-statements;
@@ -121,7 +122,8 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
     private let logger: Logger
     private let decoder: BatchDecoder
 
-    /// Holds the connection for the string escaping of `sql`, which outlives no connection.
+    /// The connection, shared with the escaping closure of `sql` (which must reach the current
+    /// connection without retaining the sink).
     private let link = ConnectionLink()
     private var connection: MySQLConnection? {
         get { link.connection }
@@ -936,7 +938,7 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
             ("SET SESSION time_zone = '+00:00'", "time_zone", nil),
             ("SET SESSION foreign_key_checks = \(foreignKeyChecks ? 1 : 0)", "foreign_key_checks", nil),
             ("SET SESSION unique_checks = 1", "unique_checks", nil),
-            ("SET SESSION sql_safe_updates = 0", "sql_safe_updates", nil),
+            ("SET SESSION sql_safe_updates = 0, max_statement_time = 0", "sql_safe_updates and max_statement_time", nil),
             (
                 "SET SESSION idle_transaction_timeout = 0, idle_write_transaction_timeout = 0, idle_readonly_transaction_timeout = 0",
                 "idle transaction timeouts", nil

@@ -1,6 +1,7 @@
 import PGClient
 import PostgreSQLApply
 import TandemAgent
+import TandemCodec
 import TandemCore
 import TandemTestSupport
 import Testing
@@ -647,6 +648,50 @@ struct SinkTests {
             #expect(try sink.apply(batches) == SinkCheckpoint(sequence: 5, position: F.lsn(0x500)))
             #expect(try F.rows(server, "SELECT count(*), sum(qty), count(note) FROM items")
                 == [["5000", String((0..<5000).reduce(0) { $0 + ($1 % 2 == 0 ? 2 * $1 : $1) }), "2500"]])
+        }
+    }
+}
+
+@Suite("PostgreSQL sink: large calls", .serialized)
+struct SinkLargeCallTests {
+    typealias F = Fixture
+
+    @Test("a call larger than the commit size commits at batch boundaries; replay after it is still skipped")
+    func commitsInsideALargeCall() async throws {
+        try await withPostgres { server in
+            try F.createItems(server)
+            let sink = try F.sink(server)
+            defer { sink.close() }
+            // Four batches of 2 000 single-row transactions: 8 000 rows, above the 5 000-row commit size.
+            var batches: [SinkBatch] = []
+            for b in 0..<4 {
+                var transactions: [Transaction] = []
+                for i in 0..<2000 {
+                    let id = b * 2000 + i + 1
+                    transactions.append(F.transaction(UInt64(0x1000 + id), [
+                        F.insert(SinkTests.items, SinkTests.item(Int64(id), "n\(id)", .null, 1)),
+                    ]))
+                }
+                batches.append(try F.batch(UInt64(b + 1), transactions))
+            }
+            let checkpoint = try sink.apply(batches)
+            #expect(checkpoint == SinkCheckpoint(sequence: 4, position: F.lsn(0x1000 + 8000)))
+            #expect(try F.count(server, "items") == 8000)
+            #expect(try sink.checkpoint() == checkpoint)
+            // Two target transactions: batches 1-3, then batch 4.
+            #expect(try F.rows(server, "SELECT count(DISTINCT xmin::text) FROM items") == [["2"]])
+            // The first commit happened after batch 3 (6 000 rows); a new sink resuming there
+            // sees every transaction of batches 1-4 again under new numbers and skips them all.
+            sink.close()
+            let again = try F.sink(server)
+            defer { again.close() }
+            var resent: [SinkBatch] = []
+            for (offset, batch) in batches.enumerated() {
+                let decoded = try BatchDecoder().decode(batch.frame)
+                resent.append(try F.batch(UInt64(5 + offset), decoded.transactions))
+            }
+            #expect(try again.apply(resent) == SinkCheckpoint(sequence: 8, position: F.lsn(0x1000 + 8000)))
+            #expect(try F.count(server, "items") == 8000)
         }
     }
 }

@@ -75,6 +75,7 @@ struct CaptureIntegrationTests {
         try await withPostgres { server in
             try server.exec("CREATE TABLE t (id int PRIMARY KEY, v text); CREATE TABLE u (k bigint PRIMARY KEY)")
             let state = try Self.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: state) }
             let source = PostgreSQLSource(settings: Self.settings(server, state: state), logger: Logger(label: "test"))
             defer { source.stop() }
             try source.restart(at: 1)
@@ -103,6 +104,7 @@ struct CaptureIntegrationTests {
         try await withPostgres { server in
             try server.exec("CREATE TABLE t (id int PRIMARY KEY)")
             let state = try Self.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: state) }
             let source = PostgreSQLSource(settings: Self.settings(server, state: state), logger: Logger(label: "test"))
             defer { source.stop() }
             try source.restart(at: 1)
@@ -129,6 +131,7 @@ struct CaptureIntegrationTests {
         try await withPostgres { server in
             try server.exec("CREATE TABLE t (id int PRIMARY KEY)")
             let state = try Self.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: state) }
             let logger = Logger(label: "test")
             var source = PostgreSQLSource(settings: Self.settings(server, state: state), logger: logger)
             try source.restart(at: 1)
@@ -167,6 +170,7 @@ struct CaptureIntegrationTests {
             try server.exec("CREATE TABLE big (id int PRIMARY KEY, pad text)")
             try server.exec("CREATE TABLE small (id int PRIMARY KEY)")
             let state = try Self.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: state) }
             let source = PostgreSQLSource(settings: Self.settings(server, state: state, maximumBytes: 64 << 10),
                                           logger: Logger(label: "test"))
             defer { source.stop() }
@@ -195,6 +199,7 @@ struct CaptureIntegrationTests {
         try await withPostgres { server in
             try server.exec("CREATE TABLE t (id int PRIMARY KEY)")
             let state = try Self.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: state) }
             let source = PostgreSQLSource(settings: Self.settings(server, state: state), logger: Logger(label: "test"))
             defer { source.stop() }
             try source.restart(at: 1)
@@ -223,6 +228,7 @@ struct CaptureIntegrationTests {
             try server.exec("CREATE TABLE good (id int PRIMARY KEY); CREATE TABLE bad1 (v text); CREATE TABLE bad2 (v int)")
             try server.exec("CREATE TABLE fixed (v int); ALTER TABLE fixed REPLICA IDENTITY FULL")
             let state = try Self.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: state) }
             let source = PostgreSQLSource(settings: Self.settings(server, state: state), logger: Logger(label: "test"))
             defer { source.stop() }
             try source.restart(at: 1)
@@ -245,6 +251,7 @@ struct CaptureIntegrationTests {
         try await withPostgres { server in
             try server.exec("CREATE TABLE t (id int PRIMARY KEY)")
             let state = try Self.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: state) }
             let logger = Logger(label: "test")
             var source = PostgreSQLSource(settings: Self.settings(server, state: state), logger: logger)
             try source.restart(at: 1)

@@ -10,6 +10,7 @@ struct FileStreamStoreTests {
     @Test("messages come back in order across the write buffer; subtransaction aborts cut the file; files go away")
     func roundTripAndTruncate() throws {
         let dir = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try PgFileStreamStore(directory: dir)
         try store.open(xid: 10)
         // Enough to pass the 1 MiB write buffer several times.
@@ -35,6 +36,7 @@ struct FileStreamStoreTests {
     @Test("leftover spill files from a crash are removed at start")
     func leftoversRemoved() throws {
         let dir = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try Data([1, 2, 3]).write(to: URL(fileURLWithPath: dir + "/stream-7.spill"))
         _ = try PgFileStreamStore(directory: dir)
@@ -43,7 +45,9 @@ struct FileStreamStoreTests {
 
     @Test("the decoder replays a streamed transaction from the file store in chunks")
     func decoderWithFileStore() throws {
-        let store = try PgFileStreamStore(directory: Self.directory())
+        let dir = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try PgFileStreamStore(directory: dir)
         var decoder = PgOutputDecoder(chunkChanges: 100, streamStore: store)
         var count = 0
         var chunks = 0

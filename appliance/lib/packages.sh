@@ -6,11 +6,12 @@
 #   default-libmysqlclient-dev        MariaDB Connector/C (client + binlog protocol)
 #   libssl-dev                        OpenSSL libssl/libcrypto (TLS 1.3 link, certificates)
 #   libzstd-dev                       batch compression
+#   zlib1g-dev                        MariaDB compressed binlog events, binlog CRC-32
 #   pkg-config                        lets SwiftPM find the four libraries
 #   iproute2                          network namespaces for the emulated-WAN tests
 TANDEM_DEBIAN_PACKAGES=(
     postgresql mariadb-server
-    libpq-dev default-libmysqlclient-dev libssl-dev libzstd-dev
+    libpq-dev default-libmysqlclient-dev libssl-dev libzstd-dev zlib1g-dev
     pkg-config iproute2 procps bc
 )
 

@@ -213,3 +213,33 @@ struct BinlogDecoderTests {
         #expect(BinlogDecoder.keyword("") == "")
     }
 }
+
+@Suite("binlog decoder: large transactions in chunks")
+struct BinlogChunkingTests {
+    @Test("a group is handed on every N changes; the XID brings the final chunk and the position advances once")
+    func chunks() throws {
+        var decoder = BinlogDecoder(startPosition: BinlogDecoderTests.start)
+        decoder.chunkChanges = 2
+        var events: [[UInt8]] = [Events.formatDescription(), Events.gtid(6), Events.query("BEGIN"), Events.tableMap(5)]
+        for id in 1...5 { events.append(Events.writeRow(5, id: Int32(id), name: "r\(id)")) }
+        events.append(Events.xid(9, timestamp: 1_700_000_123))
+        let (outputs, error) = BinlogDecoderTests.run(events, decoder: &decoder)
+        #expect(error == nil)
+        var pieces: [Transaction] = []
+        for output in outputs {
+            switch output {
+            case .chunk(let t): pieces.append(t)
+            case .transaction(let t): pieces.append(t)
+            case .ddl: Issue.record("unexpected DDL")
+            }
+        }
+        #expect(pieces.map(\.changes.count) == [2, 2, 1])
+        #expect(pieces.map(\.chunk) == [TransactionChunk(index: 0, isFinal: false), TransactionChunk(index: 1, isFinal: false),
+                                        TransactionChunk(index: 2, isFinal: true)])
+        let expected = try MariaDBGTIDList(parsing: "0-77-6,3-9-100")
+        #expect(Set(pieces.map(\.commitPosition)) == [.mariadb(expected)])
+        #expect(decoder.gtidState == expected)
+        if case .chunk = outputs.first {} else { Issue.record("the first output must be a chunk") }
+        if case .transaction = outputs.last {} else { Issue.record("the last output must be the transaction") }
+    }
+}

@@ -392,6 +392,7 @@ private final class CaptureWorker: @unchecked Sendable {
             throw MariaDBCaptureError(.sourceSetup, "cannot set up the batch encoder: \(error.description)", hint: error.hint)
         }
         var decoder = BinlogDecoder(startPosition: resume, checksum: facts.checksum, charsets: facts.charsets)
+        decoder.chunkChanges = 8192
         var batcher = TransactionBatcher(limits: settings.batching)
         let heartbeatInterval = settings.heartbeatIntervalNanoseconds
         var nextHeartbeat = DispatchTime.now().uptimeNanoseconds + heartbeatInterval
@@ -425,6 +426,14 @@ private final class CaptureWorker: @unchecked Sendable {
                 case .transaction(let transaction)?:
                     if let kept = try shippable(transaction) {
                         for closed in batcher.add(kept, end: kept.commitPosition, now: now) { try emit(closed) }
+                    }
+                case .chunk(let piece)?:
+                    // Committed rows of a large transaction: shipped now, acknowledged with its last piece.
+                    if let kept = try shippable(piece) {
+                        for closed in batcher.add(kept, end: nil, now: now) {
+                            while source.readyByteCount >= settings.maximumReadyBytes, !isStopping { usleep(5_000) }
+                            try emit(closed)
+                        }
                     }
                 case .ddl(let statement, let gtid)?:
                     let trimmed = statement.trimmingCharacters(in: .whitespacesAndNewlines)

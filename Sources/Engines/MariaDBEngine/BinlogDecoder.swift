@@ -2,8 +2,13 @@ import TandemCore
 
 /// What the decoder hands on after an event.
 public enum BinlogDecoderEvent: Hashable, Sendable {
-    /// A committed transaction, with its position (the GTID state after it) and commit time.
+    /// A committed transaction, with its position (the GTID state after it) and commit time;
+    /// the final chunk of one whose earlier chunks came as `.chunk`.
     case transaction(Transaction)
+    /// A non-final piece of a large transaction (`BinlogDecoder.chunkChanges`): the binlog
+    /// holds only committed groups, so it may be shipped at once, but the source may not be
+    /// acknowledged for it (same commit position as the rest, `chunk.isFinal` false).
+    case chunk(Transaction)
     /// A group whose statement changes the schema (or otherwise is not row data): the
     /// capture layer stops with a clear message rather than replicate around it.
     case ddl(statement: String, gtid: MariaDBGTID)
@@ -36,7 +41,14 @@ public struct BinlogDecoder: Sendable {
         var sawStatement = false
         var ddl: String?
         var changes: [RowChange] = []
+        /// The GTID event's time, for chunks handed on before the group's end.
+        var startTime: UInt32 = 0
+        var emittedChunks: UInt32 = 0
     }
+
+    /// A group holding this many row changes is handed on as a `.chunk` and decoding goes
+    /// on, so memory does not grow with the transaction. `Int.max` never cuts.
+    public var chunkChanges: Int = .max
 
     public private(set) var parser: BinlogEventParser
     public let charsets: MariaDBCharsets
@@ -87,7 +99,7 @@ public struct BinlogDecoder: Sendable {
             if let last = gtidState.gtids.first(where: { $0.domain == gtid.domain }), last.sequence >= gtid.sequence {
                 throw .gtidOutOfOrder(previous: last, new: gtid)
             }
-            group = Group(event: gtidEvent, gtid: gtid)
+            group = Group(event: gtidEvent, gtid: gtid, startTime: header.timestamp)
             return nil
 
         case .query(let query):
@@ -135,6 +147,17 @@ public struct BinlogDecoder: Sendable {
             // The rows of a DDL group (CREATE TABLE … SELECT) are not replicated as rows.
             guard open.ddl == nil else { return nil }
             open.changes += try RowImageDecoder.changes(rows, table: try table(for: map))
+            if open.changes.count >= chunkChanges {
+                let piece = Transaction(
+                    commitPosition: .mariadb(gtidState.advanced(by: open.gtid)),
+                    commitTime: Timestamp(microsecondsSinceEpoch: Int64(open.startTime) * 1_000_000),
+                    origin: "\(open.gtid.domain)-\(open.gtid.server)",
+                    chunk: TransactionChunk(index: open.emittedChunks, isFinal: false), changes: open.changes)
+                open.changes = []
+                open.emittedChunks += 1
+                group = open
+                return .chunk(piece)
+            }
             group = open
             return nil
 
@@ -192,6 +215,7 @@ public struct BinlogDecoder: Sendable {
             commitPosition: .mariadb(gtidState),
             commitTime: Timestamp(microsecondsSinceEpoch: Int64(header.timestamp) * 1_000_000),
             origin: "\(open.gtid.domain)-\(open.gtid.server)",
+            chunk: TransactionChunk(index: open.emittedChunks, isFinal: true),
             changes: open.changes))
     }
 

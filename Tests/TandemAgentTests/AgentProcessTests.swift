@@ -50,7 +50,9 @@ struct AgentProcessTests {
     /// kill -9 of either process at random moments (fixed seed), 24 times, each
     /// restarted; in the end every batch is in the sink exactly once, in order.
     @Test func killNineOfEitherSideResumesWithoutLossOrDuplicate() throws {
-        let batches: UInt64 = 200_000
+        // Long enough, with kills close enough together, that the 24 kills land well inside
+        // the stream (they take ~5 s; the stream ~15 s or more), on slow and fast machines.
+        let batches: UInt64 = 300_000
         let pair = try AgentPair(batches: batches)
         var random = SeededGenerator(seed: 0x7A4D_E3)
         let started = Date()
@@ -59,7 +61,7 @@ struct AgentProcessTests {
         var kills: [String] = []
         var midStream = 0
         for _ in 0..<24 {
-            usleep(UInt32.random(in: 150_000...600_000, using: &random))
+            usleep(UInt32.random(in: 50_000...250_000, using: &random))
             let count = pair.sinkLineCount()
             if count < Int(batches) { midStream += 1 }
             if Bool.random(using: &random) {

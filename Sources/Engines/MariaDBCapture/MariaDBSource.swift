@@ -70,9 +70,7 @@ public final class MariaDBSource: BatchSource, @unchecked Sendable {
     let logger: Logger
 
     private let lock = NSLock()
-    private var ready: [SourceBatch] = []
-    private var readyHead = 0
-    private var readyBytes = 0
+    private var ready = ReadyBatches()
     private var producedThrough: UInt64 = 0
     private var acknowledgedSequence: UInt64 = 0
     /// The highest acknowledged position; nil until a session read the state file.
@@ -104,9 +102,7 @@ public final class MariaDBSource: BatchSource, @unchecked Sendable {
     public func restart(at sequence: UInt64) throws {
         worker?.stopAndWait()
         lock.withLock {
-            ready = []
-            readyHead = 0
-            readyBytes = 0
+            ready.removeAll()
             producedThrough = sequence - 1
             acknowledgedSequence = max(acknowledgedSequence, sequence - 1)
             schemaChange = nil
@@ -120,7 +116,7 @@ public final class MariaDBSource: BatchSource, @unchecked Sendable {
     public func next() throws -> SourceBatch? {
         let change = try lock.withLock { () throws(MariaDBCaptureError) -> (statement: String, gtid: MariaDBGTID)? in
             if let failure { throw failure }
-            if readyHead < ready.count { return nil }
+            if !ready.isEmpty { return nil }
             guard let schemaChange, acknowledgedSequence >= producedThrough else { return nil }
             return schemaChange
         }
@@ -134,15 +130,7 @@ public final class MariaDBSource: BatchSource, @unchecked Sendable {
             throw error
         }
         return lock.withLock { () -> SourceBatch? in
-            guard readyHead < ready.count else { return nil }
-            let batch = ready[readyHead]
-            readyHead += 1
-            readyBytes -= batch.frame.count
-            if readyHead > 1024, readyHead * 2 > ready.count {
-                ready.removeFirst(readyHead)
-                readyHead = 0
-            }
-            return batch
+            return ready.popFirst()
         }
     }
 
@@ -214,7 +202,6 @@ public final class MariaDBSource: BatchSource, @unchecked Sendable {
     fileprivate func deliver(_ batch: SourceBatch) {
         lock.withLock {
             ready.append(batch)
-            readyBytes += batch.frame.count
             producedThrough = batch.sequence
         }
     }
@@ -238,7 +225,7 @@ public final class MariaDBSource: BatchSource, @unchecked Sendable {
     }
 
     fileprivate var memoryPosition: MariaDBGTIDList? { lock.withLock { acknowledgedPosition } }
-    fileprivate var readyByteCount: Int { lock.withLock { readyBytes } }
+    fileprivate var readyByteCount: Int { lock.withLock { ready.byteCount } }
 }
 
 /// The capture thread: connections, decoding, filtering, batching, heartbeats; reconnects

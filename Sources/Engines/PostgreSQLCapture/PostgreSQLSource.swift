@@ -34,9 +34,7 @@ public final class PostgreSQLSource: BatchSource, @unchecked Sendable {
     let logger: Logger
 
     private let lock = NSLock()
-    private var ready: [SourceBatch] = []
-    private var readyHead = 0
-    private var readyBytes = 0
+    private var ready = ReadyBatches()
     private var producedThrough: UInt64 = 0
     private var acknowledgedSequence: UInt64 = 0
     private var acknowledgedLSN = LSN.zero
@@ -54,9 +52,7 @@ public final class PostgreSQLSource: BatchSource, @unchecked Sendable {
     public func restart(at sequence: UInt64) throws {
         worker?.stopAndWait()
         lock.withLock {
-            ready = []
-            readyHead = 0
-            readyBytes = 0
+            ready.removeAll()
             producedThrough = sequence - 1
             acknowledgedSequence = max(acknowledgedSequence, sequence - 1)
         }
@@ -69,15 +65,7 @@ public final class PostgreSQLSource: BatchSource, @unchecked Sendable {
     public func next() throws -> SourceBatch? {
         try lock.withLock { () throws(CaptureError) -> SourceBatch? in
             if let failure { throw failure }
-            guard readyHead < ready.count else { return nil }
-            let batch = ready[readyHead]
-            readyHead += 1
-            readyBytes -= batch.frame.count
-            if readyHead > 1024, readyHead * 2 > ready.count {
-                ready.removeFirst(readyHead)
-                readyHead = 0
-            }
-            return batch
+            return ready.popFirst()
         }
     }
 
@@ -104,7 +92,6 @@ public final class PostgreSQLSource: BatchSource, @unchecked Sendable {
     fileprivate func deliver(_ batch: SourceBatch) {
         lock.withLock {
             ready.append(batch)
-            readyBytes += batch.frame.count
             producedThrough = batch.sequence
         }
     }
@@ -120,8 +107,8 @@ public final class PostgreSQLSource: BatchSource, @unchecked Sendable {
 
     fileprivate var snapshot: Snapshot {
         lock.withLock {
-            Snapshot(readyBytes: readyBytes, acknowledgedLSN: acknowledgedLSN,
-                     allDurable: readyHead == ready.count && acknowledgedSequence >= producedThrough)
+            Snapshot(readyBytes: ready.byteCount, acknowledgedLSN: acknowledgedLSN,
+                     allDurable: ready.isEmpty && acknowledgedSequence >= producedThrough)
         }
     }
 }

@@ -146,13 +146,16 @@ let package = Package(
             ],
             path: "Sources/CLI/tandem"),
         .executableTarget(
-            name: "TandemBench", dependencies: ["TandemCore", "TandemCodec"],
+            name: "TandemBench", dependencies: ["TandemCore", "TandemCodec", "SeededRandom"],
             path: "Sources/Benchmarks/TandemBench"),
         // `tandem-linkbench`: the link's throughput on loopback, with the spool, through two agents, over an emulated WAN.
         .executableTarget(
             name: "LinkBench",
             dependencies: ["TandemCore", "TandemCodec", "TandemLink", "TandemSpool", "TandemTransport", "TLSSupport"],
             path: "Sources/Benchmarks/LinkBench"),
+
+        // Deterministic random numbers for fuzz loops, model tests and benchmark data.
+        .target(name: "SeededRandom", path: "Sources/Support/SeededRandom"),
 
         // MARK: Tests
         .target(
@@ -164,21 +167,24 @@ let package = Package(
         .testTarget(
             name: "TandemCodecTests",
             dependencies: [
-                "TandemCore", "TandemCodec", "ZstdSupport", "CTandemShims",
+                "TandemCore", "TandemCodec", "ZstdSupport", "CTandemShims", "SeededRandom",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
         .testTarget(name: "TandemConfigTests", dependencies: ["TandemConfig", "TandemCore"]),
-        .testTarget(name: "TandemLinkTests", dependencies: ["TandemLink", "TandemCore"]),
+        .testTarget(name: "TandemLinkTests", dependencies: ["TandemLink", "TandemCore", "SeededRandom"]),
         .testTarget(name: "TandemSpoolTests", dependencies: ["TandemSpool", "TandemCodec", "TandemCore"]),
         .testTarget(name: "TLSSupportTests", dependencies: ["TLSSupport", "COpenSSL", "TandemConfig"]),
         .testTarget(name: "TandemTransportTests", dependencies: ["TandemTransport", "TLSSupport"]),
         // Runs two `tandem agent` processes against each other (synthetic source and sink).
         .testTarget(
             name: "TandemAgentTests",
-            dependencies: ["TandemAgent", "TandemTestSupport", "TandemCore", "TandemCodec", "TandemLink", "TandemTransport", "TLSSupport"]),
+            dependencies: [
+                "TandemAgent", "TandemTestSupport", "TandemCore", "TandemCodec", "TandemLink", "TandemTransport", "TLSSupport",
+                "SeededRandom",
+            ]),
         .testTarget(
             name: "PostgreSQLEngineTests",
-            dependencies: ["PostgreSQLEngine", "TandemCore", "TandemTestSupport", "PGClient"]),
+            dependencies: ["PostgreSQLEngine", "TandemCore", "TandemTestSupport", "PGClient", "SeededRandom"]),
         .testTarget(
             name: "PostgreSQLCaptureTests",
             dependencies: ["PostgreSQLCapture", "PostgreSQLEngine", "TandemAgent", "TandemCodec", "TandemCore", "TandemTestSupport", "PGClient"]),
@@ -193,7 +199,7 @@ let package = Package(
             dependencies: ["MariaDBApply", "TandemAgent", "TandemCodec", "TandemCore", "TandemTestSupport", "MySQLClient"]),
         .testTarget(
             name: "MariaDBEngineTests",
-            dependencies: ["MariaDBEngine", "TandemCore", "TandemTestSupport", "MySQLClient"]),
+            dependencies: ["MariaDBEngine", "TandemCore", "TandemTestSupport", "MySQLClient", "SeededRandom"]),
         // Whole pairs: two real database servers, two `tandem agent` processes, kill -9 at random.
         .testTarget(
             name: "PairTests",

@@ -1,4 +1,5 @@
 @testable import MariaDBEngine
+import SeededRandom
 import TandemCore
 import Testing
 
@@ -7,17 +8,6 @@ import Testing
 @Suite("hostile binlog input")
 struct HostileInputTests {
     /// A deterministic generator, so a failure reproduces.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static var validEvents: [[UInt8]] {
         let hello = Array("hello hello hello hello".utf8)
         let compressedRows = Bytes().u48(5).u16(1).packed(2).u8(3).u8(0x81).u8(UInt8(hello.count))
@@ -80,7 +70,7 @@ struct HostileInputTests {
 
     @Test("random damage without a CRC never traps")
     func randomDamage() {
-        var rng = SplitMix(state: 42)
+        var rng = SplitMix64(seed: 42)
         var parsed = 0, refused = 0
         for event in Self.validEvents {
             let body = Array(event[19..<(event.count - 4)])
@@ -137,7 +127,7 @@ struct HostileInputTests {
             return
         }
         let table = try BinlogTable(map)
-        var rng = SplitMix(state: 7)
+        var rng = SplitMix64(seed: 7)
         var decoded = 0, refused = 0
         for round in 0..<3000 {
             let data = (0..<Int.random(in: 0...60, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }

@@ -1,4 +1,5 @@
 import Foundation
+import SeededRandom
 import Testing
 import TandemAgent
 
@@ -54,7 +55,7 @@ struct AgentProcessTests {
         // the stream (they take ~5 s; the stream ~15 s or more), on slow and fast machines.
         let batches: UInt64 = 300_000
         let pair = try AgentPair(batches: batches)
-        var random = SeededGenerator(seed: 0x7A4D_E3)
+        var random = SplitMix64(seed: 0x7A4D_E3)
         let started = Date()
         try pair.startApplier()
         try pair.startShipper()

@@ -1,4 +1,5 @@
 import CTandemShims
+import SeededRandom
 import Testing
 
 @Suite("CRC32C")

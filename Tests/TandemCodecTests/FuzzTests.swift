@@ -1,3 +1,4 @@
+import SeededRandom
 import TandemCodec
 import TandemCore
 import Testing

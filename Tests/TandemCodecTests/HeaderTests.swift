@@ -1,4 +1,5 @@
 import PropertyBased
+import SeededRandom
 import TandemCodec
 import TandemCore
 import Testing

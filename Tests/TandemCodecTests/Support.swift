@@ -1,24 +1,11 @@
 import CTandemShims
+import SeededRandom
 import TandemCodec
 import TandemCore
 import Testing
 import ZstdSupport
 
 // MARK: - Deterministic randomness
-
-/// SplitMix64: a tiny, fast, fully deterministic generator for the fixed-seed
-/// fuzz loops (PropertyBased picks its own seeds for the property tests).
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 extension SplitMix64 {
     /// `count` random bytes, eight per draw (byte-at-a-time generic code is slow in debug builds).

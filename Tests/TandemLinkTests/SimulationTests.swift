@@ -1,3 +1,4 @@
+import SeededRandom
 import TandemCore
 import Testing
 

@@ -32,6 +32,7 @@
 // Tandem represents it, and the basis of every MB/s figure. "Source text" is the
 // size of the same row values in PostgreSQL's text output form, roughly what
 // pgoutput would send; it is shown for comparison only.
+import SeededRandom
 import TandemCodec
 import TandemCore
 
@@ -49,15 +50,7 @@ struct Stream {
 }
 
 /// Deterministic generator so runs are comparable.
-struct SplitMix {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+extension SplitMix64 {
     mutating func int(_ range: ClosedRange<Int64>) -> Int64 {
         range.lowerBound + Int64(next() % UInt64(range.upperBound - range.lowerBound + 1))
     }
@@ -90,7 +83,7 @@ func pgbenchStream(transactions: Int, perBatch: Int) -> Stream {
         column("filler", .text, "character(22)"),
     ])
     let filler = String(repeating: " ", count: 84)
-    var rng = SplitMix(state: 42)
+    var rng = SplitMix64(seed: 42)
     var lsn: UInt64 = 0x1_0000_0000
     var time: Int64 = 1_760_000_000_000_000
     var batches: [Batch] = []
@@ -131,7 +124,7 @@ func wideStream(rows: Int, perBatch: Int) -> Stream {
     columns.append(column("j", .json, "jsonb"))
     let relation = Relation(name: RelationName(schema: "app", name: "wide"), columns: columns)
     let words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet", "kilo", "lima"]
-    var rng = SplitMix(state: 7)
+    var rng = SplitMix64(seed: 7)
     var time: Int64 = 1_760_000_000_000_000
     var batches: [Batch] = []
     var current: [Transaction] = []

@@ -1,4 +1,5 @@
 import MySQLClient
+import TandemAgent
 import TandemCore
 
 /// Why applying to the MariaDB DR server stopped, with what an operator needs to find the row:
@@ -47,6 +48,13 @@ public struct MariaDBApplyError: OperatorError, Sendable, Equatable {
     public var server: MySQLError?
     /// Set for errors whose remedy is clear before the error number is consulted.
     var fixedHint: String?
+
+    /// The error for batches or chunks handed over out of order (see `ApplyProgress`).
+    public init(order: ApplyProgress.OrderError) {
+        self.init(
+            order.kind == .sequence ? .sequence : .chunkOrder, order.message, batchSequence: order.batch,
+            commitPosition: order.position)
+    }
 
     public init(
         _ kind: Kind, _ message: String, batchSequence: UInt64? = nil, commitPosition: Position? = nil,

@@ -129,10 +129,9 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
         get { link.connection }
         set { link.connection = newValue }
     }
-    /// The checkpoint as committed in the DR server.
-    private var committed: SinkCheckpoint
-    /// The open target transaction, if a call has begun one that is not yet committed.
-    private var open: OpenTransaction?
+    /// The committed checkpoint, the open target transaction and what each batch, transaction
+    /// and chunk must do (skip, savepoints, when to commit): the engine-neutral part of apply.
+    private var progress = ApplyProgress()
     /// What is known of each DR table on this connection.
     private var tables: [RelationName: TargetTable] = [:]
     /// The SQL of the current round, not yet sent, and what each statement in it must report.
@@ -146,23 +145,6 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
 
     private final class ConnectionLink {
         var connection: MySQLConnection?
-    }
-
-    private struct OpenTransaction {
-        /// The last batch handed to `apply` in this transaction; the next call must continue it.
-        var lastFed: UInt64
-        /// The commit position of the last source transaction applied, committed or in this
-        /// target transaction: the skip threshold.
-        var appliedPosition: Position?
-        /// The last source transaction completed in this target transaction.
-        var lastApplied: (position: Position, commitTime: Timestamp)?
-        /// A source transaction whose chunks are partially applied.
-        var chunked: ChunkProgress?
-    }
-
-    private struct ChunkProgress {
-        var position: Position
-        var nextIndex: UInt32
     }
 
     private struct TargetTable {
@@ -234,7 +216,6 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
         } catch {
             throw MariaDBApplyError(.connection, "cannot set up the batch decoder: \(error)")
         }
-        self.committed = .empty
         let link = self.link
         self.sql = SQLWriter { (text: String, bytes: inout [UInt8]) throws(MariaDBApplyError) in
             guard let connection = link.connection else {
@@ -249,7 +230,8 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
         }
         let connection = try connect()
         self.connection = connection
-        self.committed = try readCheckpoint(connection)
+        progress.reset(committed: try readCheckpoint(connection))
+        let committed = progress.committed
         logger.info(
             "mariadb apply: stream \(stream) connected (\(connection.target), \(connection.serverInfo)), gtid domain \(domainID), checkpoint batch \(committed.sequence) at \(committed.position.map { "\($0)" } ?? "-")"
         )
@@ -278,57 +260,48 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
 
     public func checkpoint() throws -> SinkCheckpoint {
         let connection = try connected()
-        committed = try readCheckpoint(connection)
+        let committed = try readCheckpoint(connection)
+        progress.reread(committed: committed)
         return committed
     }
 
     public func apply(_ batches: [SinkBatch]) throws -> SinkCheckpoint {
-        guard let first = batches.first, let last = batches.last else { return committed }
+        guard let first = batches.first else { return progress.committed }
         do {
-            if let open, first.sequence != open.lastFed + 1 {
+            if !progress.continuesOpen(first: first.sequence) {
                 // The caller started over (from the committed checkpoint) rather than continuing
                 // the open transaction: what it held is about to come again.
                 logger.warning(
-                    "mariadb apply: batch \(first.sequence) does not continue the open transaction (through batch \(open.lastFed)); rolling it back to resume from the checkpoint (batch \(committed.sequence))"
+                    "mariadb apply: batch \(first.sequence) does not continue the open transaction (through batch \(progress.open?.lastFed ?? 0)); rolling it back to resume from the checkpoint (batch \(progress.committed.sequence))"
                 )
                 rollBack()
             }
             _ = try connected()
-            if open == nil {
-                guard first.sequence == committed.sequence + 1 else {
-                    throw MariaDBApplyError(
-                        .sequence, "batch \(first.sequence) does not follow the checkpoint (batch \(committed.sequence))",
-                        batchSequence: first.sequence)
-                }
-            }
-            for (previous, next) in zip(batches, batches.dropFirst()) where next.sequence != previous.sequence + 1 {
-                throw MariaDBApplyError(
-                    .sequence, "batch \(next.sequence) follows batch \(previous.sequence) in one call",
-                    batchSequence: next.sequence)
-            }
             warnedIncomparable = false
-            if open == nil {
+            let begin: Bool
+            do throws(ApplyProgress.OrderError) {
+                begin = try progress.startCall(batches.map(\.sequence))
+            } catch {
+                throw MariaDBApplyError(order: error)
+            }
+            if begin {
                 try enqueue(CommandContext(what: "begin")) { sql throws(MariaDBApplyError) in sql.raw("START TRANSACTION") }
-                open = OpenTransaction(
-                    lastFed: committed.sequence, appliedPosition: committed.position, lastApplied: nil, chunked: nil)
             }
             for item in batches {
                 let batch = try decode(item)
                 for transaction in batch.transactions {
                     try apply(transaction, batch: item.sequence)
                 }
-                open?.lastFed = item.sequence
+                progress.fed(item.sequence)
             }
-            guard let state = open else { throw internalError("the open transaction vanished") }
-            if state.chunked != nil {
+            guard progress.canCommit else {
+                // Inside a chunked transaction: its chunks commit together, in a later call.
                 try closeInsertRun()
                 try flushRound()
-                return committed
+                return progress.committed
             }
-            try commit(state, lastBatch: last.sequence)
-            committed = SinkCheckpoint(sequence: last.sequence, position: state.appliedPosition)
-            open = nil
-            return committed
+            try commit()
+            return progress.didCommit()
         } catch let error as MariaDBApplyError {
             rollBack()
             throw error
@@ -361,71 +334,43 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
     /// Applies one source transaction (or one chunk of it) inside the open target transaction, or
     /// skips it when the DR server already has it.
     private func apply(_ transaction: Transaction, batch: UInt64) throws(MariaDBApplyError) {
-        guard var state = open else { throw internalError("no open transaction") }
         let position = transaction.commitPosition
         let chunk = transaction.chunk
-        func chunkError(_ message: String) -> MariaDBApplyError {
-            MariaDBApplyError(.chunkOrder, message, batchSequence: batch, commitPosition: position)
-        }
-        func alreadyApplied() -> Bool {
-            guard let applied = state.appliedPosition else { return false }
-            let order = position.compare(to: applied)
-            if order == .incomparable && !warnedIncomparable {
+        let admission: ApplyProgress.Admission
+        do throws(ApplyProgress.OrderError) {
+            let incomparable: Bool
+            (admission, incomparable) = try progress.admit(position, chunk: chunk, batch: batch)
+            if incomparable && !warnedIncomparable {
                 warnedIncomparable = true
                 logger.warning(
-                    "mariadb apply: transaction \(position) is not comparable with the last applied position \(applied) (a changed domain or a reset source binlog?); applying it"
+                    "mariadb apply: transaction \(position) is not comparable with the last applied position \(progress.open?.appliedPosition.map { "\($0)" } ?? "-") (a changed domain or a reset source binlog?); applying it"
                 )
             }
-            return order == .before || order == .same
+        } catch {
+            throw MariaDBApplyError(order: error)
         }
+        guard case .apply(let savepoint) = admission else { return }
         let savepointContext = CommandContext(what: "savepoint", batch: batch, position: position)
-        if let progress = state.chunked {
-            if position.compare(to: progress.position) == .same {
-                if chunk.index == 0 && progress.nextIndex != 0 {
-                    // The shipper restarted and sends this transaction again from its start.
-                    logger.warning(
-                        "mariadb apply: transaction \(position) starts again at chunk 0 in batch \(batch); undoing its \(progress.nextIndex) chunk(s) applied so far"
-                    )
-                    try enqueue(savepointContext) { sql throws(MariaDBApplyError) in
-                        sql.raw("ROLLBACK TO SAVEPOINT tandem_chunk")
-                    }
-                    state.chunked?.nextIndex = 0
-                } else if chunk.index != progress.nextIndex {
-                    throw chunkError("chunk \(chunk.index) arrived where chunk \(progress.nextIndex) was expected")
-                }
-            } else if alreadyApplied() {
-                return
-            } else {
-                throw chunkError(
-                    "a transaction arrived before the final chunk of transaction \(progress.position) (next chunk \(progress.nextIndex))"
-                )
-            }
-        } else {
-            if alreadyApplied() { return }
-            guard chunk.index == 0 else {
-                throw chunkError("chunk \(chunk.index) arrived without the chunks before it")
-            }
-            if !chunk.isFinal {
-                try enqueue(savepointContext) { sql throws(MariaDBApplyError) in sql.raw("SAVEPOINT tandem_chunk") }
-                state.chunked = ChunkProgress(position: position, nextIndex: 0)
-            }
+        switch savepoint {
+        case .set:
+            try enqueue(savepointContext) { sql throws(MariaDBApplyError) in sql.raw("SAVEPOINT tandem_chunk") }
+        case .rollBack(let undone):
+            // The shipper restarted and sends this transaction again from its start.
+            logger.warning(
+                "mariadb apply: transaction \(position) starts again at chunk 0 in batch \(batch); undoing its \(undone) chunk(s) applied so far"
+            )
+            try enqueue(savepointContext) { sql throws(MariaDBApplyError) in sql.raw("ROLLBACK TO SAVEPOINT tandem_chunk") }
+        case .release, nil:
+            break
         }
-        open = state
 
         try apply(transaction.changes, batch: batch, position: position)
 
-        guard var after = open else { throw internalError("the open transaction vanished") }
-        if chunk.isFinal {
-            if after.chunked != nil {
-                try enqueue(savepointContext) { sql throws(MariaDBApplyError) in sql.raw("RELEASE SAVEPOINT tandem_chunk") }
-                after.chunked = nil
-            }
-            after.appliedPosition = position
-            after.lastApplied = (position, transaction.commitTime)
-        } else {
-            after.chunked?.nextIndex = chunk.index + 1
+        let done = progress.applied(
+            position, chunk: chunk, commitTime: transaction.commitTime, rows: transaction.changes.count)
+        if done == .release {
+            try enqueue(savepointContext) { sql throws(MariaDBApplyError) in sql.raw("RELEASE SAVEPOINT tandem_chunk") }
         }
-        open = after
     }
 
     private func apply(_ changes: [RowChange], batch: UInt64, position: Position) throws(MariaDBApplyError) {
@@ -537,7 +482,11 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
     /// The COMMIT goes out only after every earlier outcome has been read and checked: row
     /// counts are checked here, not by the server, so a COMMIT sent in the same round as an
     /// UPDATE that matched no row would commit before the mismatch is seen.
-    private func commit(_ state: OpenTransaction, lastBatch: UInt64) throws(MariaDBApplyError) {
+    private func commit() throws(MariaDBApplyError) {
+        guard let state = progress.open, let checkpoint = progress.pendingCheckpoint else {
+            throw internalError("no open transaction to commit")
+        }
+        let lastBatch = checkpoint.sequence
         let context = CommandContext(what: "checkpoint", batch: lastBatch, position: state.appliedPosition)
         var commitTime = MariaDBLiteral.plain("NULL")
         if let last = state.lastApplied {
@@ -827,7 +776,7 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
     /// on it. When the connection cannot be brought back to a clean idle state it is closed
     /// (which rolls back too) and the next call reconnects.
     private func rollBack() {
-        open = nil
+        progress.abandon()
         pending.removeAll()
         sql.reset()
         insertRun = nil
@@ -850,7 +799,7 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
     }
 
     private func resetConnectionState() {
-        open = nil
+        progress.abandon()
         pending.removeAll()
         sql.reset()
         insertRun = nil
@@ -869,7 +818,7 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
         resetConnectionState()
         let fresh = try connect()
         connection = fresh
-        committed = try readCheckpoint(fresh)
+        progress.reset(committed: try readCheckpoint(fresh))
         return fresh
     }
 
@@ -1000,7 +949,7 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
         var query = sql.fresh()
         query.raw("SELECT sequence, position FROM `tandem`.`apply_checkpoint` WHERE stream = ")
         try query.literal(.string(stream.rawValue))
-        if open == nil { query.raw(";ROLLBACK") }
+        if progress.open == nil { query.raw(";ROLLBACK") }
         let outcome: MySQLMultiOutcome
         do {
             outcome = try connection.executeMultiple(query.bytes, context: "read the checkpoint")

@@ -1,4 +1,5 @@
 import PGClient
+import TandemAgent
 import TandemCore
 
 /// Why applying to the PostgreSQL DR database stopped, with everything an operator needs to
@@ -43,6 +44,13 @@ public struct PostgreSQLApplyError: OperatorError, Sendable, Equatable {
     public var server: PGError?
     /// Set for errors whose remedy is clear before the SQLSTATE is consulted.
     var fixedHint: String?
+
+    /// The error for batches or chunks handed over out of order (see `ApplyProgress`).
+    public init(order: ApplyProgress.OrderError) {
+        self.init(
+            order.kind == .sequence ? .sequence : .chunkOrder, order.message, batchSequence: order.batch,
+            commitPosition: order.position)
+    }
 
     public init(
         _ kind: Kind, _ message: String, batchSequence: UInt64? = nil, commitPosition: Position? = nil,

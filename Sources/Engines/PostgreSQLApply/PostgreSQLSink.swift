@@ -81,10 +81,9 @@ public final class PostgreSQLSink: BatchSink, @unchecked Sendable {
     private let decoder: BatchDecoder
 
     private var connection: PGConnection?
-    /// The checkpoint as committed in the DR database.
-    private var committed: SinkCheckpoint
-    /// The open target transaction, if a call has begun one that is not yet committed.
-    private var open: OpenTransaction?
+    /// The committed checkpoint, the open target transaction and what each batch, transaction
+    /// and chunk must do (skip, savepoints, when to commit): the engine-neutral part of apply.
+    private var progress = ApplyProgress()
     /// Prepared statements of this connection, by shape.
     private var statements: [StatementShape: String] = [:]
     private var statementCounter = 0
@@ -93,25 +92,6 @@ public final class PostgreSQLSink: BatchSink, @unchecked Sendable {
     /// Commands sent in the current pipeline round, in order, awaiting their results.
     private var pending: [PendingCommand] = []
     private var pendingBytes = 0
-
-    private struct OpenTransaction {
-        /// The last batch handed to `apply` in this transaction; the next call must continue it.
-        var lastFed: UInt64
-        /// The commit position of the last source transaction applied, committed or in this
-        /// target transaction: the skip threshold.
-        var appliedPosition: Position?
-        /// The last source transaction completed in this target transaction.
-        var lastApplied: (position: Position, commitTime: Timestamp)?
-        /// A source transaction whose chunks are partially applied.
-        var chunked: ChunkProgress?
-        /// Row changes applied in this target transaction.
-        var rows = 0
-    }
-
-    private struct ChunkProgress {
-        var position: Position
-        var nextIndex: UInt32
-    }
 
     private struct TargetTable {
         var partitioned: Bool
@@ -156,10 +136,10 @@ public final class PostgreSQLSink: BatchSink, @unchecked Sendable {
         } catch {
             throw PostgreSQLApplyError(.connection, "cannot set up the batch decoder: \(error)")
         }
-        self.committed = .empty
         let connection = try connect()
         self.connection = connection
-        self.committed = try readCheckpoint(connection)
+        progress.reset(committed: try readCheckpoint(connection))
+        let committed = progress.committed
         logger.info(
             "postgresql apply: stream \(stream) connected (\(maskedConninfo)), origin \(originName), checkpoint batch \(committed.sequence) at \(committed.position.map { "\($0)" } ?? "-")"
         )
@@ -181,71 +161,57 @@ public final class PostgreSQLSink: BatchSink, @unchecked Sendable {
 
     public func checkpoint() throws -> SinkCheckpoint {
         let connection = try connected()
-        committed = try readCheckpoint(connection)
+        let committed = try readCheckpoint(connection)
+        progress.reread(committed: committed)
         return committed
     }
 
     public func apply(_ batches: [SinkBatch]) throws -> SinkCheckpoint {
-        guard let first = batches.first, let last = batches.last else { return committed }
+        guard let first = batches.first else { return progress.committed }
         do {
-            if let open, first.sequence != open.lastFed + 1 {
+            if !progress.continuesOpen(first: first.sequence) {
                 // The caller started over (from the committed checkpoint) rather than
                 // continuing the open transaction: what it held is about to come again.
                 logger.warning(
-                    "postgresql apply: batch \(first.sequence) does not continue the open transaction (through batch \(open.lastFed)); rolling it back to resume from the checkpoint (batch \(committed.sequence))"
+                    "postgresql apply: batch \(first.sequence) does not continue the open transaction (through batch \(progress.open?.lastFed ?? 0)); rolling it back to resume from the checkpoint (batch \(progress.committed.sequence))"
                 )
                 rollBack()
             }
             let connection = try connected()
-            if open == nil {
-                guard first.sequence == committed.sequence + 1 else {
-                    throw PostgreSQLApplyError(
-                        .sequence,
-                        "batch \(first.sequence) does not follow the checkpoint (batch \(committed.sequence))",
-                        batchSequence: first.sequence)
-                }
+            let begin: Bool
+            do throws(ApplyProgress.OrderError) {
+                begin = try progress.startCall(batches.map(\.sequence))
+            } catch {
+                throw PostgreSQLApplyError(order: error)
             }
-            for (previous, next) in zip(batches, batches.dropFirst()) where next.sequence != previous.sequence + 1 {
-                throw PostgreSQLApplyError(
-                    .sequence, "batch \(next.sequence) follows batch \(previous.sequence) in one call",
-                    batchSequence: next.sequence)
-            }
-            if open == nil {
+            if begin {
                 try send(connection, .query("BEGIN", []), CommandContext(what: "begin"))
-                open = OpenTransaction(
-                    lastFed: committed.sequence, appliedPosition: committed.position, lastApplied: nil,
-                    chunked: nil)
             }
             for (index, item) in batches.enumerated() {
                 let batch = try decode(item)
                 for transaction in batch.transactions {
                     try apply(transaction, batch: item.sequence, connection)
-                    open?.rows += transaction.changes.count
                 }
-                open?.lastFed = item.sequence
+                progress.fed(item.sequence)
                 // Commit at a batch boundary once the target transaction is large: a row updated
                 // many times in one transaction leaves a chain of versions that only a commit lets
                 // PostgreSQL prune, and every further update of it walks that chain (pgbench's
                 // branches: apply slowed down 4x with 30 000 transactions per commit).
-                if let state = open, state.chunked == nil, state.rows >= Self.rowsPerCommit, index < batches.count - 1 {
+                if progress.canCommit, (progress.open?.rows ?? 0) >= Self.rowsPerCommit, index < batches.count - 1 {
                     try flushRound(connection)
-                    try commit(connection, state, lastBatch: item.sequence)
-                    committed = SinkCheckpoint(sequence: item.sequence, position: state.appliedPosition)
-                    open = nil
+                    try commit(connection)
+                    progress.didCommit()
                     try send(connection, .query("BEGIN", []), CommandContext(what: "begin"))
-                    open = OpenTransaction(
-                        lastFed: item.sequence, appliedPosition: committed.position, lastApplied: nil, chunked: nil)
+                    progress.begin()
                 }
             }
-            guard let state = open else { throw internalError("the open transaction vanished") }
-            if state.chunked != nil {
+            guard progress.canCommit else {
+                // Inside a chunked transaction: its chunks commit together, in a later call.
                 try flushRound(connection)
-                return committed
+                return progress.committed
             }
-            try commit(connection, state, lastBatch: last.sequence)
-            committed = SinkCheckpoint(sequence: last.sequence, position: state.appliedPosition)
-            open = nil
-            return committed
+            try commit(connection)
+            return progress.didCommit()
         } catch let error as PostgreSQLApplyError {
             rollBack()
             throw error
@@ -280,63 +246,47 @@ public final class PostgreSQLSink: BatchSink, @unchecked Sendable {
     private func apply(_ transaction: Transaction, batch: UInt64, _ connection: PGConnection)
         throws(PostgreSQLApplyError)
     {
-        guard var state = open else { throw internalError("no open transaction") }
         let position = transaction.commitPosition
         let chunk = transaction.chunk
-        func chunkError(_ message: String) -> PostgreSQLApplyError {
-            PostgreSQLApplyError(.chunkOrder, message, batchSequence: batch, commitPosition: position)
-        }
-        if let progress = state.chunked {
-            if position.compare(to: progress.position) == .same {
-                if chunk.index == 0 && progress.nextIndex != 0 {
-                    // The shipper restarted and sends this transaction again from its start.
-                    logger.warning(
-                        "postgresql apply: transaction \(position) starts again at chunk 0 in batch \(batch); undoing its \(progress.nextIndex) chunk(s) applied so far"
-                    )
-                    try send(
-                        connection, .query("ROLLBACK TO SAVEPOINT tandem_chunk", []),
-                        CommandContext(what: "savepoint rollback", batch: batch, position: position))
-                    state.chunked?.nextIndex = 0
-                } else if chunk.index != progress.nextIndex {
-                    throw chunkError("chunk \(chunk.index) arrived where chunk \(progress.nextIndex) was expected")
-                }
-            } else if let applied = state.appliedPosition, position.isAtOrBefore(applied) {
-                return
-            } else {
-                throw chunkError(
-                    "a transaction arrived before the final chunk of transaction \(progress.position) (next chunk \(progress.nextIndex))"
+        let admission: ApplyProgress.Admission
+        do throws(ApplyProgress.OrderError) {
+            let incomparable: Bool
+            (admission, incomparable) = try progress.admit(position, chunk: chunk, batch: batch)
+            if incomparable {
+                logger.warning(
+                    "postgresql apply: transaction \(position) is not comparable with the last applied position \(progress.open?.appliedPosition.map { "\($0)" } ?? "-"); applying it"
                 )
             }
-        } else {
-            if let applied = state.appliedPosition, position.isAtOrBefore(applied) { return }
-            guard chunk.index == 0 else {
-                throw chunkError("chunk \(chunk.index) arrived without the chunks before it")
-            }
-            if !chunk.isFinal {
-                try send(
-                    connection, .query("SAVEPOINT tandem_chunk", []),
-                    CommandContext(what: "savepoint", batch: batch, position: position))
-                state.chunked = ChunkProgress(position: position, nextIndex: 0)
-            }
+        } catch {
+            throw PostgreSQLApplyError(order: error)
         }
-        open = state
+        guard case .apply(let savepoint) = admission else { return }
+        switch savepoint {
+        case .set:
+            try send(
+                connection, .query("SAVEPOINT tandem_chunk", []),
+                CommandContext(what: "savepoint", batch: batch, position: position))
+        case .rollBack(let undone):
+            // The shipper restarted and sends this transaction again from its start.
+            logger.warning(
+                "postgresql apply: transaction \(position) starts again at chunk 0 in batch \(batch); undoing its \(undone) chunk(s) applied so far"
+            )
+            try send(
+                connection, .query("ROLLBACK TO SAVEPOINT tandem_chunk", []),
+                CommandContext(what: "savepoint rollback", batch: batch, position: position))
+        case .release, nil:
+            break
+        }
 
         try apply(transaction.changes, batch: batch, position: position, connection)
 
-        guard var after = open else { throw internalError("the open transaction vanished") }
-        if chunk.isFinal {
-            if after.chunked != nil {
-                try send(
-                    connection, .query("RELEASE SAVEPOINT tandem_chunk", []),
-                    CommandContext(what: "savepoint release", batch: batch, position: position))
-                after.chunked = nil
-            }
-            after.appliedPosition = position
-            after.lastApplied = (position, transaction.commitTime)
-        } else {
-            after.chunked?.nextIndex = chunk.index + 1
+        let done = progress.applied(
+            position, chunk: chunk, commitTime: transaction.commitTime, rows: transaction.changes.count)
+        if done == .release {
+            try send(
+                connection, .query("RELEASE SAVEPOINT tandem_chunk", []),
+                CommandContext(what: "savepoint release", batch: batch, position: position))
         }
-        open = after
     }
 
     private func apply(_ changes: [RowChange], batch: UInt64, position: Position, _ connection: PGConnection)
@@ -439,9 +389,11 @@ public final class PostgreSQLSink: BatchSink, @unchecked Sendable {
     /// The COMMIT goes out only after every earlier result has been read and checked: a row
     /// count is checked here, not by the server, so a COMMIT pipelined behind an UPDATE that
     /// matched no row would commit before the mismatch is seen.
-    private func commit(_ connection: PGConnection, _ state: OpenTransaction, lastBatch: UInt64)
-        throws(PostgreSQLApplyError)
-    {
+    private func commit(_ connection: PGConnection) throws(PostgreSQLApplyError) {
+        guard let state = progress.open, let checkpoint = progress.pendingCheckpoint else {
+            throw internalError("no open transaction to commit")
+        }
+        let lastBatch = checkpoint.sequence
         let context = CommandContext(what: "checkpoint", batch: lastBatch, position: state.appliedPosition)
         var commitTime: String?
         if let last = state.lastApplied {
@@ -626,7 +578,7 @@ public final class PostgreSQLSink: BatchSink, @unchecked Sendable {
     /// depended on it. When the connection cannot be brought back to a clean idle state it is
     /// closed (which rolls back too) and the next call reconnects.
     private func rollBack() {
-        open = nil
+        progress.abandon()
         pending.removeAll()
         pendingBytes = 0
         // Statements prepared in a failed round may never have been created; start afresh.
@@ -645,7 +597,7 @@ public final class PostgreSQLSink: BatchSink, @unchecked Sendable {
     }
 
     private func resetConnectionState() {
-        open = nil
+        progress.abandon()
         pending.removeAll()
         pendingBytes = 0
         statements.removeAll()
@@ -667,7 +619,7 @@ public final class PostgreSQLSink: BatchSink, @unchecked Sendable {
         resetConnectionState()
         let fresh = try connect()
         connection = fresh
-        committed = try readCheckpoint(fresh)
+        progress.reset(committed: try readCheckpoint(fresh))
         return fresh
     }
 

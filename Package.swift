@@ -159,7 +159,7 @@ let package = Package(
 
         // MARK: Tests
         .target(
-            name: "TandemTestSupport", dependencies: ["PGClient", "MySQLClient"],
+            name: "TandemTestSupport", dependencies: ["PGClient", "MySQLClient", "TandemAgent", "TandemCodec", "TandemCore"],
             path: "Tests/TandemTestSupport"),
         .testTarget(
             name: "TandemCoreTests",
@@ -180,7 +180,7 @@ let package = Package(
             name: "TandemAgentTests",
             dependencies: [
                 "TandemAgent", "TandemTestSupport", "TandemCore", "TandemCodec", "TandemLink", "TandemTransport", "TLSSupport",
-                "SeededRandom",
+                "SeededRandom", .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(
             name: "PostgreSQLEngineTests",

@@ -34,31 +34,11 @@ enum Capture {
                       logger: Logger(label: "capture-test"))
     }
 
-    static func temporaryDirectory() throws -> String {
-        let path = NSTemporaryDirectory() + "tandem-mcapture-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
+    static func temporaryDirectory() throws -> String { try makeTemporaryDirectory(prefix: "tandem-mcapture") }
 
     /// Collects batches until `enough` says so (or 60 s pass, which fails the test).
     static func collect(_ source: MariaDBSource, until enough: ([Batch]) -> Bool) throws -> ([SourceBatch], [Batch]) {
-        let decoder = try BatchDecoder()
-        var raw: [SourceBatch] = []
-        var batches: [Batch] = []
-        let deadline = Date().addingTimeInterval(60)
-        while !enough(batches) {
-            guard Date() < deadline else {
-                Issue.record("timed out waiting for batches; got \(batches.count)")
-                break
-            }
-            if let batch = try source.next() {
-                raw.append(batch)
-                batches.append(try decoder.decode(batch.frame))
-            } else {
-                usleep(5_000)
-            }
-        }
-        return (raw, batches)
+        try collectBatches(from: source, seconds: 60, until: enough)
     }
 
     static func rowCount(_ batches: [Batch]) -> Int { batches.reduce(0) { $0 + $1.rowCount } }
@@ -71,14 +51,7 @@ enum Capture {
     static func contains(_ batches: [Batch], id: Int64) -> Bool { ids(batches).contains(.int(id)) }
 
     static func waitFor(_ what: String, seconds: Double = 30, _ condition: () throws -> Bool) throws {
-        let deadline = Date().addingTimeInterval(seconds)
-        while try !condition() {
-            guard Date() < deadline else {
-                Issue.record("timed out waiting for \(what)")
-                return
-            }
-            usleep(20_000)
-        }
+        try TandemTestSupport.waitFor(what, seconds: seconds, condition)
     }
 
     /// Waits for the source to fail and returns the error `next()` throws.

@@ -25,31 +25,11 @@ struct CaptureIntegrationTests {
             heartbeatIntervalNanoseconds: 0)
     }
 
-    static func temporaryDirectory() throws -> String {
-        let path = NSTemporaryDirectory() + "tandem-capture-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
+    static func temporaryDirectory() throws -> String { try makeTemporaryDirectory(prefix: "tandem-capture") }
 
     /// Collects batches until `enough` says so (or 30 s pass, which fails the test).
     static func collect(_ source: PostgreSQLSource, until enough: ([Batch]) -> Bool) throws -> ([SourceBatch], [Batch]) {
-        let decoder = try BatchDecoder()
-        var raw: [SourceBatch] = []
-        var batches: [Batch] = []
-        let deadline = Date().addingTimeInterval(30)
-        while !enough(batches) {
-            guard Date() < deadline else {
-                Issue.record("timed out waiting for batches; got \(batches.count)")
-                break
-            }
-            if let batch = try source.next() {
-                raw.append(batch)
-                batches.append(try decoder.decode(batch.frame))
-            } else {
-                usleep(5_000)
-            }
-        }
-        return (raw, batches)
+        try collectBatches(from: source, seconds: 30, until: enough)
     }
 
     static func rowCount(_ batches: [Batch]) -> Int { batches.reduce(0) { $0 + $1.rowCount } }
@@ -60,14 +40,14 @@ struct CaptureIntegrationTests {
     }
 
     static func waitFor(_ what: String, seconds: Double = 20, _ condition: () throws -> Bool) throws {
-        let deadline = Date().addingTimeInterval(seconds)
-        while try !condition() {
-            guard Date() < deadline else {
-                Issue.record("timed out waiting for \(what)")
-                return
-            }
-            usleep(50_000)
-        }
+        try TandemTestSupport.waitFor(what, seconds: seconds, pollMicroseconds: 50_000, condition)
+    }
+
+    /// Starts `source` at `sequence` and waits until set-up created the slot (so that what the
+    /// test writes next is streamed).
+    static func start(_ source: PostgreSQLSource, at sequence: UInt64 = 1, server: PostgresServer) throws {
+        try source.restart(at: sequence)
+        try waitFor("the slot") { try confirmedFlush(server) != nil }
     }
 
     @Test("committed transactions arrive whole, in commit order, with gap-free batch numbers")
@@ -78,9 +58,8 @@ struct CaptureIntegrationTests {
             defer { try? FileManager.default.removeItem(atPath: state) }
             let source = PostgreSQLSource(settings: Self.settings(server, state: state), logger: Logger(label: "test"))
             defer { source.stop() }
-            try source.restart(at: 1)
             // Set-up creates the slot before streaming: wait for it, then write.
-            try Self.waitFor("the slot") { try Self.confirmedFlush(server) != nil }
+            try Self.start(source, server: server)
             try server.exec("INSERT INTO t VALUES (1, 'a'), (2, 'b')")
             try server.exec("BEGIN; UPDATE t SET v = 'c' WHERE id = 1; INSERT INTO u VALUES (7); DELETE FROM t WHERE id = 2; COMMIT")
             try server.exec("BEGIN; INSERT INTO t VALUES (3, 'rolled back'); ROLLBACK")
@@ -107,8 +86,7 @@ struct CaptureIntegrationTests {
             defer { try? FileManager.default.removeItem(atPath: state) }
             let source = PostgreSQLSource(settings: Self.settings(server, state: state), logger: Logger(label: "test"))
             defer { source.stop() }
-            try source.restart(at: 1)
-            try Self.waitFor("the slot") { try Self.confirmedFlush(server) != nil }
+            try Self.start(source, server: server)
             let start = try #require(try Self.confirmedFlush(server))
             for i in 1...20 { try server.exec("INSERT INTO t VALUES (\(i))") }
             let (raw, _) = try Self.collect(source) { Self.rowCount($0) >= 20 }
@@ -134,8 +112,7 @@ struct CaptureIntegrationTests {
             defer { try? FileManager.default.removeItem(atPath: state) }
             let logger = Logger(label: "test")
             var source = PostgreSQLSource(settings: Self.settings(server, state: state), logger: logger)
-            try source.restart(at: 1)
-            try Self.waitFor("the slot") { try Self.confirmedFlush(server) != nil }
+            try Self.start(source, server: server)
             for i in 1...10 { try server.exec("INSERT INTO t VALUES (\(i))") }
             let (raw, batches) = try Self.collect(source) { Self.rowCount($0) >= 10 }
             let ids = batches.flatMap(\.transactions).flatMap(\.changes).compactMap { $0.new?.first }
@@ -174,8 +151,7 @@ struct CaptureIntegrationTests {
             let source = PostgreSQLSource(settings: Self.settings(server, state: state, maximumBytes: 64 << 10),
                                           logger: Logger(label: "test"))
             defer { source.stop() }
-            try source.restart(at: 1)
-            try Self.waitFor("the slot") { try Self.confirmedFlush(server) != nil }
+            try Self.start(source, server: server)
             try server.exec("INSERT INTO small VALUES (1)")
             try server.exec("INSERT INTO big SELECT g, repeat('x', 100) FROM generate_series(1, 20000) g")
             let (raw, batches) = try Self.collect(source) { Self.rowCount($0) >= 20001 }
@@ -202,8 +178,7 @@ struct CaptureIntegrationTests {
             defer { try? FileManager.default.removeItem(atPath: state) }
             let source = PostgreSQLSource(settings: Self.settings(server, state: state), logger: Logger(label: "test"))
             defer { source.stop() }
-            try source.restart(at: 1)
-            try Self.waitFor("the slot") { try Self.confirmedFlush(server) != nil }
+            try Self.start(source, server: server)
             let c = try server.connect()
             defer { c.close() }
             _ = try c.exec("SELECT pg_replication_origin_create('tandem_pair_cloud'), pg_replication_origin_create('other_tool')")
@@ -254,8 +229,7 @@ struct CaptureIntegrationTests {
             defer { try? FileManager.default.removeItem(atPath: state) }
             let logger = Logger(label: "test")
             var source = PostgreSQLSource(settings: Self.settings(server, state: state), logger: logger)
-            try source.restart(at: 1)
-            try Self.waitFor("the slot") { try Self.confirmedFlush(server) != nil }
+            try Self.start(source, server: server)
             try server.exec("INSERT INTO t VALUES (1)")
             _ = try Self.collect(source) { Self.rowCount($0) >= 1 }
             source.stop()

@@ -108,8 +108,7 @@ struct ApplyProgressTests {
             try progress.admit(Self.at(60), chunk: .whole, batch: 1)
         }
         // An already applied transaction inside a chunked one is a harmless duplicate.
-        let old = try ApplyProgress(committed: SinkCheckpoint(sequence: 0, position: Self.at(10)))
-        var withOld = old
+        var withOld = ApplyProgress(committed: SinkCheckpoint(sequence: 0, position: Self.at(10)))
         _ = try withOld.startCall([1])
         _ = try withOld.admit(Self.at(50), chunk: TransactionChunk(index: 0, isFinal: false), batch: 1)
         #expect(try withOld.admit(Self.at(10), chunk: .whole, batch: 1).admission == .skip)

@@ -228,23 +228,18 @@ public final class MariaDBSource: BatchSource, @unchecked Sendable {
     fileprivate var readyByteCount: Int { lock.withLock { ready.byteCount } }
 }
 
-/// The capture thread: connections, decoding, filtering, batching, heartbeats; reconnects
-/// after connection failures, stops for good on anything that needs the operator.
+/// The capture session: connections, decoding, filtering, batching, heartbeats, on a
+/// `CaptureThread` that reconnects after connection failures and stops for good on anything
+/// that needs the operator.
 private final class CaptureWorker: @unchecked Sendable {
-    // @unchecked: `stopping` and `sockets` are guarded by `stopLock`; everything else is
-    // touched by the worker thread only.
+    // @unchecked: `numbering` is touched by the capture thread only.
     private unowned let source: MariaDBSource
     private var settings: MariaDBCaptureSettings { source.settings }
     private var logger: Logger { source.logger }
-    private var nextSequence: UInt64
-    /// Position after the last transaction a delivered batch completed: the batch position
-    /// for batches that complete nothing, and where a reconnect resumes.
-    private var lastAckPosition: MariaDBGTIDList?
-    private let stopLock = NSLock()
-    private var stopping = false
-    private var sockets: Set<Int32> = []
-    private let finished = DispatchSemaphore(value: 0)
-    private var thread: Thread?
+    private let thread = CaptureThread()
+    /// Batch numbers, and the position after the last transaction a delivered batch completed:
+    /// the batch position for batches that complete nothing, and where a reconnect resumes.
+    private var numbering: BatchNumbering
 
     /// Silence after which the primary sends a HEARTBEAT on the dump.
     static let dumpHeartbeatNanoseconds: UInt64 = 1_000_000_000
@@ -253,66 +248,22 @@ private final class CaptureWorker: @unchecked Sendable {
 
     init(source: MariaDBSource, firstSequence: UInt64) {
         self.source = source
-        self.nextSequence = firstSequence
+        self.numbering = BatchNumbering(stream: source.stream, firstSequence: firstSequence)
     }
 
     func start() {
-        let thread = Thread { [self] in
-            run()
-            finished.signal()
-        }
-        thread.name = "tandem-capture"
-        self.thread = thread
-        thread.start()
+        thread.start(
+            logger: logger,
+            session: { [self] () throws(MariaDBCaptureError) in try session() },
+            recovery: { error in error.kind == .connection ? .retry : .stop },
+            failed: { [self] error in source.fail(error) })
     }
 
-    /// Marks the worker stopping, shuts its sockets down (a blocked read returns at once)
-    /// and waits for the thread.
-    func stopAndWait() {
-        let wasRunning = stopLock.withLock { () -> Bool in
-            defer { stopping = true }
-            for socket in sockets { _ = shutdown(socket, Int32(SHUT_RDWR)) }
-            return !stopping && thread != nil
-        }
-        if wasRunning { finished.wait() }
-    }
+    /// Stops the session (its sockets are shut down, so a blocked read returns at once) and
+    /// waits for the thread.
+    func stopAndWait() { thread.stopAndWait() }
 
-    private var isStopping: Bool { stopLock.withLock { stopping } }
-
-    /// Records a socket `stopAndWait` must shut down; false if already stopping. A socket
-    /// is unregistered before its connection closes, so a shutdown never hits a reused fd.
-    private func register(_ socket: Int32) -> Bool {
-        stopLock.withLock {
-            guard !stopping else { return false }
-            sockets.insert(socket)
-            return true
-        }
-    }
-
-    private func unregister(_ socket: Int32) { _ = stopLock.withLock { sockets.remove(socket) } }
-
-    private func run() {
-        var delay: UInt64 = 500_000_000
-        while !isStopping {
-            do {
-                try session()
-                return
-            } catch {
-                if isStopping { return }
-                switch error.kind {
-                case .reseedRequired, .sourceSetup, .protocolViolation, .schemaChange:
-                    logger.error("capture: \(error.description) (\(error.hint))")
-                    source.fail(error)
-                    return
-                case .connection:
-                    logger.warning("capture: \(error.description); retrying in \(delay / 1_000_000) ms")
-                }
-            }
-            let until = DispatchTime.now().uptimeNanoseconds + delay
-            while !isStopping, DispatchTime.now().uptimeNanoseconds < until { usleep(50_000) }
-            delay = min(delay * 2, 10_000_000_000)
-        }
-    }
+    private var isStopping: Bool { thread.isStopping }
 
     /// Verifies the primary against the state file (or records it on the first start) and
     /// returns where streaming resumes.
@@ -354,25 +305,28 @@ private final class CaptureWorker: @unchecked Sendable {
         }
         let controlSocket = control.socket
         defer {
-            unregister(controlSocket)
+            thread.unregister(controlSocket)
             control.close()
         }
-        guard register(controlSocket) else { return }
+        guard thread.register(controlSocket) else { return }
 
         let recorded = try CaptureState.load(directory: settings.stateDirectory, stream: settings.stream)
         let facts = try SourceSetup(settings: settings).prepare(on: control, createIdentity: recorded == nil)
         let acknowledged = try startPosition(facts, recorded: recorded)
-        let resume = lastAckPosition ?? acknowledged
-        if lastAckPosition == nil { lastAckPosition = acknowledged }
+        numbering.startingAt(.mariadb(acknowledged))
+        guard case .mariadb(let resume)? = numbering.completedThrough else {
+            throw MariaDBCaptureError(.protocolViolation, "the capture's resume position is not a MariaDB position",
+                                      hint: "This is a bug in the shipper; report it.")
+        }
 
         let dump = try BinlogStream(settings: settings, start: resume, heartbeatNanoseconds: Self.dumpHeartbeatNanoseconds,
-                                    readTimeoutSeconds: Self.readTimeoutSeconds, register: register)
+                                    readTimeoutSeconds: Self.readTimeoutSeconds, register: thread.register)
         let dumpSocket = dump.connection.socket
         defer {
-            unregister(dumpSocket)
+            thread.unregister(dumpSocket)
             dump.close()
         }
-        logger.info("capture: streaming the binlog from GTID position '\(resume)', next batch \(nextSequence)")
+        logger.info("capture: streaming the binlog from GTID position '\(resume)', next batch \(numbering.nextSequence)")
 
         let encoder: BatchEncoder
         do { encoder = try BatchEncoder(level: settings.compressionLevel) } catch {
@@ -385,16 +339,12 @@ private final class CaptureWorker: @unchecked Sendable {
         var nextHeartbeat = DispatchTime.now().uptimeNanoseconds + heartbeatInterval
 
         func emit(_ closed: TransactionBatcher.Closed) throws(MariaDBCaptureError) {
-            let batch = Batch(stream: settings.stream, sequence: nextSequence, transactions: closed.transactions)
-            let encoded: EncodedBatch
-            do { encoded = try encoder.encode(batch) } catch {
-                throw MariaDBCaptureError(.protocolViolation, "cannot encode batch \(nextSequence): \(error.description)",
+            let batch: SourceBatch
+            do { batch = try numbering.seal(closed, with: encoder) } catch {
+                throw MariaDBCaptureError(.protocolViolation, "cannot encode batch \(numbering.nextSequence): \(error.description)",
                                           hint: error.hint)
             }
-            if case .mariadb(let end)? = closed.ackPosition { lastAckPosition = end }
-            source.deliver(SourceBatch(sequence: nextSequence, lastPosition: .mariadb(lastAckPosition ?? resume),
-                                       frame: encoded.frame))
-            nextSequence += 1
+            source.deliver(batch)
         }
 
         while !isStopping {
@@ -426,7 +376,7 @@ private final class CaptureWorker: @unchecked Sendable {
                     let trimmed = statement.trimmingCharacters(in: .whitespacesAndNewlines)
                     if SourceSetup.ownStatements.contains(trimmed) || gtid.domain == settings.applierDomainID { break }
                     if let closed = batcher.flush() { try emit(closed) }
-                    logger.error("capture: DDL reached the binlog at GTID \(gtid): \(singleLine(statement, limit: 200)); capture stops in front of it once batch \(nextSequence - 1) and those before it are durable at the DR site")
+                    logger.error("capture: DDL reached the binlog at GTID \(gtid): \(singleLine(statement, limit: 200)); capture stops in front of it once batch \(numbering.nextSequence - 1) and those before it are durable at the DR site")
                     source.stopAtSchemaChange(statement: statement, gtid: gtid)
                     return
                 case nil:

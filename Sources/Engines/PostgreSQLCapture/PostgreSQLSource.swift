@@ -113,68 +113,33 @@ public final class PostgreSQLSource: BatchSource, @unchecked Sendable {
     }
 }
 
-/// The capture thread: connection, decoding, batching, status updates; reconnects
-/// after connection failures, stops for good on anything that needs the operator.
+/// The capture session: connection, decoding, batching, status updates, on a `CaptureThread`
+/// that reconnects after connection failures and stops for good on anything that needs the
+/// operator.
 private final class CaptureWorker: @unchecked Sendable {
-    // @unchecked: everything but `stopping` is touched by the worker thread only.
+    // @unchecked: `numbering` is touched by the capture thread only.
     private unowned let source: PostgreSQLSource
     private var settings: PostgreSQLCaptureSettings { source.settings }
     private var logger: Logger { source.logger }
-    private var nextSequence: UInt64
-    /// Ack position for a batch that completes no transaction (only chunks of one).
-    private var lastAckPosition: Position?
-    private let stopLock = NSLock()
-    private var stopping = false
-    private let finished = DispatchSemaphore(value: 0)
-    private var thread: Thread?
+    private let thread = CaptureThread()
+    private var numbering: BatchNumbering
 
     init(source: PostgreSQLSource, firstSequence: UInt64) {
         self.source = source
-        self.nextSequence = firstSequence
+        self.numbering = BatchNumbering(stream: source.stream, firstSequence: firstSequence)
     }
 
     func start() {
-        let thread = Thread { [self] in
-            run()
-            finished.signal()
-        }
-        thread.name = "tandem-capture"
-        self.thread = thread
-        thread.start()
+        thread.start(
+            logger: logger,
+            session: { [self] () throws(CaptureError) in try session() },
+            recovery: { error in error.kind == .connection ? .retry : .stop },
+            failed: { [self] error in source.fail(error) })
     }
 
-    func stopAndWait() {
-        let wasRunning = stopLock.withLock { () -> Bool in
-            defer { stopping = true }
-            return !stopping && thread != nil
-        }
-        if wasRunning { finished.wait() }
-    }
+    func stopAndWait() { thread.stopAndWait() }
 
-    private var isStopping: Bool { stopLock.withLock { stopping } }
-
-    private func run() {
-        var delay: UInt64 = 500_000_000
-        while !isStopping {
-            do {
-                try session()
-                return
-            } catch {
-                if isStopping { return }
-                switch error.kind {
-                case .reseedRequired, .sourceSetup, .protocolViolation:
-                    logger.error("capture: \(error.description) (\(error.hint))")
-                    source.fail(error)
-                    return
-                default:
-                    logger.warning("capture: \(error.description); retrying in \(delay / 1_000_000) ms")
-                }
-            }
-            let until = DispatchTime.now().uptimeNanoseconds + delay
-            while !isStopping, DispatchTime.now().uptimeNanoseconds < until { usleep(50_000) }
-            delay = min(delay * 2, 10_000_000_000)
-        }
-    }
+    private var isStopping: Bool { thread.isStopping }
 
     static let heartbeatPrefix = "tandem.heartbeat"
 
@@ -220,9 +185,9 @@ private final class CaptureWorker: @unchecked Sendable {
             try replication.identity.save(directory: settings.stateDirectory, slot: settings.slotName)
         }
         try replication.start(slot: settings.slotName, publication: settings.publicationName)
-        logger.info("capture: streaming slot \(settings.slotName) (publication \(settings.publicationName)) from \(start), next batch \(nextSequence)")
+        logger.info("capture: streaming slot \(settings.slotName) (publication \(settings.publicationName)) from \(start), next batch \(numbering.nextSequence)")
 
-        var encoder: BatchEncoder
+        let encoder: BatchEncoder
         do { encoder = try BatchEncoder(level: settings.compressionLevel) } catch {
             throw CaptureError(.sourceSetup, "cannot set up the batch encoder: \(error.description)", hint: error.hint)
         }
@@ -234,19 +199,16 @@ private final class CaptureWorker: @unchecked Sendable {
         var decoder = PgOutputDecoder(chunkChanges: Self.chunkChanges, streamStore: spill)
         var batcher = TransactionBatcher(limits: settings.batching)
         var feedback = SlotFeedback(start: start)
-        if lastAckPosition == nil { lastAckPosition = .postgresql(start) }
+        numbering.startingAt(.postgresql(start))
         var lastKeepalive: LSN?
         var nextHeartbeat = DispatchTime.now().uptimeNanoseconds + settings.heartbeatIntervalNanoseconds
 
         func emit(_ closed: TransactionBatcher.Closed) throws(CaptureError) {
-            let batch = Batch(stream: settings.stream, sequence: nextSequence, transactions: closed.transactions)
-            let encoded: EncodedBatch
-            do { encoded = try encoder.encode(batch) } catch {
-                throw CaptureError(.protocolViolation, "cannot encode batch \(nextSequence): \(error.description)", hint: error.hint)
+            let batch: SourceBatch
+            do { batch = try numbering.seal(closed, with: encoder) } catch {
+                throw CaptureError(.protocolViolation, "cannot encode batch \(numbering.nextSequence): \(error.description)", hint: error.hint)
             }
-            if let ack = closed.ackPosition { lastAckPosition = ack }
-            source.deliver(SourceBatch(sequence: nextSequence, lastPosition: lastAckPosition!, frame: encoded.frame))
-            nextSequence += 1
+            source.deliver(batch)
         }
 
         func sendStatus(replyRequested: Bool) throws(CaptureError) {

@@ -32,6 +32,11 @@ public struct TransactionBatcher: Sendable {
     public struct Closed: Sendable, Hashable {
         public var transactions: [Transaction]
         public var ackPosition: Position?
+
+        public init(transactions: [Transaction], ackPosition: Position?) {
+            self.transactions = transactions
+            self.ackPosition = ackPosition
+        }
     }
 
     public let limits: Limits

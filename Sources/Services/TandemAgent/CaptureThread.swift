@@ -1,0 +1,156 @@
+import Dispatch
+import Foundation
+import Logging
+import TandemCodec
+import TandemCore
+import TandemLink
+
+/// The thread a capture reads its source on, whatever the engine: it runs the capture's
+/// session, retries it after connection failures with backoff, and stops for good on a failure
+/// that needs the operator.
+///
+/// A capture's session blocks on its source's socket for long stretches, so it cannot live on
+/// the shipper's event loop (`BatchSource` methods must not block). The session checks
+/// `isStopping` between reads; a session blocked inside a read is woken by `stopAndWait()`
+/// shutting down the sockets it registered.
+public final class CaptureThread: @unchecked Sendable {
+    // @unchecked: `stopping`, `started` and `sockets` are guarded by `lock`.
+    private let lock = NSLock()
+    private var stopping = false
+    private var started = false
+    private var sockets: Set<Int32> = []
+    private let finished = DispatchSemaphore(value: 0)
+
+    /// What to do after a session failed.
+    public enum Recovery: Sendable {
+        /// The source was unreachable or the connection broke: try again after a delay.
+        case retry
+        /// The failure needs the operator (a re-seed, a setting, a bug): stop capturing.
+        case stop
+    }
+
+    public init() {}
+
+    /// Starts the thread. `session` runs until it returns (capture is over: stopping, or a
+    /// condition it has already reported) or throws; `recovery` classifies what it threw, and
+    /// `stop` failures go to `failed` (which hands them to the shipper through the source).
+    ///
+    /// Retries wait with `backoff` (jittered, doubling); a session that ran for the backoff's
+    /// `stableAfter` counts as healthy, so a later outage starts again from the short delays.
+    public func start<Failure: OperatorError>(
+        name: String = "tandem-capture", logger: Logger,
+        backoff: ReconnectBackoff = ReconnectBackoff(minimumDelay: .milliseconds(500), maximumDelay: .seconds(10)),
+        session: @escaping @Sendable () throws(Failure) -> Void,
+        recovery: @escaping @Sendable (Failure) -> Recovery,
+        failed: @escaping @Sendable (Failure) -> Void
+    ) {
+        let thread = Thread { [self] in
+            var backoff = backoff
+            var random = SystemRandomNumberGenerator()
+            while !isStopping {
+                backoff.connectionEstablished(at: .now)
+                do throws(Failure) {
+                    try session()
+                    break
+                } catch {
+                    if isStopping { break }
+                    backoff.connectionLost(at: .now)
+                    if recovery(error) == .stop {
+                        logger.error("capture: \(error.description) (\(error.hint))")
+                        failed(error)
+                        break
+                    }
+                    let delay = backoff.nextDelay(using: &random)
+                    logger.warning("capture: \(error.description); retrying in \(Self.nanoseconds(delay) / 1_000_000) ms")
+                    sleep(delay)
+                }
+            }
+            finished.signal()
+        }
+        thread.name = name
+        // Not kept: the running thread holds its closure (and what the closure captured)
+        // only until it ends.
+        lock.withLock { started = true }
+        thread.start()
+    }
+
+    /// Marks the thread stopping, shuts the registered sockets down (a blocked read returns at
+    /// once) and waits for the thread to end.
+    public func stopAndWait() {
+        let wasRunning = lock.withLock { () -> Bool in
+            defer { stopping = true }
+            for socket in sockets { _ = shutdown(socket, Int32(SHUT_RDWR)) }
+            return !stopping && started
+        }
+        if wasRunning { finished.wait() }
+    }
+
+    public var isStopping: Bool { lock.withLock { stopping } }
+
+    /// Records a socket `stopAndWait` must shut down; false if already stopping (the session
+    /// should then end). Unregister a socket before closing its connection, so a shutdown never
+    /// hits a reused descriptor.
+    public func register(_ socket: Int32) -> Bool {
+        lock.withLock {
+            guard !stopping else { return false }
+            sockets.insert(socket)
+            return true
+        }
+    }
+
+    public func unregister(_ socket: Int32) { _ = lock.withLock { sockets.remove(socket) } }
+
+    /// Sleeps in short steps, returning early when the thread is stopping.
+    public func sleep(_ duration: Duration) {
+        let until = DispatchTime.now().uptimeNanoseconds + Self.nanoseconds(duration)
+        while !isStopping, DispatchTime.now().uptimeNanoseconds < until { usleep(20_000) }
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> UInt64 {
+        let (seconds, attoseconds) = duration.components
+        guard seconds >= 0 else { return 0 }
+        return UInt64(seconds) * 1_000_000_000 + UInt64(max(0, attoseconds)) / 1_000_000_000
+    }
+}
+
+/// Numbers and encodes the batches a capture closes, and tracks the position each may be
+/// acknowledged up to.
+///
+/// A batch's `lastPosition` is what the source may release once the batch is durable at the
+/// applier: the end of the last transaction the batch *completes*. A batch that carries only
+/// chunks of a transaction still in progress completes none, so it repeats the position of
+/// the batch before it: acknowledging it releases nothing new, and a crash re-sends the whole
+/// transaction from its start.
+public struct BatchNumbering {
+    public let stream: StreamID
+    /// The sequence number the next batch gets (gap-free per stream).
+    public private(set) var nextSequence: UInt64
+    /// The end of the last transaction a delivered batch completed; where a reconnect within
+    /// the same capture thread resumes.
+    public private(set) var completedThrough: Position?
+
+    public init(stream: StreamID, firstSequence: UInt64) {
+        self.stream = stream
+        self.nextSequence = firstSequence
+    }
+
+    /// Sets where the capture starts when nothing has been delivered yet (the position the
+    /// source resumes from); a no-op once a batch completed a transaction.
+    public mutating func startingAt(_ position: Position) {
+        if completedThrough == nil { completedThrough = position }
+    }
+
+    /// Encodes `closed` as the next batch.
+    public mutating func seal(_ closed: TransactionBatcher.Closed, with encoder: BatchEncoder) throws(BatchCodecError)
+        -> SourceBatch
+    {
+        let batch = Batch(stream: stream, sequence: nextSequence, transactions: closed.transactions)
+        let encoded = try encoder.encode(batch)
+        if let ack = closed.ackPosition { completedThrough = ack }
+        guard let position = completedThrough else {
+            throw .invalidBatch("batch \(nextSequence) completes no transaction and the capture has no start position")
+        }
+        defer { nextSequence += 1 }
+        return SourceBatch(sequence: nextSequence, lastPosition: position, frame: encoded.frame)
+    }
+}

@@ -110,6 +110,30 @@ struct ServerRulesTests {
         }
     }
 
+    @Test("a call holding many rows commits at batch boundaries every few thousand rows, never inside a transaction")
+    func largeCallsCommitAtBatchBoundaries() async throws {
+        try await withMariaDB { server in
+            try F.createItems(server)
+            let sid = server.serverID
+            let sink = try F.sink(server)  // domain 7283, 1 and 2: the tandem schema
+            defer { sink.close() }
+            // Four batches of 2 000 single-row transactions, one call: 8 000 rows. The commit
+            // threshold (5 000) is crossed after the third batch.
+            var batches: [SinkBatch] = []
+            for batch in 0..<4 {
+                let transactions = (0..<2_000).map { row -> Transaction in
+                    let id = Int64(batch * 2_000 + row + 1)
+                    return F.transaction(UInt64(id), [F.insert(Self.items, F.item(id, "r"))])
+                }
+                batches.append(try F.batch(UInt64(batch + 1), transactions))
+            }
+            #expect(try sink.apply(batches) == SinkCheckpoint(sequence: 4, position: F.gtid(8_000)))
+            #expect(try F.count(server, "app.items") == 8_000)
+            // Two target transactions: batches 1–3, then batch 4.
+            #expect(try Self.gtidPosition(server) == "0-\(sid)-2,7283-\(sid)-4")
+        }
+    }
+
     /// `@@gtid_binlog_pos`, domains in ascending order.
     static func gtidPosition(_ server: MariaDBServer) throws -> String? {
         try F.rows(server, "SELECT @@global.gtid_binlog_pos").first?.first.map { try MariaDBGTIDList(parsing: $0).description }

@@ -310,6 +310,46 @@ struct SinkTests {
         }
     }
 
+    @Test("a failure in a round still in flight while later rounds are prepared stops the call at that row; nothing of it stays")
+    func failureInARoundInFlight() async throws {
+        try await withMariaDB { server in
+            try F.createItems(server)
+            let sink = try F.sink(server)
+            defer { sink.close() }
+            let rows = 2_000
+            _ = try sink.apply([try F.batch(1, [F.transaction(1, (1...rows).map { F.insert(Self.items, F.item(Int64($0), "v0")) })])])
+            let before = try F.rows(server, F.itemsQuery)
+            // One transaction per update: well over one round of statements. An update of a row
+            // that is not there sits in the first round; a duplicate insert in the second.
+            func call(missing: Int64?, duplicate: Int64?) throws -> SinkBatch {
+                var transactions: [Transaction] = []
+                for id in 1...rows {
+                    var changes = [F.update(Self.items, old: F.item(Int64(id), "v0"), F.item(Int64(id), "v1"))]
+                    if id == 40, let missing {
+                        changes.append(F.update(Self.items, old: F.keyImage(Self.items, [.int(missing)]), F.item(missing, "x")))
+                    }
+                    if id == 700, let duplicate { changes.append(F.insert(Self.items, F.item(duplicate, "dup"))) }
+                    transactions.append(F.transaction(UInt64(id + 1), changes))
+                }
+                return try F.batch(2, transactions)
+            }
+            var error = #expect(throws: MariaDBApplyError.self) { try sink.apply([call(missing: 99_999, duplicate: nil)]) }
+            #expect(error?.kind == .rowMismatch)
+            #expect(error?.key == "(id=99999)")
+            #expect(error?.commitPosition == F.gtid(41))
+            #expect(try F.rows(server, F.itemsQuery) == before)
+            error = #expect(throws: MariaDBApplyError.self) { try sink.apply([call(missing: nil, duplicate: 5)]) }
+            #expect(error?.errorNumber == 1062)
+            #expect(error?.key == "(id=5)")
+            #expect(error?.commitPosition == F.gtid(701))
+            #expect(try F.rows(server, F.itemsQuery) == before)
+            #expect(try sink.checkpoint() == SinkCheckpoint(sequence: 1, position: F.gtid(1)))
+            // The same sink then applies the whole call.
+            #expect(try sink.apply([call(missing: nil, duplicate: nil)]) == SinkCheckpoint(sequence: 2, position: F.gtid(UInt64(rows + 1))))
+            #expect(try F.rows(server, "SELECT COUNT(*) FROM app.items WHERE name = 'v1'") == [["\(rows)"]])
+        }
+    }
+
     @Test("batches that do not continue the checkpoint, or belong to another stream, are refused")
     func sequenceChecks() async throws {
         try await withMariaDB { server in

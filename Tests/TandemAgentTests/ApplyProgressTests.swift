@@ -78,6 +78,24 @@ struct ApplyProgressTests {
         #expect(progress.didCommit() == SinkCheckpoint(sequence: 2, position: Self.at(50)))
     }
 
+    @Test func commitsFallDueAtBatchBoundariesOutsideChunkedTransactions() throws {
+        var progress = ApplyProgress()
+        _ = try progress.startCall([1, 2, 3])
+        _ = try progress.admit(Self.at(10), chunk: .whole, batch: 1)
+        _ = progress.applied(Self.at(10), chunk: .whole, commitTime: Self.time, rows: 60)
+        progress.fed(1)
+        #expect(progress.commitDue(rowsPerCommit: 50, moreBatchesFollow: true))
+        #expect(!progress.commitDue(rowsPerCommit: 100, moreBatchesFollow: true))
+        #expect(!progress.commitDue(rowsPerCommit: 50, moreBatchesFollow: false), "the call's end commits anyway")
+        progress.didCommit()
+        progress.begin()
+        #expect(progress.open?.rows == 0 && progress.open?.lastFed == 1)
+        _ = try progress.admit(Self.at(20), chunk: TransactionChunk(index: 0, isFinal: false), batch: 2)
+        _ = progress.applied(Self.at(20), chunk: TransactionChunk(index: 0, isFinal: false), commitTime: Self.time, rows: 500)
+        progress.fed(2)
+        #expect(!progress.commitDue(rowsPerCommit: 50, moreBatchesFollow: true), "never inside a chunked transaction")
+    }
+
     @Test func aResendFromChunkZeroRollsBackToTheSavepoint() throws {
         var progress = ApplyProgress()
         _ = try progress.startCall([1, 2])

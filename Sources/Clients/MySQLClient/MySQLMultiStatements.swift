@@ -89,12 +89,29 @@ extension MySQLConnection {
     ///
     /// Requires `setMultiStatements(true)` for more than one statement.
     public func executeMultiple(_ sql: [UInt8], context: String? = nil) throws(MySQLError) -> MySQLMultiOutcome {
+        try sendMultiple(sql, context: context)
+        return try readMultiple(context: context)
+    }
+
+    /// The first half of `executeMultiple`: sends `sql` and returns without waiting for the
+    /// server, so the caller can prepare its next round while this one executes. Exactly one
+    /// `readMultiple` must follow before anything else uses the connection (the MySQL protocol
+    /// has one command in flight at a time; escaping values is fine, it does no I/O).
+    public func sendMultiple(_ sql: [UInt8], context: String? = nil) throws(MySQLError) {
         try requireOpen(context)
         let status = sql.withUnsafeBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) { chars in
-                mysql_real_query(handle, chars.baseAddress, UInt(chars.count))
+                mysql_send_query(handle, chars.baseAddress, UInt(chars.count))
             }
         }
+        if status != 0 { throw multiStatementError(context: context, forceLost: true) }
+    }
+
+    /// The second half of `executeMultiple`: reads every outcome of the round `sendMultiple`
+    /// sent (see `executeMultiple` for what throws and what is reported).
+    public func readMultiple(context: String? = nil) throws(MySQLError) -> MySQLMultiOutcome {
+        try requireOpen(context)
+        let status = mysql_read_query_result(handle)
         var outcomes: [MySQLStatementOutcome] = []
         if status != 0 {
             let error = multiStatementError(context: context)

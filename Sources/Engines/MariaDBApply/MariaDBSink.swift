@@ -105,6 +105,8 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
     /// the SQL held in memory and sent in one packet (the round is further capped by the DR
     /// server's `max_allowed_packet`).
     static let roundStatements = 500
+    /// Rows after which a call commits at the next batch boundary (see `ApplyProgress.commitDue`).
+    static let rowsPerCommit = 5000
     static let roundBytes = 4 << 20
     static let insertRows = 1000
     static let insertBytes = 1 << 20
@@ -137,6 +139,8 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
     /// The SQL of the current round, not yet sent, and what each statement in it must report.
     private var sql: SQLWriter
     private var pending: [PendingStatement] = []
+    /// The round sent and not yet read (see `flushRound(wait:)`).
+    private var inFlight: [PendingStatement]?
     /// Inserts gathered for one multi-row INSERT, not yet written into the round.
     private var insertRun: InsertRun?
     /// The largest round: the server's `max_allowed_packet` less room for the protocol.
@@ -287,12 +291,20 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
             if begin {
                 try enqueue(CommandContext(what: "begin")) { sql throws(MariaDBApplyError) in sql.raw("START TRANSACTION") }
             }
-            for item in batches {
+            for (index, item) in batches.enumerated() {
                 let batch = try decode(item)
                 for transaction in batch.transactions {
                     try apply(transaction, batch: item.sequence)
                 }
                 progress.fed(item.sequence)
+                // Commit at a batch boundary once the target transaction is large (see
+                // `ApplyProgress.commitDue`): a catch-up hands over a thousand batches at once.
+                if progress.commitDue(rowsPerCommit: Self.rowsPerCommit, moreBatchesFollow: index < batches.count - 1) {
+                    try commit()
+                    progress.didCommit()
+                    try enqueue(CommandContext(what: "begin")) { sql throws(MariaDBApplyError) in sql.raw("START TRANSACTION") }
+                    progress.begin()
+                }
             }
             guard progress.canCommit else {
                 // Inside a chunked transaction: its chunks commit together, in a later call.
@@ -549,27 +561,47 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
             // Too big for this round: send what is there, start the next round with it.
             let body = sql.cut(from: bodyStart)
             _ = sql.cut(from: start)
-            try flushRound()
+            try flushRound(wait: false)
             sql.bytes.append(contentsOf: body)
         }
         pending.append(PendingStatement(context: context, expectation: expectation, insert: insert))
         if pending.count >= Self.roundStatements || sql.count >= limit {
-            try flushRound()
+            try flushRound(wait: false)
         }
     }
 
-    /// Sends the round and checks every statement's outcome. The first failure is thrown (the
-    /// connection is idle again); the caller rolls back.
-    private func flushRound() throws(MariaDBApplyError) {
+    /// Sends the round. With `wait`, also reads and checks its outcomes before returning;
+    /// without, it stays in flight while the caller prepares the next round (the server works
+    /// while this side plans and escapes: apply is bound by the DR server's one session, and
+    /// it would otherwise idle between rounds). Either way the round before it is settled
+    /// first, so at most one round is in flight and a failure is found before anything after
+    /// it is sent.
+    private func flushRound(wait: Bool = true) throws(MariaDBApplyError) {
+        try settle()
         guard !pending.isEmpty else { return }
         let statements = pending
         let text = sql.bytes
         pending.removeAll(keepingCapacity: true)
         sql.reset()
         let connection = try requireConnection(statements[0].context)
+        do {
+            try connection.sendMultiple(text, context: "apply round of \(statements.count) statements")
+        } catch {
+            throw lost(error, statements[0].context)
+        }
+        inFlight = statements
+        if wait { try settle() }
+    }
+
+    /// Reads the outcomes of the round in flight, if any, and checks every statement's. The
+    /// first failure is thrown (the connection is idle again); the caller rolls back.
+    private func settle() throws(MariaDBApplyError) {
+        guard let statements = inFlight else { return }
+        inFlight = nil
+        let connection = try requireConnection(statements[0].context)
         let outcome: MySQLMultiOutcome
         do {
-            outcome = try connection.executeMultiple(text, context: "apply round of \(statements.count) statements")
+            outcome = try connection.readMultiple(context: "apply round of \(statements.count) statements")
         } catch {
             throw lost(error, statements[0].context)
         }
@@ -646,12 +678,13 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
     // MARK: DR tables
 
     /// What the DR server has for `name`, looked up once per connection: it must be a
-    /// transactional base table, and without triggers unless they are allowed. The lookup runs
-    /// on the idle connection ahead of the unsent round, which does not depend on it.
+    /// transactional base table, and without triggers unless they are allowed. The lookup waits
+    /// for the round in flight, then runs ahead of the unsent round, which does not depend on it.
     private func targetTable(_ name: RelationName, _ context: CommandContext) throws(MariaDBApplyError)
         -> TargetTable
     {
         if let known = tables[name] { return known }
+        try settle()
         let connection = try requireConnection(context)
         var query = sql.fresh()
         let schema = MariaDBLiteral.string(name.schema)
@@ -781,8 +814,14 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
         sql.reset()
         insertRun = nil
         tables.removeAll()
+        let roundInFlight = inFlight != nil
+        inFlight = nil
         guard let connection else { return }
         var clean = connection.isOpen
+        if clean && roundInFlight {
+            // Its outcomes must be read before the connection takes another command.
+            do { _ = try connection.readMultiple(context: "discard a round") } catch { clean = false }
+        }
         if clean {
             do {
                 let outcome = try connection.executeMultiple(Array("ROLLBACK".utf8), context: "ROLLBACK")
@@ -800,6 +839,7 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
 
     private func resetConnectionState() {
         progress.abandon()
+        inFlight = nil
         pending.removeAll()
         sql.reset()
         insertRun = nil

@@ -105,13 +105,6 @@ final class BinlogStream {
         connection.close()
     }
 
-    /// Whether bytes are waiting on the socket (nothing buffered means the primary has
-    /// sent everything it had: the capture may close a batch).
-    var hasPendingBytes: Bool {
-        var descriptor = pollfd(fd: connection.socket, events: Int16(POLLIN), revents: 0)
-        return poll(&descriptor, 1, 0) > 0
-    }
-
     /// Blocks until the next event and returns its bytes (header, body, checksum), or
     /// throws once the connection ends, breaks or the primary refuses to go on.
     func next() throws(MariaDBCaptureError) -> [UInt8] {

@@ -197,7 +197,7 @@ public final class PostgreSQLSink: BatchSink, @unchecked Sendable {
                 // many times in one transaction leaves a chain of versions that only a commit lets
                 // PostgreSQL prune, and every further update of it walks that chain (pgbench's
                 // branches: apply slowed down 4x with 30 000 transactions per commit).
-                if progress.canCommit, (progress.open?.rows ?? 0) >= Self.rowsPerCommit, index < batches.count - 1 {
+                if progress.commitDue(rowsPerCommit: Self.rowsPerCommit, moreBatchesFollow: index < batches.count - 1) {
                     try flushRound(connection)
                     try commit(connection)
                     progress.didCommit()

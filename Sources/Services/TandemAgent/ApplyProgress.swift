@@ -227,6 +227,17 @@ public struct ApplyProgress: Sendable {
         return open.chunked == nil
     }
 
+    /// True when the sink should commit at this batch boundary, before the rest of the call:
+    /// the open target transaction holds at least `rowsPerCommit` rows, is not inside a chunked
+    /// transaction, and more batches follow (the last one commits anyway). Long target
+    /// transactions hold locks and undo, keep the DR copy's visible state behind, and on
+    /// PostgreSQL leave version chains that every further update of a hot row walks; a commit
+    /// every few thousand rows costs one flush.
+    public func commitDue(rowsPerCommit: Int, moreBatchesFollow: Bool) -> Bool {
+        guard moreBatchesFollow, canCommit, let open else { return false }
+        return open.rows >= rowsPerCommit
+    }
+
     /// The checkpoint the sink writes in the open target transaction before committing it.
     public var pendingCheckpoint: SinkCheckpoint? {
         guard let open else { return nil }

@@ -10,6 +10,39 @@ struct BinlogEventParserTests {
         #expect(Checksums.crc32([]) == 0)
     }
 
+    @Test("a repeated TABLE_MAP parses to the same event from the cache; any changed byte is parsed afresh")
+    func tableMapCache() throws {
+        var parser = BinlogEventParser()
+        func map(_ bytes: [UInt8]) throws -> TableMapEvent? {
+            guard case .tableMap(let map) = try parser.parse(bytes).body else { return nil }
+            return map
+        }
+        let first = try #require(try map(Events.tableMap(5, table: "t")))
+        #expect(first.table == "t" && first.tableID == 5)
+        #expect(try map(Events.tableMap(5, table: "t")) == first)
+        // Same id, same length, another table name (a reused id after DROP/CREATE): not the cached one.
+        let renamed = try #require(try map(Events.tableMap(5, table: "u")))
+        #expect(renamed.table == "u")
+        #expect(try map(Events.tableMap(6, table: "t"))?.tableID == 6)
+        // A corrupted body is still refused by its checksum, cached id or not.
+        var corrupt = Events.tableMap(5, table: "u")
+        corrupt[corrupt.count - 6] ^= 0xFF
+        #expect(throws: BinlogParseError.self) { try parser.parse(corrupt) }
+        // With checksums off, a body that differs from the cached one is parsed (and refused
+        // when it no longer parses).
+        var unchecked = BinlogEventParser(checksum: .none)
+        let plain = Events.tableMap(5, table: "t")
+        let withoutCRC = Array(plain.dropLast(4))
+        var header = withoutCRC
+        let size = UInt32(withoutCRC.count)
+        for i in 0..<4 { header[9 + i] = UInt8(truncatingIfNeeded: size >> (8 * UInt32(i))) }
+        guard case .tableMap(let ok) = try unchecked.parse(header).body else { Issue.record("not a table map"); return }
+        #expect(ok.table == "t")
+        var broken = header
+        broken[BinlogEventHeader.length + 8] = 200  // the schema length runs past the body
+        #expect(throws: BinlogParseError.self) { try unchecked.parse(broken) }
+    }
+
     @Test("header fields, little-endian")
     func header() throws {
         let bytes = Events.event(BinlogEventType.xid, Bytes().u64(7).bytes, serverID: 0x0102_0304, timestamp: 0x0A0B_0C0D,

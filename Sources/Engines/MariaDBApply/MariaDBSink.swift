@@ -83,6 +83,9 @@ import TandemCore
 /// count only counts changed rows, so an update writing identical values would look like a
 /// missing row), a DELETE must delete one. When a multi-row INSERT fails, its rows are re-sent
 /// one by one (the failed statement was rolled back on its own) so the error names the row.
+/// One round may be in flight while the next is prepared (the DR server's single session is
+/// what bounds apply); its outcomes are read and checked before anything after it is sent, so
+/// nothing runs past a failure. A call commits every `rowsPerCommit` rows at a batch boundary.
 ///
 /// Privileges: SELECT, INSERT, UPDATE, DELETE on the replicated schemas; CREATE, SELECT, INSERT,
 /// UPDATE on `tandem` (CREATE only at the first start); BINLOG REPLAY; READ_ONLY ADMIN when the

@@ -34,7 +34,7 @@ struct ApplyProgressTests {
         let after = try progress.admit(Self.at(110), chunk: .whole, batch: 2)
         #expect(before.admission == .skip && same.admission == .skip)
         #expect(after.admission == .apply(nil) && !after.incomparable)
-        _ = progress.applied(Self.at(110), chunk: .whole, commitTime: Self.time, rows: 3)
+        progress.applied(Self.at(110), chunk: .whole, commitTime: Self.time, rows: 3)
         // Applied in the open target transaction counts as applied: a duplicate later in the
         // same call is skipped too.
         let again = try progress.admit(Self.at(110), chunk: .whole, batch: 2)
@@ -61,7 +61,7 @@ struct ApplyProgressTests {
         _ = try progress.startCall([1])
         let first = try progress.admit(Self.at(50), chunk: TransactionChunk(index: 0, isFinal: false), batch: 1)
         #expect(first.admission == .apply(.set))
-        #expect(progress.applied(Self.at(50), chunk: TransactionChunk(index: 0, isFinal: false), commitTime: Self.time, rows: 10) == nil)
+        #expect(progress.applied(Self.at(50), chunk: TransactionChunk(index: 0, isFinal: false), commitTime: Self.time, rows: 10) == false)
         progress.fed(1)
         // The call ends mid-transaction: nothing may commit, the checkpoint stays where it was.
         #expect(!progress.canCommit)
@@ -72,7 +72,7 @@ struct ApplyProgressTests {
         #expect(!begin)
         let second = try progress.admit(Self.at(50), chunk: TransactionChunk(index: 1, isFinal: true), batch: 2)
         #expect(second.admission == .apply(nil))
-        #expect(progress.applied(Self.at(50), chunk: TransactionChunk(index: 1, isFinal: true), commitTime: Self.time, rows: 5) == .release)
+        #expect(progress.applied(Self.at(50), chunk: TransactionChunk(index: 1, isFinal: true), commitTime: Self.time, rows: 5) == true)
         progress.fed(2)
         #expect(progress.canCommit)
         #expect(progress.didCommit() == SinkCheckpoint(sequence: 2, position: Self.at(50)))
@@ -82,7 +82,7 @@ struct ApplyProgressTests {
         var progress = ApplyProgress()
         _ = try progress.startCall([1, 2, 3])
         _ = try progress.admit(Self.at(10), chunk: .whole, batch: 1)
-        _ = progress.applied(Self.at(10), chunk: .whole, commitTime: Self.time, rows: 60)
+        progress.applied(Self.at(10), chunk: .whole, commitTime: Self.time, rows: 60)
         progress.fed(1)
         #expect(progress.commitDue(rowsPerCommit: 50, moreBatchesFollow: true))
         #expect(!progress.commitDue(rowsPerCommit: 100, moreBatchesFollow: true))
@@ -91,7 +91,7 @@ struct ApplyProgressTests {
         progress.begin()
         #expect(progress.open?.rows == 0 && progress.open?.lastFed == 1)
         _ = try progress.admit(Self.at(20), chunk: TransactionChunk(index: 0, isFinal: false), batch: 2)
-        _ = progress.applied(Self.at(20), chunk: TransactionChunk(index: 0, isFinal: false), commitTime: Self.time, rows: 500)
+        progress.applied(Self.at(20), chunk: TransactionChunk(index: 0, isFinal: false), commitTime: Self.time, rows: 500)
         progress.fed(2)
         #expect(!progress.commitDue(rowsPerCommit: 50, moreBatchesFollow: true), "never inside a chunked transaction")
     }
@@ -100,9 +100,9 @@ struct ApplyProgressTests {
         var progress = ApplyProgress()
         _ = try progress.startCall([1, 2])
         _ = try progress.admit(Self.at(50), chunk: TransactionChunk(index: 0, isFinal: false), batch: 1)
-        _ = progress.applied(Self.at(50), chunk: TransactionChunk(index: 0, isFinal: false), commitTime: Self.time, rows: 1)
+        progress.applied(Self.at(50), chunk: TransactionChunk(index: 0, isFinal: false), commitTime: Self.time, rows: 1)
         _ = try progress.admit(Self.at(50), chunk: TransactionChunk(index: 1, isFinal: false), batch: 1)
-        _ = progress.applied(Self.at(50), chunk: TransactionChunk(index: 1, isFinal: false), commitTime: Self.time, rows: 1)
+        progress.applied(Self.at(50), chunk: TransactionChunk(index: 1, isFinal: false), commitTime: Self.time, rows: 1)
         let again = try progress.admit(Self.at(50), chunk: TransactionChunk(index: 0, isFinal: false), batch: 2)
         #expect(again.admission == .apply(.rollBack(undoneChunks: 2)))
         #expect(progress.open?.chunked?.nextIndex == 0)
@@ -118,7 +118,7 @@ struct ApplyProgressTests {
             #expect(error.kind == .chunkOrder)
         }
         _ = try progress.admit(Self.at(50), chunk: TransactionChunk(index: 0, isFinal: false), batch: 1)
-        _ = progress.applied(Self.at(50), chunk: TransactionChunk(index: 0, isFinal: false), commitTime: Self.time, rows: 1)
+        progress.applied(Self.at(50), chunk: TransactionChunk(index: 0, isFinal: false), commitTime: Self.time, rows: 1)
         #expect(throws: ApplyProgress.OrderError.self) {
             try progress.admit(Self.at(50), chunk: TransactionChunk(index: 2, isFinal: true), batch: 1)
         }
@@ -188,7 +188,7 @@ struct ApplyProgressTests {
                     default: break
                     }
                     openRows.append(item.txn)
-                    if progress.applied(Self.at(UInt64(item.txn + 1) * 10), chunk: item.chunk, commitTime: Self.time, rows: 1) == .release {
+                    if progress.applied(Self.at(UInt64(item.txn + 1) * 10), chunk: item.chunk, commitTime: Self.time, rows: 1) {
                         savepointMark = nil
                     }
                 }

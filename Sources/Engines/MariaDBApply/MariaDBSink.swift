@@ -375,15 +375,13 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
                 "mariadb apply: transaction \(position) starts again at chunk 0 in batch \(batch); undoing its \(undone) chunk(s) applied so far"
             )
             try enqueue(savepointContext) { sql throws(MariaDBApplyError) in sql.raw("ROLLBACK TO SAVEPOINT tandem_chunk") }
-        case .release, nil:
+        case nil:
             break
         }
 
         try apply(transaction.changes, batch: batch, position: position)
 
-        let done = progress.applied(
-            position, chunk: chunk, commitTime: transaction.commitTime, rows: transaction.changes.count)
-        if done == .release {
+        if progress.applied(position, chunk: chunk, commitTime: transaction.commitTime, rows: transaction.changes.count) {
             try enqueue(savepointContext) { sql throws(MariaDBApplyError) in sql.raw("RELEASE SAVEPOINT tandem_chunk") }
         }
     }

@@ -16,11 +16,12 @@ import TandemCore
 /// file in the spool directory (`CaptureState`) holds the GTID position up to which the
 /// applier reported batches durable. It advances only in `acknowledge(durableThrough:
 /// sequence:)` — the safety rule in `BatchSource` — and is written by a background queue at
-/// most once a second (and at stop), so `acknowledge` never waits for a disk. Every start (and every reconnect after the last
-/// acknowledgement) streams from there again; what was delivered but not acknowledged is
-/// re-sent under new batch numbers, and the applier skips transactions at or below its
-/// checkpoint. Within one capture thread a reconnect resumes after the last transaction a
-/// delivered batch completed, so the ready queue holds no duplicates.
+/// most once a second (and at stop), so `acknowledge` never waits for a disk. Every start (and
+/// every reconnect after the last acknowledgement) streams from there again; what was
+/// delivered but not acknowledged is re-sent under new batch numbers, and the applier skips
+/// transactions at or below its checkpoint. Within one capture thread a reconnect resumes
+/// after the last transaction a delivered batch completed, so the ready queue holds no
+/// duplicates.
 ///
 /// On the very first start (no state file) the capture starts at the primary's current
 /// `@@gtid_binlog_pos` and records it: rows written before that point reach the DR site
@@ -333,7 +334,8 @@ private final class CaptureWorker: @unchecked Sendable {
                                       hint: "This is a bug in the shipper; report it.")
         }
 
-        let dump = try BinlogStream(settings: settings, start: resume, heartbeatNanoseconds: Self.dumpHeartbeatNanoseconds(batchDelay: settings.batching.maximumDelayNanoseconds),
+        let heartbeat = Self.dumpHeartbeatNanoseconds(batchDelay: settings.batching.maximumDelayNanoseconds)
+        let dump = try BinlogStream(settings: settings, start: resume, heartbeatNanoseconds: heartbeat,
                                     readTimeoutSeconds: Self.readTimeoutSeconds, register: thread.register)
         let dumpSocket = dump.connection.socket
         defer {

@@ -274,15 +274,13 @@ public final class PostgreSQLSink: BatchSink, @unchecked Sendable {
             try send(
                 connection, .query("ROLLBACK TO SAVEPOINT tandem_chunk", []),
                 CommandContext(what: "savepoint rollback", batch: batch, position: position))
-        case .release, nil:
+        case nil:
             break
         }
 
         try apply(transaction.changes, batch: batch, position: position, connection)
 
-        let done = progress.applied(
-            position, chunk: chunk, commitTime: transaction.commitTime, rows: transaction.changes.count)
-        if done == .release {
+        if progress.applied(position, chunk: chunk, commitTime: transaction.commitTime, rows: transaction.changes.count) {
             try send(
                 connection, .query("RELEASE SAVEPOINT tandem_chunk", []),
                 CommandContext(what: "savepoint release", batch: batch, position: position))

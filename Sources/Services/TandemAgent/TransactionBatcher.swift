@@ -94,6 +94,9 @@ public struct TransactionBatcher: Sendable {
         return closed
     }
 
+    /// When the open batch becomes due (uptime nanoseconds); nil without an open batch.
+    public var dueAt: UInt64? { openedAt.map { $0 &+ limits.maximumDelayNanoseconds } }
+
     /// The open batch, if its first transaction has waited long enough.
     public mutating func due(now: UInt64) -> Closed? {
         guard let openedAt, now &- openedAt >= limits.maximumDelayNanoseconds else { return nil }

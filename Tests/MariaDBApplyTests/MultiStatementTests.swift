@@ -38,6 +38,34 @@ struct MultiStatementTests {
         }
     }
 
+    @Test("a read told the round's size gathers outcomes: the same outcomes, a failure mid-round still exact")
+    func gatheredRead() async throws {
+        try await withMariaDB { server in
+            let connection = try server.connect()
+            defer { connection.close() }
+            try connection.setMultiStatements(true)
+            try connection.execute("CREATE DATABASE t")
+            try connection.execute("CREATE TABLE t.r (id INT PRIMARY KEY, n INT) ENGINE=InnoDB")
+            // 300 statements, the first of them slow enough that the read has to wait.
+            var round = ["DO SLEEP(0.05)"]
+            for id in 1...299 { round.append(id % 3 == 0 ? "UPDATE t.r SET n = n + 1 WHERE id = \(id - 1)" : "INSERT INTO t.r VALUES (\(id), 0)") }
+            try connection.sendMultiple(Array(round.joined(separator: ";").utf8))
+            let outcome = try connection.readMultiple(statements: round.count)
+            #expect(outcome.failure == nil)
+            #expect(outcome.outcomes.count == 300)
+            #expect(outcome.outcomes.dropFirst().map(\.affectedRows) == Array(repeating: 1, count: 299))
+            #expect(!connection.hasPendingInput, "the round was read to its end")
+            // A failure in the middle of a gathered round names the statement it stopped at.
+            let failing = (1...100).map { "INSERT INTO t.r VALUES (\(1000 + $0), 0)" } + ["INSERT INTO t.r VALUES (1, 0)"]
+                + (1...50).map { "INSERT INTO t.r VALUES (\(2000 + $0), 0)" }
+            try connection.sendMultiple(Array(failing.joined(separator: ";").utf8))
+            let stopped = try connection.readMultiple(statements: failing.count)
+            #expect(stopped.outcomes.count == 100)
+            #expect(stopped.failure?.code == 1062)
+            #expect(try connection.query("SELECT COUNT(*) FROM t.r WHERE id > 2000").value(row: 0, column: 0) == "0")
+        }
+    }
+
     @Test("appendEscaped writes a literal the server reads back byte for byte")
     func escaping() async throws {
         try await withMariaDB { server in

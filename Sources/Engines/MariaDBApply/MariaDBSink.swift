@@ -602,7 +602,8 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
         let connection = try requireConnection(statements[0].context)
         let outcome: MySQLMultiOutcome
         do {
-            outcome = try connection.readMultiple(context: "apply round of \(statements.count) statements")
+            outcome = try connection.readMultiple(context: "apply round of \(statements.count) statements",
+                                                   statements: statements.count)
         } catch {
             throw lost(error, statements[0].context)
         }

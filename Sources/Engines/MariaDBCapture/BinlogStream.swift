@@ -107,11 +107,7 @@ final class BinlogStream {
 
     /// Whether `next()` would return without waiting for the primary: bytes are in
     /// Connector/C's read-ahead cache or readable on the socket.
-    var hasPendingInput: Bool {
-        if tandem_mysql_read_ahead_bytes(connection.handle) > 0 { return true }
-        var descriptor = pollfd(fd: connection.socket, events: Int16(POLLIN), revents: 0)
-        return poll(&descriptor, 1, 0) > 0
-    }
+    var hasPendingInput: Bool { connection.hasPendingInput }
 
     /// Blocks until the next event and returns its bytes (header, body, checksum), or
     /// throws once the connection ends, breaks or the primary refuses to go on.

@@ -59,6 +59,15 @@ import TandemCore
 /// `[batch] max_bytes`, large transactions into chunks (`TransactionBatcher`); one
 /// transaction is held whole in memory while it is decoded (it is only complete at its XID).
 ///
+/// ## Batching and CPU
+/// A batch closes at `[batch] max_bytes` or when its first transaction has waited
+/// `max_delay_ms`, never merely because the socket is momentarily empty (that made one
+/// batch per transaction under a steady load). While a batch is open and nothing has
+/// arrived, the thread sleeps until the batch is due instead of waking for each event;
+/// what arrives meanwhile is read in a few large reads and still joins the batch before it
+/// closes. Without an open batch the read blocks, so the first transaction after a pause
+/// is taken at once; the dump heartbeat (period = the batch delay) bounds any read.
+///
 /// ## Stopping
 /// `stop()` and `restart(at:)` shut the capture's sockets down, which ends a blocking read
 /// at once, so they return promptly (a connection attempt in progress can take up to its

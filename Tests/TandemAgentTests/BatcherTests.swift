@@ -19,6 +19,7 @@ struct BatcherTests {
         let a = batcher.add(Self.transaction(10, rows: 1), end: .postgresql(LSN(11)), now: 0)
         let b = batcher.add(Self.transaction(20, rows: 1), end: .postgresql(LSN(21)), now: 50)
         #expect(a.isEmpty && b.isEmpty)
+        #expect(batcher.dueAt == 100, "due when the first transaction has waited the delay, not the last")
         let early = batcher.due(now: 99)
         #expect(early == nil)
         let due = batcher.due(now: 100)
@@ -27,6 +28,9 @@ struct BatcherTests {
         #expect(batch.ackPosition == .postgresql(LSN(21)))
         let rest = batcher.flush()
         #expect(batcher.isEmpty && rest == nil)
+        #expect(batcher.dueAt == nil, "nothing open, nothing due")
+        _ = batcher.add(Self.transaction(30, rows: 1), end: .postgresql(LSN(31)), now: 500)
+        #expect(batcher.dueAt == 600)
     }
 
     @Test func sizeClosesBatches() {

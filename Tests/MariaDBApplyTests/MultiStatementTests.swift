@@ -66,6 +66,22 @@ struct MultiStatementTests {
         }
     }
 
+    @Test("a gathered read that gets no outcome falls back to the blocking read and its timeout")
+    func gatheredReadStillTimesOut() async throws {
+        try await withMariaDB { server in
+            let connection = try MySQLConnection(host: server.host, port: server.port, user: server.user,
+                                                 password: server.password, readTimeout: 1)
+            defer { connection.close() }
+            try connection.setMultiStatements(true)
+            // The server answers nothing for 8 s, far past the 1 s read timeout (which
+            // Connector/C may retry a few times): the read must fail, not wait for ever.
+            let round = ["DO SLEEP(8)"] + Array(repeating: "DO 1", count: 40)
+            try connection.sendMultiple(Array(round.joined(separator: ";").utf8))
+            let error = try #require(throws: MySQLError.self) { try connection.readMultiple(statements: round.count) }
+            #expect(error.kind == .connectionLost)
+        }
+    }
+
     @Test("appendEscaped writes a literal the server reads back byte for byte")
     func escaping() async throws {
         try await withMariaDB { server in

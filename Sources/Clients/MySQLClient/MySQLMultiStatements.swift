@@ -118,15 +118,21 @@ extension MySQLConnection {
     ///   that several arrive together: the server reports each statement on its own, and
     ///   waking for every report cost more CPU than building the statements. The wait is
     ///   bounded by what the remaining statements take at the least, so the server is
-    ///   never left idle for long at the end of the round.
+    ///   never left idle for long at the end of the round. After `gatherLimitMicroseconds`
+    ///   without an outcome (a lock wait, a long statement, a vanished server) the read
+    ///   blocks as usual, so the connection's read timeout still applies.
     public func readMultiple(context: String? = nil, statements: Int? = nil) throws(MySQLError) -> MySQLMultiOutcome {
         try requireOpen(context)
         func gather(received: Int) {
             guard let statements else { return }
             // About 10 µs per statement still to report is a floor on the server's time.
             let remaining = statements - received
-            while remaining >= Self.gatherMinimumStatements, !hasPendingInput {
-                usleep(UInt32(min(remaining * 10, Self.gatherMaximumMicroseconds)))
+            guard remaining >= Self.gatherMinimumStatements else { return }
+            let step = min(remaining * 10, Self.gatherMaximumMicroseconds)
+            var waited = 0
+            while waited < Self.gatherLimitMicroseconds, !hasPendingInput {
+                usleep(UInt32(step))
+                waited += step
             }
         }
         gather(received: 0)
@@ -171,6 +177,8 @@ extension MySQLConnection {
     static let gatherMinimumStatements = 8
     /// The longest single wait for outcomes to gather.
     static let gatherMaximumMicroseconds = 2_000
+    /// The longest time waited for one outcome before reading blocks (with its timeout).
+    static let gatherLimitMicroseconds = 50_000
 
     /// Appends `text` escaped for a single-quoted string literal (`mysql_real_escape_string`,
     /// for the connection's character set and SQL mode) to `buffer`; the quotes are not added.

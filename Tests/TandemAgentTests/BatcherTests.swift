@@ -36,7 +36,9 @@ struct BatcherTests {
     @Test func sizeClosesBatches() {
         var batcher = TransactionBatcher(limits: .init(maximumBytes: 4096, maximumDelayNanoseconds: .max))
         var closed: [TransactionBatcher.Closed] = []
-        for i in 1...100 { closed += batcher.add(Self.transaction(UInt64(i) * 10, rows: 2, pad: 100), end: .postgresql(LSN(UInt64(i) * 10 + 1)), now: 0) }
+        for i in 1...100 { closed += batcher.add(Self.transaction(UInt64(i) * 10, rows: 2, pad: 100), end: .postgresql(LSN(UInt64(i) * 10 + 1)), now: 5) }
+        #expect(batcher.dueAt == .max, "a delay of .max never makes a batch due (no wrap-around)")
+        #expect(batcher.due(now: .max - 1) == nil)
         #expect(closed.count > 5)
         #expect(closed.allSatisfy { $0.transactions.allSatisfy { $0.chunk == .whole } })
         let total = closed.reduce(0) { $0 + $1.transactions.count } + (batcher.flush()?.transactions.count ?? 0)

@@ -94,12 +94,17 @@ public struct TransactionBatcher: Sendable {
         return closed
     }
 
-    /// When the open batch becomes due (uptime nanoseconds); nil without an open batch.
-    public var dueAt: UInt64? { openedAt.map { $0 &+ limits.maximumDelayNanoseconds } }
+    /// When the open batch becomes due (uptime nanoseconds); nil without an open batch. A
+    /// delay too long to add (`.max`: size alone closes batches) is never due.
+    public var dueAt: UInt64? {
+        guard let openedAt else { return nil }
+        let (sum, overflow) = openedAt.addingReportingOverflow(limits.maximumDelayNanoseconds)
+        return overflow ? .max : sum
+    }
 
     /// The open batch, if its first transaction has waited long enough.
     public mutating func due(now: UInt64) -> Closed? {
-        guard let openedAt, now &- openedAt >= limits.maximumDelayNanoseconds else { return nil }
+        guard let dueAt, now >= dueAt else { return nil }
         return flush()
     }
 

@@ -292,7 +292,7 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
                 throw MariaDBApplyError(order: error)
             }
             if begin {
-                try enqueue(CommandContext(what: "begin")) { sql throws(MariaDBApplyError) in sql.raw("START TRANSACTION") }
+                try beginTarget()
             }
             for (index, item) in batches.enumerated() {
                 let batch = try decode(item)
@@ -305,7 +305,7 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
                 if progress.commitDue(rowsPerCommit: Self.rowsPerCommit, moreBatchesFollow: index < batches.count - 1) {
                     try commit()
                     progress.didCommit()
-                    try enqueue(CommandContext(what: "begin")) { sql throws(MariaDBApplyError) in sql.raw("START TRANSACTION") }
+                    try beginTarget()
                     progress.begin()
                 }
             }
@@ -592,6 +592,11 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
         }
         inFlight = statements
         if wait { try settle() }
+    }
+
+    /// Opens the target transaction the next statements and the checkpoint go into.
+    private func beginTarget() throws(MariaDBApplyError) {
+        try enqueue(CommandContext(what: "begin")) { sql throws(MariaDBApplyError) in sql.raw("START TRANSACTION") }
     }
 
     /// Reads the outcomes of the round in flight, if any, and checks every statement's. The

@@ -2,13 +2,23 @@
 //
 // Tandem — disaster-recovery replication appliance.
 //
-// The target graph mirrors the architecture (README, "Architecture"):
-//   CLibraries/  system-library targets for the four C libraries the design names,
-//                plus one tiny C shim for function-like macros and CRC32C.
-//   Clients/     thin Swift wrappers that own the C handles (libpq, MySQL client,
-//                OpenSSL, zstd) and turn C errors into typed Swift errors.
-//   Core/        pure types: the engine-neutral change model, positions, batches,
-//                and the batch codec. No sockets, no database, no filesystem.
+// The target graph follows the data path (README, "Architecture"); dependencies point one
+// way: engines depend on the kits, never on the agent runtime.
+//   CLibraries/  system-library targets for the C libraries (libpq, Connector/C, OpenSSL,
+//                zstd, zlib), plus one tiny C shim for function-like macros and CRC32C.
+//   Clients/     thin Swift wrappers that own the C handles and turn C errors into typed
+//                Swift errors.
+//   Core/        pure types: the engine-neutral change model, positions, batches, the batch
+//                codec, the retry backoff. No sockets, no database, no filesystem.
+//   Capture/     the capture kit: the port an engine's capture implements and what every
+//                capture shares (batching, numbering, the capture thread, the ready queue).
+//   Engines/     per engine: a pure decoder, a capture and an apply built on the kits.
+//   Link/        the session protocol between the sites, pure.
+//   Transport/   TLS 1.3 sockets.
+//   Storage/     the DR spool, and the durable small files (journal, capture state).
+//   Apply/       the apply kit: the sink port and its engine-neutral bookkeeping.
+//   Services/    the shipper and applier services of the agent.
+//   Procedures/  the pair journal (and the DR procedures built on it).
 //   Config/      the per-site TOML configuration and its validation.
 //   CLI/         the `tandem` command-line tool.
 //   Benchmarks/  release-mode benchmark executables (never timed tests).
@@ -64,6 +74,18 @@ let package = Package(
             name: "TandemCodec", dependencies: ["TandemCore", "ZstdSupport", "CTandemShims"],
             path: "Sources/Core/TandemCodec"),
 
+        // MARK: Kits
+        // What every engine's capture shares, and the port it implements for the shipper.
+        .target(
+            name: "CaptureKit",
+            dependencies: ["TandemCore", "TandemCodec", "TandemStorage", .product(name: "Logging", package: "swift-log")],
+            path: "Sources/Capture/CaptureKit"),
+        // What every engine's apply shares, and the port it implements for the applier.
+        .target(
+            name: "ApplyKit",
+            dependencies: ["TandemCore", "TandemCodec", .product(name: "Logging", package: "swift-log")],
+            path: "Sources/Apply/ApplyKit"),
+
         // MARK: Engines
         // PostgreSQL capture groundwork: the pure pgoutput (protocol v2) decoder. No I/O.
         .target(
@@ -74,7 +96,7 @@ let package = Package(
         .target(
             name: "PostgreSQLCapture",
             dependencies: [
-                "PostgreSQLEngine", "PGClient", "CLibPQ", "TandemCore", "TandemCodec", "TandemAgent",
+                "PostgreSQLEngine", "PGClient", "CLibPQ", "TandemCore", "TandemCodec", "CaptureKit", "TandemStorage",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Engines/PostgreSQLCapture"),
@@ -82,7 +104,7 @@ let package = Package(
         .target(
             name: "PostgreSQLApply",
             dependencies: [
-                "PGClient", "CLibPQ", "TandemCore", "TandemCodec", "TandemAgent",
+                "PGClient", "CLibPQ", "TandemCore", "TandemCodec", "ApplyKit",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Engines/PostgreSQLApply"),
@@ -92,7 +114,7 @@ let package = Package(
         .target(
             name: "MariaDBCapture",
             dependencies: [
-                "MariaDBEngine", "MySQLClient", "CMariaDB", "TandemCore", "TandemCodec", "TandemAgent",
+                "MariaDBEngine", "MySQLClient", "CMariaDB", "TandemCore", "TandemCodec", "CaptureKit", "TandemStorage",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Engines/MariaDBCapture"),
@@ -100,7 +122,7 @@ let package = Package(
         .target(
             name: "MariaDBApply",
             dependencies: [
-                "MySQLClient", "CMariaDB", "TandemCore", "TandemCodec", "TandemAgent",
+                "MySQLClient", "CMariaDB", "TandemCore", "TandemCodec", "ApplyKit",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Engines/MariaDBApply"),
@@ -108,10 +130,14 @@ let package = Package(
         // MARK: Link and transport
         // The session protocol between shipper and applier, as pure state machines.
         .target(name: "TandemLink", dependencies: ["TandemCore"], path: "Sources/Link/TandemLink"),
+
+        // MARK: Storage
         // The applier's durable, append-only batch spool.
         .target(
             name: "TandemSpool", dependencies: ["TandemCore", "TandemCodec", "CTandemShims"],
-            path: "Sources/Transport/TandemSpool"),
+            path: "Sources/Storage/TandemSpool"),
+        // Small files that must survive a crash whole (write, fsync, rename, fsync the directory).
+        .target(name: "TandemStorage", path: "Sources/Storage/TandemStorage"),
 
         // TLS 1.3 mutual-auth connections over sockets: listen or dial, peer pinning.
         .target(
@@ -124,9 +150,15 @@ let package = Package(
             name: "TandemAgent",
             dependencies: [
                 "TandemCore", "TandemCodec", "TandemLink", "TandemSpool", "TandemTransport", "TLSSupport",
-                "TandemConfig", .product(name: "Logging", package: "swift-log"),
+                "TandemConfig", "CaptureKit", "ApplyKit", .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Services/TandemAgent"),
+
+        // MARK: Procedures
+        // The pair journal (this site's role) and, built on it, the DR procedures.
+        .target(
+            name: "TandemProcedures", dependencies: ["TandemCore", "TandemStorage"],
+            path: "Sources/Procedures/TandemProcedures"),
 
         // MARK: Configuration
         .target(
@@ -140,7 +172,7 @@ let package = Package(
             dependencies: [
                 "TandemCore", "TandemConfig", "TandemCodec", "PGClient", "MySQLClient", "TLSSupport",
                 "TandemLink", "TandemSpool", "TandemTransport", "TandemAgent", "PostgreSQLCapture", "PostgreSQLApply",
-                "MariaDBCapture", "MariaDBApply",
+                "MariaDBCapture", "MariaDBApply", "CaptureKit", "ApplyKit", "TandemProcedures",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -159,11 +191,12 @@ let package = Package(
 
         // MARK: Tests
         .target(
-            name: "TandemTestSupport", dependencies: ["PGClient", "MySQLClient", "TandemAgent", "TandemCodec", "TandemCore"],
+            name: "TandemTestSupport",
+            dependencies: ["PGClient", "MySQLClient", "TandemAgent", "CaptureKit", "TandemCodec", "TandemCore"],
             path: "Tests/TandemTestSupport"),
         .testTarget(
             name: "TandemCoreTests",
-            dependencies: ["TandemCore", .product(name: "PropertyBased", package: "swift-property-based")]),
+            dependencies: ["TandemCore", "SeededRandom", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(
             name: "TandemCodecTests",
             dependencies: [
@@ -172,7 +205,18 @@ let package = Package(
             ]),
         .testTarget(name: "TandemConfigTests", dependencies: ["TandemConfig", "TandemCore"]),
         .testTarget(name: "TandemLinkTests", dependencies: ["TandemLink", "TandemCore", "SeededRandom"]),
-        .testTarget(name: "TandemSpoolTests", dependencies: ["TandemSpool", "TandemCodec", "TandemCore"]),
+        .testTarget(
+            name: "ApplyKitTests",
+            dependencies: [
+                "ApplyKit", "CaptureKit", "TandemCodec", "TandemCore", "SeededRandom",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(
+            name: "CaptureKitTests",
+            dependencies: [
+                "CaptureKit", "TandemCodec", "TandemCore", "SeededRandom", .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(name: "TandemSpoolTests", dependencies: ["TandemSpool", "TandemStorage", "TandemCodec", "TandemCore"]),
         .testTarget(name: "TLSSupportTests", dependencies: ["TLSSupport", "COpenSSL", "TandemConfig"]),
         .testTarget(name: "TandemTransportTests", dependencies: ["TandemTransport", "TLSSupport"]),
         // Runs two `tandem agent` processes against each other (synthetic source and sink).
@@ -180,23 +224,34 @@ let package = Package(
             name: "TandemAgentTests",
             dependencies: [
                 "TandemAgent", "TandemTestSupport", "TandemCore", "TandemCodec", "TandemLink", "TandemTransport", "TLSSupport",
-                "SeededRandom", .product(name: "Logging", package: "swift-log"),
+                "CaptureKit", "ApplyKit", "TandemProcedures", "TandemStorage", "SeededRandom",
+                .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(
             name: "PostgreSQLEngineTests",
             dependencies: ["PostgreSQLEngine", "TandemCore", "TandemTestSupport", "PGClient", "SeededRandom"]),
         .testTarget(
             name: "PostgreSQLCaptureTests",
-            dependencies: ["PostgreSQLCapture", "PostgreSQLEngine", "TandemAgent", "TandemCodec", "TandemCore", "TandemTestSupport", "PGClient"]),
+            dependencies: [
+                "PostgreSQLCapture", "PostgreSQLEngine", "CaptureKit", "TandemCodec", "TandemCore", "TandemTestSupport",
+                "PGClient",
+            ]),
         .testTarget(
             name: "PostgreSQLApplyTests",
-            dependencies: ["PostgreSQLApply", "TandemAgent", "TandemCodec", "TandemCore", "TandemTestSupport", "PGClient"]),
+            dependencies: [
+                "PostgreSQLApply", "ApplyKit", "TandemAgent", "TandemCodec", "TandemCore", "TandemTestSupport", "PGClient",
+            ]),
         .testTarget(
             name: "MariaDBCaptureTests",
-            dependencies: ["MariaDBCapture", "MariaDBEngine", "TandemAgent", "TandemCodec", "TandemCore", "TandemTestSupport", "MySQLClient"]),
+            dependencies: [
+                "MariaDBCapture", "MariaDBEngine", "CaptureKit", "TandemCodec", "TandemCore", "TandemTestSupport",
+                "MySQLClient",
+            ]),
         .testTarget(
             name: "MariaDBApplyTests",
-            dependencies: ["MariaDBApply", "TandemAgent", "TandemCodec", "TandemCore", "TandemTestSupport", "MySQLClient"]),
+            dependencies: [
+                "MariaDBApply", "ApplyKit", "TandemAgent", "TandemCodec", "TandemCore", "TandemTestSupport", "MySQLClient",
+            ]),
         .testTarget(
             name: "MariaDBEngineTests",
             dependencies: ["MariaDBEngine", "TandemCore", "TandemTestSupport", "MySQLClient", "SeededRandom"]),

@@ -1,3 +1,4 @@
+import ApplyKit
 import Logging
 import MariaDBApply
 import MySQLClient
@@ -127,5 +128,5 @@ enum Fixture {
 
 extension Error {
     /// The error as the sink's typed error, for assertions.
-    var applyError: MariaDBApplyError? { self as? MariaDBApplyError }
+    var applyError: ApplyError? { self as? ApplyError }
 }

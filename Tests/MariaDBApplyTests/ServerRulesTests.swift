@@ -1,3 +1,4 @@
+import ApplyKit
 import Foundation
 import MariaDBApply
 import MySQLClient
@@ -32,7 +33,7 @@ struct ServerRulesTests {
             try Self.createUser(server, "no_replay", extra: nil)
 
             // gtid_domain_id needs BINLOG REPLAY: refused at connect, naming the privilege.
-            let refused = #expect(throws: MariaDBApplyError.self) { _ = try F.sink(server, user: "no_replay", password: "pw") }
+            let refused = #expect(throws: ApplyError.self) { _ = try F.sink(server, user: "no_replay", password: "pw") }
             #expect(refused?.kind == .privilege)
             #expect(refused?.errorNumber == 1227)
             #expect(refused?.description.contains("BINLOG REPLAY") == true)
@@ -59,7 +60,7 @@ struct ServerRulesTests {
             let third = try F.batch(3, [F.transaction(3, [
                 F.update(Self.items, F.item(1, "changed")), F.insert(Self.items, F.item(3, "refused")),
             ])])
-            let error = #expect(throws: MariaDBApplyError.self) { try plain.apply([third]) }
+            let error = #expect(throws: ApplyError.self) { try plain.apply([third]) }
             #expect(error?.kind == .readOnly)
             #expect(error?.errorNumber == 1290)
             #expect(error?.description.contains("READ_ONLY ADMIN") == true)
@@ -76,7 +77,7 @@ struct ServerRulesTests {
             // checkpoint table: the same typed error, at connect.
             plain.close()
             try F.exec(server, "DROP DATABASE tandem", "SET GLOBAL read_only = 1")
-            let fresh = #expect(throws: MariaDBApplyError.self) { _ = try F.sink(server, user: "super_only", password: "pw") }
+            let fresh = #expect(throws: ApplyError.self) { _ = try F.sink(server, user: "super_only", password: "pw") }
             #expect(fresh?.kind == .readOnly)
             try F.exec(server, "SET GLOBAL read_only = 0")
         }
@@ -104,7 +105,7 @@ struct ServerRulesTests {
             defer { other.close() }
             _ = try other.apply([try F.batch(3, [F.transaction(4, [F.delete(Self.items, F.keyImage(Self.items, [.int(2)]))])])])
             #expect(try Self.gtidPosition(server) == "0-\(sid)-2,42-\(sid)-1,7283-\(sid)-4")
-            let clash = #expect(throws: MariaDBApplyError.self) { _ = try F.sink(server, domainID: 0) }
+            let clash = #expect(throws: ApplyError.self) { _ = try F.sink(server, domainID: 0) }
             #expect(clash?.kind == .connection)
             #expect(clash?.description.contains("gtid_domain_id") == true)
         }
@@ -176,12 +177,12 @@ struct ServerRulesTests {
             _ = try sink.apply([try F.batch(2, [F.transaction(2, [F.delete(parent, F.keyImage(parent, [.int(1)]))])])])
             #expect(try F.rows(server, "SELECT id FROM app.child ORDER BY id") == [["20"]])
             // A child without a parent is refused, as at the source.
-            let orphan = #expect(throws: MariaDBApplyError.self) {
+            let orphan = #expect(throws: ApplyError.self) {
                 try sink.apply([try F.batch(3, [F.transaction(3, [F.insert(child, [.int(40), .int(99)])])])])
             }
             #expect(orphan?.errorNumber == 1452)
             // Tables truncated together are emptied with the checks off, which come back on after.
-            let orphanAfter = #expect(throws: MariaDBApplyError.self) {
+            let orphanAfter = #expect(throws: ApplyError.self) {
                 try sink.apply([try F.batch(3, [
                     F.transaction(3, [F.truncate(parent), F.truncate(pinned), F.truncate(child)]),
                     F.transaction(4, [F.insert(child, [.int(41), .int(98)])]),
@@ -215,7 +216,7 @@ struct ServerRulesTests {
             let sink = try F.sink(server)
             defer { sink.close() }
             for (name, words) in [("plain", "MyISAM"), ("shown", "view"), ("audited", "trigger")] {
-                let error = #expect(throws: MariaDBApplyError.self) {
+                let error = #expect(throws: ApplyError.self) {
                     try sink.apply([try F.batch(1, [F.transaction(1, [F.insert(relation(name), [.int(1), .text("x")])])])])
                 }
                 #expect(error?.kind == .unsupportedTable, "\(name)")

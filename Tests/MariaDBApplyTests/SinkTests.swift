@@ -1,3 +1,4 @@
+import ApplyKit
 import MariaDBApply
 import MySQLClient
 import TandemAgent
@@ -38,7 +39,7 @@ struct SinkTests {
             #expect(try F.rows(server, F.itemsQuery)
                 == [["0", "zero", "n0", "1"], ["1", "one", "n1", "10"], ["2", "TWO", "n2", "21"]])
             // commit time 1_700_000_000 s + 2 µs, in UTC
-            #expect(try F.checkpointRow(server) == ["1", "0-1-2", "2023-11-14 22:13:20.000002"])
+            #expect(try F.checkpointRow(server) == ["1", "mariadb 0-1-2", "2023-11-14 22:13:20.000002"])
             #expect(try F.rows(server, "SELECT id, v FROM app.counted ORDER BY id") == [["0", "zero"], ["7", "seven"]])
 
             let second = try F.batch(2, [F.transaction(3, [F.truncate(Self.items)])])
@@ -105,7 +106,7 @@ struct SinkTests {
                 F.update(Self.items, old: F.keyImage(Self.items, [.int(78)]), F.item(78, "x")),
                 F.delete(Self.items, F.keyImage(Self.items, [.int(79)])),
             ] {
-                let error = #expect(throws: MariaDBApplyError.self) {
+                let error = #expect(throws: ApplyError.self) {
                     try sink.apply([try F.batch(5, [F.transaction(5, [F.insert(Self.items, F.item(3, "c")), change])])])
                 }
                 #expect(error?.kind == .rowMismatch)
@@ -137,7 +138,7 @@ struct SinkTests {
             #expect(try sink.apply([try F.batch(5, [add(3, 3), add(4, 4)])]) == SinkCheckpoint(sequence: 5, position: F.gtid(4)))
             #expect(try F.rows(server, "SELECT k, COUNT(*) FROM app.entries GROUP BY k ORDER BY k")
                 == [["1", "1"], ["2", "1"], ["3", "1"], ["4", "1"]])
-            #expect(try F.checkpointRow(server)?.prefix(2) == ["5", "0-1-4"])
+            #expect(try F.checkpointRow(server)?.prefix(2) == ["5", "mariadb 0-1-4"])
             // After a restart of the applier, replays are still recognised.
             sink.close()
             let again = try F.sink(server)
@@ -182,7 +183,7 @@ struct SinkTests {
             #expect(try sink.apply(call3) == SinkCheckpoint(sequence: 5, position: F.gtid(4)))
             #expect(try F.rows(server, "SELECT id, name FROM app.items ORDER BY id")
                 == [["1", "after"], ["2", "whole"], ["3", "chunk0"], ["4", "chunk1"], ["5", "chunk2"]])
-            #expect(try F.checkpointRow(server)?.prefix(2) == ["5", "0-1-4"])
+            #expect(try F.checkpointRow(server)?.prefix(2) == ["5", "mariadb 0-1-4"])
         }
     }
 
@@ -229,7 +230,7 @@ struct SinkTests {
             ]) == SinkCheckpoint(sequence: 8, position: F.gtid(5)))
             #expect(try F.rows(server, "SELECT COUNT(*), COUNT(DISTINCT k) FROM app.entries") == [["8", "8"]])
             // Chunks out of order are refused.
-            let error = #expect(throws: MariaDBApplyError.self) {
+            let error = #expect(throws: ApplyError.self) {
                 try again.apply([try F.batch(9, [F.transaction(6, [row(9)], chunk: chunk(1))])])
             }
             #expect(error?.kind == .chunkOrder)
@@ -252,7 +253,7 @@ struct SinkTests {
                 F.transaction(2, [F.insert(Self.items, F.item(2, "would be rolled back"))]),
                 F.transaction(3, [F.insert(Self.items, F.item(4, "also")), F.insert(Self.items, F.item(5, "dup"))]),
             ])
-            var error = #expect(throws: MariaDBApplyError.self) { try sink.apply([duplicate]) }
+            var error = #expect(throws: ApplyError.self) { try sink.apply([duplicate]) }
             #expect(error?.kind == .statement)
             #expect(error?.errorNumber == 1062)
             #expect(error?.sqlState == "23000")
@@ -264,11 +265,11 @@ struct SinkTests {
             #expect(error?.hint.contains("diverged") == true)
             #expect(try F.rows(server, F.itemsQuery) == before)
             #expect(try sink.checkpoint() == checkpoint)
-            #expect(try F.checkpointRow(server)?.prefix(2) == ["1", "0-1-1"])
+            #expect(try F.checkpointRow(server)?.prefix(2) == ["1", "mariadb 0-1-1"])
 
             // A missing table.
             let ghost = F.relation("ghost", [F.column("id", key: true)])
-            error = #expect(throws: MariaDBApplyError.self) {
+            error = #expect(throws: ApplyError.self) {
                 try sink.apply([try F.batch(2, [F.transaction(2, [F.insert(ghost, [.int(1)])])])])
             }
             #expect(error?.table == RelationName(schema: "app", name: "ghost"))
@@ -277,12 +278,12 @@ struct SinkTests {
 
             // A missing column, and a value the column's type rejects.
             let extra = F.relation("items", [F.column("id", key: true), F.column("colour", .text, native: "text")])
-            error = #expect(throws: MariaDBApplyError.self) {
+            error = #expect(throws: ApplyError.self) {
                 try sink.apply([try F.batch(2, [F.transaction(2, [F.insert(extra, [.int(9), .text("red")])])])])
             }
             #expect(error?.errorNumber == 1054)
             let wrong = F.relation("items", [F.column("id", key: true), F.column("qty", .text, native: "text")])
-            error = #expect(throws: MariaDBApplyError.self) {
+            error = #expect(throws: ApplyError.self) {
                 try sink.apply([try F.batch(2, [F.transaction(2, [F.insert(wrong, [.int(9), .text("many")])])])])
             }
             #expect(error?.errorNumber == 1366)
@@ -292,7 +293,7 @@ struct SinkTests {
             // A value MariaDB cannot hold, after a row already queued in the same round.
             try F.exec(server, "CREATE TABLE app.measures (id BIGINT PRIMARY KEY, v DOUBLE) ENGINE=InnoDB")
             let floats = F.relation("measures", [F.column("id", key: true), F.column("v", .float64, native: "double")])
-            error = #expect(throws: MariaDBApplyError.self) {
+            error = #expect(throws: ApplyError.self) {
                 try sink.apply([try F.batch(2, [F.transaction(2, [
                     F.insert(Self.items, F.item(2, "two")), F.insert(floats, [.int(3), .float64(.nan)]),
                 ])])])
@@ -333,12 +334,12 @@ struct SinkTests {
                 }
                 return try F.batch(2, transactions)
             }
-            var error = #expect(throws: MariaDBApplyError.self) { try sink.apply([call(missing: 99_999, duplicate: nil)]) }
+            var error = #expect(throws: ApplyError.self) { try sink.apply([call(missing: 99_999, duplicate: nil)]) }
             #expect(error?.kind == .rowMismatch)
             #expect(error?.key == "(id=99999)")
             #expect(error?.commitPosition == F.gtid(41))
             #expect(try F.rows(server, F.itemsQuery) == before)
-            error = #expect(throws: MariaDBApplyError.self) { try sink.apply([call(missing: nil, duplicate: 5)]) }
+            error = #expect(throws: ApplyError.self) { try sink.apply([call(missing: nil, duplicate: 5)]) }
             #expect(error?.errorNumber == 1062)
             #expect(error?.key == "(id=5)")
             #expect(error?.commitPosition == F.gtid(701))
@@ -357,13 +358,13 @@ struct SinkTests {
             let sink = try F.sink(server)
             defer { sink.close() }
             let t = F.transaction(1, [F.insert(Self.items, F.item(1, "a"))])
-            var error = #expect(throws: MariaDBApplyError.self) { try sink.apply([try F.batch(2, [t])]) }
+            var error = #expect(throws: ApplyError.self) { try sink.apply([try F.batch(2, [t])]) }
             #expect(error?.kind == .sequence)
-            error = #expect(throws: MariaDBApplyError.self) {
+            error = #expect(throws: ApplyError.self) {
                 try sink.apply([try F.batch(1, [t]), try F.batch(3, [F.transaction(2, [])])])
             }
             #expect(error?.kind == .sequence)
-            error = #expect(throws: MariaDBApplyError.self) {
+            error = #expect(throws: ApplyError.self) {
                 try sink.apply([try F.batch(1, [t], stream: StreamID("other")!)])
             }
             #expect(error?.kind == .sequence)
@@ -383,7 +384,7 @@ struct SinkTests {
             let id = try #require(sink.connectionID)
             try F.exec(server, "KILL \(id)")
             let second = try F.batch(2, [F.transaction(2, [F.insert(Self.items, F.item(2, "b"))])])
-            let error = #expect(throws: MariaDBApplyError.self) { try sink.apply([second]) }
+            let error = #expect(throws: ApplyError.self) { try sink.apply([second]) }
             #expect(error?.kind == .connectionLost)
             #expect(try sink.checkpoint() == SinkCheckpoint(sequence: 1, position: F.gtid(1)))
             #expect(sink.connectionID != id)
@@ -398,7 +399,7 @@ struct SinkTests {
             try F.exec(server, "KILL \(try #require(sink.connectionID))")
             let chunk1 = try F.batch(4, [F.transaction(3, [F.insert(Self.items, F.item(4, "d"))],
                                                        chunk: TransactionChunk(index: 1, isFinal: true))])
-            #expect(throws: MariaDBApplyError.self) { try sink.apply([chunk1]) }
+            #expect(throws: ApplyError.self) { try sink.apply([chunk1]) }
             #expect(try sink.apply([chunk0, chunk1]) == SinkCheckpoint(sequence: 4, position: F.gtid(3)))
             #expect(try F.rows(server, "SELECT id FROM app.items ORDER BY id") == [["1"], ["2"], ["3"], ["4"]])
         }

@@ -1,4 +1,5 @@
 @testable import MariaDBApply
+import ApplyKit
 import TandemCore
 import Testing
 
@@ -80,7 +81,7 @@ struct ValueTextTests {
 
     /// A stand-in for `mysql_real_escape_string` with backslash escapes (utf8mb4).
     static func writer() -> SQLWriter {
-        SQLWriter { (text: String, bytes: inout [UInt8]) throws(MariaDBApplyError) in
+        SQLWriter { (text: String, bytes: inout [UInt8]) throws(ApplyError) in
             for byte in text.utf8 {
                 switch byte {
                 case 0: bytes += Array("\\0".utf8)

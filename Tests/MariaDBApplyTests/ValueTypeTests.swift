@@ -1,3 +1,4 @@
+import ApplyKit
 import MariaDBApply
 import TandemAgent
 import TandemCore
@@ -144,7 +145,7 @@ struct ValueTypeTests {
             _ = try sink.apply([try F.batch(4, [F.transaction(4, [F.delete(loose, changed)])])])
             #expect(try F.count(server, "app.loose") == 0)
             // A row that is not there: 0 matched is an error naming the values.
-            let error = #expect(throws: MariaDBApplyError.self) {
+            let error = #expect(throws: ApplyError.self) {
                 try sink.apply([try F.batch(5, [F.transaction(5, [F.delete(loose, values)])])])
             }
             #expect(error?.kind == .rowMismatch)

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import MariaDBCapture
 import MySQLClient
-import TandemAgent
+import CaptureKit
 import TandemCodec
 import TandemCore
 import TandemTestSupport
@@ -377,6 +377,42 @@ struct CaptureIntegrationTests {
             let (_, after) = try Capture.collect(source) { Capture.contains($0, id: 2) }
             #expect(Capture.ids(after) == [.int(2)])
             #expect(after.first?.transactions.first?.changes.first?.relation.columns.map(\.name) == ["id", "note"])
+        }
+    }
+
+    @Test("a damaged state file stops capture naming the file; it is never taken for a first start")
+    func damagedStateFileStopsCapture() async throws {
+        try await withMariaDB { server in
+            let c = try server.connect()
+            defer { c.close() }
+            try c.execute("CREATE DATABASE shop")
+            try c.execute("CREATE TABLE shop.t (id INT PRIMARY KEY)")
+            let state = try Capture.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: state) }
+            var source = Capture.source(server, state: state)
+            try Capture.start(source, state: state)
+            source.stop()
+            let path = Capture.stateFile(state)
+            let recorded = try String(contentsOfFile: path, encoding: .utf8)
+            // Without a usable position, a first start would capture from the primary's current
+            // position and silently skip whatever came between.
+            let positionLine = try #require(recorded.split(separator: "\n").first { $0.hasPrefix("position=") })
+            for damaged in [
+                recorded.replacingOccurrences(of: String(positionLine), with: "position=not-a-gtid"),
+                recorded.replacingOccurrences(of: String(positionLine) + "\n", with: ""),
+                "server_uuid=", "\u{0}\u{1}",
+            ] {
+                try damaged.write(toFile: path, atomically: true, encoding: .utf8)
+                source = Capture.source(server, state: state)
+                try source.restart(at: 1)
+                let error = try #require(try Capture.failure(of: source))
+                source.stop()
+                #expect(error.kind == .stateDamaged, "\(error)")
+                #expect(error.engine == .mariadb)
+                #expect(error.description.contains(path) && error.description.contains("damaged"))
+                #expect(error.hint.contains("re-seed"))
+                #expect(try String(contentsOfFile: path, encoding: .utf8) == damaged, "the damaged file was replaced")
+            }
         }
     }
 

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import MariaDBCapture
 import MySQLClient
-import TandemAgent
+import CaptureKit
 import TandemCodec
 import TandemCore
 import TandemTestSupport
@@ -55,10 +55,10 @@ enum Capture {
     }
 
     /// Waits for the source to fail and returns the error `next()` throws.
-    static func failure(of source: MariaDBSource, seconds: Double = 30) throws -> MariaDBCaptureError? {
-        var failure: MariaDBCaptureError?
+    static func failure(of source: MariaDBSource, seconds: Double = 30) throws -> CaptureError? {
+        var failure: CaptureError?
         try waitFor("capture to fail", seconds: seconds) {
-            do { _ = try source.next() } catch let error as MariaDBCaptureError { failure = error }
+            do { _ = try source.next() } catch let error as CaptureError { failure = error }
             return failure != nil
         }
         return failure

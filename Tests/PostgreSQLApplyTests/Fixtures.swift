@@ -1,3 +1,4 @@
+import ApplyKit
 import Logging
 import PGClient
 import PostgreSQLApply
@@ -98,5 +99,5 @@ enum Fixture {
 
 extension Error {
     /// The error as the sink's typed error, for assertions.
-    var applyError: PostgreSQLApplyError? { self as? PostgreSQLApplyError }
+    var applyError: ApplyError? { self as? ApplyError }
 }

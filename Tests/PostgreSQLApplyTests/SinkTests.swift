@@ -1,3 +1,4 @@
+import ApplyKit
 import PGClient
 import PostgreSQLApply
 import TandemAgent
@@ -39,7 +40,7 @@ struct SinkTests {
             #expect(try sink.apply([first]) == SinkCheckpoint(sequence: 1, position: F.lsn(0x200)))
             #expect(try F.rows(server, Self.itemsQuery) == [["1", "one", "n1", "10"], ["2", "TWO", "n2", "21"]])
             // commit time 1_700_000_000 s + 0x200 µs
-            #expect(try F.checkpointRow(server) == ["1", "0/200", "2023-11-14 22:13:20.000512"])
+            #expect(try F.checkpointRow(server) == ["1", "postgresql 0/200", "2023-11-14 22:13:20.000512"])
             #expect(try F.rows(
                 server, "SELECT remote_lsn FROM pg_replication_origin_status WHERE external_id = 'tandem_orders-eu'")
                 == [["0/200"]])
@@ -98,7 +99,7 @@ struct SinkTests {
             _ = try sink.apply([try F.batch(3, [F.transaction(0x30, [
                 F.update(Self.items, [.int(2), .unchanged, .unchanged, .unchanged]),
             ])])])
-            let error = #expect(throws: PostgreSQLApplyError.self) {
+            let error = #expect(throws: ApplyError.self) {
                 try sink.apply([try F.batch(4, [F.transaction(0x40, [
                     F.update(Self.items, [.int(77), .unchanged, .unchanged, .unchanged]),
                 ])])])
@@ -128,7 +129,7 @@ struct SinkTests {
                 == SinkCheckpoint(sequence: 5, position: F.lsn(0x400)))
             #expect(try F.rows(server, "SELECT k, count(*) FROM entries GROUP BY k ORDER BY k")
                 == [["1", "1"], ["2", "1"], ["3", "1"], ["4", "1"]])
-            #expect(try F.checkpointRow(server)?.prefix(2) == ["5", "0/400"])
+            #expect(try F.checkpointRow(server)?.prefix(2) == ["5", "postgresql 0/400"])
             // And after a restart of the applier, replays are still recognised.
             sink.close()
             let again = try F.sink(server)
@@ -171,7 +172,7 @@ struct SinkTests {
             #expect(try sink.apply(call3) == SinkCheckpoint(sequence: 5, position: F.lsn(0x40)))
             #expect(try F.rows(server, "SELECT id, name FROM items ORDER BY id")
                 == [["1", "after"], ["2", "whole"], ["3", "chunk0"], ["4", "chunk1"], ["5", "chunk2"]])
-            #expect(try F.checkpointRow(server)?.prefix(2) == ["5", "0/40"])
+            #expect(try F.checkpointRow(server)?.prefix(2) == ["5", "postgresql 0/40"])
         }
     }
 
@@ -234,7 +235,7 @@ struct SinkTests {
                 == [["2", "1"], ["4", "1"], ["30", "1"], ["31", "1"], ["50", "1"], ["51", "1"]])
 
             // Chunks out of order are refused, and nothing of the call stays.
-            let error = #expect(throws: PostgreSQLApplyError.self) {
+            let error = #expect(throws: ApplyError.self) {
                 try sink.apply([try F.batch(6, [F.transaction(0x60, [row(60)]), chunk2(0x70, 1, true, 70)])])
             }
             #expect(error?.kind == .chunkOrder)
@@ -289,7 +290,7 @@ struct SinkTests {
     func originBusy() async throws {
         try await withPostgres { server in
             let sink = try F.sink(server)
-            let error = #expect(throws: PostgreSQLApplyError.self) {
+            let error = #expect(throws: ApplyError.self) {
                 _ = try F.sink(server, originWait: .milliseconds(300))
             }
             #expect(error?.kind == .originBusy)
@@ -319,7 +320,7 @@ struct SinkTests {
                 F.transaction(0x20, [F.insert(Self.items, Self.item(2, "would be rolled back"))]),
                 F.transaction(0x30, [F.insert(Self.items, Self.item(5, "dup"))]),
             ])
-            var error = #expect(throws: PostgreSQLApplyError.self) { try sink.apply([duplicate]) }
+            var error = #expect(throws: ApplyError.self) { try sink.apply([duplicate]) }
             #expect(error?.kind == .statement)
             #expect(error?.sqlState == "23505")
             #expect(error?.batchSequence == 2)
@@ -330,11 +331,11 @@ struct SinkTests {
             #expect(error?.hint.contains("diverged") == true)
             #expect(try F.rows(server, Self.itemsQuery) == before)
             #expect(try sink.checkpoint() == checkpoint)
-            #expect(try F.checkpointRow(server)?.prefix(2) == ["1", "0/10"])
+            #expect(try F.checkpointRow(server)?.prefix(2) == ["1", "postgresql 0/10"])
 
             // A missing table.
             let ghost = F.relation("ghost", [F.column("id", key: true)])
-            error = #expect(throws: PostgreSQLApplyError.self) {
+            error = #expect(throws: ApplyError.self) {
                 try sink.apply([try F.batch(2, [F.transaction(0x20, [F.insert(ghost, [.int(1)])])])])
             }
             #expect(error?.table == RelationName(schema: "public", name: "ghost"))
@@ -342,13 +343,13 @@ struct SinkTests {
             #expect(error?.hint.contains("Create the table") == true)
 
             // An update and a delete of a row the DR copy does not have.
-            error = #expect(throws: PostgreSQLApplyError.self) {
+            error = #expect(throws: ApplyError.self) {
                 try sink.apply([try F.batch(2, [F.transaction(0x20, [F.update(Self.items, Self.item(42, "nobody"))])])])
             }
             #expect(error?.kind == .rowMismatch)
             #expect(error?.key == "(id='42')")
             #expect(error?.description.contains("matched 0 rows") == true)
-            error = #expect(throws: PostgreSQLApplyError.self) {
+            error = #expect(throws: ApplyError.self) {
                 try sink.apply([try F.batch(2, [F.transaction(0x20, [
                     F.insert(Self.items, Self.item(2, "two")), F.delete(Self.items, F.keyImage(Self.items, [.int(43)])),
                 ])])])
@@ -357,14 +358,14 @@ struct SinkTests {
 
             // A value the DR column's type rejects.
             let wrong = F.relation("items", [F.column("id", key: true), F.column("qty", .text, native: "text")])
-            error = #expect(throws: PostgreSQLApplyError.self) {
+            error = #expect(throws: ApplyError.self) {
                 try sink.apply([try F.batch(2, [F.transaction(0x20, [F.insert(wrong, [.int(9), .text("many")])])])])
             }
             #expect(error?.sqlState == "22P02")
             #expect(error?.hint.contains("align") == true)
 
             // Text PostgreSQL cannot hold, after a row already queued in the same round.
-            error = #expect(throws: PostgreSQLApplyError.self) {
+            error = #expect(throws: ApplyError.self) {
                 try sink.apply([try F.batch(2, [F.transaction(0x20, [
                     F.insert(Self.items, Self.item(2, "two")), F.insert(Self.items, Self.item(3, "a\u{0}b")),
                 ])])])
@@ -389,13 +390,13 @@ struct SinkTests {
             let sink = try F.sink(server)
             defer { sink.close() }
             let t = F.transaction(0x10, [F.insert(Self.items, Self.item(1, "a"))])
-            var error = #expect(throws: PostgreSQLApplyError.self) { try sink.apply([try F.batch(2, [t])]) }
+            var error = #expect(throws: ApplyError.self) { try sink.apply([try F.batch(2, [t])]) }
             #expect(error?.kind == .sequence)
-            error = #expect(throws: PostgreSQLApplyError.self) {
+            error = #expect(throws: ApplyError.self) {
                 try sink.apply([try F.batch(1, [t]), try F.batch(3, [F.transaction(0x20, [])])])
             }
             #expect(error?.kind == .sequence)
-            error = #expect(throws: PostgreSQLApplyError.self) {
+            error = #expect(throws: ApplyError.self) {
                 try sink.apply([try F.batch(1, [t], stream: StreamID("other")!)])
             }
             #expect(error?.kind == .sequence)
@@ -414,7 +415,7 @@ struct SinkTests {
             try server.exec(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'tandem-apply-under-test'")
             let second = try F.batch(2, [F.transaction(0x20, [F.insert(Self.items, Self.item(2, "b"))])])
-            let error = #expect(throws: PostgreSQLApplyError.self) { try sink.apply([second]) }
+            let error = #expect(throws: ApplyError.self) { try sink.apply([second]) }
             #expect(error?.kind == .connectionLost)
             #expect(try sink.checkpoint() == SinkCheckpoint(sequence: 1, position: F.lsn(0x10)))
             #expect(try sink.apply([second]) == SinkCheckpoint(sequence: 2, position: F.lsn(0x20)))
@@ -445,7 +446,7 @@ struct SinkTests {
             ])])])
             #expect(try F.rows(server, "SELECT a, b, doc::text FROM tags ORDER BY a")
                 == [["1", "x", "{\"k\": [1, 2]}"], ["2", "y", "∅"]])
-            let error = #expect(throws: PostgreSQLApplyError.self) {
+            let error = #expect(throws: ApplyError.self) {
                 try sink.apply([try F.batch(3, [F.transaction(0x30, [F.delete(full, [.int(9), .text("z"), .null])])])])
             }
             #expect(error?.kind == .rowMismatch)
@@ -567,7 +568,7 @@ struct SinkTests {
             #expect(try F.rows(server, "SELECT id FROM parent") == [["41"]])
             // One source TRUNCATE of parent and child (no CASCADE): only possible as one statement.
             let plain = RowChange.Kind.truncate(cascade: false, restartIdentity: false)
-            let error = #expect(throws: PostgreSQLApplyError.self) {
+            let error = #expect(throws: ApplyError.self) {
                 try sink.apply([try F.batch(2, [F.transaction(0x20, [
                     RowChange(relation: parent, kind: plain), RowChange(relation: child, kind: plain),
                 ])])])

@@ -202,24 +202,3 @@ struct StatementPlannerTests {
         #expect(key.count < 80)
     }
 }
-
-@Suite("checkpoint position text (pure)")
-struct StoredPositionTests {
-    @Test("each engine's position reads back from the text stored, to the same engine")
-    func roundTrip() throws {
-        let mysqlSet = try MySQLGTIDSet(parsing: "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:7")
-        let positions: [Position] = [
-            .postgresql(LSN(0x16_B374_D848)), .postgresql(.zero),
-            .mariadb(try MariaDBGTIDList(parsing: "0-1-42,1-2-7")),
-            .mysql(MySQLPosition(gtidSet: mysqlSet, binlogFile: "binlog.000003", binlogOffset: 1234)),
-        ]
-        for position in positions {
-            let text = PostgreSQLSink.storedText(position)
-            let back = try PostgreSQLSink.parseStoredPosition(text)
-            #expect(back.engine == position.engine)
-            #expect(back.compare(to: position) == .same)
-        }
-        #expect(PostgreSQLSink.storedText(.postgresql(LSN(0x16_B374_D848))) == "16/B374D848")
-        #expect(throws: PositionError.self) { try PostgreSQLSink.parseStoredPosition("16/zz") }
-    }
-}

@@ -3,7 +3,7 @@ import Logging
 import PGClient
 import PostgreSQLCapture
 import PostgreSQLEngine
-import TandemAgent
+import CaptureKit
 import TandemCodec
 import TandemCore
 import TandemTestSupport
@@ -218,6 +218,42 @@ struct CaptureIntegrationTests {
             #expect(!error.description.contains("fixed") && !error.description.contains("good"))
             #expect(error.hint.contains("REPLICA IDENTITY"))
             #expect(try Self.confirmedFlush(server) == nil, "a slot was created although set-up was refused")
+        }
+    }
+
+    @Test("a damaged state file stops capture naming the file, and is not replaced by the current cluster")
+    func damagedStateFileStopsCapture() async throws {
+        try await withPostgres { server in
+            try server.exec("CREATE TABLE t (id int PRIMARY KEY)")
+            let state = try Self.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: state) }
+            let logger = Logger(label: "test")
+            var source = PostgreSQLSource(settings: Self.settings(server, state: state), logger: logger)
+            try Self.start(source, server: server)
+            try server.exec("INSERT INTO t VALUES (1)")
+            _ = try Self.collect(source) { Self.rowCount($0) >= 1 }
+            source.stop()
+            let path = state + "/capture-tandem_pair_idc.state"
+            let recorded = try String(contentsOfFile: path, encoding: .utf8)
+            #expect(recorded.contains("system_identifier=") && recorded.contains("timeline="))
+            // A torn write of an older version, an edit gone wrong: both must stop capture.
+            for damaged in ["system_identifier=", "timeline=1\nsystem_identifier=7\ntimeline=1\n", "\u{0}\u{0}\u{0}"] {
+                try damaged.write(toFile: path, atomically: true, encoding: .utf8)
+                source = PostgreSQLSource(settings: Self.settings(server, state: state), logger: logger)
+                try source.restart(at: 2)
+                var failure: CaptureError?
+                try Self.waitFor("the refusal") {
+                    do { _ = try source.next() } catch let error as CaptureError { failure = error }
+                    return failure != nil
+                }
+                source.stop()
+                let error = try #require(failure)
+                #expect(error.kind == .stateDamaged, "\(error)")
+                #expect(error.engine == .postgresql)
+                #expect(error.description.contains(path) && error.description.contains("damaged"))
+                #expect(error.hint.contains("re-seed"))
+                #expect(try String(contentsOfFile: path, encoding: .utf8) == damaged, "the damaged file was replaced")
+            }
         }
     }
 

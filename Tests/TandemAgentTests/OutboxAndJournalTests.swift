@@ -1,3 +1,6 @@
+import TandemProcedures
+import ApplyKit
+import CaptureKit
 import Foundation
 import Testing
 import TandemCore
@@ -45,10 +48,31 @@ struct OutboxAndJournalTests {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-journal-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: root) }
         let journal = RoleJournal(spoolRoot: root)
-        #expect(throws: AgentError.self) { try journal.resolve(requested: nil) }
+        #expect(throws: JournalError.self) { try journal.resolve(requested: nil) }
         #expect(try journal.resolve(requested: .applier) == .applier)
         #expect(try journal.resolve(requested: nil) == .applier)
-        #expect(throws: AgentError.self) { try journal.resolve(requested: .shipper) }
+        #expect(throws: JournalError.self) { try journal.resolve(requested: .shipper) }
+    }
+
+    @Test("a damaged or unreadable pair journal is refused, never taken for a first start")
+    func damagedJournalIsRefused() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-journal-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let journal = RoleJournal(spoolRoot: root)
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        for content in ["role=primary\n", "garbage\n", "# no role at all\n"] {
+            try content.write(toFile: journal.path, atomically: true, encoding: .utf8)
+            #expect {
+                _ = try journal.resolve(requested: .shipper)
+            } throws: { error in
+                let text = "\(error)"
+                return text.contains(journal.path) && text.contains("damaged")
+            }
+            #expect(try String(contentsOfFile: journal.path, encoding: .utf8) == content, "the journal was overwritten")
+        }
+        try FileManager.default.removeItem(atPath: journal.path)
+        try FileManager.default.createDirectory(atPath: journal.path, withIntermediateDirectories: false)
+        #expect(throws: JournalError.self) { try journal.resolve(requested: .shipper) }
     }
 
     @Test func syntheticSinkCutsATornLineAndResumesFromItsCheckpoint() throws {

@@ -1,3 +1,5 @@
+import ApplyKit
+import CaptureKit
 import Foundation
 import Testing
 import TandemTestSupport

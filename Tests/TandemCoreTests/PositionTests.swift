@@ -131,3 +131,38 @@ struct PositionTests {
         }
     }
 }
+
+@Suite("stored position text (pure)")
+struct StoredPositionTests {
+    @Test("each engine's position reads back from its stored text, to the same engine")
+    func roundTrip() throws {
+        let mysqlSet = try MySQLGTIDSet(parsing: "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:7")
+        let positions: [Position] = [
+            .postgresql(LSN(0x16_B374_D848)), .postgresql(.zero),
+            .mariadb(try MariaDBGTIDList(parsing: "0-1-42,1-2-7")),
+            .mysql(MySQLPosition(gtidSet: mysqlSet, binlogFile: "binlog.000003", binlogOffset: 1234)),
+        ]
+        for position in positions {
+            let back = try Position(storedText: position.storedText)
+            #expect(back.engine == position.engine)
+            #expect(back.compare(to: position) == .same)
+            #expect(try Position(engine: position.engine, parsing: position.engineText).compare(to: position) == .same)
+        }
+        #expect(Position.postgresql(LSN(0x16_B374_D848)).storedText == "postgresql 16/B374D848")
+        #expect(try Position(storedText: "mariadb 0-1-42") == .mariadb(try MariaDBGTIDList(parsing: "0-1-42")))
+    }
+
+    @Test("a stored text without its engine, with an unknown engine, or with a bad position is refused")
+    func refusals() {
+        // The forms written before positions carried their engine: never guessed.
+        for text in ["16/B374D848", "0-1-42", "", "oracle 1234", "postgresql", "postgresql 16/zz", "mariadb 16/B374D848"] {
+            #expect(throws: PositionError.self, "\(text)") { try Position(storedText: text) }
+        }
+        do {
+            _ = try Position(storedText: "16/B374D848")
+        } catch {
+            #expect(error.engine == nil)
+            #expect(error.description.contains("engine name"))
+        }
+    }
+}

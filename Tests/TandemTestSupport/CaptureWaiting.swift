@@ -1,5 +1,5 @@
 import Foundation
-import TandemAgent
+import CaptureKit
 import TandemCodec
 import TandemCore
 

@@ -1,3 +1,5 @@
+import ApplyKit
+import TandemProcedures
 import ArgumentParser
 import Dispatch
 import Foundation

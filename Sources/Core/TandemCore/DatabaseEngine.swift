@@ -9,3 +9,14 @@ public enum DatabaseEngine: String, Sendable, Hashable, CaseIterable, CustomStri
 
     public var description: String { rawValue }
 }
+
+extension DatabaseEngine {
+    /// The product's name as operators write it, for messages ("PostgreSQL apply failed").
+    public var displayName: String {
+        switch self {
+        case .postgresql: "PostgreSQL"
+        case .mariadb: "MariaDB"
+        case .mysql: "MySQL"
+        }
+    }
+}

@@ -1,3 +1,4 @@
+import ApplyKit
 import TandemCore
 
 /// One condition that locates the target row: `column = literal`, or `column IS NULL` when the
@@ -138,7 +139,7 @@ enum MariaDBStatementPlanner {
     /// columns. `INSERT INTO t () VALUES ()` when no column is sent (every column defaulted).
     static func writeInsert(
         _ table: RelationName, columns: [String], rows: [[MariaDBLiteral]], into sql: inout SQLWriter
-    ) throws(MariaDBApplyError) {
+    ) throws(ApplyError) {
         sql.raw("INSERT INTO ")
         sql.table(table)
         sql.raw(" (")
@@ -158,7 +159,7 @@ enum MariaDBStatementPlanner {
     }
 
     /// UPDATE, DELETE or the existence check of one planned row (not inserts).
-    static func writeRow(_ row: PlannedRow, into sql: inout SQLWriter) throws(MariaDBApplyError) {
+    static func writeRow(_ row: PlannedRow, into sql: inout SQLWriter) throws(ApplyError) {
         switch row.verb {
         case .insert:
             try writeInsert(row.table, columns: row.assigned, rows: [row.values], into: &sql)

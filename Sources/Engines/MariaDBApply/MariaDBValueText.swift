@@ -1,3 +1,4 @@
+import ApplyKit
 import TandemCore
 
 /// A value that has no MariaDB form: NaN or an infinity, a PostgreSQL-only type, a date out of
@@ -164,7 +165,7 @@ public enum MariaDBValueText {
 /// strings is handed in (the connection's `mysql_real_escape_string` in the sink), so
 /// everything else stays pure and testable.
 struct SQLWriter {
-    typealias Escape = (String, inout [UInt8]) throws(MariaDBApplyError) -> Void
+    typealias Escape = (String, inout [UInt8]) throws(ApplyError) -> Void
 
     var bytes: [UInt8] = []
     let escape: Escape
@@ -203,7 +204,7 @@ struct SQLWriter {
         identifier(name.name)
     }
 
-    mutating func literal(_ literal: MariaDBLiteral) throws(MariaDBApplyError) {
+    mutating func literal(_ literal: MariaDBLiteral) throws(ApplyError) {
         switch literal {
         case .plain(let text):
             bytes.append(contentsOf: text.utf8)

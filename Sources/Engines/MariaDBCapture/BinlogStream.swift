@@ -1,3 +1,4 @@
+import CaptureKit
 import CMariaDB
 import Foundation
 import MariaDBEngine
@@ -42,7 +43,7 @@ final class BinlogStream {
     ///   - register: called with the socket before anything can block on it; returns
     ///     false when the capture is stopping (the stream is then closed and not opened).
     init(settings: MariaDBCaptureSettings, start: MariaDBGTIDList, heartbeatNanoseconds: UInt64,
-         readTimeoutSeconds: Int, register: (Int32) -> Bool) throws(MariaDBCaptureError) {
+         readTimeoutSeconds: Int, register: (Int32) -> Bool) throws(CaptureError) {
         self.start = start
         do {
             connection = try MySQLConnection(
@@ -50,11 +51,11 @@ final class BinlogStream {
                 database: settings.database, unixSocket: settings.unixSocket, connectTimeout: 5,
                 readTimeout: readTimeoutSeconds, writeTimeout: 30)
         } catch {
-            throw MariaDBCaptureError.database(error, doing: "opening the binlog dump connection")
+            throw CaptureError.database(error, doing: "opening the binlog dump connection")
         }
         guard register(connection.socket) else {
             connection.close()
-            throw MariaDBCaptureError(.connection, "capture is stopping", hint: "None needed.")
+            throw CaptureError(.connection, "capture is stopping", hint: "None needed.")
         }
         // The dump protocol is configured through user variables of the session:
         // - capability 4 (GTID): GTID events, and the start given as a GTID position;
@@ -73,7 +74,7 @@ final class BinlogStream {
         for sql in statements {
             do { try connection.execute(sql) } catch {
                 connection.close()
-                throw MariaDBCaptureError.database(error, doing: "preparing the binlog dump")
+                throw CaptureError.database(error, doing: "preparing the binlog dump")
             }
         }
         guard let rpl = mariadb_rpl_init_ex(connection.handle, UInt32(MARIADB_RPL_VERSION)) else {
@@ -111,9 +112,9 @@ final class BinlogStream {
 
     /// Blocks until the next event and returns its bytes (header, body, checksum), or
     /// throws once the connection ends, breaks or the primary refuses to go on.
-    func next() throws(MariaDBCaptureError) -> [UInt8] {
+    func next() throws(CaptureError) -> [UInt8] {
         guard let rpl else {
-            throw MariaDBCaptureError(.connection, "the binlog dump connection is closed", hint: "Capture reconnects.")
+            throw CaptureError(.connection, "the binlog dump connection is closed", hint: "Capture reconnects.")
         }
         guard let fetched = mariadb_rpl_fetch(rpl, event) else {
             event = nil
@@ -121,7 +122,7 @@ final class BinlogStream {
         }
         event = fetched
         guard let raw = fetched.pointee.raw_data else {
-            throw MariaDBCaptureError(.protocolViolation, "Connector/C returned an event without its bytes",
+            throw CaptureError(.protocolViolation, "Connector/C returned an event without its bytes",
                                       hint: "Check the Connector/C version (3.3 or later is needed).")
         }
         let buffer = UnsafeBufferPointer(start: raw, count: Int(fetched.pointee.raw_data_size))
@@ -131,7 +132,7 @@ final class BinlogStream {
     /// The event inside a network packet: the packet starts with the OK byte 0x00, which
     /// Connector/C may or may not have stripped; the event's own size field (offset 9)
     /// says which.
-    static func eventBytes(_ packet: UnsafeBufferPointer<UInt8>) throws(MariaDBCaptureError) -> [UInt8] {
+    static func eventBytes(_ packet: UnsafeBufferPointer<UInt8>) throws(CaptureError) -> [UInt8] {
         func declaredSize(at offset: Int) -> Int? {
             guard packet.count >= offset + BinlogEventHeader.length else { return nil }
             let p = offset + 9
@@ -139,7 +140,7 @@ final class BinlogStream {
         }
         if packet.first == 0, declaredSize(at: 1) == packet.count - 1 { return Array(packet[1...]) }
         if declaredSize(at: 0) == packet.count { return Array(packet) }
-        throw MariaDBCaptureError(.protocolViolation,
+        throw CaptureError(.protocolViolation,
                                   "a binlog packet of \(packet.count) bytes does not hold one event (first byte \(packet.first ?? 0))",
                                   hint: "Capture stops so nothing is skipped; report it with the primary's version.")
     }
@@ -148,7 +149,7 @@ final class BinlogStream {
     /// and text) is in the `MYSQL` handle; Connector/C's replication layer only adds its
     /// own for packets it could not parse.
     static func failure(_ mysql: UnsafeMutablePointer<MYSQL>, rpl: UnsafeMutablePointer<MARIADB_RPL>?, doing what: String,
-                        start: MariaDBGTIDList) -> MariaDBCaptureError {
+                        start: MariaDBGTIDList) -> CaptureError {
         var code = mysql_errno(mysql)
         var message = mysql_error(mysql).map { String(cString: $0) } ?? ""
         if code == 0, let rpl {
@@ -158,19 +159,19 @@ final class BinlogStream {
         message = message.trimmingCharacters(in: .whitespacesAndNewlines)
         switch code {
         case 0:
-            return MariaDBCaptureError(.connection, "\(what): the primary ended the binlog dump",
+            return CaptureError(.connection, "\(what): the primary ended the binlog dump",
                                        hint: "Capture reconnects and resumes from the last acknowledged position.")
         case fatalReadingBinlog where message.contains("max_allowed_packet"):
-            return MariaDBCaptureError(.sourceSetup, "\(what): the primary refused (\(code)): \(message)",
+            return CaptureError(.sourceSetup, "\(what): the primary refused (\(code)): \(message)",
                                        hint: "Raise max_allowed_packet on the primary to at least the largest binlog event, then restart the agent.")
         case fatalReadingBinlog:
-            return MariaDBCaptureError(.reseedRequired, "the primary cannot stream from GTID position '\(start)' (\(code)): \(message)",
+            return CaptureError(.reseedRequired, "the primary cannot stream from GTID position '\(start)' (\(code)): \(message)",
                                        hint: "The binlogs the DR copy needs are gone or the primary's history differs: re-seed the DR site, then remove the capture state file.")
         case 1044, 1045, 1227, 1142, 1143:
-            return MariaDBCaptureError(.sourceSetup, "\(what): the primary refused (\(code)): \(message)",
+            return CaptureError(.sourceSetup, "\(what): the primary refused (\(code)): \(message)",
                                        hint: "Grant the capture user REPLICATION SLAVE and BINLOG MONITOR, then restart the agent.")
         default:
-            return MariaDBCaptureError(.connection, "\(what) (\(code)): \(message.isEmpty ? "connection lost" : message)",
+            return CaptureError(.connection, "\(what) (\(code)): \(message.isEmpty ? "connection lost" : message)",
                                        hint: "Capture reconnects and resumes from the last acknowledged position.")
         }
     }

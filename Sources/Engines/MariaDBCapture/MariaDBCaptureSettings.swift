@@ -1,4 +1,4 @@
-import TandemAgent
+import CaptureKit
 import TandemCore
 
 /// What the MariaDB capture needs to know, independent of the TOML config.

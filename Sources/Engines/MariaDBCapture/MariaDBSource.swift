@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import MariaDBEngine
 import MySQLClient
-import TandemAgent
+import CaptureKit
 import TandemCodec
 import TandemCore
 
@@ -87,7 +87,7 @@ public final class MariaDBSource: BatchSource, @unchecked Sendable {
     private var acknowledgedPosition: MariaDBGTIDList?
     /// The primary the state file belongs to, once a session verified or recorded it.
     private var identity: (uuid: String, serverID: UInt32)?
-    private var failure: MariaDBCaptureError?
+    private var failure: CaptureError?
     private var schemaChange: (statement: String, gtid: MariaDBGTID)?
     private var persistScheduled = false
     private var worker: CaptureWorker?
@@ -129,7 +129,7 @@ public final class MariaDBSource: BatchSource, @unchecked Sendable {
     }
 
     public func next() throws -> SourceBatch? {
-        let change = try lock.withLock { () throws(MariaDBCaptureError) -> (statement: String, gtid: MariaDBGTID)? in
+        let change = try lock.withLock { () throws(CaptureError) -> (statement: String, gtid: MariaDBGTID)? in
             if let failure { throw failure }
             if !ready.isEmpty { return nil }
             guard let schemaChange, acknowledgedSequence >= producedThrough else { return nil }
@@ -151,17 +151,17 @@ public final class MariaDBSource: BatchSource, @unchecked Sendable {
 
     public func acknowledge(durableThrough position: Position, sequence: UInt64) throws {
         guard case .mariadb(let list) = position else {
-            throw MariaDBCaptureError(.protocolViolation, "acknowledged a non-MariaDB position \(position)",
+            throw CaptureError(.protocolViolation, "acknowledged a non-MariaDB position \(position)",
                                       hint: "This is a bug in the shipper; report it.")
         }
-        let schedule = try lock.withLock { () throws(MariaDBCaptureError) -> Bool in
+        let schedule = try lock.withLock { () throws(CaptureError) -> Bool in
             acknowledgedSequence = max(acknowledgedSequence, sequence)
             if let current = acknowledgedPosition {
                 switch list.compare(to: current) {
                 case .after: acknowledgedPosition = list
                 case .same, .before: return false
                 case .incomparable:
-                    throw MariaDBCaptureError(.protocolViolation,
+                    throw CaptureError(.protocolViolation,
                                               "acknowledged position \(list) is not comparable with the acknowledged \(current)",
                                               hint: "This is a bug in the shipper; report it.")
                 }
@@ -183,7 +183,7 @@ public final class MariaDBSource: BatchSource, @unchecked Sendable {
         persistQueue.sync { persist() }
     }
 
-    private func throwIfFailed() throws(MariaDBCaptureError) {
+    private func throwIfFailed() throws(CaptureError) {
         if let failure = lock.withLock({ failure }) { throw failure }
     }
 
@@ -205,10 +205,10 @@ public final class MariaDBSource: BatchSource, @unchecked Sendable {
         }
     }
 
-    private func schemaChangeError(statement: String, gtid: MariaDBGTID) -> MariaDBCaptureError {
+    private func schemaChangeError(statement: String, gtid: MariaDBGTID) -> CaptureError {
         let acknowledged = lock.withLock { acknowledgedPosition } ?? MariaDBGTIDList()
         let shortened = singleLine(statement, limit: 200)
-        return MariaDBCaptureError(
+        return CaptureError(
             .schemaChange,
             "DDL is not replicated yet: capture stopped in front of \"\(shortened)\" (GTID \(gtid)); everything before it is durable at the DR site",
             hint: "Apply the same statement at the DR site, then set position=\(acknowledged.advanced(by: gtid)) in \(stateFilePath) and restart the agent (or re-seed the DR site).")
@@ -223,7 +223,7 @@ public final class MariaDBSource: BatchSource, @unchecked Sendable {
         }
     }
 
-    fileprivate func fail(_ error: MariaDBCaptureError) { lock.withLock { if failure == nil { failure = error } } }
+    fileprivate func fail(_ error: CaptureError) { lock.withLock { if failure == nil { failure = error } } }
 
     fileprivate func stopAtSchemaChange(statement: String, gtid: MariaDBGTID) {
         lock.withLock { schemaChange = (statement, gtid) }
@@ -278,7 +278,7 @@ private final class CaptureWorker: @unchecked Sendable {
     func start() {
         thread.start(
             logger: logger,
-            session: { [self] () throws(MariaDBCaptureError) in try session() },
+            session: { [self] () throws(CaptureError) in try session() },
             recovery: { error in error.kind == .connection ? .retry : .stop },
             failed: { [self] error in source.fail(error) })
     }
@@ -291,17 +291,17 @@ private final class CaptureWorker: @unchecked Sendable {
 
     /// Verifies the primary against the state file (or records it on the first start) and
     /// returns where streaming resumes.
-    private func startPosition(_ facts: PrimaryFacts, recorded: CaptureState?) throws(MariaDBCaptureError) -> MariaDBGTIDList {
+    private func startPosition(_ facts: PrimaryFacts, recorded: CaptureState?) throws(CaptureError) -> MariaDBGTIDList {
         let path = source.stateFilePath
         guard let identity = facts.identity else {
-            throw MariaDBCaptureError(
+            throw CaptureError(
                 .reseedRequired,
                 "the primary (server_id \(facts.serverID)) is not the server this capture started on: it has no tandem.server_identity row, the state file names identity \(recorded?.serverUUID ?? "?")",
                 hint: "If [database] points at the wrong server, fix it; otherwise re-seed the DR site, then remove \(path) and restart.")
         }
         if let recorded {
             guard recorded.serverUUID == identity, recorded.serverID == facts.serverID else {
-                throw MariaDBCaptureError(
+                throw CaptureError(
                     .reseedRequired,
                     "the primary is a different server (server_id \(facts.serverID), identity \(identity)); capture started on server_id \(recorded.serverID), identity \(recorded.serverUUID)",
                     hint: "If [database] points at the wrong server, fix it; otherwise re-seed the DR site, then remove \(path) and restart.")
@@ -317,7 +317,7 @@ private final class CaptureWorker: @unchecked Sendable {
         return source.adopt(identity: (identity, facts.serverID), position: position)
     }
 
-    private func session() throws(MariaDBCaptureError) {
+    private func session() throws(CaptureError) {
         let control: MySQLConnection
         do {
             control = try MySQLConnection(
@@ -325,7 +325,7 @@ private final class CaptureWorker: @unchecked Sendable {
                 database: settings.database, unixSocket: settings.unixSocket, connectTimeout: 5,
                 readTimeout: 30, writeTimeout: 30)
         } catch {
-            throw MariaDBCaptureError.database(error, doing: "connecting to the primary")
+            throw CaptureError.database(error, doing: "connecting to the primary")
         }
         let controlSocket = control.socket
         defer {
@@ -339,7 +339,7 @@ private final class CaptureWorker: @unchecked Sendable {
         let acknowledged = try startPosition(facts, recorded: recorded)
         numbering.startingAt(.mariadb(acknowledged))
         guard case .mariadb(let resume)? = numbering.completedThrough else {
-            throw MariaDBCaptureError(.protocolViolation, "the capture's resume position is not a MariaDB position",
+            throw CaptureError(.protocolViolation, "the capture's resume position is not a MariaDB position",
                                       hint: "This is a bug in the shipper; report it.")
         }
 
@@ -355,7 +355,7 @@ private final class CaptureWorker: @unchecked Sendable {
 
         let encoder: BatchEncoder
         do { encoder = try BatchEncoder(level: settings.compressionLevel) } catch {
-            throw MariaDBCaptureError(.sourceSetup, "cannot set up the batch encoder: \(error.description)", hint: error.hint)
+            throw CaptureError(.sourceSetup, "cannot set up the batch encoder: \(error.description)", hint: error.hint)
         }
         var decoder = BinlogDecoder(startPosition: resume, checksum: facts.checksum, charsets: facts.charsets)
         decoder.chunkChanges = 8192
@@ -363,10 +363,10 @@ private final class CaptureWorker: @unchecked Sendable {
         let heartbeatInterval = settings.heartbeatIntervalNanoseconds
         var nextHeartbeat = DispatchTime.now().uptimeNanoseconds + heartbeatInterval
 
-        func emit(_ closed: TransactionBatcher.Closed) throws(MariaDBCaptureError) {
+        func emit(_ closed: TransactionBatcher.Closed) throws(CaptureError) {
             let batch: SourceBatch
             do { batch = try numbering.seal(closed, with: encoder) } catch {
-                throw MariaDBCaptureError(.protocolViolation, "cannot encode batch \(numbering.nextSequence): \(error.description)",
+                throw CaptureError(.protocolViolation, "cannot encode batch \(numbering.nextSequence): \(error.description)",
                                           hint: error.hint)
             }
             source.deliver(batch)
@@ -374,10 +374,10 @@ private final class CaptureWorker: @unchecked Sendable {
 
         /// Decodes one event and hands what it completes to the batcher. False when capture
         /// stops in front of DDL.
-        func take(_ bytes: [UInt8]) throws(MariaDBCaptureError) -> Bool {
+        func take(_ bytes: [UInt8]) throws(CaptureError) -> Bool {
             let output: BinlogDecoderEvent?
             do { output = try decoder.feed(bytes) } catch {
-                throw MariaDBCaptureError(
+                throw CaptureError(
                     .protocolViolation,
                     "undecodable binlog event after GTID position '\(decoder.gtidState)' (\(decoder.binlogFile ?? "?"):\(decoder.binlogPosition)): \(error)",
                     hint: "Capture stops so nothing is skipped; fix the cause (see the error) or report it with the primary's version.")
@@ -425,7 +425,7 @@ private final class CaptureWorker: @unchecked Sendable {
             if heartbeatInterval > 0, now >= nextHeartbeat {
                 nextHeartbeat = now + heartbeatInterval
                 do { try control.execute(SourceSetup.heartbeat) } catch {
-                    throw MariaDBCaptureError.database(error, doing: "writing the heartbeat")
+                    throw CaptureError.database(error, doing: "writing the heartbeat")
                 }
             }
             if source.readyByteCount >= settings.maximumReadyBytes {
@@ -447,10 +447,10 @@ private final class CaptureWorker: @unchecked Sendable {
 
     /// The transaction as shipped, or nil when it is not shipped at all (written by
     /// Tandem's applier at this site). Changes of tables that are not captured are dropped.
-    private func shippable(_ transaction: Transaction) throws(MariaDBCaptureError) -> Transaction? {
+    private func shippable(_ transaction: Transaction) throws(CaptureError) -> Transaction? {
         // The decoder's origin is "domain-server" of the transaction's GTID.
         guard let domainText = transaction.origin?.split(separator: "-").first, let domain = UInt32(domainText) else {
-            throw MariaDBCaptureError(.protocolViolation, "a decoded transaction carries no GTID domain (origin \(transaction.origin ?? "none"))",
+            throw CaptureError(.protocolViolation, "a decoded transaction carries no GTID domain (origin \(transaction.origin ?? "none"))",
                                       hint: "This is a bug in the decoder; report it.")
         }
         if domain == settings.applierDomainID { return nil }

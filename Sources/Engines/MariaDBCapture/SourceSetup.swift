@@ -1,3 +1,4 @@
+import CaptureKit
 import Foundation
 import MariaDBEngine
 import MySQLClient
@@ -50,7 +51,7 @@ struct SourceSetup {
 
     /// - Parameter createIdentity: whether a missing identity marker may be created (first
     ///   start); otherwise it is reported missing (nil) and the caller decides.
-    func prepare(on connection: MySQLConnection, createIdentity: Bool) throws(MariaDBCaptureError) -> PrimaryFacts {
+    func prepare(on connection: MySQLConnection, createIdentity: Bool) throws(CaptureError) -> PrimaryFacts {
         let (checksum, serverID) = try checkBinlogSettings(connection)
         try checkKeys(connection)
         try ensureObjects(connection)
@@ -65,7 +66,7 @@ struct SourceSetup {
             .first?.first ?? nil
         let position: MariaDBGTIDList
         do { position = try MariaDBGTIDList(parsing: positionText ?? "") } catch {
-            throw MariaDBCaptureError(.protocolViolation, "the primary reported gtid_binlog_pos '\(positionText ?? "")': \(error)",
+            throw CaptureError(.protocolViolation, "the primary reported gtid_binlog_pos '\(positionText ?? "")': \(error)",
                                       hint: "Report it with the primary's version.")
         }
         return PrimaryFacts(checksum: checksum, serverID: serverID, identity: identity, binlogPosition: position,
@@ -74,7 +75,7 @@ struct SourceSetup {
 
     /// Refuses, naming every wrong setting, unless the binlog is on and row-based with full
     /// images and full metadata (column names and the primary key come from the metadata).
-    private func checkBinlogSettings(_ connection: MySQLConnection) throws(MariaDBCaptureError) -> (BinlogChecksum, UInt32) {
+    private func checkBinlogSettings(_ connection: MySQLConnection) throws(CaptureError) -> (BinlogChecksum, UInt32) {
         let row = try query(
             connection,
             "SELECT @@GLOBAL.log_bin, @@GLOBAL.binlog_format, @@GLOBAL.binlog_row_image, @@GLOBAL.binlog_row_metadata, @@GLOBAL.binlog_checksum, @@GLOBAL.server_id",
@@ -94,7 +95,7 @@ struct SourceSetup {
             }
         }
         guard problems.isEmpty else {
-            throw MariaDBCaptureError(.sourceSetup, "the primary's binlog is not usable for capture: " + problems.joined(separator: "; "),
+            throw CaptureError(.sourceSetup, "the primary's binlog is not usable for capture: " + problems.joined(separator: "; "),
                                       hint: fixes.joined(separator: "; ") + ", then restart the agent.")
         }
         let checksum: BinlogChecksum
@@ -102,18 +103,18 @@ struct SourceSetup {
         case "NONE": checksum = .none
         case "CRC32": checksum = .crc32
         default:
-            throw MariaDBCaptureError(.sourceSetup, "binlog_checksum = \(value(4)) is not supported",
+            throw CaptureError(.sourceSetup, "binlog_checksum = \(value(4)) is not supported",
                                       hint: "SET GLOBAL binlog_checksum = CRC32 (or NONE).")
         }
         guard let serverID = UInt32(value(5)) else {
-            throw MariaDBCaptureError(.protocolViolation, "the primary reported server_id '\(value(5))'", hint: "Report it with the primary's version.")
+            throw CaptureError(.protocolViolation, "the primary reported server_id '\(value(5))'", hint: "Report it with the primary's version.")
         }
         return (checksum, serverID)
     }
 
     /// Every captured table needs a PRIMARY KEY: the applier finds the row an UPDATE or
     /// DELETE changes by it, and without one a batch could change the wrong rows.
-    private func checkKeys(_ connection: MySQLConnection) throws(MariaDBCaptureError) {
+    private func checkKeys(_ connection: MySQLConnection) throws(CaptureError) {
         let excluded = MariaDBCaptureSettings.internalSchemas.sorted().map { "'\($0)'" }.joined(separator: ", ")
         let rows = try query(
             connection,
@@ -132,14 +133,14 @@ struct SourceSetup {
         }
         guard bad.isEmpty else {
             let names = bad.prefix(20).joined(separator: ", ") + (bad.count > 20 ? " and \(bad.count - 20) more" : "")
-            throw MariaDBCaptureError(.sourceSetup, "table\(bad.count == 1 ? "" : "s") without a primary key: \(names)",
+            throw CaptureError(.sourceSetup, "table\(bad.count == 1 ? "" : "s") without a primary key: \(names)",
                                       hint: "Add a primary key to each, or exclude them in [tables], then restart the agent.")
         }
     }
 
     /// Creates what is missing of the `tandem` schema. Existing objects are left alone
     /// (MariaDB would write even a no-op `IF NOT EXISTS` to the binlog).
-    private func ensureObjects(_ connection: MySQLConnection) throws(MariaDBCaptureError) {
+    private func ensureObjects(_ connection: MySQLConnection) throws(CaptureError) {
         let present = Set(try query(connection,
                                     "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'tandem'",
                                     doing: "looking up the tandem schema").compactMap { $0.first ?? nil })
@@ -153,12 +154,12 @@ struct SourceSetup {
         }
     }
 
-    private func readIdentity(_ connection: MySQLConnection) throws(MariaDBCaptureError) -> String? {
+    private func readIdentity(_ connection: MySQLConnection) throws(CaptureError) -> String? {
         try query(connection, "SELECT uuid FROM `tandem`.`server_identity` WHERE id = 1",
                   doing: "reading the primary's identity").first?.first ?? nil
     }
 
-    private func charsets(_ connection: MySQLConnection) throws(MariaDBCaptureError) -> MariaDBCharsets {
+    private func charsets(_ connection: MySQLConnection) throws(CaptureError) -> MariaDBCharsets {
         var names: [UInt32: String] = [:]
         for row in try query(connection, "SELECT ID, CHARACTER_SET_NAME FROM information_schema.COLLATIONS",
                              doing: "reading the collations") {
@@ -169,13 +170,13 @@ struct SourceSetup {
 
     // MARK: Helpers
 
-    private func query(_ connection: MySQLConnection, _ sql: String, doing what: String) throws(MariaDBCaptureError)
+    private func query(_ connection: MySQLConnection, _ sql: String, doing what: String) throws(CaptureError)
         -> [[String?]]
     {
-        do { return try connection.query(sql).rows } catch { throw MariaDBCaptureError.database(error, doing: what) }
+        do { return try connection.query(sql).rows } catch { throw CaptureError.database(error, doing: what) }
     }
 
-    private func run(_ connection: MySQLConnection, _ sql: String, doing what: String) throws(MariaDBCaptureError) {
-        do { try connection.execute(sql) } catch { throw MariaDBCaptureError.database(error, doing: what) }
+    private func run(_ connection: MySQLConnection, _ sql: String, doing what: String) throws(CaptureError) {
+        do { try connection.execute(sql) } catch { throw CaptureError.database(error, doing: what) }
     }
 }

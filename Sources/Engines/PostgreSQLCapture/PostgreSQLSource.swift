@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import PGClient
 import PostgreSQLEngine
-import TandemAgent
+import CaptureKit
 import TandemCodec
 import TandemCore
 
@@ -176,7 +176,7 @@ private final class CaptureWorker: @unchecked Sendable {
         let start = try SourceSetup(settings: settings).prepare(on: control)
         let replication = try ReplicationStream(conninfo: settings.conninfo)
         defer { replication.close() }
-        if let recorded = CaptureState.load(directory: settings.stateDirectory, slot: settings.slotName) {
+        if let recorded = try CaptureState.load(directory: settings.stateDirectory, slot: settings.slotName) {
             if let problem = recorded.mismatch(with: replication.identity) {
                 throw CaptureError(.reseedRequired, problem,
                                    hint: "The DR copy no longer matches this primary's history: re-seed the DR site, then remove \(CaptureState.path(directory: settings.stateDirectory, slot: settings.slotName)).")

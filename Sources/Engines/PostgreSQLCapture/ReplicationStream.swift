@@ -1,3 +1,4 @@
+import CaptureKit
 import CLibPQ
 import Foundation
 import PGClient

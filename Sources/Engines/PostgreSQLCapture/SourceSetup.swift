@@ -1,3 +1,4 @@
+import CaptureKit
 import Foundation
 import PGClient
 import TandemCore
@@ -99,7 +100,7 @@ struct SourceSetup {
         let rows = try query(connection,
                              "SELECT plugin, database = current_database(), confirmed_flush_lsn, wal_status, slot_type FROM pg_replication_slots WHERE slot_name = $1",
                              [name], doing: "looking up slot \(name)")
-        let state = CaptureState.load(directory: settings.stateDirectory, slot: name)
+        let state = try CaptureState.load(directory: settings.stateDirectory, slot: name)
         guard let row = rows.first else {
             if state != nil {
                 throw CaptureError(.reseedRequired, "replication slot \(name) no longer exists on the primary",
@@ -145,51 +146,5 @@ struct SourceSetup {
 
     private func quote(_ connection: PGConnection, _ name: String) throws(CaptureError) -> String {
         do { return try connection.escapeIdentifier(name) } catch { throw CaptureError.database(error, doing: "quoting \(name)") }
-    }
-}
-
-/// The cluster a capture streams from, remembered across restarts (`capture-<slot>.state`
-/// in the spool directory). A different system identifier means a different cluster
-/// (restored, rebuilt); a higher timeline means a promoted standby, whose logical slots
-/// are not the ones this capture confirmed. Either way positions no longer line up with
-/// the DR copy.
-struct CaptureState: Equatable {
-    var systemIdentifier: String
-    var timeline: Int
-
-    static func path(directory: String, slot: String) -> String { "\(directory)/capture-\(slot).state" }
-
-    static func load(directory: String, slot: String) -> CaptureState? {
-        guard let text = try? String(contentsOfFile: path(directory: directory, slot: slot), encoding: .utf8) else { return nil }
-        var values: [String: String] = [:]
-        for line in text.split(separator: "\n") {
-            let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
-            if parts.count == 2 { values[parts[0]] = parts[1] }
-        }
-        guard let system = values["system_identifier"], let timeline = values["timeline"].flatMap(Int.init) else { return nil }
-        return CaptureState(systemIdentifier: system, timeline: timeline)
-    }
-
-    func save(directory: String, slot: String) throws(CaptureError) {
-        let text = "system_identifier=\(systemIdentifier)\ntimeline=\(timeline)\n"
-        let target = Self.path(directory: directory, slot: slot)
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            try text.write(toFile: target + ".tmp", atomically: false, encoding: .utf8)
-            _ = rename(target + ".tmp", target)
-        } catch {
-            throw CaptureError(.sourceSetup, "cannot write \(target): \(error)", hint: "Check [spool] directory and its permissions.")
-        }
-    }
-
-    /// Nil when `current` is the same cluster on the same timeline (or nothing was recorded).
-    func mismatch(with current: CaptureState) -> String? {
-        if current.systemIdentifier != systemIdentifier {
-            return "the primary is a different cluster (system identifier \(current.systemIdentifier), capture started on \(systemIdentifier))"
-        }
-        if current.timeline != timeline {
-            return "the primary changed timeline (\(timeline) → \(current.timeline)): it was promoted or restored"
-        }
-        return nil
     }
 }

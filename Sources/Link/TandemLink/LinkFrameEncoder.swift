@@ -87,7 +87,7 @@ public struct LinkFrameEncoder: Sendable {
             out.appendLE(ack.durable)
             out.appendLE(ack.applied)
             if let position = ack.appliedPosition {
-                let text = position.linkText
+                let text = position.engineText
                 guard text.utf8.count <= maximumFrameLength else {
                     throw .frameTooLarge(length: UInt64(text.utf8.count), limit: maximumFrameLength)
                 }
@@ -123,19 +123,6 @@ func clampedFrameLength(_ value: Int) -> Int {
     min(max(value, LinkFrameLimits.minimumMaximumFrameLength), LinkFrameLimits.largestExpressibleFrameLength)
 }
 
-extension Position {
-    /// The text an ACK carries: the form `Position(engine:parsing:)` reads back.
-    ///
-    /// For MySQL that is the GTID set alone: the binlog file and offset are an
-    /// operator's convenience (see `MySQLPosition`), and `description` renders them
-    /// in a form the parser does not accept.
-    var linkText: String {
-        switch self {
-        case .mysql(let position): position.gtidSet.description
-        default: description
-        }
-    }
-}
 
 extension [UInt8] {
     mutating func appendLE<T: FixedWidthInteger>(_ value: T) {

@@ -1,3 +1,4 @@
+import ApplyKit
 import Foundation
 import Logging
 import TandemCodec

@@ -1,3 +1,4 @@
+import ApplyKit
 import Foundation
 import Logging
 import TandemConfig
@@ -193,13 +194,6 @@ final class Connector: Sendable {
     }
 }
 
-extension Duration {
-    var secondsText: String {
-        let (seconds, attoseconds) = components
-        let value = Double(seconds) + Double(attoseconds) / 1e18
-        return String(format: "%.2fs", value)
-    }
-}
 
 /// Now, for the session: the monotonic clock and the wall clock.
 func linkTime() -> LinkTime {

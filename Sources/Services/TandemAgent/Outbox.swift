@@ -1,3 +1,4 @@
+import CaptureKit
 import TandemCore
 
 /// The shipper's unacknowledged batches, in memory: everything produced and not yet

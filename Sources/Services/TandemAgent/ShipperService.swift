@@ -1,3 +1,4 @@
+import CaptureKit
 import Logging
 import TandemCore
 import TandemLink

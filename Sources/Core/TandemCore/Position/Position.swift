@@ -75,17 +75,20 @@ public enum PositionOrder: Sendable, Hashable {
 
 /// A position text that does not parse, with what was expected.
 public struct PositionError: Error, Sendable, Hashable, CustomStringConvertible {
-    public var engine: DatabaseEngine
+    /// The engine the text was read for; nil when the text did not even say (`storedText`).
+    public var engine: DatabaseEngine?
     public var text: String
     public var expected: String
 
-    public init(_ engine: DatabaseEngine, text: String, expected: String) {
+    public init(_ engine: DatabaseEngine?, text: String, expected: String) {
         self.engine = engine
         self.text = text
         self.expected = expected
     }
 
-    public var description: String { "invalid \(engine) position \"\(text)\": expected \(expected)" }
+    public var description: String {
+        "invalid \(engine.map { "\($0) " } ?? "")position \"\(text)\": expected \(expected)"
+    }
 }
 
 extension StringProtocol {

@@ -1,9 +1,7 @@
 import Dispatch
 import Foundation
 import Logging
-import TandemCodec
 import TandemCore
-import TandemLink
 
 /// The thread a capture reads its source on, whatever the engine: it runs the capture's
 /// session, retries it after connection failures with backoff, and stops for good on a failure
@@ -110,47 +108,5 @@ public final class CaptureThread: @unchecked Sendable {
         let (seconds, attoseconds) = duration.components
         guard seconds >= 0 else { return 0 }
         return UInt64(seconds) * 1_000_000_000 + UInt64(max(0, attoseconds)) / 1_000_000_000
-    }
-}
-
-/// Numbers and encodes the batches a capture closes, and tracks the position each may be
-/// acknowledged up to.
-///
-/// A batch's `lastPosition` is what the source may release once the batch is durable at the
-/// applier: the end of the last transaction the batch *completes*. A batch that carries only
-/// chunks of a transaction still in progress completes none, so it repeats the position of
-/// the batch before it: acknowledging it releases nothing new, and a crash re-sends the whole
-/// transaction from its start.
-public struct BatchNumbering {
-    public let stream: StreamID
-    /// The sequence number the next batch gets (gap-free per stream).
-    public private(set) var nextSequence: UInt64
-    /// The end of the last transaction a delivered batch completed; where a reconnect within
-    /// the same capture thread resumes.
-    public private(set) var completedThrough: Position?
-
-    public init(stream: StreamID, firstSequence: UInt64) {
-        self.stream = stream
-        self.nextSequence = firstSequence
-    }
-
-    /// Sets where the capture starts when nothing has been delivered yet (the position the
-    /// source resumes from); a no-op once a batch completed a transaction.
-    public mutating func startingAt(_ position: Position) {
-        if completedThrough == nil { completedThrough = position }
-    }
-
-    /// Encodes `closed` as the next batch.
-    public mutating func seal(_ closed: TransactionBatcher.Closed, with encoder: BatchEncoder) throws(BatchCodecError)
-        -> SourceBatch
-    {
-        let batch = Batch(stream: stream, sequence: nextSequence, transactions: closed.transactions)
-        let encoded = try encoder.encode(batch)
-        if let ack = closed.ackPosition { completedThrough = ack }
-        guard let position = completedThrough else {
-            throw .invalidBatch("batch \(nextSequence) completes no transaction and the capture has no start position")
-        }
-        defer { nextSequence += 1 }
-        return SourceBatch(sequence: nextSequence, lastPosition: position, frame: encoded.frame)
     }
 }

@@ -1,5 +1,5 @@
+import ApplyKit
 import SeededRandom
-import TandemAgent
 import TandemCore
 import Testing
 

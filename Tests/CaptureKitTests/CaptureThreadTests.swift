@@ -1,10 +1,9 @@
+import CaptureKit
 import Dispatch
 import Foundation
 import Logging
-import TandemAgent
 import TandemCodec
 import TandemCore
-import TandemLink
 import Testing
 
 @Suite("capture thread and batch numbering")

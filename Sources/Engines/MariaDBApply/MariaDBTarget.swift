@@ -1,10 +1,40 @@
 import Logging
 import MySQLClient
-import TandemAgent
+import ApplyKit
 import TandemCodec
 import TandemCore
 
-/// Applies Tandem batches to a MariaDB DR server (10.11).
+/// The applier's sink for a MariaDB DR server: the shared `SinkDriver` on a `MariaDBTarget`.
+public typealias MariaDBSink = SinkDriver<MariaDBTarget>
+
+extension SinkDriver where Session == MariaDBTarget {
+    /// Connects, prepares the session, creates the checkpoint table if it is missing and reads
+    /// the checkpoint. The parameters are `MariaDBTarget`'s.
+    public convenience init(
+        host: String? = "127.0.0.1", port: Int = 3306, user: String, password: String?, database: String? = nil,
+        unixSocket: String? = nil, stream: StreamID, domainID: UInt32 = MariaDBTarget.defaultDomainID,
+        foreignKeyChecks: Bool = true, allowTriggers: Bool = false, logger: Logger
+    ) throws(ApplyError) {
+        try self.init(
+            session: MariaDBTarget(
+                host: host, port: port, user: user, password: password, database: database, unixSocket: unixSocket,
+                stream: stream, domainID: domainID, foreignKeyChecks: foreignKeyChecks, allowTriggers: allowTriggers,
+                logger: logger),
+            stream: stream, logger: logger)
+    }
+
+    /// See `MariaDBTarget.defaultDomainID`.
+    public static var defaultDomainID: UInt32 { MariaDBTarget.defaultDomainID }
+
+    /// The server-side id of the apply session (for `KILL` in tests and operator diagnostics);
+    /// nil while disconnected.
+    public var connectionID: UInt? { session.connectionID }
+}
+
+/// One apply session at a MariaDB DR server (10.11): the `TargetSession` the shared `SinkDriver`
+/// drives. What to skip, when to commit and how chunks and savepoints go is the driver's
+/// (`ApplyProgress`); this type speaks MariaDB: multi-statement rounds, multi-row inserts, the
+/// checkpoint row, the GTID domain of its writes.
 ///
 /// ## Exactly once
 /// Delivery from the source is at least once: a restarted shipper re-sends, under new batch
@@ -91,9 +121,8 @@ import TandemCore
 /// UPDATE on `tandem` (CREATE only at the first start); BINLOG REPLAY; READ_ONLY ADMIN when the
 /// DR server is read_only; BINLOG ADMIN only if `sql_log_bin` starts off.
 ///
-/// Used by one thread at a time (the applier's apply thread), as `BatchSink` requires.
-public final class MariaDBSink: BatchSink, @unchecked Sendable {
-    // @unchecked: every member is used only from the one thread `BatchSink` allows.
+/// Used by one thread at a time (the applier's apply thread).
+public final class MariaDBTarget: TargetSession {
 
     /// The GTID domain of the sink's writes unless configured otherwise. Chosen to be unlikely
     /// in any installation; applications (and the DR server's own `gtid_domain_id`) must not use
@@ -108,8 +137,6 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
     /// the SQL held in memory and sent in one packet (the round is further capped by the DR
     /// server's `max_allowed_packet`).
     static let roundStatements = 500
-    /// Rows after which a call commits at the next batch boundary (see `ApplyProgress.commitDue`).
-    static let rowsPerCommit = 5000
     static let roundBytes = 4 << 20
     static let insertRows = 1000
     static let insertBytes = 1 << 20
@@ -125,7 +152,6 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
     private let database: String?
     private let unixSocket: String?
     private let logger: Logger
-    private let decoder: BatchDecoder
 
     /// The connection, shared with the escaping closure of `sql` (which must reach the current
     /// connection without retaining the sink).
@@ -134,9 +160,6 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
         get { link.connection }
         set { link.connection = newValue }
     }
-    /// The committed checkpoint, the open target transaction and what each batch, transaction
-    /// and chunk must do (skip, savepoints, when to commit): the engine-neutral part of apply.
-    private var progress = ApplyProgress()
     /// What is known of each DR table on this connection.
     private var tables: [RelationName: TargetTable] = [:]
     /// The SQL of the current round, not yet sent, and what each statement in it must report.
@@ -148,7 +171,6 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
     private var insertRun: InsertRun?
     /// The largest round: the server's `max_allowed_packet` less room for the protocol.
     private var packetLimit = 16 << 20
-    private var warnedIncomparable = false
 
     private final class ConnectionLink {
         var connection: MySQLConnection?
@@ -159,42 +181,17 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
         var generated: Set<String>
     }
 
-    /// Where a statement came from, for the error that names it.
-    private struct CommandContext {
-        var what: String
-        var batch: UInt64?
-        var position: Position?
-        var table: RelationName?
-        var change: RowChange?
-    }
-
-    private enum Expectation {
-        case nothing
-        /// Exactly this many rows inserted or deleted.
-        case affected(UInt64)
-        /// An UPDATE that must find exactly one row (changed or not).
-        case matchedOne
-        /// A query that must return exactly one row.
-        case returnedOne
-    }
-
-    private struct PendingStatement {
-        var context: CommandContext
-        var expectation: Expectation
-        /// The rows of a multi-row INSERT, to find the one a failure belongs to.
-        var insert: InsertRun?
-    }
+    private typealias PendingStatement = StatementRound<InsertRun>.Statement
 
     private struct InsertRun {
         var table: RelationName
         var columns: [String]
         var rows: [[MariaDBLiteral]] = []
-        var contexts: [CommandContext] = []
+        var contexts: [StatementContext] = []
         var bytes = 0
     }
 
-    /// Connects, prepares the session, creates the checkpoint table if it is missing and reads
-    /// the checkpoint.
+    /// The session's settings; `connect()` (called by the driver) opens it.
     ///
     /// - Parameters:
     ///   - host: `nil` or `"localhost"` connects over the Unix socket (`unixSocket`).
@@ -204,9 +201,9 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
     ///   - allowTriggers: apply to DR tables that have triggers (they must skip this session).
     public init(
         host: String? = "127.0.0.1", port: Int = 3306, user: String, password: String?, database: String? = nil,
-        unixSocket: String? = nil, stream: StreamID, domainID: UInt32 = MariaDBSink.defaultDomainID,
+        unixSocket: String? = nil, stream: StreamID, domainID: UInt32 = MariaDBTarget.defaultDomainID,
         foreignKeyChecks: Bool = true, allowTriggers: Bool = false, logger: Logger
-    ) throws {
+    ) {
         self.host = host
         self.port = port
         self.user = user
@@ -218,42 +215,23 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
         self.foreignKeyChecks = foreignKeyChecks
         self.allowTriggers = allowTriggers
         self.logger = logger
-        do {
-            self.decoder = try BatchDecoder()
-        } catch {
-            throw MariaDBApplyError(.connection, "cannot set up the batch decoder: \(error)")
-        }
         let link = self.link
-        self.sql = SQLWriter { (text: String, bytes: inout [UInt8]) throws(MariaDBApplyError) in
+        self.sql = SQLWriter { (text: String, bytes: inout [UInt8]) throws(ApplyError) in
             guard let connection = link.connection else {
-                throw MariaDBApplyError(.connectionLost, "the DR connection is closed")
+                throw ApplyError(.mariadb, .connectionLost, "the DR connection is closed")
             }
             do throws(MySQLError) {
                 try connection.appendEscaped(text, to: &bytes)
             } catch {
-                throw MariaDBApplyError(
-                    error.kind == .closed ? .connectionLost : .value, "cannot escape a text value", server: error)
+                throw ApplyError(
+                    .mariadb, error.kind == .closed ? .connectionLost : .value, "cannot escape a text value",
+                    server: MariaDBTarget.server(error))
             }
         }
-        let connection = try connect()
-        self.connection = connection
-        progress.reset(committed: try readCheckpoint(connection))
-        let committed = progress.committed
-        logger.info(
-            "mariadb apply: stream \(stream) connected (\(connection.target), \(connection.serverInfo)), gtid domain \(domainID), checkpoint batch \(committed.sequence) at \(committed.position.map { "\($0)" } ?? "-")"
-        )
     }
 
     deinit {
         link.connection?.close()
-    }
-
-    /// Closes the connection. An open (chunked, uncommitted) target transaction is rolled back by
-    /// the server; a later call reconnects and starts from the committed checkpoint.
-    public func close() {
-        connection?.close()
-        connection = nil
-        resetConnectionState()
     }
 
     /// The server-side id of the apply session (for `KILL` in tests and operator diagnostics);
@@ -263,130 +241,52 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
         return connection.connectionID
     }
 
-    // MARK: BatchSink
+    // MARK: TargetSession
 
-    public func checkpoint() throws -> SinkCheckpoint {
-        let connection = try connected()
-        let committed = try readCheckpoint(connection)
-        progress.reread(committed: committed)
-        return committed
+    public var engine: DatabaseEngine { .mariadb }
+
+    public var isConnected: Bool { connection?.isOpen ?? false }
+
+    public func connect() throws(ApplyError) -> String {
+        close()
+        let fresh = try open()
+        connection = fresh
+        return "\(fresh.target), \(fresh.serverInfo), gtid domain \(domainID)"
     }
 
-    public func apply(_ batches: [SinkBatch]) throws -> SinkCheckpoint {
-        guard let first = batches.first else { return progress.committed }
-        do {
-            if !progress.continuesOpen(first: first.sequence) {
-                // The caller started over (from the committed checkpoint) rather than continuing
-                // the open transaction: what it held is about to come again.
-                logger.warning(
-                    "mariadb apply: batch \(first.sequence) does not continue the open transaction (through batch \(progress.open?.lastFed ?? 0)); rolling it back to resume from the checkpoint (batch \(progress.committed.sequence))"
-                )
-                rollBack()
+    /// Closes the connection. An open (chunked, uncommitted) target transaction is rolled back by
+    /// the server; the driver reconnects on its next call and starts from the committed checkpoint.
+    public func close() {
+        connection?.close()
+        connection = nil
+        resetConnectionState()
+    }
+
+    /// Opens the target transaction the next statements and the checkpoint go into.
+    public func begin() throws(ApplyError) {
+        try enqueue(StatementContext(what: "begin")) { sql throws(ApplyError) in sql.raw("START TRANSACTION") }
+    }
+
+    public func savepoint(_ step: SavepointStep, _ context: StatementContext) throws(ApplyError) {
+        try enqueue(context) { sql throws(ApplyError) in
+            switch step {
+            case .set: sql.raw("SAVEPOINT tandem_chunk")
+            case .rollBack: sql.raw("ROLLBACK TO SAVEPOINT tandem_chunk")
+            case .release: sql.raw("RELEASE SAVEPOINT tandem_chunk")
             }
-            _ = try connected()
-            warnedIncomparable = false
-            let begin: Bool
-            do throws(ApplyProgress.OrderError) {
-                begin = try progress.startCall(batches.map(\.sequence))
-            } catch {
-                throw MariaDBApplyError(order: error)
-            }
-            if begin {
-                try beginTarget()
-            }
-            for (index, item) in batches.enumerated() {
-                let batch = try decode(item)
-                for transaction in batch.transactions {
-                    try apply(transaction, batch: item.sequence)
-                }
-                progress.fed(item.sequence)
-                // Commit at a batch boundary once the target transaction is large (see
-                // `ApplyProgress.commitDue`): a catch-up hands over a thousand batches at once.
-                if progress.commitDue(rowsPerCommit: Self.rowsPerCommit, moreBatchesFollow: index < batches.count - 1) {
-                    try commit()
-                    progress.didCommit()
-                    try beginTarget()
-                    progress.begin()
-                }
-            }
-            guard progress.canCommit else {
-                // Inside a chunked transaction: its chunks commit together, in a later call.
-                try closeInsertRun()
-                try flushRound()
-                return progress.committed
-            }
-            try commit()
-            return progress.didCommit()
-        } catch let error as MariaDBApplyError {
-            rollBack()
-            throw error
-        } catch {
-            rollBack()
-            throw MariaDBApplyError(.statement, "unexpected failure: \(error)")
         }
+    }
+
+    public func flush() throws(ApplyError) {
+        try closeInsertRun()
+        try flushRound()
     }
 
     // MARK: Applying
 
-    private func decode(_ item: SinkBatch) throws(MariaDBApplyError) -> Batch {
-        let batch: Batch
-        do {
-            batch = try decoder.decode(item.frame)
-        } catch {
-            throw MariaDBApplyError(.sequence, "the frame does not decode: \(error)", batchSequence: item.sequence)
-        }
-        guard batch.stream == stream else {
-            throw MariaDBApplyError(
-                .sequence, "the batch belongs to stream \(batch.stream), not \(stream)", batchSequence: item.sequence)
-        }
-        guard batch.sequence == item.sequence else {
-            throw MariaDBApplyError(
-                .sequence, "the frame carries batch number \(batch.sequence)", batchSequence: item.sequence)
-        }
-        return batch
-    }
-
-    /// Applies one source transaction (or one chunk of it) inside the open target transaction, or
-    /// skips it when the DR server already has it.
-    private func apply(_ transaction: Transaction, batch: UInt64) throws(MariaDBApplyError) {
-        let position = transaction.commitPosition
-        let chunk = transaction.chunk
-        let admission: ApplyProgress.Admission
-        do throws(ApplyProgress.OrderError) {
-            let incomparable: Bool
-            (admission, incomparable) = try progress.admit(position, chunk: chunk, batch: batch)
-            if incomparable && !warnedIncomparable {
-                warnedIncomparable = true
-                logger.warning(
-                    "mariadb apply: transaction \(position) is not comparable with the last applied position \(progress.open?.appliedPosition.map { "\($0)" } ?? "-") (a changed domain or a reset source binlog?); applying it"
-                )
-            }
-        } catch {
-            throw MariaDBApplyError(order: error)
-        }
-        guard case .apply(let savepoint) = admission else { return }
-        let savepointContext = CommandContext(what: "savepoint", batch: batch, position: position)
-        switch savepoint {
-        case .set:
-            try enqueue(savepointContext) { sql throws(MariaDBApplyError) in sql.raw("SAVEPOINT tandem_chunk") }
-        case .rollBack(let undone):
-            // The shipper restarted and sends this transaction again from its start.
-            logger.warning(
-                "mariadb apply: transaction \(position) starts again at chunk 0 in batch \(batch); undoing its \(undone) chunk(s) applied so far"
-            )
-            try enqueue(savepointContext) { sql throws(MariaDBApplyError) in sql.raw("ROLLBACK TO SAVEPOINT tandem_chunk") }
-        case nil:
-            break
-        }
-
-        try apply(transaction.changes, batch: batch, position: position)
-
-        if progress.applied(position, chunk: chunk, commitTime: transaction.commitTime, rows: transaction.changes.count) {
-            try enqueue(savepointContext) { sql throws(MariaDBApplyError) in sql.raw("RELEASE SAVEPOINT tandem_chunk") }
-        }
-    }
-
-    private func apply(_ changes: [RowChange], batch: UInt64, position: Position) throws(MariaDBApplyError) {
+    public func apply(_ changes: [RowChange], _ call: StatementContext) throws(ApplyError) {
+        let batch = call.batch
+        let position = call.position
         var index = changes.startIndex
         while index < changes.endIndex {
             let change = changes[index]
@@ -404,8 +304,8 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
         }
     }
 
-    private func applyRow(_ change: RowChange, batch: UInt64, position: Position) throws(MariaDBApplyError) {
-        let context = CommandContext(
+    private func applyRow(_ change: RowChange, batch: UInt64?, position: Position?) throws(ApplyError) {
+        let context = StatementContext(
             what: Self.verbName(change.kind), batch: batch, position: position, table: change.relation.name,
             change: change)
         let target = try targetTable(change.relation.name, context)
@@ -419,38 +319,38 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
         case .insert:
             try addInsert(planned, context)
         case .update, .delete, .check:
-            let expectation: Expectation =
+            let expectation: StatementExpectation =
                 switch planned.verb {
                 case .update: .matchedOne
                 case .delete: .affected(1)
                 default: .returnedOne
                 }
-            try enqueue(context, expectation) { sql throws(MariaDBApplyError) in
+            try enqueue(context, expectation) { sql throws(ApplyError) in
                 try MariaDBStatementPlanner.writeRow(planned, into: &sql)
             }
         }
     }
 
-    private func truncate(_ names: [RelationName], batch: UInt64, position: Position) throws(MariaDBApplyError) {
+    private func truncate(_ names: [RelationName], batch: UInt64?, position: Position?) throws(ApplyError) {
         var unique: [RelationName] = []
         for name in names where !unique.contains(name) { unique.append(name) }
         for name in unique {
-            _ = try targetTable(name, CommandContext(what: "truncate", batch: batch, position: position, table: name))
+            _ = try targetTable(name, StatementContext(what: "truncate", batch: batch, position: position, table: name))
         }
         let toggle = foreignKeyChecks && unique.count > 1
         if toggle {
-            try enqueue(CommandContext(what: "truncate", batch: batch, position: position)) { sql throws(MariaDBApplyError) in
+            try enqueue(StatementContext(what: "truncate", batch: batch, position: position)) { sql throws(ApplyError) in
                 sql.raw("SET SESSION foreign_key_checks = 0")
             }
         }
         for name in unique {
-            try enqueue(CommandContext(what: "truncate", batch: batch, position: position, table: name)) {
-                sql throws(MariaDBApplyError) in
+            try enqueue(StatementContext(what: "truncate", batch: batch, position: position, table: name)) {
+                sql throws(ApplyError) in
                 MariaDBStatementPlanner.writeDeleteAll(name, into: &sql)
             }
         }
         if toggle {
-            try enqueue(CommandContext(what: "truncate", batch: batch, position: position)) { sql throws(MariaDBApplyError) in
+            try enqueue(StatementContext(what: "truncate", batch: batch, position: position)) { sql throws(ApplyError) in
                 sql.raw("SET SESSION foreign_key_checks = 1")
             }
         }
@@ -458,7 +358,7 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
 
     /// Adds an insert to the current run, or starts a new run when the table or the columns
     /// differ or the run is full.
-    private func addInsert(_ row: PlannedRow, _ context: CommandContext) throws(MariaDBApplyError) {
+    private func addInsert(_ row: PlannedRow, _ context: StatementContext) throws(ApplyError) {
         var size = 4
         for value in row.values {
             switch value {
@@ -480,12 +380,12 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
     }
 
     /// Writes the gathered inserts into the round as one statement.
-    private func closeInsertRun() throws(MariaDBApplyError) {
+    private func closeInsertRun() throws(ApplyError) {
         guard let run = insertRun else { return }
         insertRun = nil
         var context = run.contexts[0]
         if run.rows.count > 1 { context.change = nil }
-        try enqueue(context, .affected(UInt64(run.rows.count)), insert: run) { sql throws(MariaDBApplyError) in
+        try enqueue(context, .affected(UInt64(run.rows.count)), insert: run) { sql throws(ApplyError) in
             try MariaDBStatementPlanner.writeInsert(run.table, columns: run.columns, rows: run.rows, into: &sql)
         }
     }
@@ -495,23 +395,20 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
     /// The COMMIT goes out only after every earlier outcome has been read and checked: row
     /// counts are checked here, not by the server, so a COMMIT sent in the same round as an
     /// UPDATE that matched no row would commit before the mismatch is seen.
-    private func commit() throws(MariaDBApplyError) {
-        guard let state = progress.open, let checkpoint = progress.pendingCheckpoint else {
-            throw internalError("no open transaction to commit")
-        }
+    public func commit(_ checkpoint: CheckpointRow) throws(ApplyError) {
         let lastBatch = checkpoint.sequence
-        let context = CommandContext(what: "checkpoint", batch: lastBatch, position: state.appliedPosition)
+        let context = StatementContext(what: "checkpoint", batch: lastBatch, position: checkpoint.appliedPosition)
         var commitTime = MariaDBLiteral.plain("NULL")
-        if let last = state.lastApplied {
+        if let time = checkpoint.lastCommitTime {
             do {
-                commitTime = try MariaDBValueText.literal(.timestampWithZone(last.commitTime))
+                commitTime = try MariaDBValueText.literal(.timestampWithZone(time))
             } catch {
                 throw failure(.value, "commit time: \(error.reason)", context)
             }
         }
-        let position: MariaDBLiteral = state.lastApplied.map { .string(Self.storedText($0.position)) } ?? .plain("NULL")
-        let streamName = stream.rawValue
-        try enqueue(context) { sql throws(MariaDBApplyError) in
+        let position: MariaDBLiteral = checkpoint.lastApplied.map { MariaDBLiteral.string($0.storedText) } ?? .plain("NULL")
+        let streamName = checkpoint.stream.rawValue
+        try enqueue(context) { sql throws(ApplyError) in
             sql.raw("INSERT INTO `tandem`.`apply_checkpoint` (stream, sequence, position, commit_time, applied_at) VALUES (")
             try sql.literal(.string(streamName))
             sql.raw(", \(lastBatch), ")
@@ -526,8 +423,8 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
                 """)
         }
         try flushRound()
-        try enqueue(CommandContext(what: "commit", batch: lastBatch, position: state.appliedPosition)) {
-            sql throws(MariaDBApplyError) in sql.raw("COMMIT")
+        try enqueue(StatementContext(what: "commit", batch: lastBatch, position: checkpoint.appliedPosition)) {
+            sql throws(ApplyError) in sql.raw("COMMIT")
         }
         try flushRound()
     }
@@ -537,9 +434,9 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
     /// Appends one statement to the round (ending the insert run before it, unless it is that
     /// run), and sends the round when it is full.
     private func enqueue(
-        _ context: CommandContext, _ expectation: Expectation = .nothing, insert: InsertRun? = nil,
-        _ write: (inout SQLWriter) throws(MariaDBApplyError) -> Void
-    ) throws(MariaDBApplyError) {
+        _ context: StatementContext, _ expectation: StatementExpectation = .nothing, insert: InsertRun? = nil,
+        _ write: (inout SQLWriter) throws(ApplyError) -> Void
+    ) throws(ApplyError) {
         if insert == nil { try closeInsertRun() }
         let start = sql.count
         if !pending.isEmpty { sql.raw(";") }
@@ -565,7 +462,7 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
             try flushRound(wait: false)
             sql.bytes.append(contentsOf: body)
         }
-        pending.append(PendingStatement(context: context, expectation: expectation, insert: insert))
+        pending.append(PendingStatement(context: context, expectation: expectation, tag: insert))
         if pending.count >= Self.roundStatements || sql.count >= limit {
             try flushRound(wait: false)
         }
@@ -577,7 +474,7 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
     /// it would otherwise idle between rounds). Either way the round before it is settled
     /// first, so at most one round is in flight and a failure is found before anything after
     /// it is sent.
-    private func flushRound(wait: Bool = true) throws(MariaDBApplyError) {
+    private func flushRound(wait: Bool = true) throws(ApplyError) {
         try settle()
         guard !pending.isEmpty else { return }
         let statements = pending
@@ -594,14 +491,9 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
         if wait { try settle() }
     }
 
-    /// Opens the target transaction the next statements and the checkpoint go into.
-    private func beginTarget() throws(MariaDBApplyError) {
-        try enqueue(CommandContext(what: "begin")) { sql throws(MariaDBApplyError) in sql.raw("START TRANSACTION") }
-    }
-
     /// Reads the outcomes of the round in flight, if any, and checks every statement's. The
     /// first failure is thrown (the connection is idle again); the caller rolls back.
-    private func settle() throws(MariaDBApplyError) {
+    private func settle() throws(ApplyError) {
         guard let statements = inFlight else { return }
         inFlight = nil
         let connection = try requireConnection(statements[0].context)
@@ -612,45 +504,31 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
         } catch {
             throw lost(error, statements[0].context)
         }
-        for (index, result) in outcome.outcomes.enumerated() {
-            guard index < statements.count else {
-                throw internalError("the round returned more outcomes than its \(statements.count) statements")
-            }
-            let statement = statements[index]
-            let count: UInt64
-            switch statement.expectation {
-            case .nothing:
-                continue
-            case .affected(let expected):
-                if result.affectedRows == expected { continue }
-                count = result.affectedRows
-            case .matchedOne:
-                guard let matched = result.matchedRows else {
-                    throw failure(
-                        .statement, "the server did not report how many rows the update matched (info: \(result.info ?? "none"))",
-                        statement.context)
-                }
-                if matched == 1 { continue }
-                count = matched
-            case .returnedOne:
-                count = UInt64(result.result?.rowCount ?? 0)
-                if count == 1 { continue }
-            }
-            if let run = statement.insert {
-                throw failure(
-                    .statement, "the insert of \(run.rows.count) rows inserted \(count)", statement.context)
+        var outcomes = outcome.outcomes.map { result in
+            StatementOutcome.done(
+                affected: result.affectedRows, matched: result.matchedRows, returned: result.result?.rowCount ?? 0)
+        }
+        if outcome.failure != nil { outcomes.append(.failed) }
+        switch StatementRound<InsertRun>.check(outcomes, of: statements) {
+        case nil:
+            return
+        case .refused(let index)?:
+            throw pinpoint(statements[index], outcome.failure!, connection)
+        case .matchedUnknown(let index)?:
+            throw failure(
+                .statement,
+                "the server did not report how many rows the update matched (info: \(outcome.outcomes[index].info ?? "none"))",
+                statements[index].context)
+        case .rowCount(let index, let count)?:
+            if let run = statements[index].tag {
+                throw failure(.statement, "the insert of \(run.rows.count) rows inserted \(count)", statements[index].context)
             }
             throw failure(
-                .rowMismatch, "\(statement.context.what) matched \(count) rows where exactly 1 must exist",
-                statement.context)
-        }
-        if let error = outcome.failure {
-            let index = outcome.outcomes.count
-            guard index < statements.count else { throw failure(error, statements[statements.count - 1].context) }
-            throw pinpoint(statements[index], error, connection)
-        }
-        guard outcome.outcomes.count == statements.count else {
-            throw internalError("the round returned \(outcome.outcomes.count) outcomes for \(statements.count) statements")
+                .rowMismatch, "\(statements[index].context.what) matched \(count) rows where exactly 1 must exist",
+                statements[index].context)
+        case .outcomeCount(let got, let expected)?:
+            if let error = outcome.failure { throw failure(error, statements[statements.count - 1].context) }
+            throw internalError("the round returned \(got) outcomes for \(expected) statements")
         }
     }
 
@@ -660,10 +538,10 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
     /// and the culprit fails the same way. Not for deadlocks, which roll back the whole
     /// transaction, nor for a lost connection.
     private func pinpoint(_ statement: PendingStatement, _ error: MySQLError, _ connection: MySQLConnection)
-        -> MariaDBApplyError
+        -> ApplyError
     {
         let original = failure(error, statement.context)
-        guard let run = statement.insert, run.rows.count > 1, error.kind == .query, error.code != 1213 else {
+        guard let run = statement.tag, run.rows.count > 1, error.kind == .query, error.code != 1213 else {
             return original
         }
         var probe = sql.fresh()
@@ -687,7 +565,7 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
     /// What the DR server has for `name`, looked up once per connection: it must be a
     /// transactional base table, and without triggers unless they are allowed. The lookup waits
     /// for the round in flight, then runs ahead of the unsent round, which does not depend on it.
-    private func targetTable(_ name: RelationName, _ context: CommandContext) throws(MariaDBApplyError)
+    private func targetTable(_ name: RelationName, _ context: StatementContext) throws(ApplyError)
         -> TargetTable
     {
         if let known = tables[name] { return known }
@@ -756,14 +634,14 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
     // MARK: Errors and recovery
 
     private func failure(
-        _ kind: MariaDBApplyError.Kind, _ message: String, _ context: CommandContext, hint: String? = nil
-    ) -> MariaDBApplyError {
-        MariaDBApplyError(
+        _ kind: ApplyError.Kind, _ message: String, _ context: StatementContext, hint: String? = nil
+    ) -> ApplyError {
+        ApplyError(.mariadb, 
             kind, message, batchSequence: context.batch, commitPosition: context.position, table: context.table,
             key: context.change.flatMap(MariaDBStatementPlanner.keyDescription), hint: hint)
     }
 
-    private func failure(_ error: MySQLError, _ context: CommandContext) -> MariaDBApplyError {
+    private func failure(_ error: MySQLError, _ context: StatementContext) -> ApplyError {
         var result = failure(.statement, "\(context.what) failed", context)
         switch error.kind {
         case .connectionLost, .closed, .client:
@@ -773,18 +651,52 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
                 result.kind = .readOnly
                 result.message =
                     "\(context.what) refused: the DR server is read_only and the apply user lacks the READ_ONLY ADMIN privilege"
+                result.fixedHint = Self.readOnlyHint
             }
         }
-        result.server = error
+        result.server = Self.server(error)
         return result
     }
 
     /// A connection-level failure: the connection is dropped (the server rolls back whatever it
     /// held), and the next call reconnects.
-    private func lost(_ error: MySQLError, _ context: CommandContext) -> MariaDBApplyError {
+    private func lost(_ error: MySQLError, _ context: StatementContext) -> ApplyError {
         connection?.close()
         connection = nil
         return failure(error, context)
+    }
+
+    static let readOnlyHint =
+        "The DR server is read_only: grant the apply user READ_ONLY ADMIN (GRANT READ_ONLY ADMIN ON *.* TO …); since MariaDB 10.11 SUPER no longer includes it."
+
+    /// Connector/C's error as the shared shape, with the remedy for its error number.
+    static func server(_ error: MySQLError) -> ServerError {
+        ServerError(
+            code: "\(error.code)/\(error.sqlState)", sqlState: error.sqlState, number: error.code, message: error.message,
+            remedy: remedy(number: error.code),
+            connectionLost: error.kind == .connectionLost || error.kind == .closed || error.kind == .client)
+    }
+
+    /// What an operator does about a statement the DR server refused, by error number.
+    static func remedy(number: UInt32) -> String? {
+        switch number {
+        case 1146:
+            return "Create the table at the DR site (seed it from the source) before applying."
+        case 1054:
+            return "The DR table lacks a column the source sends; align the DR table definition with the source."
+        case 1062, 1451, 1452, 1216, 1217, 4025:
+            return "The DR copy has diverged from the source (a conflicting row); re-seed this table or remove the conflicting row, then restart the applier."
+        case 1142, 1143, 1044, 1227:
+            return "The apply user lacks a privilege at the DR server; grant it (SELECT, INSERT, UPDATE, DELETE on the replicated schemas)."
+        case 1153:
+            return "A statement exceeds the DR server's max_allowed_packet; raise it (SET GLOBAL max_allowed_packet) above the largest row."
+        case 1205, 1213:
+            return "Another session at the DR server holds locks on these rows; find it (SHOW PROCESSLIST) and restart the applier."
+        case 1264, 1265, 1292, 1366, 1406, 1048:
+            return "A DR column's type does not accept the source's value; align the DR table definition with the source."
+        default:
+            return nil
+        }
     }
 
     /// ER_OPTION_PREVENTS_STATEMENT (1290) names the option; only `--read-only` is meant here.
@@ -794,18 +706,18 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
 
     /// Fills in where an error without a location happened (an escaping failure while writing a
     /// statement), keeping what it says.
-    private func located(_ error: MariaDBApplyError, _ context: CommandContext) -> MariaDBApplyError {
+    private func located(_ error: ApplyError, _ context: StatementContext) -> ApplyError {
         guard error.batchSequence == nil, error.table == nil else { return error }
         var result = failure(error.kind, error.message, context, hint: error.fixedHint)
         result.server = error.server
         return result
     }
 
-    private func internalError(_ message: String) -> MariaDBApplyError {
-        MariaDBApplyError(.statement, "internal error: " + message)
+    private func internalError(_ message: String) -> ApplyError {
+        ApplyError(.mariadb, .statement, "internal error: " + message)
     }
 
-    private func requireConnection(_ context: CommandContext) throws(MariaDBApplyError) -> MySQLConnection {
+    private func requireConnection(_ context: StatementContext) throws(ApplyError) -> MySQLConnection {
         guard let connection, connection.isOpen else {
             throw failure(.connectionLost, "the DR connection is closed", context)
         }
@@ -815,8 +727,7 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
     /// Ends the open target transaction without committing and forgets everything that depended
     /// on it. When the connection cannot be brought back to a clean idle state it is closed
     /// (which rolls back too) and the next call reconnects.
-    private func rollBack() {
-        progress.abandon()
+    public func rollBack() {
         pending.removeAll()
         sql.reset()
         insertRun = nil
@@ -845,7 +756,6 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
     }
 
     private func resetConnectionState() {
-        progress.abandon()
         inFlight = nil
         pending.removeAll()
         sql.reset()
@@ -855,52 +765,38 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
 
     // MARK: Connection and checkpoint
 
-    /// The connection, reconnecting if it was lost. A new session has no open transaction, so the
-    /// checkpoint is read again: it is the only truth after a lost connection (a COMMIT in flight
-    /// may or may not have happened).
-    private func connected() throws(MariaDBApplyError) -> MySQLConnection {
-        if let connection, connection.isOpen { return connection }
-        if connection != nil { logger.warning("mariadb apply: the DR connection was lost; reconnecting") }
-        connection = nil
-        resetConnectionState()
-        let fresh = try connect()
-        connection = fresh
-        progress.reset(committed: try readCheckpoint(fresh))
-        return fresh
-    }
-
-    private func connect() throws(MariaDBApplyError) -> MySQLConnection {
+    private func open() throws(ApplyError) -> MySQLConnection {
         let connection: MySQLConnection
         do {
             connection = try MySQLConnection(
                 host: host, port: port, user: user, password: password, database: database, unixSocket: unixSocket)
         } catch {
-            throw MariaDBApplyError(
+            throw ApplyError(.mariadb, 
                 error.kind == .connectionLost ? .connectionLost : .connection, "cannot connect to the DR server",
-                server: error)
+                server: Self.server(error))
         }
-        func fail(_ error: MariaDBApplyError) -> MariaDBApplyError {
+        func fail(_ error: ApplyError) -> ApplyError {
             connection.close()
             return error
         }
-        func run(_ text: String, _ what: String) throws(MariaDBApplyError) -> MySQLMultiOutcome {
+        func run(_ text: String, _ what: String) throws(ApplyError) -> MySQLMultiOutcome {
             do {
                 return try connection.executeMultiple(Array(text.utf8), context: what)
             } catch {
-                throw fail(MariaDBApplyError(.connectionLost, "cannot \(what)", server: error))
+                throw fail(ApplyError(.mariadb, .connectionLost, "cannot \(what)", server: Self.server(error)))
             }
         }
         do {
             try connection.setMultiStatements(true)
         } catch {
-            throw fail(MariaDBApplyError(.connection, "cannot enable multi-statements", server: error))
+            throw fail(ApplyError(.mariadb, .connection, "cannot enable multi-statements", server: Self.server(error)))
         }
 
         let facts = try run(
             "SELECT @@session.sql_log_bin, @@global.log_bin, @@global.binlog_format, @@global.read_only, @@max_allowed_packet, @@global.gtid_domain_id",
             "read the server settings")
         guard facts.failure == nil, let row = facts.outcomes.first?.result, row.rowCount == 1 else {
-            throw fail(MariaDBApplyError(.connection, "cannot read the server settings", server: facts.failure))
+            throw fail(ApplyError(.mariadb, .connection, "cannot read the server settings", server: facts.failure.map(Self.server)))
         }
         let logsThisSession = row.value(row: 0, column: 0) == "1"
         if row.value(row: 0, column: 1) != "1" {
@@ -916,7 +812,7 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
         if let packet = row.value(row: 0, column: 4).flatMap(Int.init) { packetLimit = max(packet - 4096, 64 << 10) }
         if row.value(row: 0, column: 5) == String(domainID) {
             throw fail(
-                MariaDBApplyError(
+                ApplyError(.mariadb, 
                     .connection,
                     "the DR server's own gtid_domain_id is \(domainID), the apply domain: its local transactions would be taken for applied ones",
                     hint: "Give the apply sessions a domain no server or application uses (domainID), or change the DR server's gtid_domain_id."
@@ -946,22 +842,22 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
             let setting = settings[min(setup.outcomes.count, settings.count - 1)]
             if error.code == 1227 || error.code == 1044 {
                 throw fail(
-                    MariaDBApplyError(
+                    ApplyError(.mariadb, 
                         .privilege,
                         "cannot set \(setting.what): the apply user lacks the \(setting.privilege ?? "required") privilege",
-                        server: error,
+                        server: Self.server(error),
                         hint: setting.privilege.map {
                             "GRANT \($0) ON *.* TO the apply user (it sets \(setting.what) for its session); see MariaDBSink."
                         }))
             }
-            throw fail(MariaDBApplyError(.connection, "cannot set \(setting.what)", server: error))
+            throw fail(ApplyError(.mariadb, .connection, "cannot set \(setting.what)", server: Self.server(error)))
         }
 
         let exists = try run(
             "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'tandem' AND TABLE_NAME = 'apply_checkpoint'",
             "look for the checkpoint table")
         guard exists.failure == nil, let count = exists.outcomes.first?.result?.value(row: 0, column: 0) else {
-            throw fail(MariaDBApplyError(.checkpoint, "cannot look for the checkpoint table", server: exists.failure))
+            throw fail(ApplyError(.mariadb, .checkpoint, "cannot look for the checkpoint table", server: exists.failure.map(Self.server)))
         }
         if count == "0" {
             let create = try run(
@@ -976,13 +872,13 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
                 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin
                 """, "create the checkpoint table")
             if let error = create.failure {
-                var failure = MariaDBApplyError(
-                    .checkpoint, "cannot create the checkpoint table tandem.apply_checkpoint", server: error,
+                var failure = ApplyError(.mariadb, 
+                    .checkpoint, "cannot create the checkpoint table tandem.apply_checkpoint", server: Self.server(error),
                     hint: "Grant the apply user CREATE on `tandem`.*, or create the table as an administrator.")
                 if Self.isReadOnlyRefusal(error) {
                     failure.kind = .readOnly
                     failure.message += ": the DR server is read_only and the apply user lacks READ_ONLY ADMIN"
-                    failure.fixedHint = nil
+                    failure.fixedHint = Self.readOnlyHint
                 }
                 throw fail(failure)
             }
@@ -992,48 +888,36 @@ public final class MariaDBSink: BatchSink, @unchecked Sendable {
 
     /// Reads the checkpoint row. Outside an open target transaction the read's own transaction
     /// is ended at once, so no snapshot stays open between calls.
-    private func readCheckpoint(_ connection: MySQLConnection) throws(MariaDBApplyError) -> SinkCheckpoint {
+    public func readCheckpoint(inTransaction: Bool) throws(ApplyError) -> SinkCheckpoint {
+        try flushRound()
+        let connection = try requireConnection(StatementContext(what: "checkpoint read"))
         var query = sql.fresh()
         query.raw("SELECT sequence, position FROM `tandem`.`apply_checkpoint` WHERE stream = ")
         try query.literal(.string(stream.rawValue))
-        if progress.open == nil { query.raw(";ROLLBACK") }
+        if !inTransaction { query.raw(";ROLLBACK") }
         let outcome: MySQLMultiOutcome
         do {
             outcome = try connection.executeMultiple(query.bytes, context: "read the checkpoint")
         } catch {
-            throw lost(error, CommandContext(what: "checkpoint read"))
+            throw lost(error, StatementContext(what: "checkpoint read"))
         }
         guard outcome.failure == nil, let result = outcome.outcomes.first?.result else {
-            throw MariaDBApplyError(.checkpoint, "cannot read the checkpoint", server: outcome.failure)
+            throw ApplyError(.mariadb, .checkpoint, "cannot read the checkpoint", server: outcome.failure.map(Self.server))
         }
         guard result.rowCount > 0 else { return .empty }
         guard let text = result.value(row: 0, column: 0), let sequence = UInt64(text) else {
-            throw MariaDBApplyError(.checkpoint, "the checkpoint's sequence is not a batch number")
+            throw ApplyError(.mariadb, .checkpoint, "the checkpoint's sequence is not a batch number")
         }
         guard let positionText = result.value(row: 0, column: 1) else {
             return SinkCheckpoint(sequence: sequence, position: nil)
         }
         do {
-            return SinkCheckpoint(sequence: sequence, position: try Self.parseStoredPosition(positionText))
+            return SinkCheckpoint(sequence: sequence, position: try Position(storedText: positionText))
         } catch {
-            throw MariaDBApplyError(.checkpoint, "the checkpoint's position does not parse: \(error)")
+            throw ApplyError(.mariadb, 
+                .checkpoint, "the checkpoint's position does not parse: \(error)",
+                hint: "A checkpoint written before positions were stored with their engine holds the bare position: put the source engine's name and a space in front (for example UPDATE tandem.apply_checkpoint SET position = CONCAT('postgresql ', position)), then restart the applier.")
         }
-    }
-
-    /// A position in its engine's own text form (for MySQL the GTID set alone).
-    static func storedText(_ position: Position) -> String {
-        switch position {
-        case .mysql(let mysql): mysql.gtidSet.description
-        default: position.description
-        }
-    }
-
-    /// Reads back a stored position. The forms do not overlap: an LSN has a `/`, a MySQL GTID
-    /// set a `:`, a MariaDB GTID list only digits, `-` and `,`.
-    static func parseStoredPosition(_ text: String) throws(PositionError) -> Position {
-        if text.contains("/") { return try Position(engine: .postgresql, parsing: text) }
-        if text.contains(":") { return try Position(engine: .mysql, parsing: text) }
-        return try Position(engine: .mariadb, parsing: text)
     }
 
     private static func verbName(_ kind: RowChange.Kind) -> String {

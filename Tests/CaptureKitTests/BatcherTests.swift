@@ -1,4 +1,4 @@
-import TandemAgent
+import CaptureKit
 import TandemCore
 import Testing
 

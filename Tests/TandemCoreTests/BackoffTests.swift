@@ -1,7 +1,7 @@
 import SeededRandom
 import Testing
 
-@testable import TandemLink
+import TandemCore
 
 @Suite("Reconnect backoff")
 struct BackoffTests {

@@ -1,0 +1,56 @@
+import TandemCore
+
+/// One encoded batch as the shipper holds it until the applier reports it durable.
+public struct SourceBatch: Sendable, Hashable {
+    /// Gap-free per stream, starting at 1.
+    public var sequence: UInt64
+    /// The commit position of the batch's last transaction: what the source may be
+    /// acknowledged up to once this batch is durable at the applier.
+    public var lastPosition: Position
+    /// The TNDB frame (`BatchEncoder`), sent byte for byte.
+    public var frame: [UInt8]
+
+    public init(sequence: UInt64, lastPosition: Position, frame: [UInt8]) {
+        self.sequence = sequence
+        self.lastPosition = lastPosition
+        self.frame = frame
+    }
+}
+
+/// The shipper's capture: turns the source database's committed transactions into
+/// numbered batches. Engine issues implement it (a PostgreSQL slot, a MariaDB binlog
+/// reader) through the shared `CaptureDriver`; `SyntheticSource` is the test-only one.
+///
+/// The shipper calls it from its event loop, so no method may block for long: a
+/// capture that reads a socket does so on its own thread and hands finished batches
+/// over through `next()`.
+///
+/// ## The safety rule
+/// `acknowledge(durableThrough:sequence:)` is called only with the last position of
+/// a batch the applier has reported DURABLE (fsynced in its spool). The source may
+/// then let its log go (advance the slot's flush LSN, save the GTID) up to that
+/// position and no further. Everything after it is still only in the shipper's
+/// memory or on the wire, and a crash of either side must be able to ask for it
+/// again. Acknowledging earlier (on send, or on the applier's mere receipt) would
+/// lose transactions on a crash; acknowledging later only costs log retention.
+public protocol BatchSource: AnyObject {
+    /// The stream this source feeds; the applier's spool is keyed by it.
+    var stream: StreamID { get }
+
+    /// Positions the source so that the next batch `next()` returns carries
+    /// `sequence`. Called when the link establishes and the shipper does not hold
+    /// batch `sequence` in memory (first start, restart, or a receiver that is
+    /// ahead of what this process produced). `sequence - 1` is durable at the
+    /// applier, so a real source resumes from the last position it acknowledged,
+    /// skipping what batches up to `sequence - 1` already carried.
+    func restart(at sequence: UInt64) throws
+
+    /// The next batch if one is ready now, nil if none is (the shipper asks again
+    /// on its next event or tick, at least every few tens of milliseconds).
+    /// Sequences must follow on without gaps from `restart(at:)`.
+    func next() throws -> SourceBatch?
+
+    /// Batches up to `sequence` are durable at the applier; `position` is the last
+    /// position of batch `sequence`. See the safety rule above.
+    func acknowledge(durableThrough position: Position, sequence: UInt64) throws
+}

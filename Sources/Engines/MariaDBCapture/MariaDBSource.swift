@@ -360,8 +360,6 @@ private final class CaptureWorker: @unchecked Sendable {
         var decoder = BinlogDecoder(startPosition: resume, checksum: facts.checksum, charsets: facts.charsets)
         decoder.chunkChanges = 8192
         var batcher = TransactionBatcher(limits: settings.batching)
-        let heartbeatInterval = settings.heartbeatIntervalNanoseconds
-        var nextHeartbeat = DispatchTime.now().uptimeNanoseconds + heartbeatInterval
 
         func emit(_ closed: TransactionBatcher.Closed) throws(CaptureError) {
             let batch: SourceBatch
@@ -409,39 +407,29 @@ private final class CaptureWorker: @unchecked Sendable {
             return true
         }
 
+        var pacing = CapturePacing(
+            batchDelay: settings.batching.maximumDelayNanoseconds, heartbeatInterval: settings.heartbeatIntervalNanoseconds,
+            maximumReadyBytes: settings.maximumReadyBytes, now: DispatchTime.now().uptimeNanoseconds)
         while !isStopping {
-            let now = DispatchTime.now().uptimeNanoseconds
+            let dueAt = batcher.dueAt
             // Whether the next read would return at once; only asked while a batch is open.
-            let pending = batcher.dueAt == nil || dump.hasPendingInput
-            // A due batch first takes what already arrived behind it (what gathered while the
-            // thread slept), unless it is overdue by a whole delay because the primary never
-            // pauses (catching up).
-            if let dueAt = batcher.dueAt, now >= dueAt,
-               !pending || now - dueAt >= settings.batching.maximumDelayNanoseconds,
-               let closed = batcher.flush()
-            {
-                try emit(closed)
-            }
-            if heartbeatInterval > 0, now >= nextHeartbeat {
-                nextHeartbeat = now + heartbeatInterval
+            let observed = CapturePacing.Observation(
+                now: DispatchTime.now().uptimeNanoseconds, batchDueAt: dueAt,
+                inputPending: dueAt != nil && dump.hasPendingInput, readyBytes: source.readyByteCount)
+            switch pacing.next(observed) {
+            case .closeBatch:
+                if let closed = batcher.flush() { try emit(closed) }
+            case .heartbeat:
                 do { try control.execute(SourceSetup.heartbeat) } catch {
                     throw CaptureError.database(error, doing: "writing the heartbeat")
                 }
+            case .wait(let nanoseconds):
+                usleep(UInt32(nanoseconds / 1_000))
+            case .read:
+                // Blocks until the next event without an open batch; the dump heartbeat (period
+                // = the batch delay) bounds it.
+                guard try take(dump.next()) else { return }
             }
-            if source.readyByteCount >= settings.maximumReadyBytes {
-                usleep(10_000)
-                continue
-            }
-            // Gathering: with a batch open and nothing arrived yet, sleep until the batch is
-            // due instead of waking for each event the primary sends (one wake-up per event
-            // was most of the shipper's CPU). What arrives meanwhile waits in the socket and is
-            // read in a few large reads before the batch closes, so lag does not grow. Without
-            // an open batch the read blocks: the first event is taken the moment it arrives.
-            if !pending, let dueAt = batcher.dueAt, now < dueAt {
-                usleep(UInt32(min(dueAt - now, 50_000_000) / 1_000))
-                continue
-            }
-            guard try take(dump.next()) else { return }
         }
     }
 

@@ -25,8 +25,9 @@ import TandemCore
 /// Finished batches wait in a queue bounded by `maximumReadyBytes`; past it the thread
 /// stops reading the socket and the server holds the WAL. Batches are cut at
 /// `[batch] max_bytes`, large transactions into chunks. Transactions the server streams
-/// before commit (`streaming 'on'`, past `logical_decoding_work_mem`) are held in the
-/// decoder's memory until their commit (not yet spilled to disk).
+/// before commit (`streaming 'on'`, past `logical_decoding_work_mem`) are written to spill
+/// files (`PgFileStreamStore`) in the spool directory until their commit. When to read,
+/// wait, close a batch or write a heartbeat is `CapturePacing`'s rule, shared with MariaDB.
 public final class PostgreSQLSource: BatchSource, @unchecked Sendable {
     // @unchecked: the shared state below is guarded by `lock`; the worker owns the rest.
     public let stream: StreamID
@@ -201,7 +202,6 @@ private final class CaptureWorker: @unchecked Sendable {
         var feedback = SlotFeedback(start: start)
         numbering.startingAt(.postgresql(start))
         var lastKeepalive: LSN?
-        var nextHeartbeat = DispatchTime.now().uptimeNanoseconds + settings.heartbeatIntervalNanoseconds
 
         func emit(_ closed: TransactionBatcher.Closed) throws(CaptureError) {
             let batch: SourceBatch
@@ -251,11 +251,28 @@ private final class CaptureWorker: @unchecked Sendable {
             }
         }
 
+        var pacing = CapturePacing(
+            batchDelay: settings.batching.maximumDelayNanoseconds, heartbeatInterval: settings.heartbeatIntervalNanoseconds,
+            maximumReadyBytes: settings.maximumReadyBytes, now: DispatchTime.now().uptimeNanoseconds)
         while !isStopping {
-            let now = DispatchTime.now().uptimeNanoseconds
             var replyRequested = false
-            if source.snapshot.readyBytes < settings.maximumReadyBytes {
-                let messages = try replication.read(timeoutMilliseconds: batcher.isEmpty ? 100 : 5)
+            let dueAt = batcher.dueAt
+            let observed = CapturePacing.Observation(
+                now: DispatchTime.now().uptimeNanoseconds, batchDueAt: dueAt,
+                inputPending: dueAt != nil && replication.hasPendingInput, readyBytes: source.snapshot.readyBytes)
+            switch pacing.next(observed) {
+            case .closeBatch:
+                if let closed = batcher.flush() { try emit(closed) }
+            case .heartbeat:
+                do {
+                    _ = try control.exec(Self.heartbeatSQL)
+                } catch {
+                    throw CaptureError.database(error, doing: "writing the heartbeat")
+                }
+            case .wait(let nanoseconds):
+                usleep(UInt32(nanoseconds / 1_000))
+            case .read(let timeout):
+                let messages = try replication.read(timeoutMilliseconds: Int32(min(timeout / 1_000_000, 1_000)))
                 for message in messages {
                     switch message {
                     case .xlogData(let walStart, _, _, let data):
@@ -274,26 +291,14 @@ private final class CaptureWorker: @unchecked Sendable {
                         feedback.receivedThrough(walEnd)
                     }
                 }
-            } else {
-                usleep(5_000)
             }
-            // A batch closes on size (in `take`) or once its first transaction has waited
-            // `max_delay`: fuller batches compress far better than one per transaction.
-            if let closed = batcher.due(now: DispatchTime.now().uptimeNanoseconds) { try emit(closed) }
             if let walEnd = lastKeepalive, batcher.isEmpty, !decoder.isInTransaction,
                decoder.bufferedTransactionIDs.isEmpty, source.snapshot.allDurable
             {
                 feedback.confirmIdle(walEnd: walEnd)
             }
+            // Status updates go out whatever the step was, so waiting never times the slot out.
             try sendStatus(replyRequested: replyRequested)
-            if settings.heartbeatIntervalNanoseconds > 0, now >= nextHeartbeat {
-                nextHeartbeat = now + settings.heartbeatIntervalNanoseconds
-                do {
-                    _ = try control.exec(Self.heartbeatSQL)
-                } catch {
-                    throw CaptureError.database(error, doing: "writing the heartbeat")
-                }
-            }
         }
     }
 }

@@ -74,6 +74,16 @@ final class ReplicationStream {
         }
     }
 
+    /// Whether a read would find input at once: the last read stopped at its limit with messages
+    /// left in libpq's buffer, or the socket has data.
+    var hasPendingInput: Bool {
+        if leftOver { return true }
+        var descriptor = pollfd(fd: connection.socket, events: Int16(POLLIN), revents: 0)
+        return poll(&descriptor, 1, 0) > 0
+    }
+
+    private var leftOver = false
+
     /// Waits up to `timeoutMilliseconds` for data, then returns every message already
     /// received (possibly none). `limit` bounds how many are taken per call.
     func read(timeoutMilliseconds: Int32, limit: Int = 4096) throws(CaptureError) -> [ReplicationMessage] {
@@ -91,6 +101,7 @@ final class ReplicationStream {
             }
         }
         while messages.count < limit, let message = try take() { messages.append(message) }
+        leftOver = messages.count >= limit
         return messages
     }
 

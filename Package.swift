@@ -224,7 +224,7 @@ let package = Package(
             name: "TandemAgentTests",
             dependencies: [
                 "TandemAgent", "TandemTestSupport", "TandemCore", "TandemCodec", "TandemLink", "TandemTransport", "TLSSupport",
-                "CaptureKit", "ApplyKit", "TandemProcedures", "TandemStorage", "SeededRandom",
+                "CaptureKit", "ApplyKit", "TandemProcedures", "TandemStorage", "TandemConfig", "SeededRandom",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(

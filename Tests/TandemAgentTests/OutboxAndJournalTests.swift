@@ -2,6 +2,8 @@ import TandemProcedures
 import ApplyKit
 import CaptureKit
 import Foundation
+import Logging
+import TandemConfig
 import Testing
 import TandemCore
 @testable import TandemAgent
@@ -97,5 +99,30 @@ struct OutboxAndJournalTests {
         let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
         #expect(lines.count == 3)
         #expect(lines[2] == "3 \(SyntheticBatches.expectedChecksum(stream: stream, sequence: 3))")
+    }
+}
+
+@Suite("engine registry")
+struct EngineRegistryTests {
+    struct Stub: AgentEngine {
+        var engine: DatabaseEngine
+        func source(site: SiteConfig, link: AgentLinkSettings, logger: Logger) throws -> any BatchSource {
+            try SyntheticSource(stream: StreamID("s")!, count: 1)
+        }
+        func sink(site: SiteConfig, stream: StreamID, logger: Logger) throws -> any BatchSink {
+            throw AgentError("stub", hint: "")
+        }
+    }
+
+    @Test("an engine the build lacks is refused by name, with the engines it has")
+    func lookup() throws {
+        let registry = EngineRegistry([Stub(engine: .postgresql), Stub(engine: .mariadb)])
+        #expect(try registry.entry(for: .mariadb).engine == .mariadb)
+        #expect {
+            _ = try registry.entry(for: .mysql)
+        } throws: { error in
+            guard let error = error as? AgentError else { return false }
+            return error.description.contains("MySQL") && error.hint.contains("postgresql, mariadb")
+        }
     }
 }

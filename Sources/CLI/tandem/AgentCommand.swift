@@ -4,7 +4,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Logging
-import PostgreSQLApply
+import CaptureKit
 import TandemAgent
 import TandemConfig
 import TandemCore
@@ -15,9 +15,9 @@ extension AgentRole: ExpressibleByArgument {}
 /// `tandem agent --config site.toml`: this site's long-lived agent.
 ///
 /// The role comes from the pair journal (`role.journal` in the spool root, see
-/// `RoleJournal`); `--role` only bootstraps it on the first start. Capture and apply
-/// are the engine issues' work: until they land, the agent runs only with the
-/// hidden, test-only synthetic source or sink.
+/// `RoleJournal`); `--role` only bootstraps it on the first start. Capture and apply come
+/// from the engine registry (`agentEngines`) by `[database] engine`; the hidden synthetic
+/// source and sink are for the agent process tests.
 struct Agent: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run this site's agent (shipper or applier, as the pair's journal says).")
@@ -65,38 +65,26 @@ struct Agent: AsyncParsableCommand {
         logger.info("agent: site \(site.site.name) of pair \(site.site.pair) runs as the \(role.rawValue)")
         switch role {
         case .shipper:
+            let source: any BatchSource
             if let count = syntheticBatches {
-                let source = try SyntheticSource(stream: settings.stream(shippedBy: settings.localSite), count: count)
-                try await ShipperService(settings: settings, source: source, logger: logger).run()
-                return
+                source = try SyntheticSource(stream: settings.stream(shippedBy: settings.localSite), count: count)
+            } else {
+                source = try agentEngines.entry(for: site.database.engine).source(site: site, link: settings, logger: logger)
             }
-            switch site.database.engine {
-            case .postgresql:
-                let source = EngineWiring.postgresSource(site: site, link: settings, logger: logger)
-                defer { source.stop() }
-                try await ShipperService(settings: settings, source: source, logger: logger).run()
-            case .mariadb:
-                let source = try EngineWiring.mariadbSource(site: site, link: settings, logger: logger)
-                defer { source.stop() }
-                try await ShipperService(settings: settings, source: source, logger: logger).run()
-            default:
-                throw NotBuiltYet(command: "agent", purpose: "capture from \(site.database.engine) (MySQL GTID sets) is not built; PostgreSQL and MariaDB are")
-            }
+            defer { source.stop() }
+            try await ShipperService(settings: settings, source: source, logger: logger).run()
         case .applier:
             let stream = settings.stream(shippedBy: settings.peerSite)
             let sink: any BatchSink
             if let path = syntheticSink {
                 sink = try SyntheticSink(path: path)
-            } else if site.database.engine == .postgresql {
-                sink = try PostgreSQLSink(conninfo: EngineWiring.postgresConninfo(site.database), stream: stream, logger: logger)
-            } else if site.database.engine == .mariadb {
-                sink = try EngineWiring.mariadbSink(site: site, stream: stream, logger: logger)
             } else {
-                throw NotBuiltYet(command: "agent", purpose: "apply to \(site.database.engine) arrives with the MariaDB pair issue")
+                sink = try agentEngines.entry(for: site.database.engine).sink(site: site, stream: stream, logger: logger)
             }
-            try await ApplierService(settings: settings, stream: stream,
-                                     spoolRoot: site.spool.directory, spoolLimit: site.spool.maxBytes.map { Int64($0.bytes) },
-                                     sink: sink, logger: logger).run()
+            try await ApplierService(
+                settings: settings, stream: stream, spoolRoot: site.spool.directory,
+                spoolLimit: site.spool.maxBytes.map { Int64($0.bytes) }, sink: sink, logger: logger
+            ).run()
         }
     }
 }

@@ -53,4 +53,8 @@ public protocol BatchSource: AnyObject {
     /// Batches up to `sequence` are durable at the applier; `position` is the last
     /// position of batch `sequence`. See the safety rule above.
     func acknowledge(durableThrough position: Position, sequence: UInt64) throws
+
+    /// Stops capturing and saves what must survive (the agent is shutting down). Safe to call
+    /// more than once.
+    func stop()
 }

@@ -102,6 +102,8 @@ public final class SyntheticSource: BatchSource {
         return SourceBatch(sequence: sequence, lastPosition: encoded.header.lastPosition, frame: encoded.frame)
     }
 
+    public func stop() {}
+
     public func acknowledge(durableThrough position: Position, sequence: UInt64) throws {
         acknowledgedSequence = max(acknowledgedSequence, sequence)
         acknowledgedPosition = position

@@ -1,0 +1,50 @@
+import ApplyKit
+import CaptureKit
+import Logging
+import PostgreSQLApply
+import PostgreSQLCapture
+import TandemAgent
+import TandemConfig
+import TandemCore
+
+/// The PostgreSQL engine of the agent: a `pgoutput` slot for capture, `PostgreSQLSink` for apply.
+struct PostgreSQLAgentEngine: AgentEngine {
+    var engine: DatabaseEngine { .postgresql }
+
+    func source(site: SiteConfig, link: AgentLinkSettings, logger: Logger) throws -> any BatchSource {
+        let settings = PostgreSQLCaptureSettings(
+            conninfo: Self.conninfo(site.database),
+            stream: link.stream(shippedBy: link.localSite),
+            slotName: PostgreSQLCaptureSettings.objectName("tandem", site.site.pair, site.site.name),
+            publicationName: PostgreSQLCaptureSettings.objectName("tandem", site.site.pair),
+            tableFilter: EngineWiring.tableFilter(site),
+            stateDirectory: site.spool.directory,
+            batching: EngineWiring.batching(site),
+            compressionLevel: Int32(site.batch.compressionLevel))
+        return PostgreSQLSource(settings: settings, logger: logger)
+    }
+
+    func sink(site: SiteConfig, stream: StreamID, logger: Logger) throws -> any BatchSink {
+        try PostgreSQLSink(conninfo: Self.conninfo(site.database), stream: stream, logger: logger)
+    }
+
+    /// libpq keyword/value conninfo for `[database]`; values quoted as libpq expects.
+    static func conninfo(_ database: DatabaseConfig) -> String {
+        func quoted(_ value: String) -> String {
+            "'" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
+        }
+        var parts: [String] = []
+        if let host = database.host { parts.append("host=\(quoted(host))") }
+        parts.append("port=\(database.port)")
+        parts.append("user=\(quoted(database.user))")
+        if let name = database.database { parts.append("dbname=\(quoted(name))") }
+        if let password = database.password { parts.append("password=\(quoted(password.reveal()))") }
+        if let pg = database.engineSettings.postgresql {
+            parts.append("sslmode=\(pg.sslMode.rawValue)")
+            parts.append("application_name=\(quoted(pg.applicationName))")
+        }
+        parts.append("connect_timeout=10")
+        return parts.joined(separator: " ")
+    }
+
+}

@@ -1,0 +1,38 @@
+import ApplyKit
+import CaptureKit
+import Logging
+import TandemConfig
+import TandemCore
+
+/// What the agent needs of a database engine: its capture (for the shipper) and its apply (for
+/// the applier), built from the site's configuration. Each engine provides one conformance; the
+/// agent finds it in an `EngineRegistry` by the `[database] engine` of the site, so adding an
+/// engine adds a conformance and a registry entry, and changes no service and no dispatch.
+public protocol AgentEngine: Sendable {
+    /// The engine this entry serves.
+    var engine: DatabaseEngine { get }
+
+    /// The shipper's capture from this site's database (not started: the shipper restarts it
+    /// at the point the applier's HELLO gives).
+    func source(site: SiteConfig, link: AgentLinkSettings, logger: Logger) throws -> any BatchSource
+
+    /// The applier's sink into this site's database, for `stream`.
+    func sink(site: SiteConfig, stream: StreamID, logger: Logger) throws -> any BatchSink
+}
+
+/// The engines an agent binary was built with.
+public struct EngineRegistry: Sendable {
+    public let engines: [any AgentEngine]
+
+    public init(_ engines: [any AgentEngine]) {
+        self.engines = engines
+    }
+
+    /// The entry for `engine`, or an error that names the engines this build has.
+    public func entry(for engine: DatabaseEngine) throws(AgentError) -> any AgentEngine {
+        if let entry = engines.first(where: { $0.engine == engine }) { return entry }
+        throw AgentError(
+            "this build of Tandem cannot capture from or apply to \(engine.displayName)",
+            hint: "[database] engine must be one of: \(engines.map(\.engine.rawValue).joined(separator: ", ")).")
+    }
+}

@@ -11,8 +11,8 @@ import TandemTransport
 /// spool, applies them through a `BatchSink`, and reports both to the shipper.
 ///
 /// Three workers, one owner of each piece of state:
-/// - the event loop owns the `LinkSession` (receiver role) and the connection, and
-///   only carries out the session's actions;
+/// - the event loop owns the `ApplierCore` (the receiver's decisions, pure) and the
+///   connection, and only carries out the core's actions;
 /// - the spool writer thread appends the frames of `store` actions and syncs them,
 ///   all that queued up during the previous sync in one append (group commit), then
 ///   reports `stored(upTo:)`. The session acknowledges durability in that same event;
@@ -30,17 +30,11 @@ public final class ApplierService {
     public let stream: StreamID
     private let spool: Spool
     private let sink: any BatchSink
-    private var session: LinkSession
+    private var core: ApplierCore
     private let events = EventQueue<AgentEvent>()
     private let connector: Connector
     private let channel: LinkChannel
     private let writer: SpoolWriter
-    /// Frames of `store` actions from the current round of events, handed to the
-    /// writer together.
-    private var pendingStores: [(sequence: UInt64, frame: [UInt8])] = []
-    /// Checks each BATCH's frame (checksum, header) before the session takes it, so a
-    /// corrupt batch is refused as the peer's fault, not reported as a spool failure.
-    private let frameVerifier: BatchDecoder
 
     /// Opens (or creates) the stream's spool under `spoolRoot` and reads the sink's checkpoint.
     /// `spoolLimit` is `[spool] max_bytes`: a full spool refuses intake (the connection
@@ -73,6 +67,7 @@ public final class ApplierService {
                 "the apply checkpoint (batch \(checkpoint.sequence)) is beyond the spool's durable batch \(durable)",
                 hint: "The spool was replaced or damaged after apply; re-create it starting at the checkpoint.")
         }
+        let session: LinkSession
         do {
             session = try LinkSession(configuration: settings.sessionConfiguration(role: .receiver, stream: stream),
                                       durable: durable, applied: checkpoint.sequence,
@@ -80,11 +75,7 @@ public final class ApplierService {
         } catch {
             throw AgentError("link settings: \(error)", hint: "Check the [site] and [link] sections.")
         }
-        do {
-            frameVerifier = try BatchDecoder()
-        } catch {
-            throw AgentError("cannot set up the batch decoder: \(error.description)", hint: error.hint)
-        }
+        core = try ApplierCore(session: session, stream: stream)
         connector = Connector(settings: settings, logger: logger)
         channel = LinkChannel(logger: logger)
         writer = SpoolWriter(spool: spool, events: events)
@@ -108,15 +99,12 @@ public final class ApplierService {
             for event in await events.takeAll() {
                 try handle(event)
             }
-            if !pendingStores.isEmpty {
-                writer.enqueue(pendingStores, epoch: channel.epoch)
-                pendingStores = []
-            }
+            try execute(core.endRound(epoch: channel.epoch))
             if let error = await channel.flush() {
                 connectionEnded(error)
             }
         }
-        await channel.shutDown(&session, peerSite: settings.peerSite, logger: logger)
+        await channel.finishShutdown(saying: core.close(), peerSite: settings.peerSite, logger: logger)
     }
 
     private func handle(_ event: AgentEvent) throws {
@@ -126,76 +114,36 @@ public final class ApplierService {
                 logger.info("link: a new connection from \(settings.peerSite) replaces the current one")
                 connectionEnded(nil)
             }
-            // Frames of the old connection not yet handed over are still valid batches
-            // in sequence; keep them (the session counts them as received).
-            if !pendingStores.isEmpty {
-                writer.enqueue(pendingStores, epoch: channel.epoch)
-                pendingStores = []
-            }
+            let previous = channel.epoch
             channel.attach(connection, epoch: epoch, events: events)
-            try execute(try session.connected(at: linkTime()))
+            try execute(core.connected(at: linkTime(), previousEpoch: previous))
         case .received(let chunk, let epoch):
             guard epoch == channel.epoch, channel.isOpen else { return }
             let (messages, error) = channel.decode(chunk)
             for message in messages where channel.isOpen {
-                if case .batch(let sequence, let frame) = message, session.phase == .established,
-                   let problem = frameProblem(sequence: sequence, frame: frame) {
-                    // Refused before the session counts it as received: nothing is stored.
-                    try execute(session.decodingFailed(problem))
-                    continue
-                }
-                try execute(session.receive(message, at: linkTime()))
+                try execute(core.received(message, at: linkTime()))
             }
-            if let error, channel.isOpen { try execute(session.decodingFailed(error)) }
+            if let error, channel.isOpen { try execute(core.decodingFailed(error)) }
         case .ended(let error, let epoch):
             guard epoch == channel.epoch, channel.isOpen else { return }
             connectionEnded(error)
         case .tick:
-            try execute(session.tick(at: linkTime()))
+            try execute(core.tick(at: linkTime()))
         case .stored(let sequence):
-            try execute(session.stored(upTo: min(sequence, session.highestReceived)))
+            try execute(core.stored(upTo: sequence))
         case .storeFailed(let reason, let epoch):
             logger.error("spool: cannot store batches: \(reason)")
-            pendingStores = []
             writer.discard(through: epoch)
-            try execute(session.storeFailed(reason))
+            try execute(core.storeFailed(reason))
         case .applied(let checkpoint):
-            // The apply thread reads batches as soon as the spool's append returns,
-            // so its report can overtake the writer's `.stored` event still in this
-            // queue. Whatever it applied is durable in the spool; tell the session
-            // so first, or applied would appear to run ahead of durable.
-            if checkpoint.sequence > session.durable {
-                try execute(session.stored(upTo: min(spool.durableSequence, session.highestReceived)))
-            }
-            try execute(session.applied(upTo: checkpoint.sequence, position: checkpoint.position))
+            try execute(core.applied(checkpoint, spoolDurable: spool.durableSequence))
         case .fatal(let error):
             throw error
         }
     }
 
-    /// Why the frame of BATCH `sequence` cannot go to the spool (bad checksum or header,
-    /// another stream, a header sequence that disagrees), or nil when it is sound.
-    private func frameProblem(sequence: UInt64, frame: [UInt8]) -> LinkFrameError? {
-        let header: BatchHeader
-        do {
-            header = try frameVerifier.decodeHeader(frame)
-        } catch {
-            let what = if case .checksumMismatch = error { "fails its checksum" } else { "is not a valid batch frame" }
-            return .invalidField(.batch, field: "frame", reason: "batch \(sequence) \(what): \(error.description)")
-        }
-        guard header.stream == stream else {
-            return .invalidField(.batch, field: "frame",
-                                 reason: "batch \(sequence) belongs to stream \"\(header.stream)\", expected \"\(stream)\"")
-        }
-        guard header.sequence == sequence else {
-            return .invalidField(.batch, field: "frame",
-                                 reason: "batch \(sequence) carries a frame of batch \(header.sequence)")
-        }
-        return nil
-    }
-
     private func connectionEnded(_ error: TransportError?) {
-        let reason = session.disconnected()
+        let reason = core.disconnected()
         let establishedAt = channel.establishedAt
         channel.detach()
         if let reason {
@@ -204,24 +152,21 @@ public final class ApplierService {
         connector.connectionEnded(establishedAt: establishedAt)
     }
 
-    private func execute(_ actions: [LinkAction]) throws {
+    private func execute(_ actions: [ApplierCore.Action]) throws {
         for action in actions {
             switch action {
             case .send(let message):
                 channel.queue(message)
-            case .established(let peer):
+            case .established(let peer, let durable):
                 channel.establishedAt = .now
-                logger.info("link: established with \(peer.site) (shipper has batches through \(peer.resumePoint); durable here through \(session.durable))")
-            case .store(let sequence, let frame):
-                pendingStores.append((sequence, frame))
+                logger.info("link: established with \(peer.site) (shipper has batches through \(peer.resumePoint); durable here through \(durable))")
+            case .store(let frames, let epoch):
+                writer.enqueue(frames.map { ($0.sequence, $0.frame) }, epoch: epoch)
             case .close(let reason):
                 let establishedAt = channel.establishedAt
                 channel.closeGracefully()
-                session.disconnected()
                 logger.warning("link: closing the connection to \(settings.peerSite): \(reason.description)")
                 connector.connectionEnded(establishedAt: establishedAt)
-            case .sendBatch, .resend, .acknowledged:
-                break  // sender actions
             }
         }
     }

@@ -313,6 +313,13 @@ final class LinkChannel {
         detach(closing: false)
     }
 
+    /// Cancelled (SIGTERM/SIGINT), with the goodbye a core prepared (`ShipperCore.close()`).
+    func finishShutdown(saying messages: [LinkMessage], peerSite: LinkName, logger: Logger) async {
+        guard isOpen else { return }
+        await finish(saying: messages)
+        logger.info("link: closed the connection to \(peerSite): shutting down")
+    }
+
     /// Cancelled (SIGTERM/SIGINT): the peer is told this side is shutting down, so
     /// its log says so rather than "connection lost". Nothing else is needed: every
     /// promise made so far is already durable, the agent is crash-safe at any point.

@@ -4,46 +4,34 @@ import TandemCore
 import TandemLink
 import TandemTransport
 
-/// The shipping side of the agent: pulls batches from a `BatchSource`, sends them
-/// over the link, and acknowledges the source only up to what the applier reports
-/// durable.
+/// The shipping side of the agent: pulls batches from a `BatchSource`, sends them over the link,
+/// and acknowledges the source only up to what the applier reports durable.
 ///
-/// Every decision is the `LinkSession`'s (sender role); this loop only feeds it
-/// events — connections, received bytes, ticks — and carries out its actions:
-/// `send`/`sendBatch` write frames, `resend(from:)` rewinds the outbox (or restarts
-/// the source when the outbox no longer holds that batch, as after a restart of this
-/// process), `acknowledged` drops durable batches and acknowledges the source with
-/// the last position of the highest durable batch. The source is never acknowledged
-/// for a batch this process did not see reported durable.
-///
-/// Before the first handshake nothing is captured: the receiver's durable point,
-/// stated in its HELLO, is where the source starts.
+/// Every decision is `ShipperCore`'s (the acknowledge rule, rewind or restart, offering); this
+/// runner only feeds it events — connections, received bytes, ticks, produced batches — and
+/// carries out its actions on the connection and the source.
 public final class ShipperService {
     let settings: AgentLinkSettings
     let source: any BatchSource
     let logger: Logger
-    private var session: LinkSession
-    private var outbox: Outbox
+    private var core: ShipperCore
     private let events = EventQueue<AgentEvent>()
     private let connector: Connector
     private let channel: LinkChannel
-    /// The next sequence to offer on the current connection (nil: not established).
-    private var offerCursor: UInt64?
-    /// Whether the source has been positioned (by a first `resend(from:)`).
-    private var sourceStarted = false
     static let pullPerRound = 1024
 
-    public init(settings: AgentLinkSettings, source: any BatchSource, logger: Logger,
-                outbox maximumBatches: Int = 65_536) throws(AgentError) {
+    public init(
+        settings: AgentLinkSettings, source: any BatchSource, logger: Logger, outbox maximumBatches: Int = 65_536
+    ) throws(AgentError) {
         self.settings = settings
         self.source = source
         self.logger = logger
         do {
-            session = try LinkSession(configuration: settings.sessionConfiguration(role: .sender, stream: source.stream))
+            let session = try LinkSession(configuration: settings.sessionConfiguration(role: .sender, stream: source.stream))
+            core = ShipperCore(session: session, outboxBatches: maximumBatches)
         } catch {
             throw AgentError("link settings: \(error)", hint: "Check the [site] and [link] sections.")
         }
-        outbox = Outbox(maximumBatches: maximumBatches)
         connector = Connector(settings: settings, logger: logger)
         channel = LinkChannel(logger: logger)
     }
@@ -67,7 +55,7 @@ public final class ShipperService {
                 connectionEnded(error)
             }
         }
-        await channel.shutDown(&session, peerSite: settings.peerSite, logger: logger)
+        await channel.finishShutdown(saying: core.close(), peerSite: settings.peerSite, logger: logger)
     }
 
     private func handle(_ event: AgentEvent) throws {
@@ -78,19 +66,19 @@ public final class ShipperService {
                 connectionEnded(nil)
             }
             channel.attach(connection, epoch: epoch, events: events)
-            try execute(try session.connected(at: linkTime()))
+            try execute(core.connected(at: linkTime()))
         case .received(let chunk, let epoch):
             guard epoch == channel.epoch, channel.isOpen else { return }
             let (messages, error) = channel.decode(chunk)
             for message in messages where channel.isOpen {
-                try execute(session.receive(message, at: linkTime()))
+                try execute(core.received(message, at: linkTime()))
             }
-            if let error, channel.isOpen { try execute(session.decodingFailed(error)) }
+            if let error, channel.isOpen { try execute(core.decodingFailed(error)) }
         case .ended(let error, let epoch):
             guard epoch == channel.epoch, channel.isOpen else { return }
             connectionEnded(error)
         case .tick:
-            try execute(session.tick(at: linkTime()))
+            try execute(core.tick(at: linkTime()))
         case .fatal(let error):
             throw error
         case .stored, .storeFailed, .applied:
@@ -100,84 +88,50 @@ public final class ShipperService {
 
     /// The connection is gone (peer closed, I/O error, or replaced).
     private func connectionEnded(_ error: TransportError?) {
-        let reason = session.disconnected()
+        let reason = core.disconnected()
         let establishedAt = channel.establishedAt
         channel.detach()
-        offerCursor = nil
         if let reason {
-            logger.warning("link: connection to \(settings.peerSite) closed: \(reason.description)\(error.map { " (\($0.description))" } ?? "")")
+            logger.warning(
+                "link: connection to \(settings.peerSite) closed: \(reason.description)\(error.map { " (\($0.description))" } ?? "")")
         }
         connector.connectionEnded(establishedAt: establishedAt)
     }
 
-    private func execute(_ actions: [LinkAction]) throws {
+    private func execute(_ actions: [ShipperCore.Action]) throws {
         for action in actions {
             switch action {
             case .send(let message):
                 channel.queue(message)
-            case .sendBatch(let sequence):
-                guard let batch = outbox.batch(sequence) else {
-                    throw AgentError("the session asked for batch \(sequence), which the outbox does not hold",
-                                     hint: "This is a bug in the shipper; report it.")
-                }
-                channel.queueBatch(sequence: sequence, frame: batch.frame)
+            case .sendBatch(let sequence, let frame):
+                channel.queueBatch(sequence: sequence, frame: frame)
             case .established(let peer):
                 channel.establishedAt = .now
                 logger.info("link: established with \(peer.site) (receiver durable through batch \(peer.resumePoint))")
-            case .resend(let from):
-                // The receiver's HELLO said batches before `from` are durable: the
-                // source may be acknowledged for the ones still held here.
-                if from > 1, let last = outbox.release(through: from - 1) {
-                    try source.acknowledge(durableThrough: last.lastPosition, sequence: last.sequence)
-                }
-                if !outbox.rewind(to: from) || !sourceStarted {
-                    try source.restart(at: from)
-                    sourceStarted = true
-                    logger.info("shipper: source restarted at batch \(from)")
-                }
-                offerCursor = from
-            case .store:
-                break
-            case .acknowledged(let durable, _, _):
-                if let last = outbox.release(through: durable) {
-                    try source.acknowledge(durableThrough: last.lastPosition, sequence: last.sequence)
-                }
+            case .acknowledgeSource(let position, let sequence):
+                try source.acknowledge(durableThrough: position, sequence: sequence)
+            case .restartSource(let sequence):
+                try source.restart(at: sequence)
+                logger.info("shipper: source restarted at batch \(sequence)")
             case .close(let reason):
                 let establishedAt = channel.establishedAt
                 channel.closeGracefully()
-                session.disconnected()
-                offerCursor = nil
                 logger.warning("link: closing the connection to \(settings.peerSite): \(reason.description)")
                 connector.connectionEnded(establishedAt: establishedAt)
             }
         }
     }
 
-    /// Pulls from the source while the outbox has room, then offers batches in order
-    /// while the session's window accepts them. At most `pullPerRound` batches per
-    /// round, so the first batches go out (and ACKs are read) while the source is
-    /// still catching up; a full round asks for another one at once.
+    /// Pulls from the source while the core wants batches, then offers them. At most
+    /// `pullPerRound` batches per round, so the first batches go out (and ACKs are read) while
+    /// the source is still catching up; a full round asks for another one at once.
     private func pump() throws {
-        if sourceStarted {
-            var pulled = 0
-            while pulled < Self.pullPerRound, !outbox.isFull, let batch = try source.next() {
-                try outbox.append(batch)
-                try session.available(upTo: batch.sequence)
-                pulled += 1
-            }
-            if pulled == Self.pullPerRound { events.post(.tick) }
+        var pulled = 0
+        while pulled < Self.pullPerRound, core.wantsBatches, let batch = try source.next() {
+            try core.produced(batch)
+            pulled += 1
         }
-        while let next = offerCursor, session.waitingOffer == nil, let batch = outbox.batch(next) {
-            switch try session.offer(sequence: next, size: batch.frame.count) {
-            case .sendNow:
-                channel.queueBatch(sequence: next, frame: batch.frame)
-                offerCursor = next + 1
-            case .wait:
-                offerCursor = next + 1  // the session returns `sendBatch(next)` when the window opens
-                return
-            case .notEstablished:
-                return
-            }
-        }
+        if pulled == Self.pullPerRound { events.post(.tick) }
+        try execute(core.offer())
     }
 }

@@ -1,0 +1,172 @@
+import CaptureKit
+import TandemCore
+import TandemLink
+
+/// Every decision of the shipping side, as a pure value: events in (a connection, a message, a
+/// tick, a batch the source produced), actions out; `ShipperService` only carries the actions
+/// out on the connection and the source. The link protocol itself is the `LinkSession`'s
+/// (sender role); this adds what the shipper owns around it:
+///
+/// - **The acknowledge rule.** The source is acknowledged (`.acknowledgeSource`) only with the
+///   last position of a batch the applier reported durable — by an ACK, or by the durable point
+///   of its HELLO — and only for a batch this process holds, never ahead. That single rule is
+///   what makes every crash point safe (see `BatchSource`).
+/// - **Rewind or restart.** After a handshake the receiver says where it needs batches from.
+///   When the outbox still holds every batch from there, sending rewinds to it; otherwise (first
+///   start, restart of this process, a receiver ahead of what was produced) the source is
+///   restarted at that batch, and it resends from its acknowledged position.
+/// - **Nothing is captured before the first handshake**: the receiver's durable point is where
+///   the source starts.
+/// - **Offering** in order while the session's window accepts, from the outbox.
+public struct ShipperCore: Sendable {
+    public enum Action: Sendable, Equatable {
+        /// Write a link message on the current connection.
+        case send(LinkMessage)
+        /// Write batch `sequence`'s frame on the current connection.
+        case sendBatch(sequence: UInt64, frame: [UInt8])
+        /// Tell the source it may release its log up to `position` (batch `sequence` is durable).
+        case acknowledgeSource(position: Position, sequence: UInt64)
+        /// Position the source so that its next batch is `sequence`.
+        case restartSource(at: UInt64)
+        /// The handshake completed (for the log).
+        case established(LinkHello)
+        /// Close the current connection after writing what is queued.
+        case close(LinkCloseReason)
+    }
+
+    public private(set) var session: LinkSession
+    private var outbox: Outbox
+    /// The next sequence to offer on the current connection (nil: not established).
+    private var offerCursor: UInt64?
+    /// Whether the source has been positioned (by a first resend point).
+    public private(set) var sourceStarted = false
+
+    public init(session: LinkSession, outboxBatches: Int = 65_536, outboxBytes: Int = 64 * 1024 * 1024) {
+        self.session = session
+        self.outbox = Outbox(maximumBatches: outboxBatches, maximumBytes: outboxBytes)
+    }
+
+    /// Whether the runner should pull batches from the source now.
+    public var wantsBatches: Bool { sourceStarted && !outbox.isFull }
+
+    /// Batches held, not yet reported durable.
+    public var outboxCount: Int { outbox.count }
+
+    // MARK: Events
+
+    public mutating func connected(at time: LinkTime) throws(AgentError) -> [Action] {
+        do {
+            return try carryOut(try session.connected(at: time))
+        } catch let error as AgentError {
+            throw error
+        } catch {
+            throw AgentError("link session: \(error)", hint: "This is a bug in the shipper; report it.")
+        }
+    }
+
+    public mutating func received(_ message: LinkMessage, at time: LinkTime) throws(AgentError) -> [Action] {
+        try carryOut(session.receive(message, at: time))
+    }
+
+    public mutating func decodingFailed(_ error: LinkFrameError) throws(AgentError) -> [Action] {
+        try carryOut(session.decodingFailed(error))
+    }
+
+    public mutating func tick(at time: LinkTime) throws(AgentError) -> [Action] {
+        try carryOut(session.tick(at: time))
+    }
+
+    /// The connection is gone; the reason the session gives, if it was open.
+    public mutating func disconnected() -> LinkCloseReason? {
+        offerCursor = nil
+        return session.disconnected()
+    }
+
+    /// Shutting down: what to tell the peer.
+    public mutating func close() -> [LinkMessage] {
+        let messages = session.close().compactMap { action -> LinkMessage? in
+            if case .send(let message) = action { return message }
+            return nil
+        }
+        offerCursor = nil
+        _ = session.disconnected()
+        return messages
+    }
+
+    /// The source produced `batch` (the runner pulls while `wantsBatches`).
+    public mutating func produced(_ batch: SourceBatch) throws(AgentError) {
+        try outbox.append(batch)
+        do {
+            try session.available(upTo: batch.sequence)
+        } catch {
+            throw AgentError("link session: \(error)", hint: "This is a bug in the shipper; report it.")
+        }
+    }
+
+    /// Offers batches in order while the session's window accepts them.
+    public mutating func offer() throws(AgentError) -> [Action] {
+        var actions: [Action] = []
+        while let next = offerCursor, session.waitingOffer == nil, let batch = outbox.batch(next) {
+            let verdict: LinkOffer
+            do {
+                verdict = try session.offer(sequence: next, size: batch.frame.count)
+            } catch {
+                throw AgentError("link session: \(error)", hint: "This is a bug in the shipper; report it.")
+            }
+            switch verdict {
+            case .sendNow:
+                actions.append(.sendBatch(sequence: next, frame: batch.frame))
+                offerCursor = next + 1
+            case .wait:
+                offerCursor = next + 1  // the session returns `sendBatch(next)` when the window opens
+                return actions
+            case .notEstablished:
+                return actions
+            }
+        }
+        return actions
+    }
+
+    // MARK: The session's actions
+
+    private mutating func carryOut(_ actions: [LinkAction]) throws(AgentError) -> [Action] {
+        var out: [Action] = []
+        for action in actions {
+            switch action {
+            case .send(let message):
+                out.append(.send(message))
+            case .sendBatch(let sequence):
+                guard let batch = outbox.batch(sequence) else {
+                    throw AgentError(
+                        "the session asked for batch \(sequence), which the outbox does not hold",
+                        hint: "This is a bug in the shipper; report it.")
+                }
+                out.append(.sendBatch(sequence: sequence, frame: batch.frame))
+            case .established(let peer):
+                out.append(.established(peer))
+            case .resend(let from):
+                // The receiver's HELLO said batches before `from` are durable: the source may be
+                // acknowledged for the ones still held here.
+                if from > 1, let last = outbox.release(through: from - 1) {
+                    out.append(.acknowledgeSource(position: last.lastPosition, sequence: last.sequence))
+                }
+                if !outbox.rewind(to: from) || !sourceStarted {
+                    out.append(.restartSource(at: from))
+                    sourceStarted = true
+                }
+                offerCursor = from
+            case .acknowledged(let durable, _, _):
+                if let last = outbox.release(through: durable) {
+                    out.append(.acknowledgeSource(position: last.lastPosition, sequence: last.sequence))
+                }
+            case .close(let reason):
+                _ = session.disconnected()
+                offerCursor = nil
+                out.append(.close(reason))
+            case .store:
+                break  // receiver action
+            }
+        }
+        return out
+    }
+}

@@ -45,21 +45,30 @@ public final class CaptureThread: @unchecked Sendable {
         let thread = Thread { [self] in
             var backoff = backoff
             var random = SystemRandomNumberGenerator()
+            // The same failure again and again (a primary that is down) is logged once, then
+            // summarised once a minute.
+            var repeated = RepeatedFailure()
             while !isStopping {
-                backoff.connectionEstablished(at: .now)
+                let sessionStart = ContinuousClock.now
+                backoff.connectionEstablished(at: sessionStart)
                 do throws(Failure) {
                     try session()
                     break
                 } catch {
                     if isStopping { break }
                     backoff.connectionLost(at: .now)
+                    if ContinuousClock.now - sessionStart >= backoff.stableAfter, let line = repeated.recovered(at: sessionStart) {
+                        logger.info("capture: the session had been healthy: \(line)")
+                    }
                     if recovery(error) == .stop {
                         logger.error("capture: \(error.description) (\(error.hint))")
                         failed(error)
                         break
                     }
                     let delay = backoff.nextDelay(using: &random)
-                    logger.warning("capture: \(error.description); retrying in \(Self.nanoseconds(delay) / 1_000_000) ms")
+                    if let line = repeated.failed("\(error.description); capture retries", at: .now) {
+                        logger.warning("capture: \(line) (next attempt in \(delay.secondsText))")
+                    }
                     sleep(delay)
                 }
             }

@@ -79,15 +79,13 @@ public final class MariaDBSource: BatchSource, @unchecked Sendable {
     let settings: MariaDBCaptureSettings
     let logger: Logger
 
+    /// The ready queue and the hand-off bookkeeping shared with every engine's capture.
+    fileprivate let handoff = CaptureHandoff()
     private let lock = NSLock()
-    private var ready = ReadyBatches()
-    private var producedThrough: UInt64 = 0
-    private var acknowledgedSequence: UInt64 = 0
     /// The highest acknowledged position; nil until a session read the state file.
     private var acknowledgedPosition: MariaDBGTIDList?
     /// The primary the state file belongs to, once a session verified or recorded it.
     private var identity: (uuid: String, serverID: UInt32)?
-    private var failure: CaptureError?
     private var schemaChange: (statement: String, gtid: MariaDBGTID)?
     private var persistScheduled = false
     private var worker: CaptureWorker?
@@ -116,12 +114,8 @@ public final class MariaDBSource: BatchSource, @unchecked Sendable {
 
     public func restart(at sequence: UInt64) throws {
         worker?.stopAndWait()
-        lock.withLock {
-            ready.removeAll()
-            producedThrough = sequence - 1
-            acknowledgedSequence = max(acknowledgedSequence, sequence - 1)
-            schemaChange = nil
-        }
+        handoff.restart(at: sequence)
+        lock.withLock { schemaChange = nil }
         try throwIfFailed()
         let next = CaptureWorker(source: self, firstSequence: sequence)
         worker = next
@@ -129,12 +123,8 @@ public final class MariaDBSource: BatchSource, @unchecked Sendable {
     }
 
     public func next() throws -> SourceBatch? {
-        let change = try lock.withLock { () throws(CaptureError) -> (statement: String, gtid: MariaDBGTID)? in
-            if let failure { throw failure }
-            if !ready.isEmpty { return nil }
-            guard let schemaChange, acknowledgedSequence >= producedThrough else { return nil }
-            return schemaChange
-        }
+        try throwIfFailed()
+        let change = handoff.allDurable ? lock.withLock { schemaChange } : nil
         if let change {
             // Everything before the statement is durable: make the state file say so
             // before telling the operator to edit it.
@@ -144,9 +134,7 @@ public final class MariaDBSource: BatchSource, @unchecked Sendable {
             fail(error)
             throw error
         }
-        return lock.withLock { () -> SourceBatch? in
-            return ready.popFirst()
-        }
+        return try handoff.next()
     }
 
     public func acknowledge(durableThrough position: Position, sequence: UInt64) throws {
@@ -154,8 +142,8 @@ public final class MariaDBSource: BatchSource, @unchecked Sendable {
             throw CaptureError(.protocolViolation, "acknowledged a non-MariaDB position \(position)",
                                       hint: "This is a bug in the shipper; report it.")
         }
+        handoff.acknowledged(sequence)
         let schedule = try lock.withLock { () throws(CaptureError) -> Bool in
-            acknowledgedSequence = max(acknowledgedSequence, sequence)
             if let current = acknowledgedPosition {
                 switch list.compare(to: current) {
                 case .after: acknowledgedPosition = list
@@ -184,7 +172,7 @@ public final class MariaDBSource: BatchSource, @unchecked Sendable {
     }
 
     private func throwIfFailed() throws(CaptureError) {
-        if let failure = lock.withLock({ failure }) { throw failure }
+        if let failure = handoff.failed { throw failure }
     }
 
     /// Writes the acknowledged position if it moved since the last write. Runs on
@@ -216,14 +204,7 @@ public final class MariaDBSource: BatchSource, @unchecked Sendable {
 
     // MARK: Worker interface
 
-    fileprivate func deliver(_ batch: SourceBatch) {
-        lock.withLock {
-            ready.append(batch)
-            producedThrough = batch.sequence
-        }
-    }
-
-    fileprivate func fail(_ error: CaptureError) { lock.withLock { if failure == nil { failure = error } } }
+    fileprivate func fail(_ error: CaptureError) { handoff.fail(error) }
 
     fileprivate func stopAtSchemaChange(statement: String, gtid: MariaDBGTID) {
         lock.withLock { schemaChange = (statement, gtid) }
@@ -242,7 +223,6 @@ public final class MariaDBSource: BatchSource, @unchecked Sendable {
     }
 
     fileprivate var memoryPosition: MariaDBGTIDList? { lock.withLock { acknowledgedPosition } }
-    fileprivate var readyByteCount: Int { lock.withLock { ready.byteCount } }
 }
 
 /// The capture session: connections, decoding, filtering, batching, heartbeats, on a
@@ -276,11 +256,7 @@ private final class CaptureWorker: @unchecked Sendable {
     }
 
     func start() {
-        thread.start(
-            logger: logger,
-            session: { [self] () throws(CaptureError) in try session() },
-            recovery: { error in error.kind == .connection ? .retry : .stop },
-            failed: { [self] error in source.fail(error) })
+        thread.start(logger: logger, handoff: source.handoff) { [self] () throws(CaptureError) in try session() }
     }
 
     /// Stops the session (its sockets are shut down, so a blocked read returns at once) and
@@ -367,7 +343,7 @@ private final class CaptureWorker: @unchecked Sendable {
                 throw CaptureError(.protocolViolation, "cannot encode batch \(numbering.nextSequence): \(error.description)",
                                           hint: error.hint)
             }
-            source.deliver(batch)
+            source.handoff.deliver(batch)
         }
 
         /// Decodes one event and hands what it completes to the batcher. False when capture
@@ -390,7 +366,7 @@ private final class CaptureWorker: @unchecked Sendable {
                 // Committed rows of a large transaction: shipped now, acknowledged with its last piece.
                 if let kept = try shippable(piece) {
                     for closed in batcher.add(kept, end: nil, now: now) {
-                        while source.readyByteCount >= settings.maximumReadyBytes, !isStopping { usleep(5_000) }
+                        while source.handoff.readyBytes >= settings.maximumReadyBytes, !isStopping { usleep(5_000) }
                         try emit(closed)
                     }
                 }
@@ -415,7 +391,7 @@ private final class CaptureWorker: @unchecked Sendable {
             // Whether the next read would return at once; only asked while a batch is open.
             let observed = CapturePacing.Observation(
                 now: DispatchTime.now().uptimeNanoseconds, batchDueAt: dueAt,
-                inputPending: dueAt != nil && dump.hasPendingInput, readyBytes: source.readyByteCount)
+                inputPending: dueAt != nil && dump.hasPendingInput, readyBytes: source.handoff.readyBytes)
             switch pacing.next(observed) {
             case .closeBatch:
                 if let closed = batcher.flush() { try emit(closed) }

@@ -34,12 +34,10 @@ public final class PostgreSQLSource: BatchSource, @unchecked Sendable {
     let settings: PostgreSQLCaptureSettings
     let logger: Logger
 
+    /// The ready queue and the hand-off bookkeeping shared with every engine's capture.
+    fileprivate let handoff = CaptureHandoff()
     private let lock = NSLock()
-    private var ready = ReadyBatches()
-    private var producedThrough: UInt64 = 0
-    private var acknowledgedSequence: UInt64 = 0
     private var acknowledgedLSN = LSN.zero
-    private var failure: CaptureError?
     private var worker: CaptureWorker?
 
     public init(settings: PostgreSQLCaptureSettings, logger: Logger) {
@@ -52,22 +50,15 @@ public final class PostgreSQLSource: BatchSource, @unchecked Sendable {
 
     public func restart(at sequence: UInt64) throws {
         worker?.stopAndWait()
-        lock.withLock {
-            ready.removeAll()
-            producedThrough = sequence - 1
-            acknowledgedSequence = max(acknowledgedSequence, sequence - 1)
-        }
-        try throwIfFailed()
+        handoff.restart(at: sequence)
+        if let failure = handoff.failed { throw failure }
         let next = CaptureWorker(source: self, firstSequence: sequence)
         worker = next
         next.start()
     }
 
     public func next() throws -> SourceBatch? {
-        try lock.withLock { () throws(CaptureError) -> SourceBatch? in
-            if let failure { throw failure }
-            return ready.popFirst()
-        }
+        try handoff.next()
     }
 
     public func acknowledge(durableThrough position: Position, sequence: UInt64) throws {
@@ -75,43 +66,16 @@ public final class PostgreSQLSource: BatchSource, @unchecked Sendable {
             throw CaptureError(.protocolViolation, "acknowledged a non-PostgreSQL position \(position)",
                                hint: "This is a bug in the shipper; report it.")
         }
-        lock.withLock {
-            acknowledgedSequence = max(acknowledgedSequence, sequence)
-            acknowledgedLSN = max(acknowledgedLSN, lsn)
-        }
+        handoff.acknowledged(sequence)
+        lock.withLock { acknowledgedLSN = max(acknowledgedLSN, lsn) }
     }
 
     /// Stops the capture thread (the agent is shutting down).
     public func stop() { worker?.stopAndWait() }
 
-    private func throwIfFailed() throws(CaptureError) {
-        if let failure = lock.withLock({ failure }) { throw failure }
-    }
-
     // MARK: Worker interface
 
-    fileprivate func deliver(_ batch: SourceBatch) {
-        lock.withLock {
-            ready.append(batch)
-            producedThrough = batch.sequence
-        }
-    }
-
-    fileprivate func fail(_ error: CaptureError) { lock.withLock { failure = error } }
-
-    fileprivate struct Snapshot {
-        var readyBytes: Int
-        var acknowledgedLSN: LSN
-        /// Every batch produced is durable at the applier.
-        var allDurable: Bool
-    }
-
-    fileprivate var snapshot: Snapshot {
-        lock.withLock {
-            Snapshot(readyBytes: ready.byteCount, acknowledgedLSN: acknowledgedLSN,
-                     allDurable: ready.isEmpty && acknowledgedSequence >= producedThrough)
-        }
-    }
+    fileprivate var confirmedLSN: LSN { lock.withLock { acknowledgedLSN } }
 }
 
 /// The capture session: connection, decoding, batching, status updates, on a `CaptureThread`
@@ -131,11 +95,7 @@ private final class CaptureWorker: @unchecked Sendable {
     }
 
     func start() {
-        thread.start(
-            logger: logger,
-            session: { [self] () throws(CaptureError) in try session() },
-            recovery: { error in error.kind == .connection ? .retry : .stop },
-            failed: { [self] error in source.fail(error) })
+        thread.start(logger: logger, handoff: source.handoff) { [self] () throws(CaptureError) in try session() }
     }
 
     func stopAndWait() { thread.stopAndWait() }
@@ -208,11 +168,11 @@ private final class CaptureWorker: @unchecked Sendable {
             do { batch = try numbering.seal(closed, with: encoder) } catch {
                 throw CaptureError(.protocolViolation, "cannot encode batch \(numbering.nextSequence): \(error.description)", hint: error.hint)
             }
-            source.deliver(batch)
+            source.handoff.deliver(batch)
         }
 
         func sendStatus(replyRequested: Bool) throws(CaptureError) {
-            feedback.confirm(source.snapshot.acknowledgedLSN)
+            feedback.confirm(source.confirmedLSN)
             let clock = Int64(Date().timeIntervalSince1970 * 1_000_000) - ReplicationMessage.postgresEpochOffset
             if let status = feedback.statusDue(now: DispatchTime.now().uptimeNanoseconds, clock: clock,
                                                replyRequested: replyRequested) {
@@ -224,7 +184,7 @@ private final class CaptureWorker: @unchecked Sendable {
         /// (also in the middle of a large transaction), still answering the server so it
         /// does not time the connection out.
         func waitForRoom() throws(CaptureError) {
-            while source.snapshot.readyBytes >= settings.maximumReadyBytes {
+            while source.handoff.readyBytes >= settings.maximumReadyBytes {
                 if isStopping { throw CaptureError(.connection, "capture is stopping", hint: "") }
                 try sendStatus(replyRequested: false)
                 usleep(5_000)
@@ -259,7 +219,7 @@ private final class CaptureWorker: @unchecked Sendable {
             let dueAt = batcher.dueAt
             let observed = CapturePacing.Observation(
                 now: DispatchTime.now().uptimeNanoseconds, batchDueAt: dueAt,
-                inputPending: dueAt != nil && replication.hasPendingInput, readyBytes: source.snapshot.readyBytes)
+                inputPending: dueAt != nil && replication.hasPendingInput, readyBytes: source.handoff.readyBytes)
             switch pacing.next(observed) {
             case .closeBatch:
                 if let closed = batcher.flush() { try emit(closed) }
@@ -293,7 +253,7 @@ private final class CaptureWorker: @unchecked Sendable {
                 }
             }
             if let walEnd = lastKeepalive, batcher.isEmpty, !decoder.isInTransaction,
-               decoder.bufferedTransactionIDs.isEmpty, source.snapshot.allDurable
+               decoder.bufferedTransactionIDs.isEmpty, source.handoff.allDurable
             {
                 feedback.confirmIdle(walEnd: walEnd)
             }

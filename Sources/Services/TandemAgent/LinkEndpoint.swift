@@ -172,11 +172,14 @@ final class Connector: Sendable {
     private func dialLoop(_ dialer: TLSDialer, host: String, port: Int, events: EventQueue<AgentEvent>) async {
         var backoff = settings.backoff
         var random = SystemRandomNumberGenerator()
+        // An unreachable peer is logged once, then summarised once a minute, not per attempt.
+        var repeated = RepeatedFailure()
         var epoch = 0
         var iterator = ended.stream.makeAsyncIterator()
         while !Task.isCancelled {
             do {
                 let connection = try await dialer.connect(host: host, port: port)
+                if let line = repeated.recovered(at: .now) { logger.info("link: \(settings.peerSite) reachable again: \(line)") }
                 epoch += 1
                 events.post(.connected(connection, epoch: epoch))
                 let establishedAt = await iterator.next() ?? nil
@@ -184,7 +187,11 @@ final class Connector: Sendable {
                 backoff.connectionLost(at: .now)
             } catch {
                 let delay = backoff.nextDelay(using: &random)
-                logger.warning("link: cannot connect to \(settings.peerSite) at \(settings.mode.address): \(error.description); retrying in \(delay.secondsText)")
+                if let line = repeated.failed(
+                    "cannot connect to \(settings.peerSite) at \(settings.mode.address): \(error.description)", at: .now)
+                {
+                    logger.warning("link: \(line); retrying with backoff (next in \(delay.secondsText))")
+                }
                 try? await Task.sleep(for: delay)
                 continue
             }

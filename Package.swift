@@ -159,7 +159,8 @@ let package = Package(
 
         // MARK: Tests
         .target(
-            name: "TandemTestSupport", dependencies: ["PGClient", "MySQLClient", "TandemAgent", "TandemCodec", "TandemCore"],
+            name: "TandemTestSupport",
+            dependencies: ["PGClient", "MySQLClient", "TandemAgent", "TandemCodec", "TandemCore", "SeededRandom"],
             path: "Tests/TandemTestSupport"),
         .testTarget(
             name: "TandemCoreTests",
@@ -172,7 +173,7 @@ let package = Package(
             ]),
         .testTarget(name: "TandemConfigTests", dependencies: ["TandemConfig", "TandemCore"]),
         .testTarget(name: "TandemLinkTests", dependencies: ["TandemLink", "TandemCore", "SeededRandom"]),
-        .testTarget(name: "TandemSpoolTests", dependencies: ["TandemSpool", "TandemCodec", "TandemCore"]),
+        .testTarget(name: "TandemSpoolTests", dependencies: ["TandemSpool", "TandemCodec", "TandemCore", "TandemTestSupport"]),
         .testTarget(name: "TLSSupportTests", dependencies: ["TLSSupport", "COpenSSL", "TandemConfig"]),
         .testTarget(name: "TandemTransportTests", dependencies: ["TandemTransport", "TLSSupport"]),
         // Runs two `tandem agent` processes against each other (synthetic source and sink).
@@ -205,7 +206,7 @@ let package = Package(
             name: "PairTests",
             dependencies: ["TandemTestSupport", "PGClient", "MySQLClient", "TandemCore"]),
         // Runs the built `tandem` binary as an operator would.
-        .testTarget(name: "CLITests"),
+        .testTarget(name: "CLITests", dependencies: ["TandemTestSupport"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["TandemTestSupport", "PGClient", "MySQLClient", "TLSSupport", "ZstdSupport"]),

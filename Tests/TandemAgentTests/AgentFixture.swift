@@ -155,6 +155,13 @@ final class AgentPair: @unchecked Sendable {
         return count
     }
 
+    /// The sink file's whole lines.
+    func sinkLines() -> [Substring] {
+        guard let text = try? String(contentsOfFile: sinkPath, encoding: .utf8),
+              let end = text.lastIndex(of: "\n") else { return [] }
+        return text[..<end].split(separator: "\n", omittingEmptySubsequences: true)
+    }
+
     /// Whole lines in the sink file.
     func sinkLineCount() -> Int {
         guard let data = FileManager.default.contents(atPath: sinkPath) else { return 0 }

@@ -40,10 +40,26 @@ struct AgentProcessTests {
         try pair.replaceShipperCertificatesWithAnotherPairs()
         try pair.startApplier()
         try pair.startShipper()
-        _ = eventually(20) { pair.applierLog().contains("link: refused connection") }
-        let refusals = pair.applierLog().split(separator: "\n").filter { $0.contains("link: refused connection") }
+        func refusals() -> [Substring] {
+            pair.applierLog().split(separator: "\n").filter { $0.contains("link: refused connection") }
+        }
+        // A later event than the first refusal: the shipper's retry (it reconnects within
+        // 300 ms) is refused too, so the first connection is over when the checks run.
+        _ = eventually(20) { refusals().count >= 2 }
+        let refusals = refusals()
         #expect(!refusals.isEmpty, "\(pair.logs())")
-        if let line = refusals.first { print("refusal logged: \(line)") }
+        #expect(refusals.count >= 2, "the shipper's retry was not refused in 20 s\n\(pair.logs())")
+        if let line = refusals.first {
+            print("refusal logged: \(line)")
+            // One line per refused connection, naming the peer and the reason: the peer's
+            // address and port appear in no other line of the applier's log.
+            let peer = try #require(line.firstMatch(of: #/from (127\.0\.0\.1:[0-9]+)/#)?.1, "no peer address in \(line)")
+            #expect(line.contains("certificate not signed by the pair CA"), "\(line)")
+            let mentions = pair.applierLog().split(separator: "\n").filter { line in
+                line.split(whereSeparator: { !"0123456789.:".contains($0) }).contains(peer)
+            }
+            #expect(mentions.count == 1, "log lines naming \(peer): \(mentions)")
+        }
         #expect(pair.sinkLineCount() == 0)
         #expect(!pair.applierLog().contains("established"))
     }

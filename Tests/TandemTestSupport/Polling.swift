@@ -28,8 +28,9 @@ public func eventually(
     return try condition()
 }
 
-/// `eventually` for async conditions; sleeps with `Task.sleep` between polls.
-public func eventually(
+/// `eventually` for async code: sleeps with `Task.sleep` between polls instead of blocking
+/// the thread.
+public func eventuallyAsync(
     _ seconds: Double, pollMilliseconds: Int = 20, _ condition: () async throws -> Bool
 ) async throws -> Bool {
     let deadline = Date().addingTimeInterval(seconds)

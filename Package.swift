@@ -192,7 +192,7 @@ let package = Package(
         // MARK: Tests
         .target(
             name: "TandemTestSupport",
-            dependencies: ["PGClient", "MySQLClient", "TandemAgent", "CaptureKit", "TandemCodec", "TandemCore"],
+            dependencies: ["PGClient", "MySQLClient", "TandemAgent", "CaptureKit", "TandemCodec", "TandemCore", "SeededRandom"],
             path: "Tests/TandemTestSupport"),
         .testTarget(
             name: "TandemCoreTests",
@@ -216,7 +216,8 @@ let package = Package(
             dependencies: [
                 "CaptureKit", "TandemCodec", "TandemCore", "SeededRandom", .product(name: "Logging", package: "swift-log"),
             ]),
-        .testTarget(name: "TandemSpoolTests", dependencies: ["TandemSpool", "TandemStorage", "TandemCodec", "TandemCore"]),
+        .testTarget(
+            name: "TandemSpoolTests", dependencies: ["TandemSpool", "TandemStorage", "TandemCodec", "TandemCore", "TandemTestSupport"]),
         .testTarget(name: "TLSSupportTests", dependencies: ["TLSSupport", "COpenSSL", "TandemConfig"]),
         .testTarget(name: "TandemTransportTests", dependencies: ["TandemTransport", "TLSSupport"]),
         // Runs two `tandem agent` processes against each other (synthetic source and sink).
@@ -260,7 +261,7 @@ let package = Package(
             name: "PairTests",
             dependencies: ["TandemTestSupport", "PGClient", "MySQLClient", "TandemCore"]),
         // Runs the built `tandem` binary as an operator would.
-        .testTarget(name: "CLITests"),
+        .testTarget(name: "CLITests", dependencies: ["TandemTestSupport"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["TandemTestSupport", "PGClient", "MySQLClient", "TLSSupport", "ZstdSupport"]),

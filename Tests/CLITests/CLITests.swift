@@ -1,4 +1,5 @@
 import Foundation
+import TandemTestSupport
 import Testing
 
 /// Runs the `tandem` executable built next to the test bundle and captures its output.
@@ -7,24 +8,13 @@ struct TandemRun {
     var stdout: String
     var stderr: String
 
-    static var executable: URL {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tandem")
-    }
+    static var executable: URL { URL(fileURLWithPath: TandemBinaries.tandem) }
 
     static func run(_ arguments: [String], environment: [String: String]? = nil) throws -> TandemRun {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return TandemRun(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                         stderr: String(decoding: errData, as: UTF8.self))
+        let result = try ChildProcess.capture(
+            TandemBinaries.tandem, arguments, environment: environment,
+            directory: FileManager.default.currentDirectoryPath, timeout: 120)
+        return TandemRun(status: result.status, stdout: result.standardOutput, stderr: result.standardError)
     }
 }
 

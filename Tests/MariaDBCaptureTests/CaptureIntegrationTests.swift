@@ -59,9 +59,17 @@ struct CaptureIntegrationTests {
             #expect(second[2].kind == .delete && second[2].key == [.int(2)])
             #expect(transactions[2].changes.first?.new == [.int(4), .text("d")])
             #expect(!Capture.ids(batches).contains(.int(3)), "a rolled-back row was shipped")
-            // Nothing else arrives: no Tandem-internal or duplicate transaction follows.
-            usleep(500_000)
+            // Nothing else arrives: no Tandem-internal or duplicate transaction follows. A
+            // later transaction is the marker: what arrives up to it is exactly that one.
             #expect(try source.next() == nil)
+            try c.execute("INSERT INTO shop.t VALUES (5, 'marker')")
+            let marker = try Capture.binlogPosition(c)
+            let (afterRaw, after) = try Capture.collect(source) { Capture.contains($0, id: 5) }
+            #expect(after.flatMap(\.transactions).map(\.commitPosition) == [.mariadb(marker)],
+                    "transactions before the marker: \(after.flatMap(\.transactions))")
+            let firstAfter = UInt64(raw.count) + 1
+            let expectedSequences = Array(firstAfter..<(firstAfter + UInt64(afterRaw.count)))
+            #expect(afterRaw.map(\.sequence) == expectedSequences)
         }
     }
 
@@ -82,8 +90,9 @@ struct CaptureIntegrationTests {
             for i in 1...20 { try c.execute("INSERT INTO shop.t VALUES (\(i), REPEAT('x', 3000))") }
             let (raw, _) = try Capture.collect(source) { Capture.rowCount($0) >= 20 }
             #expect(raw.count == 20)
-            // Captured and handed over, but nothing acknowledged: the position stays.
-            usleep(1_000_000)
+            // Captured and handed over, but nothing acknowledged: the position stays. (The file
+            // is only ever written with the acknowledged position; the acknowledgement below
+            // then moves it to exactly that batch's position, not to what was captured.)
             #expect(try Capture.statePosition(state) == start)
 
             // A batch in the middle is durable: the file moves to exactly its position.
@@ -99,8 +108,9 @@ struct CaptureIntegrationTests {
             }
             // An older acknowledgement (a late, reordered report) never moves it back.
             try source.acknowledge(durableThrough: raw[0].lastPosition, sequence: raw[0].sequence)
-            usleep(1_000_000)
             #expect(try Capture.statePosition(state) == expected, "the state file left the acknowledged position")
+            // The later event instead of a sleep: stop() writes the acknowledged position it
+            // holds, so a regressed acknowledgement would be in the file now.
             source.stop()
             #expect(try Capture.statePosition(state) == expected)
         }
@@ -352,14 +362,15 @@ struct CaptureIntegrationTests {
             #expect(Capture.ids(batches) == [.int(1)])
             // Batch 1 is not durable yet: capture holds the refusal back (the state file must
             // first reach the position in front of the statement) and ships nothing after it.
-            for _ in 0..<20 {
-                #expect(try source.next() == nil)
-                usleep(50_000)
-            }
+            #expect(try source.next() == nil)
             let last = try #require(raw.last)
             #expect(last.lastPosition == .mariadb(before))
             try source.acknowledge(durableThrough: last.lastPosition, sequence: last.sequence)
-            let error = try #require(try Capture.failure(of: source))
+            // Until the refusal (the later event), next() yields nothing: every batch it
+            // returned on the way is kept and must not exist.
+            var shipped: [SourceBatch] = []
+            let error = try #require(try Capture.failure(of: source, shipped: &shipped))
+            #expect(shipped.isEmpty, "shipped after the statement: \(shipped.map(\.sequence))")
             source.stop()
             #expect(error.kind == .schemaChange)
             #expect(error.description.contains("DDL is not replicated yet"))

@@ -56,11 +56,24 @@ enum Capture {
 
     /// Waits for the source to fail and returns the error `next()` throws.
     static func failure(of source: MariaDBSource, seconds: Double = 30) throws -> CaptureError? {
+        var shipped: [SourceBatch] = []
+        return try failure(of: source, seconds: seconds, shipped: &shipped)
+    }
+
+    /// `failure(of:)`, keeping the batches `next()` returned before it threw (a test that
+    /// means "nothing more is shipped" asserts that `shipped` stays empty).
+    static func failure(of source: MariaDBSource, seconds: Double = 30, shipped: inout [SourceBatch]) throws
+        -> CaptureError?
+    {
         var failure: CaptureError?
+        var batches: [SourceBatch] = []
         try waitFor("capture to fail", seconds: seconds) {
-            do { _ = try source.next() } catch let error as CaptureError { failure = error }
+            do {
+                if let batch = try source.next() { batches.append(batch) }
+            } catch let error as CaptureError { failure = error }
             return failure != nil
         }
+        shipped += batches
         return failure
     }
 

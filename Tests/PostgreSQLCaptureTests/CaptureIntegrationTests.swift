@@ -39,6 +39,18 @@ struct CaptureIntegrationTests {
         return try rows.first?[0].map { try LSN(parsing: $0) }
     }
 
+    /// Waits until the capture's replication connection sent a status update (the walsender's
+    /// `reply_time`) after this moment: the later event after which "the slot did not move"
+    /// can be asserted, instead of sleeping. Updates go out every second when the received
+    /// position changed and every ten seconds otherwise.
+    static func waitForStatusUpdate(_ server: PostgresServer) throws {
+        let now = try #require(try server.exec("SELECT now()::text").rows.first?[0])
+        try waitFor("a status update from the capture after \(now)") {
+            try server.exec("SELECT count(*) FROM pg_stat_replication WHERE reply_time > '\(now)'::timestamptz")
+                .rows.first?[0] == "1"
+        }
+    }
+
     static func waitFor(_ what: String, seconds: Double = 20, _ condition: () throws -> Bool) throws {
         try TandemTestSupport.waitFor(what, seconds: seconds, pollMicroseconds: 50_000, condition)
     }
@@ -91,15 +103,16 @@ struct CaptureIntegrationTests {
             for i in 1...20 { try server.exec("INSERT INTO t VALUES (\(i))") }
             let (raw, _) = try Self.collect(source) { Self.rowCount($0) >= 20 }
             // Nothing acknowledged: status updates go out (every second when changed,
-            // every ten otherwise) but must keep the slot where it was.
-            sleep(3)
+            // every ten otherwise) but must keep the slot where it was. Checked after one was
+            // sent, not after a sleep.
+            try Self.waitForStatusUpdate(server)
             #expect(try Self.confirmedFlush(server) == start)
             // Acknowledge a batch in the middle: the slot moves to exactly its position.
             let middle = raw[raw.count / 2]
             try source.acknowledge(durableThrough: middle.lastPosition, sequence: middle.sequence)
             guard case .postgresql(let expected) = middle.lastPosition else { Issue.record("not an LSN"); return }
             try Self.waitFor("the slot to reach the acknowledged position") { try Self.confirmedFlush(server) == expected }
-            sleep(2)
+            try Self.waitForStatusUpdate(server)
             #expect(try Self.confirmedFlush(server) == expected, "the slot moved beyond the acknowledged batch")
         }
     }
@@ -122,7 +135,10 @@ struct CaptureIntegrationTests {
                 batches[Int(batch.sequence) - 1].transactions.flatMap(\.changes).contains { $0.new?.first == .int(4) }
             })
             try source.acknowledge(durableThrough: acked.lastPosition, sequence: acked.sequence)
-            guard case .postgresql(let ackedLSN) = acked.lastPosition else { return }
+            guard case .postgresql(let ackedLSN) = acked.lastPosition else {
+                Issue.record("the acknowledged batch has no PostgreSQL position: \(acked.lastPosition)")
+                return
+            }
             try Self.waitFor("the acknowledgement to reach the slot") { try Self.confirmedFlush(server) == ackedLSN }
             source.stop()
             let shippedThrough = batches[Int(acked.sequence) - 1].transactions.flatMap(\.changes).compactMap { $0.new?.first }.last

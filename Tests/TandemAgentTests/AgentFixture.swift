@@ -13,7 +13,8 @@ import Glibc
 /// Two `tandem agent` processes of one pair, made with `tandem pair init`: "idc"
 /// dials and ships (synthetic source), "cloud" listens and applies (synthetic sink).
 final class AgentPair: @unchecked Sendable {
-    let directory: String
+    private let scratch = TemporaryDirectory("agent")
+    var directory: String { scratch.path }
     let batches: UInt64
     let port: Int
     let sinkPath: String
@@ -23,9 +24,7 @@ final class AgentPair: @unchecked Sendable {
     private var shipperStarts = 0
     private var applierStarts = 0
 
-    static var executable: String {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tandem").path
-    }
+    static var executable: String { TandemBinaries.tandem }
 
     static let environment: [String: String] = {
         var environment = ProcessInfo.processInfo.environment
@@ -35,11 +34,9 @@ final class AgentPair: @unchecked Sendable {
 
     /// `listenHost`/`dialHost`: where cloud listens and where idc dials (loopback by default).
     init(batches: UInt64, listenHost: String = "127.0.0.1", dialHost: String = "127.0.0.1") throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-agent-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         self.batches = batches
         port = try TestPorts.unused()
-        sinkPath = directory + "/sink.txt"
+        sinkPath = scratch.path + "/sink.txt"
         stream = StreamID("acme-idc")!
         let pair = directory + "/pair"
         let status = try Self.runToEnd(["pair", "init", "--name", "acme", "--sites", "idc,cloud", "--out", pair])
@@ -59,7 +56,7 @@ final class AgentPair: @unchecked Sendable {
         applier?.signal(SIGKILL)
         _ = shipper?.wait(timeout: 5)
         _ = applier?.wait(timeout: 5)
-        try? FileManager.default.removeItem(atPath: directory)
+        scratch.remove()
     }
 
     private func edit(_ path: String, _ replacements: [(String, String)]) throws {
@@ -73,12 +70,7 @@ final class AgentPair: @unchecked Sendable {
 
     /// Runs `tandem` with `arguments` and waits for it.
     static func runToEnd(_ arguments: [String]) throws -> Int32 {
-        let output = open("/dev/null", O_WRONLY)
-        defer { close(output) }
-        let child = try ChildProcess(operation: "tandem", executable: executable, arguments: arguments,
-                                     environment: environment, output: output, directory: "/")
-        guard child.wait(timeout: 60) else { throw FixtureError("tandem \(arguments) did not finish") }
-        return child.exitCode ?? -1
+        try ChildProcess.capture(executable, arguments, environment: environment, timeout: 60).status
     }
 
     /// Gives idc a certificate from another pair (another CA) of the same names: what an
@@ -118,21 +110,15 @@ final class AgentPair: @unchecked Sendable {
     }
 
     private func spawn(_ arguments: [String], log: String, wrapper: [String]) throws -> ChildProcess {
-        let output = open(log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        guard output >= 0 else { throw FixtureError("cannot open \(log)") }
-        defer { close(output) }
-        if wrapper.isEmpty {
-            return try ChildProcess(operation: "tandem agent", executable: Self.executable, arguments: arguments,
-                                    environment: Self.environment, output: output, directory: directory)
-        }
-        return try ChildProcess(operation: "tandem agent", executable: wrapper[0],
-                                arguments: Array(wrapper.dropFirst()) + [Self.executable] + arguments,
-                                environment: Self.environment, output: output, directory: directory)
+        let command = wrapper + [Self.executable] + arguments
+        return try ChildProcess.start(command[0], Array(command.dropFirst()), environment: Self.environment, log: log,
+                                      directory: directory)
     }
 
-    func killShipper() {
-        shipper?.signal(SIGKILL)
-        _ = shipper?.wait(timeout: 10)
+    /// kill -9 of the shipper; it must have been running (one that died by itself fails the
+    /// test) and must end by this kill.
+    func killShipper() throws {
+        try Kill.live(shipper, "the shipper") { logs() }
     }
 
     /// SIGTERM to one side; its exit code once it ended within `timeout` (nil otherwise).
@@ -143,9 +129,39 @@ final class AgentPair: @unchecked Sendable {
         return process.exitCode
     }
 
-    func killApplier() {
-        applier?.signal(SIGKILL)
-        _ = applier?.wait(timeout: 10)
+    /// kill -9 of the applier, with the checks of `killShipper`.
+    func killApplier() throws {
+        try Kill.live(applier, "the applier") { logs() }
+    }
+
+    /// Both agents run; otherwise throws with the logs (an agent that crashed by itself).
+    func expectBothRunning(_ context: String) throws {
+        for (name, process) in [("shipper", shipper), ("applier", applier)] where process?.isRunning != true {
+            throw FixtureError("the \(name) is not running (\(process?.outcome ?? "never started")) \(context)\n\(logs())")
+        }
+    }
+
+    /// Waits until the sink holds at least `lines` lines, with both agents running all along;
+    /// the sink's count then. Throws if an agent ended or `timeout` passed first.
+    @discardableResult
+    func waitForSink(atLeast lines: Int, timeout: TimeInterval = 60, _ context: String = "") throws -> Int {
+        var count = 0
+        let reached = try eventually(timeout, pollMicroseconds: 5_000) {
+            try expectBothRunning("while waiting for \(lines) sink lines \(context)")
+            count = sinkLineCount()
+            return count >= lines
+        }
+        guard reached else {
+            throw FixtureError("the sink holds \(count) lines, not \(lines), after \(Int(timeout)) s \(context)\n\(logs())")
+        }
+        return count
+    }
+
+    /// The sink file's whole lines.
+    func sinkLines() -> [Substring] {
+        guard let text = try? String(contentsOfFile: sinkPath, encoding: .utf8),
+              let end = text.lastIndex(of: "\n") else { return [] }
+        return text[..<end].split(separator: "\n", omittingEmptySubsequences: true)
     }
 
     /// Whole lines in the sink file.
@@ -156,13 +172,13 @@ final class AgentPair: @unchecked Sendable {
 
     /// Waits until the sink holds `batches` lines; false on timeout or if a process died.
     func waitForAll(timeout: TimeInterval) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
+        var ended = false
+        let done = eventually(timeout) {
             if sinkLineCount() >= Int(batches) { return true }
-            if shipper?.isRunning == false || applier?.isRunning == false { return sinkLineCount() >= Int(batches) }
-            usleep(20_000)
+            ended = shipper?.isRunning == false || applier?.isRunning == false
+            return ended
         }
-        return false
+        return done && (!ended || sinkLineCount() >= Int(batches))
     }
 
     /// Problems with the sink file: every batch 1…`batches` exactly once, in order,

@@ -4,6 +4,7 @@ import Foundation
 import SeededRandom
 import Testing
 import TandemAgent
+import TandemTestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -41,50 +42,67 @@ struct AgentProcessTests {
         try pair.replaceShipperCertificatesWithAnotherPairs()
         try pair.startApplier()
         try pair.startShipper()
-        let deadline = Date().addingTimeInterval(20)
-        while Date() < deadline, !pair.applierLog().contains("link: refused connection") { usleep(50_000) }
-        let refusals = pair.applierLog().split(separator: "\n").filter { $0.contains("link: refused connection") }
+        func refusals() -> [Substring] {
+            pair.applierLog().split(separator: "\n").filter { $0.contains("link: refused connection") }
+        }
+        // A later event than the first refusal: the shipper's retry (it reconnects within
+        // 300 ms) is refused too, so the first connection is over when the checks run.
+        _ = eventually(20) { refusals().count >= 2 }
+        let refusals = refusals()
         #expect(!refusals.isEmpty, "\(pair.logs())")
-        if let line = refusals.first { print("refusal logged: \(line)") }
+        #expect(refusals.count >= 2, "the shipper's retry was not refused in 20 s\n\(pair.logs())")
+        if let line = refusals.first {
+            print("refusal logged: \(line)")
+            // One line per refused connection, naming the peer and the reason: the peer's
+            // address and port appear in no other line of the applier's log.
+            let peer = try #require(line.firstMatch(of: #/from (127\.0\.0\.1:[0-9]+)/#)?.1, "no peer address in \(line)")
+            #expect(line.contains("certificate not signed by the pair CA"), "\(line)")
+            let mentions = pair.applierLog().split(separator: "\n").filter { line in
+                line.split(whereSeparator: { !"0123456789.:".contains($0) }).contains(peer)
+            }
+            #expect(mentions.count == 1, "log lines naming \(peer): \(mentions)")
+        }
         #expect(pair.sinkLineCount() == 0)
         #expect(!pair.applierLog().contains("established"))
     }
 
-    /// kill -9 of either process at random moments (fixed seed), 24 times, each
+    /// kill -9 of either process at seeded points of the stream's progress, 24 times, each
     /// restarted; in the end every batch is in the sink exactly once, in order.
     @Test func killNineOfEitherSideResumesWithoutLossOrDuplicate() throws {
-        // Long enough, with kills close enough together, that the 24 kills land well inside
-        // the stream (they take ~5 s; the stream ~15 s or more), on slow and fast machines.
+        // Long enough that 24 kills, each after the sink has grown past a seeded threshold
+        // (between 3 % and 85 % of the stream, at least 2 000 batches apart), land well inside
+        // the stream on slow and fast machines.
         let batches: UInt64 = 300_000
         let pair = try AgentPair(batches: batches)
-        var random = SplitMix64(seed: 0x7A4D_E3)
+        var schedule = KillSchedule("killNineOfEitherSide", defaultSeed: 0x7A4D_E3)
+        let thresholds = schedule.thresholds(24, in: Int(batches) * 3 / 100...Int(batches) * 85 / 100, gap: 2_000)
         let started = Date()
         try pair.startApplier()
         try pair.startShipper()
         var kills: [String] = []
         var midStream = 0
-        for _ in 0..<24 {
-            usleep(UInt32.random(in: 50_000...250_000, using: &random))
-            let count = pair.sinkLineCount()
+        var atPreviousKill = 0
+        for threshold in thresholds {
+            // Both agents ran all the way to the threshold, and the restarted one took part:
+            // the sink grew since the previous kill.
+            let count = try pair.waitForSink(atLeast: max(threshold, atPreviousKill + 1), timeout: 120,
+                                             "(kills so far: \(kills); \(schedule.replay))")
             if count < Int(batches) { midStream += 1 }
-            if Bool.random(using: &random) {
-                pair.killShipper()
-                kills.append("shipper@\(count)")
-                usleep(UInt32.random(in: 0...100_000, using: &random))
-                try pair.startShipper()
-            } else {
-                pair.killApplier()
-                kills.append("applier@\(count)")
-                usleep(UInt32.random(in: 0...100_000, using: &random))
-                try pair.startApplier()
-            }
+            let shipper = schedule.coin()
+            if shipper { try pair.killShipper() } else { try pair.killApplier() }
+            kills.append("\(shipper ? "shipper" : "applier")@\(count)")
+            atPreviousKill = count
+            usleep(schedule.microseconds(in: 0...100_000))
+            if shipper { try pair.startShipper() } else { try pair.startApplier() }
         }
         let done = pair.waitForAll(timeout: 120)
         let elapsed = Date().timeIntervalSince(started)
-        print("agent kill -9: \(kills.count) kills (\(midStream) mid-stream: \(kills.joined(separator: " "))), \(pair.sinkLineCount()) batches in \(String(format: "%.2f", elapsed)) s")
-        #expect(done, "\(pair.logs())")
+        print("agent kill -9: \(kills.count) kills (\(midStream) mid-stream: \(kills.joined(separator: " "))), \(pair.sinkLineCount()) batches in \(String(format: "%.2f", elapsed)) s; \(schedule.replay)")
+        #expect(kills.count == 24)
+        #expect(Set(kills.map { $0.prefix(7) }).count == 2, "both sides must have been killed: \(kills)")
+        #expect(done, "\(schedule.replay)\n\(pair.logs())")
         #expect(midStream >= 20, "too few kills landed mid-stream; raise the batch count")
         let problems = pair.sinkProblems()
-        #expect(problems.isEmpty, "\(problems)\n\(pair.logs())")
+        #expect(problems.isEmpty, "\(problems); \(schedule.replay)\n\(pair.logs())")
     }
 }

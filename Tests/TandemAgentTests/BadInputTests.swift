@@ -7,6 +7,7 @@ import TandemAgent
 import TandemCodec
 import TandemCore
 import TandemLink
+import TandemTestSupport
 import TandemTransport
 import TLSSupport
 
@@ -125,16 +126,18 @@ final class StartedApplier {
     let shipperSite = LinkName("idc")!
     let pairName = LinkName("acme")!
     private var logLinesBefore = 0
+    /// Log lines `expectLogLine` found, to count again once `expectUnchanged` saw a later event.
+    private var loggedOnce: [(marker: String, reason: String, since: Int)] = []
 
     init() async throws {
         pair = try AgentPair(batches: 1)
         try pair.startApplier()
-        let deadline = Date().addingTimeInterval(15)
-        while !pair.applierLog().contains("link: listening on") {
-            guard Date() < deadline, pair.applier?.isRunning == true else {
-                throw FixtureError("the applier did not start listening\n\(pair.logs())")
-            }
-            try await Task.sleep(for: .milliseconds(20))
+        let pair = self.pair
+        let listening = try await eventuallyAsync(15) {
+            pair.applierLog().contains("link: listening on") || pair.applier?.isRunning != true
+        }
+        guard listening, pair.applier?.isRunning == true else {
+            throw FixtureError("the applier did not start listening\n\(pair.logs())")
         }
     }
 
@@ -196,26 +199,36 @@ final class StartedApplier {
         return errors.first
     }
 
-    /// Exactly one new log line holds `marker` (which names the peer site) and `reason`.
+    /// Exactly one new log line holds `marker` (which names the peer site), and it names the
+    /// peer and `reason`. Counted when the line appears, and again by `expectUnchanged` once a
+    /// later event (a new connection's batch in the sink) shows the applier moved on: a second
+    /// line logged late fails too.
     func expectLogLine(marker: String, reason: String) async throws {
-        let deadline = Date().addingTimeInterval(5)
-        var fresh: [Substring] = []
-        repeat {
-            fresh = Array(lines().dropFirst(logLinesBefore)).filter { $0.contains(marker) }
-            if !fresh.isEmpty { break }
-            try await Task.sleep(for: .milliseconds(20))
-        } while Date() < deadline
-        let matching = fresh.filter { $0.contains("idc") && (reason.isEmpty || $0.contains(reason)) }
-        #expect(matching.count == 1, "log lines with \"\(marker)\": \(fresh)\n\(pair.logs())")
-        if let line = matching.first { print("refusal logged: \(line)") }
+        let since = logLinesBefore
+        _ = try await eventuallyAsync(5) { !self.freshLines(since: since, marker).isEmpty }
+        checkLogLine(marker: marker, reason: reason, since: since, first: true)
+        loggedOnce.append((marker, reason, since))
     }
 
-    /// The applier still runs, the sink holds `sinkLines` lines, and a new connection's
-    /// HELLO states `durable` as the spool's highest durable batch.
+    private func freshLines(since: Int, _ marker: String) -> [Substring] {
+        Array(lines().dropFirst(since)).filter { $0.contains(marker) }
+    }
+
+    private func checkLogLine(marker: String, reason: String, since: Int, first: Bool = false) {
+        let fresh = freshLines(since: since, marker)
+        #expect(fresh.count == 1, "log lines with \"\(marker)\": \(fresh)\n\(pair.logs())")
+        let matching = fresh.filter { $0.contains("idc") && (reason.isEmpty || $0.contains(reason)) }
+        #expect(matching.count == 1, "log lines with \"\(marker)\": \(fresh)\n\(pair.logs())")
+        if first, let line = matching.first { print("refusal logged: \(line)") }
+    }
+
+    /// The applier still runs and stored and applied nothing the bad peer sent: a new
+    /// connection's HELLO states `durable` as the spool's highest durable batch, and the next
+    /// valid batch, `durable + 1`, sent on that connection as a later marker, is the one line
+    /// the sink gains. (Batches apply in order: anything wrongly accepted before the marker
+    /// would be in the sink ahead of it, or would have the marker refused as out of order.)
     func expectUnchanged(durable: UInt64, sinkLines: Int) async throws {
         #expect(pair.applier?.isRunning == true, "a bad peer stopped the applier\n\(pair.logs())")
-        // Give a wrongly accepted batch the time to reach the sink before counting.
-        try await Task.sleep(for: .milliseconds(200))
         #expect(pair.sinkLineCount() == sinkLines, "sink lines\n\(pair.logs())")
         let probe = try await connect()
         guard case .hello(let hello) = await probe.next() else {
@@ -223,6 +236,17 @@ final class StartedApplier {
             return
         }
         #expect(hello.resumePoint == durable, "the applier's spool is durable through \(hello.resumePoint)")
+        let marker = durable + 1
+        try await probe.send(.hello(self.hello(resumePoint: durable)))
+        try await probe.send(.batch(sequence: marker, frame: try batchFrame(sequence: marker)))
+        let pair = self.pair
+        let arrived = try await eventuallyAsync(10) {
+            pair.sinkLines().last?.hasPrefix("\(marker) ") == true || pair.applier?.isRunning != true
+        }
+        #expect(arrived && pair.sinkLines().last?.hasPrefix("\(marker) ") == true,
+                "the marker batch \(marker) did not reach the sink: \(pair.sinkLines().suffix(3))\n\(pair.logs())")
+        #expect(pair.sinkLineCount() == sinkLines + 1, "sink lines after the marker batch\n\(pair.logs())")
+        for check in loggedOnce { checkLogLine(marker: check.marker, reason: check.reason, since: check.since) }
         probe.connection.close()
         #expect(pair.applier?.isRunning == true, "\(pair.logs())")
     }

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import TandemCodec
 import TandemCore
+import TandemTestSupport
 import Testing
 
 @testable import TandemSpool
@@ -19,7 +20,7 @@ final class Shared<Value>: @unchecked Sendable {
 struct ConcurrencyTests {
     @Test("a record written but not yet synced is invisible to readers, who are not held up by the sync")
     func readersSeeOnlyDurable() throws {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         let io = FaultyIO()
         let spool = try openSpool(dir.spoolPath(), io: io)
@@ -74,7 +75,7 @@ struct ConcurrencyTests {
 
     @Test("a reader tailing a busy writer sees every batch once, in order, each already durable")
     func tailingReader() throws {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         let spool = try openSpool(dir.spoolPath(), options: SpoolOptions(segmentBytes: 2048))
         defer { spool.close() }

@@ -1,5 +1,6 @@
 import TandemCodec
 import TandemCore
+import TandemTestSupport
 import Testing
 
 @testable import TandemSpool

@@ -1,6 +1,7 @@
 import Foundation
 import TandemCodec
 import TandemCore
+import TandemTestSupport
 import Testing
 
 @testable import TandemSpool
@@ -45,7 +46,7 @@ struct FaultTests {
     @Test("ENOSPC at any byte of an append: diskFull, the spool exactly as before, later appends work",
           arguments: AppendShape.allCases)
     func diskFullAtByte(shape: AppendShape) throws {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         let io = FaultyIO()
         let spool = try prepared(dir, shape, io: io)
@@ -79,7 +80,7 @@ struct FaultTests {
     @Test("EIO at a byte, or from fdatasync, or from the directory sync of a new segment: writeFailed, unchanged",
           arguments: AppendShape.allCases)
     func otherWriteErrors(shape: AppendShape) throws {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         let io = FaultyIO()
         let spool = try prepared(dir, shape, io: io)
@@ -125,7 +126,7 @@ struct FaultTests {
     @Test("when the cleanup fails too, intake stops until restart; recovery then cuts the partial append",
           arguments: AppendShape.allCases)
     func cleanupFails(shape: AppendShape) throws {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         let io = FaultyIO()
         let spool = try prepared(dir, shape, io: io)
@@ -163,7 +164,7 @@ struct FaultTests {
         let recordEnds = shape.unit.reduce(into: [Int]()) { ends, frame in ends.append((ends.last ?? 0) + recordSize(frame)) }
         let positions = Array(Set([0, 1, 28, 29, 100, recordEnds[0] - 1, recordEnds[0], recordEnds[0] + 3, size - 1, size])).sorted()
         for position in positions where position <= size {
-            let dir = TemporaryDirectory()
+            let dir = TemporaryDirectory("spooltest")
             defer { dir.remove() }
             let io = FaultyIO()
             let spool = try prepared(dir, shape, io: io)
@@ -193,7 +194,7 @@ struct FaultTests {
 
     @Test("the maximum spool size stops intake with spoolFull, and releasing makes room")
     func maximumSize() throws {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         let frameBytes = recordSize(Frames.frame(1))
         let options = SpoolOptions(segmentBytes: Int64(2 * frameBytes), maximumBytes: Int64(6 * frameBytes + 10))

@@ -1,6 +1,7 @@
 import Foundation
 import TandemCodec
 import TandemCore
+import TandemTestSupport
 import Testing
 
 @testable import TandemSpool
@@ -39,7 +40,7 @@ struct RecoveryTests {
     @Test("torn last record: cut at every byte inside it, recovery keeps the previous one and appending resumes",
           arguments: [false, true])
     func tornAtEveryOffset(lastRecordStartsSegment: Bool) throws {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         let path = dir.spoolPath()
         let options = SpoolOptions(segmentBytes: lastRecordStartsSegment ? 300 : 1 << 20)
@@ -81,7 +82,7 @@ struct RecoveryTests {
 
     @Test("torn inside a group: its intact records are kept, the rest cut")
     func tornInsideGroup() throws {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         let path = dir.spoolPath()
         do {
@@ -108,7 +109,7 @@ struct RecoveryTests {
 
     @Test("a bit flip anywhere in the last record is a torn tail")
     func bitFlipInLastRecord() throws {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         let segment = try singleSegment(dir)
         let pristine = fileBytes(segment)
@@ -132,7 +133,7 @@ struct RecoveryTests {
 
     @Test("a bit flip in an earlier record refuses to open, naming file and offset")
     func bitFlipInEarlierRecord() throws {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         let segment = try singleSegment(dir)
         let pristine = fileBytes(segment)
@@ -157,7 +158,7 @@ struct RecoveryTests {
 
     @Test("pages of the last append reaching the disk out of order: torn; the same damage in an earlier append: refused")
     func outOfOrderWriteback() throws {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         let path = dir.spoolPath()
         do {
@@ -212,7 +213,7 @@ struct RecoveryTests {
 
     @Test("garbage after the last record (a file extended by a crash) is cut")
     func garbageTail() throws {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         let segment = try singleSegment(dir)
         let pristine = fileBytes(segment)
@@ -234,7 +235,7 @@ struct RecoveryTests {
 
     @Test("damage in a segment that is not the newest refuses to open, even at its end")
     func damageInOlderSegment() throws {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         let path = dir.spoolPath()
         do {
@@ -272,7 +273,7 @@ struct RecoveryTests {
 
     @Test("a missing segment (a sequence gap between segments) refuses to open")
     func gapBetweenSegments() throws {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         let path = dir.spoolPath()
         do {
@@ -292,7 +293,7 @@ struct RecoveryTests {
 
     @Test("an intact record out of place (a stale duplicate) refuses to open")
     func staleRecord() throws {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         let segment = try singleSegment(dir)
         let pristine = fileBytes(segment)
@@ -307,7 +308,7 @@ struct RecoveryTests {
 
     @Test("identity: another stream's spool, a malformed or future identity, segments without identity")
     func identity() throws {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         let path = dir.spoolPath()
         do {
@@ -350,7 +351,7 @@ struct RecoveryTests {
 
     @Test("a crash while creating the spool (only a temporary identity) leaves it creatable")
     func crashDuringCreation() throws {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         let path = dir.spoolPath()
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
@@ -363,7 +364,7 @@ struct RecoveryTests {
 
     @Test("a second open of the same spool is refused until the first closes")
     func exclusive() throws {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         let spool = try openSpool(dir.spoolPath())
         guard case .locked = openError(dir.spoolPath()) else {
@@ -380,7 +381,7 @@ struct RecoveryTests {
 
     @Test("a missing parent directory is an I/O error naming it")
     func missingParent() {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         guard case .io(let path, _, ENOENT) = openError(dir.path + "/nope/orders-pg") else {
             Issue.record("expected ENOENT")

@@ -1,6 +1,7 @@
 import Foundation
 import TandemCodec
 import TandemCore
+import TandemTestSupport
 import Testing
 
 @testable import TandemSpool
@@ -9,7 +10,7 @@ import Testing
 struct RetentionTests {
     @Test("release deletes only whole segments at or before the apply checkpoint, never the newest")
     func releaseWholeSegments() throws {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         let path = dir.spoolPath()
         let options = SpoolOptions(segmentBytes: 450)
@@ -63,7 +64,7 @@ struct RetentionTests {
 
     @Test("a cursor behind the checkpoint is told its batches were released")
     func cursorBehindCheckpoint() throws {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         let spool = try openSpool(dir.spoolPath(), options: SpoolOptions(segmentBytes: 450))
         defer { spool.close() }

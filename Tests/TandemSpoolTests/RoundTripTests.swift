@@ -1,6 +1,7 @@
 import Foundation
 import TandemCodec
 import TandemCore
+import TandemTestSupport
 import Testing
 
 @testable import TandemSpool
@@ -9,7 +10,7 @@ import Testing
 struct RoundTripTests {
     @Test("append, reopen and read back across several segments")
     func roundTripAcrossSegments() throws {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         let path = dir.spoolPath()
         #expect(path == dir.path + "/orders-pg")
@@ -59,7 +60,7 @@ struct RoundTripTests {
 
     @Test("several frames in one append: one write, one fdatasync (group commit)")
     func groupCommit() throws {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         let io = FaultyIO()
         let spool = try openSpool(dir.spoolPath(), io: io)
@@ -76,7 +77,7 @@ struct RoundTripTests {
 
     @Test("an append never spans segments; the next one rolls")
     func appendStaysInOneSegment() throws {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         let path = dir.spoolPath()
         let spool = try openSpool(path, options: SpoolOptions(segmentBytes: 500))
@@ -91,7 +92,7 @@ struct RoundTripTests {
 
     @Test("a spool created mid-stream starts at its first sequence, also after reopening empty")
     func firstSequence() throws {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         let path = dir.spoolPath()
         do {
@@ -115,7 +116,7 @@ struct RoundTripTests {
 
     @Test("zstd frames come back byte for byte and decode to the same batch")
     func zstdFrames() throws {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         let spool = try openSpool(dir.spoolPath(), options: SpoolOptions(segmentBytes: 4096))
         defer { spool.close() }
@@ -133,7 +134,7 @@ struct RoundTripTests {
 
     @Test("a cursor started anywhere finds its record, and tails new appends")
     func cursorSeeksAndTails() throws {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         let spool = try openSpool(dir.spoolPath(), options: SpoolOptions(segmentBytes: 700))
         defer { spool.close() }
@@ -166,7 +167,7 @@ struct RoundTripTests {
 
     @Test("creation and segment files are made durable: identity via temp + fsync + rename, directory syncs")
     func durableCreation() throws {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         let io = FaultyIO()
         let spool = try openSpool(dir.spoolPath(), options: SpoolOptions(segmentBytes: 200), io: io)
@@ -187,7 +188,7 @@ struct RoundTripTests {
 
     @Test("a cursor checks every record it reads: damage after start-up is reported, not handed out")
     func cursorDetectsLaterDamage() throws {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         let spool = try openSpool(dir.spoolPath())
         defer { spool.close() }
@@ -216,7 +217,7 @@ struct RoundTripTests {
 
     @Test("the spool format: record layout and identity file as documented")
     func formatOnDisk() throws {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         let path = dir.spoolPath()
         let spool = try openSpool(path)
@@ -248,7 +249,7 @@ struct SequenceTests {
 
     @Test("a gap is refused and nothing is written")
     func gap() throws {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         let spool = try spoolWith(2, in: dir)
         defer { spool.close() }
@@ -266,7 +267,7 @@ struct SequenceTests {
 
     @Test("a duplicate is refused and nothing is written")
     func duplicate() throws {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         let spool = try spoolWith(5, in: dir)
         defer { spool.close() }
@@ -285,7 +286,7 @@ struct SequenceTests {
 
     @Test("one bad frame in a group refuses the whole group", arguments: [0, 2, 4])
     func badFrameInGroup(badIndex: Int) throws {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         let spool = try spoolWith(3, in: dir)
         defer { spool.close() }
@@ -304,7 +305,7 @@ struct SequenceTests {
 
     @Test("frames of another stream, garbage and damaged frames are refused")
     func invalidFrames() throws {
-        let dir = TemporaryDirectory()
+        let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
         let spool = try spoolWith(1, in: dir)
         defer { spool.close() }

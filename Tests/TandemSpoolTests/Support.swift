@@ -1,6 +1,7 @@
 import Foundation
 import TandemCodec
 import TandemCore
+import TandemTestSupport
 import Testing
 
 @testable import TandemSpool
@@ -11,21 +12,9 @@ import Testing
 
 // MARK: - Temporary directories
 
-/// A fresh directory under /tmp. Tests remove it with `defer { dir.remove() }`, which
-/// also keeps it alive to the end of the test (ARC may end an object's life after
-/// its last use, so a deinit-based cleanup could run while the spool is still open).
-final class TemporaryDirectory {
-    let path: String
-
-    init(_ label: String = "spool") {
-        var template = Array("/tmp/tandem-spooltest-\(label)-XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        precondition(made != nil, "mkdtemp failed: \(String(cString: strerror(errno)))")
-        path = String(cString: made!)
-    }
-
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
-
+// `TemporaryDirectory` is the test-support kit's (`TandemTestSupport`). Tests remove it with
+// `defer { dir.remove() }`, which also keeps it alive to the end of the test.
+extension TemporaryDirectory {
     /// The stream's spool directory under this root (not created).
     func spoolPath(_ stream: StreamID = testStream) -> String {
         Spool.streamDirectory(root: path, stream: stream)

@@ -27,11 +27,22 @@ public final class ChildProcess: @unchecked Sendable {
     /// Spawns `executable` with `arguments`, stdout and stderr going to `output`, working
     /// directory `directory`, default signal dispositions and an empty signal mask (a test
     /// runner's blocked or ignored signals must not leak into a database server).
-    public init(
+    public convenience init(
         operation: String, executable: String, arguments: [String], environment: [String: String],
         output: Int32, directory: String
     ) throws(HarnessError) {
-        let commandLine = Subprocess.render(executable, arguments)
+        try self.init(
+            operation: operation, executable: executable, arguments: arguments, environment: environment,
+            standardOutput: output, standardError: output, directory: directory)
+    }
+
+    /// Spawns `executable` with stdout to `standardOutput` and stderr to `standardError` (stdin
+    /// is `/dev/null`); otherwise as `init(operation:executable:arguments:environment:output:directory:)`.
+    public init(
+        operation: String, executable: String, arguments: [String], environment: [String: String],
+        standardOutput: Int32, standardError: Int32, directory: String
+    ) throws(HarnessError) {
+        let commandLine = Self.render(executable, arguments)
         func failure(_ step: String, _ code: Int32) -> HarnessError {
             HarnessError(
                 operation: operation, reason: "\(step): \(String(cString: strerror(code)))", command: commandLine)
@@ -45,8 +56,8 @@ public final class ChildProcess: @unchecked Sendable {
         defer { posix_spawnattr_destroy(&attributes) }
 
         var code = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        if code == 0 { code = posix_spawn_file_actions_adddup2(&actions, output, 1) }
-        if code == 0 { code = posix_spawn_file_actions_adddup2(&actions, output, 2) }
+        if code == 0 { code = posix_spawn_file_actions_adddup2(&actions, standardOutput, 1) }
+        if code == 0 { code = posix_spawn_file_actions_adddup2(&actions, standardError, 2) }
         if code == 0 { code = SpawnExtensions.closeDescriptorsAbove2(&actions) }
         if code == 0 { code = SpawnExtensions.changeDirectory(&actions, directory) }
         if code != 0 { throw failure("prepare spawn", code) }
@@ -98,6 +109,14 @@ public final class ChildProcess: @unchecked Sendable {
         return status & 0x7F
     }
 
+    /// How the child ended, in words ("exit code 3", "killed by signal 9"), or "running".
+    public var outcome: String {
+        if isRunning { return "running" }
+        if let code = exitCode { return "exit code \(code)" }
+        if let signal = terminatingSignal { return "killed by signal \(signal)" }
+        return "exited (status unknown)"
+    }
+
     /// Waits up to `timeout` seconds for the child to exit; true if it has.
     public func wait(timeout: TimeInterval) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
@@ -124,6 +143,178 @@ public final class ChildProcess: @unchecked Sendable {
             rawStatus = status
         } else if result < 0 && errno == ECHILD {
             rawStatus = -1  // reaped elsewhere; the exit status is unknown
+        }
+    }
+}
+
+/// Running tools to completion or in the background (the database server tools, `tandem`,
+/// `appliance/lab`, pgbench, ip and tc): the one child-process runner of the test suite.
+///
+/// Children never write into pipes: their stdout and stderr go to a log file in the server's
+/// temporary directory. A pipe nobody drains fills up and blocks the child forever, and a
+/// daemon that inherits a pipe keeps it open long after its parent exits; a file has neither
+/// problem and doubles as the evidence shown in `HarnessError`.
+extension ChildProcess {
+    /// Runs a command to completion and throws `HarnessError` unless it exits with status 0.
+    ///
+    /// - Parameters:
+    ///   - user: when set and the test runs as root, the command runs as this account via
+    ///     `runuser`; database servers refuse to run as root.
+    ///   - tailOf: the log whose tail explains a failure best (defaults to `log`); e.g. the
+    ///     server log rather than `pg_ctl`'s own terse output.
+    static func run(
+        _ operation: String, _ executable: String, _ arguments: [String], as user: String?,
+        log: String, in directory: String, timeout: TimeInterval, tailOf: [String]? = nil
+    ) throws(HarnessError) {
+        let child = try launch(operation, executable, arguments, as: user, log: log, in: directory)
+        guard child.wait(timeout: timeout) else {
+            terminate(child, grace: 5)
+            throw HarnessError(
+                operation: operation, reason: "timed out after \(Int(timeout))s", command: child.commandLine,
+                logTail: LogFile.tail(of: tailOf ?? [log]))
+        }
+        if child.exitCode != 0 {
+            let reason =
+                child.terminatingSignal.map { "killed by signal \($0)" } ?? "exited unsuccessfully"
+            throw HarnessError(
+                operation: operation, reason: reason, command: child.commandLine, exitCode: child.exitCode,
+                logTail: LogFile.tail(of: tailOf ?? [log]))
+        }
+    }
+
+    /// Starts a command in the background with output appended to `log`, and returns the
+    /// running child. The caller owns its lifetime (see `terminate`).
+    static func launch(
+        _ operation: String, _ executable: String, _ arguments: [String], as user: String?,
+        log: String, in directory: String
+    ) throws(HarnessError) -> ChildProcess {
+        var executablePath = executable
+        var fullArguments = arguments
+        if let user, ServiceAccount.isRoot {
+            executablePath = ServiceAccount.runuser
+            fullArguments = ["-u", user, "--", executable] + arguments
+        }
+        let output = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard output >= 0 else {
+            throw HarnessError(
+                operation: operation, reason: "cannot open log file \(log): \(String(cString: strerror(errno)))")
+        }
+        defer { close(output) }
+        return try ChildProcess(
+            operation: operation, executable: executablePath, arguments: fullArguments,
+            environment: childEnvironment(), output: output, directory: directory)
+    }
+
+    /// SIGTERM, then SIGKILL if the process has not exited after `grace` seconds.
+    public static func terminate(_ child: ChildProcess, grace: TimeInterval) {
+        guard child.isRunning else { return }
+        child.signal(SIGTERM)
+        if !child.wait(timeout: grace) {
+            child.signal(SIGKILL)
+            _ = child.wait(timeout: 10)
+        }
+    }
+
+    /// The inherited environment minus variables that silently redirect the tools or the
+    /// client libraries (`PGDATA`, `PGPORT`, `MYSQL_TCP_PORT`, …): the harness passes every
+    /// setting explicitly and a developer's shell must not change what a test talks to.
+    public static func childEnvironment() -> [String: String] {
+        ProcessInfo.processInfo.environment.filter { key, _ in
+            !(key.hasPrefix("PG") || key.hasPrefix("MYSQL") || key.hasPrefix("MARIADB"))
+        }
+    }
+
+    public static func render(_ executable: String, _ arguments: [String]) -> String {
+        ([executable] + arguments).map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
+    }
+}
+
+/// What a command run to completion by `ChildProcess.capture` left behind.
+public struct CompletedProcess: Sendable {
+    public var commandLine: String
+    /// The exit status; nil when a signal ended the command.
+    public var exitCode: Int32?
+    public var terminatingSignal: Int32?
+    public var standardOutput: String
+    public var standardError: String
+
+    /// The exit status, or -1 when a signal ended the command.
+    public var status: Int32 { exitCode ?? -1 }
+}
+
+extension ChildProcess {
+    /// Runs a command to completion with stdout and stderr captured (through files, never
+    /// pipes: see `run`). Kills it and throws `HarnessError` after `timeout` seconds.
+    public static func capture(
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+        directory: String = "/", timeout: TimeInterval = 60
+    ) throws(HarnessError) -> CompletedProcess {
+        let operation = URL(fileURLWithPath: executable).lastPathComponent
+        let scratch = NSTemporaryDirectory() + "tandem-capture-\(getpid())-\(UUID().uuidString)"
+        let outPath = scratch + ".out", errPath = scratch + ".err"
+        let out = open(outPath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let err = open(errPath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        defer {
+            if out >= 0 { close(out) }
+            if err >= 0 { close(err) }
+            unlink(outPath)
+            unlink(errPath)
+        }
+        guard out >= 0, err >= 0 else {
+            throw HarnessError(operation: operation, reason: "cannot create \(scratch).out/.err: \(String(cString: strerror(errno)))")
+        }
+        let child = try ChildProcess(
+            operation: operation, executable: executable, arguments: arguments,
+            environment: environment ?? ProcessInfo.processInfo.environment, standardOutput: out, standardError: err,
+            directory: directory)
+        guard child.wait(timeout: timeout) else {
+            terminate(child, grace: 2)
+            throw HarnessError(
+                operation: operation, reason: "timed out after \(Int(timeout))s", command: child.commandLine,
+                logTail: LogFile.tail(of: [outPath, errPath]))
+        }
+        func text(_ path: String) -> String {
+            String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self)
+        }
+        return CompletedProcess(
+            commandLine: child.commandLine, exitCode: child.exitCode, terminatingSignal: child.terminatingSignal,
+            standardOutput: text(outPath), standardError: text(errPath))
+    }
+
+    /// Starts a command in the background, stdout and stderr appended to `log`; the caller
+    /// owns the child (signal it, wait for it).
+    public static func start(
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil, log: String,
+        directory: String = "/"
+    ) throws(HarnessError) -> ChildProcess {
+        let operation = URL(fileURLWithPath: executable).lastPathComponent
+        let output = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard output >= 0 else {
+            throw HarnessError(operation: operation, reason: "cannot open log file \(log): \(String(cString: strerror(errno)))")
+        }
+        defer { close(output) }
+        return try ChildProcess(
+            operation: operation, executable: executable, arguments: arguments,
+            environment: environment ?? ProcessInfo.processInfo.environment, output: output, directory: directory)
+    }
+
+    /// Runs a command to completion with stdout and stderr appended to `log`; throws
+    /// `HarnessError` (with the log's tail) unless it exits 0 within `timeout` seconds.
+    public static func runLogged(
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil, log: String,
+        directory: String = "/", timeout: TimeInterval
+    ) throws(HarnessError) {
+        let child = try start(executable, arguments, environment: environment, log: log, directory: directory)
+        guard child.wait(timeout: timeout) else {
+            terminate(child, grace: 2)
+            throw HarnessError(
+                operation: URL(fileURLWithPath: executable).lastPathComponent, reason: "timed out after \(Int(timeout))s",
+                command: child.commandLine, logTail: LogFile.tail(of: [log], lines: 15))
+        }
+        guard child.exitCode == 0 else {
+            throw HarnessError(
+                operation: URL(fileURLWithPath: executable).lastPathComponent, reason: child.outcome,
+                command: child.commandLine, exitCode: child.exitCode, logTail: LogFile.tail(of: [log], lines: 15))
         }
     }
 }

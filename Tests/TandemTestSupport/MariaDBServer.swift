@@ -263,7 +263,7 @@ extension MariaDBServer {
             if let account { arguments.append("--user=\(account)") }
             arguments += sharedArguments
             // Runs as root when the tests do: the script itself hands the data to --user.
-            try Subprocess.run(
+            try ChildProcess.run(
                 "mariadb-install-db", installDB, arguments, as: nil, log: directory.file("install.log"),
                 in: directory.path, timeout: options.startupTimeout)
         }
@@ -348,12 +348,12 @@ extension MariaDBServer {
         func start(port: Int) throws(HarnessError) -> ChildProcess {
             let arguments = serverArguments(port: port)
             // mariadbd drops to --user itself, so it is launched directly, not via runuser.
-            let process = try Subprocess.launch(
+            let process = try ChildProcess.launch(
                 "mariadbd startup", mariadbd, arguments, as: nil, log: outputLog, in: directory.path)
             do {
                 try directory.writePID(process.pid)
             } catch {
-                Subprocess.terminate(process, grace: 10)
+                ChildProcess.terminate(process, grace: 10)
                 throw error
             }
             let deadline = Date().addingTimeInterval(options.startupTimeout)
@@ -362,7 +362,7 @@ extension MariaDBServer {
                 if !process.isRunning {
                     throw HarnessError(
                         operation: "mariadbd startup", reason: "server exited during startup",
-                        command: Subprocess.render(mariadbd, arguments),
+                        command: ChildProcess.render(mariadbd, arguments),
                         exitCode: process.exitCode,
                         logTail: LogFile.tail(of: [outputLog, errorLog]))
                 }
@@ -376,11 +376,11 @@ extension MariaDBServer {
                     lastError = error.description
                 }
                 if Date() >= deadline {
-                    Subprocess.terminate(process, grace: 10)
+                    ChildProcess.terminate(process, grace: 10)
                     throw HarnessError(
                         operation: "mariadbd startup",
                         reason: "no successful connection within \(Int(options.startupTimeout))s; last: \(lastError)",
-                        command: Subprocess.render(mariadbd, arguments),
+                        command: ChildProcess.render(mariadbd, arguments),
                         logTail: LogFile.tail(of: [errorLog]))
                 }
                 usleep(100_000)
@@ -388,7 +388,7 @@ extension MariaDBServer {
         }
 
         func shutDown(_ process: ChildProcess, grace: TimeInterval) throws(HarnessError) {
-            Subprocess.terminate(process, grace: grace)
+            ChildProcess.terminate(process, grace: grace)
             if process.isRunning {
                 throw HarnessError(
                     operation: "stop mariadbd", reason: "pid \(process.pid) survived SIGKILL",

@@ -230,7 +230,7 @@ extension PostgresServer {
             }
             // --no-sync only skips initdb's own final flush of the fresh cluster (nothing of
             // value is in it yet); the running server keeps fsync on.
-            try Subprocess.run(
+            try ChildProcess.run(
                 "initdb", tool("initdb"), arguments, as: account, log: directory.file("initdb.log"),
                 in: directory.path, timeout: options.startupTimeout)
 
@@ -299,7 +299,7 @@ extension PostgresServer {
             try write(text, to: settingsFile)
 
             let timeout = Int(options.startupTimeout)
-            try Subprocess.run(
+            try ChildProcess.run(
                 "pg_ctl start", tool("pg_ctl"),
                 ["start", "-D", data, "-l", serverLog, "-w", "-t", String(timeout)],
                 as: account, log: toolLog, in: directory.path, timeout: options.startupTimeout + 10,
@@ -335,7 +335,7 @@ extension PostgresServer {
         }
 
         func pgCtl(_ operation: String, _ arguments: [String]) throws(HarnessError) {
-            try Subprocess.run(
+            try ChildProcess.run(
                 operation, tool("pg_ctl"), arguments, as: account, log: toolLog, in: directory.path,
                 timeout: 90, tailOf: [toolLog, serverLog])
         }

@@ -78,7 +78,9 @@ let package = Package(
         // What every engine's capture shares, and the port it implements for the shipper.
         .target(
             name: "CaptureKit",
-            dependencies: ["TandemCore", "TandemCodec", "TandemStorage", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "TandemCore", "TandemCodec", "TandemStorage", .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Sources/Capture/CaptureKit"),
         // What every engine's apply shares, and the port it implements for the applier.
         .target(
@@ -192,11 +194,15 @@ let package = Package(
         // MARK: Tests
         .target(
             name: "TandemTestSupport",
-            dependencies: ["PGClient", "MySQLClient", "TandemAgent", "CaptureKit", "TandemCodec", "TandemCore", "SeededRandom"],
+            dependencies: [
+                "PGClient", "MySQLClient", "TandemAgent", "CaptureKit", "TandemCodec", "TandemCore", "SeededRandom",
+            ],
             path: "Tests/TandemTestSupport"),
         .testTarget(
             name: "TandemCoreTests",
-            dependencies: ["TandemCore", "SeededRandom", .product(name: "PropertyBased", package: "swift-property-based")]),
+            dependencies: [
+                "TandemCore", "SeededRandom", .product(name: "PropertyBased", package: "swift-property-based"),
+            ]),
         .testTarget(
             name: "TandemCodecTests",
             dependencies: [
@@ -214,17 +220,20 @@ let package = Package(
         .testTarget(
             name: "CaptureKitTests",
             dependencies: [
-                "CaptureKit", "TandemCodec", "TandemCore", "SeededRandom", .product(name: "Logging", package: "swift-log"),
+                "CaptureKit", "TandemCodec", "TandemCore", "SeededRandom",
+                .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(
-            name: "TandemSpoolTests", dependencies: ["TandemSpool", "TandemStorage", "TandemCodec", "TandemCore", "TandemTestSupport"]),
+            name: "TandemSpoolTests",
+            dependencies: ["TandemSpool", "TandemStorage", "TandemCodec", "TandemCore", "TandemTestSupport"]),
         .testTarget(name: "TLSSupportTests", dependencies: ["TLSSupport", "COpenSSL", "TandemConfig"]),
         .testTarget(name: "TandemTransportTests", dependencies: ["TandemTransport", "TLSSupport"]),
         // Runs two `tandem agent` processes against each other (synthetic source and sink).
         .testTarget(
             name: "TandemAgentTests",
             dependencies: [
-                "TandemAgent", "TandemTestSupport", "TandemCore", "TandemCodec", "TandemLink", "TandemTransport", "TLSSupport",
+                "TandemAgent", "TandemTestSupport", "TandemCore", "TandemCodec", "TandemLink", "TandemTransport",
+                "TLSSupport",
                 "CaptureKit", "ApplyKit", "TandemProcedures", "TandemStorage", "TandemConfig", "SeededRandom",
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -240,7 +249,8 @@ let package = Package(
         .testTarget(
             name: "PostgreSQLApplyTests",
             dependencies: [
-                "PostgreSQLApply", "ApplyKit", "TandemAgent", "TandemCodec", "TandemCore", "TandemTestSupport", "PGClient",
+                "PostgreSQLApply", "ApplyKit", "TandemAgent", "TandemCodec", "TandemCore", "TandemTestSupport",
+                "PGClient",
             ]),
         .testTarget(
             name: "MariaDBCaptureTests",
@@ -251,7 +261,8 @@ let package = Package(
         .testTarget(
             name: "MariaDBApplyTests",
             dependencies: [
-                "MariaDBApply", "ApplyKit", "TandemAgent", "TandemCodec", "TandemCore", "TandemTestSupport", "MySQLClient",
+                "MariaDBApply", "ApplyKit", "TandemAgent", "TandemCodec", "TandemCore", "TandemTestSupport",
+                "MySQLClient",
             ]),
         .testTarget(
             name: "MariaDBEngineTests",

@@ -61,7 +61,10 @@ struct ApplyProgressTests {
         _ = try progress.startCall([1])
         let first = try progress.admit(Self.at(50), chunk: TransactionChunk(index: 0, isFinal: false), batch: 1)
         #expect(first.admission == .apply(.set))
-        #expect(progress.applied(Self.at(50), chunk: TransactionChunk(index: 0, isFinal: false), commitTime: Self.time, rows: 10) == false)
+        #expect(
+            progress.applied(
+                Self.at(50), chunk: TransactionChunk(index: 0, isFinal: false), commitTime: Self.time, rows: 10)
+                == false)
         progress.fed(1)
         // The call ends mid-transaction: nothing may commit, the checkpoint stays where it was.
         #expect(!progress.canCommit)
@@ -72,7 +75,9 @@ struct ApplyProgressTests {
         #expect(!begin)
         let second = try progress.admit(Self.at(50), chunk: TransactionChunk(index: 1, isFinal: true), batch: 2)
         #expect(second.admission == .apply(nil))
-        #expect(progress.applied(Self.at(50), chunk: TransactionChunk(index: 1, isFinal: true), commitTime: Self.time, rows: 5) == true)
+        #expect(
+            progress.applied(
+                Self.at(50), chunk: TransactionChunk(index: 1, isFinal: true), commitTime: Self.time, rows: 5) == true)
         progress.fed(2)
         #expect(progress.canCommit)
         #expect(progress.didCommit() == SinkCheckpoint(sequence: 2, position: Self.at(50)))
@@ -91,7 +96,8 @@ struct ApplyProgressTests {
         progress.begin()
         #expect(progress.open?.rows == 0 && progress.open?.lastFed == 1)
         _ = try progress.admit(Self.at(20), chunk: TransactionChunk(index: 0, isFinal: false), batch: 2)
-        progress.applied(Self.at(20), chunk: TransactionChunk(index: 0, isFinal: false), commitTime: Self.time, rows: 500)
+        progress.applied(
+            Self.at(20), chunk: TransactionChunk(index: 0, isFinal: false), commitTime: Self.time, rows: 500)
         progress.fed(2)
         #expect(!progress.commitDue(rowsPerCommit: 50, moreBatchesFollow: true), "never inside a chunked transaction")
     }
@@ -178,7 +184,8 @@ struct ApplyProgressTests {
             call: for batch in batches {
                 for item in batch.items {
                     if random.next() % 97 == 0 { failed = true; break call }
-                    let (admission, _) = try progress.admit(Self.at(UInt64(item.txn + 1) * 10), chunk: item.chunk, batch: batch.sequence)
+                    let (admission, _) = try progress.admit(
+                        Self.at(UInt64(item.txn + 1) * 10), chunk: item.chunk, batch: batch.sequence)
                     guard case .apply(let savepoint) = admission else { continue }
                     switch savepoint {
                     case .set: savepointMark = openRows.count
@@ -188,7 +195,9 @@ struct ApplyProgressTests {
                     default: break
                     }
                     openRows.append(item.txn)
-                    if progress.applied(Self.at(UInt64(item.txn + 1) * 10), chunk: item.chunk, commitTime: Self.time, rows: 1) {
+                    if progress.applied(
+                        Self.at(UInt64(item.txn + 1) * 10), chunk: item.chunk, commitTime: Self.time, rows: 1)
+                    {
                         savepointMark = nil
                     }
                 }

@@ -120,7 +120,9 @@ struct SinkDriverTests {
         Transaction(
             commitPosition: .postgresql(LSN(UInt64(index) * 16)),
             commitTime: Timestamp(microsecondsSinceEpoch: Int64(index)),
-            changes: (0..<size).map { RowChange(relation: relation, kind: .insert, new: [.int(Int64(index * 1000 + $0))]) })
+            changes: (0..<size).map {
+                RowChange(relation: relation, kind: .insert, new: [.int(Int64(index * 1000 + $0))])
+            })
     }
 
     /// What a spool holds after a shipper that restarted now and then: batches numbered without
@@ -128,7 +130,10 @@ struct SinkDriverTests {
     /// earlier transaction, as a slot resends from its confirmed position), large ones in chunks.
     static func spool(seed: UInt64, transactions count: Int) throws -> (batches: [SinkBatch], rows: Set<Int64>) {
         var random = SplitMix64(seed: seed)
-        let sizes = (1...count).map { _ in Int.random(in: 0..<10, using: &random) == 0 ? Int.random(in: 250...700, using: &random) : Int.random(in: 1...4, using: &random) }
+        let sizes = (1...count).map { _ in
+            Int.random(in: 0..<10, using: &random) == 0
+                ? Int.random(in: 250...700, using: &random) : Int.random(in: 1...4, using: &random)
+        }
         let encoder = try BatchEncoder()
         var numbering = BatchNumbering(stream: stream, firstSequence: 1)
         numbering.startingAt(.postgresql(.zero))
@@ -143,7 +148,8 @@ struct SinkDriverTests {
                 let batch = try numbering.seal(closed, with: encoder)
                 batches.append(SinkBatch(sequence: batch.sequence, frame: batch.frame))
             }
-            let stopAt = restarts < 6 && Bool.random(using: &random) ? Int.random(in: next...count, using: &random) : count
+            let stopAt =
+                restarts < 6 && Bool.random(using: &random) ? Int.random(in: next...count, using: &random) : count
             while next <= stopAt {
                 now += 1
                 let transaction = transaction(next, size: sizes[next - 1])
@@ -162,7 +168,9 @@ struct SinkDriverTests {
         return (batches, rows)
     }
 
-    @Test("at-least-once batches, broken connections and lost commit replies: every row exactly once", arguments: [UInt64(1), 2, 3, 4, 5, 6, 7, 8])
+    @Test(
+        "at-least-once batches, broken connections and lost commit replies: every row exactly once",
+        arguments: [UInt64(1), 2, 3, 4, 5, 6, 7, 8])
     func exactlyOnceUnderFaults(seed: UInt64) throws {
         let (spool, rows) = try Self.spool(seed: seed, transactions: 120)
         let database = MemoryTarget.Database()
@@ -216,7 +224,9 @@ struct SinkDriverTests {
             logger: Logger(label: "test"))
         let encoder = try BatchEncoder()
         let batch = try encoder.encode(
-            Batch(stream: Self.stream, sequence: 1, transactions: [Self.transaction(1, size: 2), Self.transaction(2, size: 1)]))
+            Batch(
+                stream: Self.stream, sequence: 1,
+                transactions: [Self.transaction(1, size: 2), Self.transaction(2, size: 1)]))
         #expect {
             _ = try driver.apply([SinkBatch(sequence: 1, frame: batch.frame)])
         } throws: { error in
@@ -228,7 +238,8 @@ struct SinkDriverTests {
         #expect(database.checkpoint == .empty)
         #expect(database.commits == 0)
         // A batch of another stream, or a gap, is refused before anything is applied.
-        let foreign = try encoder.encode(Batch(stream: StreamID("other")!, sequence: 1, transactions: [Self.transaction(3, size: 1)]))
+        let foreign = try encoder.encode(
+            Batch(stream: StreamID("other")!, sequence: 1, transactions: [Self.transaction(3, size: 1)]))
         #expect(throws: ApplyError.self) { try driver.apply([SinkBatch(sequence: 1, frame: foreign.frame)]) }
         #expect(throws: ApplyError.self) { try driver.apply([SinkBatch(sequence: 2, frame: batch.frame)]) }
         #expect(database.commits == 0)

@@ -44,15 +44,20 @@ struct CLITests {
     @Test func helpShowsTheWholeCommandTree() throws {
         let run = try TandemRun.run(["--help"])
         #expect(run.status == 0)
-        for command in ["agent", "pair", "seed", "status", "verify", "switchover", "failback", "failover", "reinstate", "drill", "config"] {
+        for command in [
+            "agent", "pair", "seed", "status", "verify", "switchover", "failback", "failover", "reinstate", "drill",
+            "config",
+        ] {
             #expect(run.stdout.contains("\n  \(command) "), "missing subcommand \(command)")
         }
     }
 
-    @Test("unbuilt commands say so and fail", arguments: [
-        ["switchover", "--config", "x.toml"], ["failover", "--config", "x.toml"],
-        ["drill", "--config", "x.toml"], ["seed", "--config", "x.toml"],
-    ])
+    @Test(
+        "unbuilt commands say so and fail",
+        arguments: [
+            ["switchover", "--config", "x.toml"], ["failover", "--config", "x.toml"],
+            ["drill", "--config", "x.toml"], ["seed", "--config", "x.toml"],
+        ])
     func unbuiltCommandsFail(arguments: [String]) throws {
         let run = try TandemRun.run(arguments)
         #expect(run.status != 0)

@@ -26,11 +26,14 @@ struct PairCommandTests {
         let scratch = try Scratch()
         let out = scratch.path("acme")
         let run = try TandemRun.run(
-            ["pair", "init", "--name", "acme-dr", "--sites", "idc,cloud", "--out", out], environment: Self.bareEnvironment)
+            ["pair", "init", "--name", "acme-dr", "--sites", "idc,cloud", "--out", out],
+            environment: Self.bareEnvironment)
         #expect(run.status == 0, "stderr: \(run.stderr)")
         #expect(run.stdout.contains("Created pair \"acme-dr\" in \(out)"))
         #expect(run.stdout.contains("idc/  for site idc (dials cloud)"))
-        for file in ["ca.pem", "idc/idc.pem", "idc/ca.pem", "idc/idc.toml", "cloud/cloud.pem", "cloud/cloud.toml", "README.txt"] {
+        for file in [
+            "ca.pem", "idc/idc.pem", "idc/ca.pem", "idc/idc.toml", "cloud/cloud.pem", "cloud/cloud.toml", "README.txt",
+        ] {
             #expect(FileManager.default.fileExists(atPath: "\(out)/\(file)"), "missing \(file)")
         }
         for key in ["ca.key", "idc/idc.key", "cloud/cloud.key"] {
@@ -43,7 +46,8 @@ struct PairCommandTests {
         #expect(idc.stdout.contains("mode = \"connect\""))
         #expect(idc.stdout.contains("peer_site = \"cloud\""))
         #expect(idc.stdout.contains("certificate = \"\(out)/idc/idc.pem\""))
-        let cloud = try TandemRun.run(["config", "check", "--config", "\(out)/cloud/cloud.toml"], environment: environment)
+        let cloud = try TandemRun.run(
+            ["config", "check", "--config", "\(out)/cloud/cloud.toml"], environment: environment)
         #expect(cloud.status == 0, "stderr: \(cloud.stderr)")
         #expect(cloud.stdout.contains("mode = \"listen\""))
         #expect(cloud.stdout.contains("peer_site = \"idc\""))
@@ -52,7 +56,8 @@ struct PairCommandTests {
     @Test func initRefusesAnExistingPairDirectory() throws {
         let scratch = try Scratch()
         let out = scratch.path("acme")
-        #expect(try TandemRun.run(["pair", "init", "--name", "acme", "--sites", "idc,cloud", "--out", out]).status == 0)
+        #expect(
+            try TandemRun.run(["pair", "init", "--name", "acme", "--sites", "idc,cloud", "--out", out]).status == 0)
         let caBefore = try Data(contentsOf: URL(fileURLWithPath: "\(out)/ca.key"))
         let again = try TandemRun.run(["pair", "init", "--name", "acme", "--sites", "idc,cloud", "--out", out])
         #expect(again.status == 1)
@@ -62,12 +67,14 @@ struct PairCommandTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: "\(out)/ca.key")) == caBefore)
     }
 
-    @Test("init refuses bad arguments", arguments: [
-        (["--name", "acme", "--sites", "idc"], "exactly two sites"),
-        (["--name", "acme", "--sites", "idc,idc"], "different names"),
-        (["--name", "acme", "--sites", "idc,cl oud"], "may only contain"),
-        (["--name", "ac/me", "--sites", "idc,cloud"], "pair name"),
-    ])
+    @Test(
+        "init refuses bad arguments",
+        arguments: [
+            (["--name", "acme", "--sites", "idc"], "exactly two sites"),
+            (["--name", "acme", "--sites", "idc,idc"], "different names"),
+            (["--name", "acme", "--sites", "idc,cl oud"], "may only contain"),
+            (["--name", "ac/me", "--sites", "idc,cloud"], "pair name"),
+        ])
     func initRefusesBadArguments(arguments: [String], message: String) throws {
         let scratch = try Scratch()
         let out = scratch.path("acme")
@@ -81,9 +88,11 @@ struct PairCommandTests {
     @Test func rotateIssuesANewCertificate() throws {
         let scratch = try Scratch()
         let out = scratch.path("acme")
-        #expect(try TandemRun.run(["pair", "init", "--name", "acme", "--sites", "idc,cloud", "--out", out]).status == 0)
+        #expect(
+            try TandemRun.run(["pair", "init", "--name", "acme", "--sites", "idc,cloud", "--out", out]).status == 0)
         let before = try String(contentsOfFile: "\(out)/cloud/cloud.pem", encoding: .utf8)
-        let run = try TandemRun.run(["pair", "rotate", "--dir", out, "--site", "cloud"], environment: Self.bareEnvironment)
+        let run = try TandemRun.run(
+            ["pair", "rotate", "--dir", out, "--site", "cloud"], environment: Self.bareEnvironment)
         #expect(run.status == 0, "stderr: \(run.stderr)")
         #expect(run.stdout.contains("Issued a new certificate for site \"cloud\""))
         #expect(run.stdout.contains("kept as cloud.pem.old, cloud.key.old"))

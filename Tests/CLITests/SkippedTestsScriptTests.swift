@@ -45,18 +45,21 @@ struct SkippedTestsScriptTests {
     @Test func namesExactlyTheSkippedTests() throws {
         let result = try run([], on: Self.recordedWithSkip)
         #expect(result.exitCode == 0, "\(result.standardError)")
-        #expect(result.standardOutput.split(separator: "\n") == [
-            "Test \"a really full disk: diskFull, nothing corrupted, appends resume once retention frees space\"",
-            "Test LegacyTests.testNeedsRoot",
-        ])
+        #expect(
+            result.standardOutput.split(separator: "\n") == [
+                "Test \"a really full disk: diskFull, nothing corrupted, appends resume once retention frees space\"",
+                "Test LegacyTests.testNeedsRoot",
+            ])
         #expect(try run([], on: Self.recordedWithoutSkip).standardOutput == "")
     }
 
-    @Test("the CI verdict: 1 for skips after a passing run, swift test's status otherwise",
-          arguments: [(0, true, 1), (0, false, 0), (3, true, 3), (3, false, 3)])
+    @Test(
+        "the CI verdict: 1 for skips after a passing run, swift test's status otherwise",
+        arguments: [(0, true, 1), (0, false, 0), (3, true, 3), (3, false, 3)])
     func verdict(status: Int32, withSkip: Bool, expected: Int32) throws {
-        let result = try run(["--fail-on-skips", String(status)],
-                             on: withSkip ? Self.recordedWithSkip : Self.recordedWithoutSkip)
+        let result = try run(
+            ["--fail-on-skips", String(status)],
+            on: withSkip ? Self.recordedWithSkip : Self.recordedWithoutSkip)
         #expect(result.exitCode == expected)
         #expect(result.standardError.contains("a really full disk") == withSkip, "\(result.standardError)")
         #expect(result.standardError.contains("WAN test") == false)

@@ -4,14 +4,23 @@ import Testing
 
 @Suite("transaction batcher")
 struct BatcherTests {
-    static let relation = Relation(name: RelationName(schema: "s", name: "t"), columns: [
-        Column(name: "id", type: .integer(bits: 64, signed: true), nativeType: "bigint", isKey: true, isNullable: false),
-        Column(name: "v", type: .text, nativeType: "text"),
-    ])
+    static let relation = Relation(
+        name: RelationName(schema: "s", name: "t"),
+        columns: [
+            Column(
+                name: "id", type: .integer(bits: 64, signed: true), nativeType: "bigint", isKey: true, isNullable: false
+            ),
+            Column(name: "v", type: .text, nativeType: "text"),
+        ])
 
     static func transaction(_ commit: UInt64, rows: Int, pad: Int = 10) -> Transaction {
-        Transaction(commitPosition: .postgresql(LSN(commit)), commitTime: Timestamp(microsecondsSinceEpoch: 0),
-                    changes: (0..<rows).map { RowChange(relation: relation, kind: .insert, new: [.int(Int64($0)), .text(String(repeating: "x", count: pad))]) })
+        Transaction(
+            commitPosition: .postgresql(LSN(commit)), commitTime: Timestamp(microsecondsSinceEpoch: 0),
+            changes: (0..<rows).map {
+                RowChange(
+                    relation: relation, kind: .insert,
+                    new: [.int(Int64($0)), .text(String(repeating: "x", count: pad))])
+            })
     }
 
     @Test func smallTransactionsShareABatchUntilFlushOrDelay() throws {
@@ -36,7 +45,10 @@ struct BatcherTests {
     @Test func sizeClosesBatches() {
         var batcher = TransactionBatcher(limits: .init(maximumBytes: 4096, maximumDelayNanoseconds: .max))
         var closed: [TransactionBatcher.Closed] = []
-        for i in 1...100 { closed += batcher.add(Self.transaction(UInt64(i) * 10, rows: 2, pad: 100), end: .postgresql(LSN(UInt64(i) * 10 + 1)), now: 5) }
+        for i in 1...100 {
+            closed += batcher.add(
+                Self.transaction(UInt64(i) * 10, rows: 2, pad: 100), end: .postgresql(LSN(UInt64(i) * 10 + 1)), now: 5)
+        }
         #expect(batcher.dueAt == .max, "a delay of .max never makes a batch due (no wrap-around)")
         #expect(batcher.due(now: .max - 1) == nil)
         #expect(closed.count > 5)

@@ -12,7 +12,8 @@ struct CapturePacingTests {
     static func observe(_ now: UInt64, due: UInt64? = nil, pending: Bool = false, ready: Int = 0)
         -> CapturePacing.Observation
     {
-        CapturePacing.Observation(now: now * ms, batchDueAt: due.map { $0 * ms }, inputPending: pending, readyBytes: ready)
+        CapturePacing.Observation(
+            now: now * ms, batchDueAt: due.map { $0 * ms }, inputPending: pending, readyBytes: ready)
     }
 
     @Test("without an open batch it reads, waiting up to the idle read for the first change")

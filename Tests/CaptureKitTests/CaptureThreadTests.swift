@@ -59,23 +59,31 @@ struct CaptureThreadTests {
         #expect(!thread.register(3), "a stopped thread accepts no socket")
     }
 
-    static let relation = Relation(name: RelationName(schema: "s", name: "t"), columns: [
-        Column(name: "id", type: .integer(bits: 64, signed: true), nativeType: "bigint", isKey: true, isNullable: false),
-    ])
+    static let relation = Relation(
+        name: RelationName(schema: "s", name: "t"),
+        columns: [
+            Column(
+                name: "id", type: .integer(bits: 64, signed: true), nativeType: "bigint", isKey: true, isNullable: false
+            )
+        ])
 
     static func transaction(_ commit: UInt64, chunk: TransactionChunk = .whole) -> Transaction {
-        Transaction(commitPosition: .postgresql(LSN(commit)), commitTime: Timestamp(microsecondsSinceEpoch: 0),
-                    chunk: chunk, changes: [RowChange(relation: relation, kind: .insert, new: [.int(Int64(commit))])])
+        Transaction(
+            commitPosition: .postgresql(LSN(commit)), commitTime: Timestamp(microsecondsSinceEpoch: 0),
+            chunk: chunk, changes: [RowChange(relation: relation, kind: .insert, new: [.int(Int64(commit))])])
     }
 
     @Test func aBatchOfChunksOnlyRepeatsThePositionBeforeIt() throws {
         let encoder = try BatchEncoder()
         var numbering = BatchNumbering(stream: StreamID("s")!, firstSequence: 7)
         numbering.startingAt(.postgresql(LSN(100)))
-        let whole = try numbering.seal(.init(transactions: [Self.transaction(110)], ackPosition: .postgresql(LSN(111))), with: encoder)
+        let whole = try numbering.seal(
+            .init(transactions: [Self.transaction(110)], ackPosition: .postgresql(LSN(111))), with: encoder)
         #expect(whole.sequence == 7 && whole.lastPosition == .postgresql(LSN(111)))
         let chunk = try numbering.seal(
-            .init(transactions: [Self.transaction(200, chunk: TransactionChunk(index: 0, isFinal: false))], ackPosition: nil),
+            .init(
+                transactions: [Self.transaction(200, chunk: TransactionChunk(index: 0, isFinal: false))],
+                ackPosition: nil),
             with: encoder)
         #expect(chunk.sequence == 8 && chunk.lastPosition == .postgresql(LSN(111)))
         // A later start position does not move a capture that already completed transactions.
@@ -91,7 +99,9 @@ struct CaptureThreadTests {
         var numbering = BatchNumbering(stream: StreamID("s")!, firstSequence: 1)
         #expect(throws: BatchCodecError.self) {
             try numbering.seal(
-                .init(transactions: [Self.transaction(200, chunk: TransactionChunk(index: 0, isFinal: false))], ackPosition: nil),
+                .init(
+                    transactions: [Self.transaction(200, chunk: TransactionChunk(index: 0, isFinal: false))],
+                    ackPosition: nil),
                 with: encoder)
         }
         #expect(numbering.nextSequence == 1, "a refused batch uses no sequence number")
@@ -102,6 +112,10 @@ struct CaptureThreadTests {
 private final class Counter: @unchecked Sendable {
     private let lock = NSLock()
     private var count = 0
-    @discardableResult func increment() -> Int { lock.withLock { count += 1; return count } }
+    @discardableResult func increment() -> Int {
+        lock.withLock {
+            count += 1; return count
+        }
+    }
     var value: Int { lock.withLock { count } }
 }

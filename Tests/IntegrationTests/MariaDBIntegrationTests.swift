@@ -44,7 +44,8 @@ struct MariaDBIntegrationTests {
             let text = "Grüße 東京 🚀 it's \\ \"q\""
             let payload: [UInt8] = [0x00, 0x01, 0x27, 0x5C, 0x00, 0xFF, 0x0A, 0x22]
             let affected = try connection.execute(
-                "INSERT INTO items VALUES (1, '\(try connection.escape(text))', \(MySQLConnection.hexLiteral(payload)), NULL)")
+                "INSERT INTO items VALUES (1, '\(try connection.escape(text))', \(MySQLConnection.hexLiteral(payload)), NULL)"
+            )
             #expect(affected == 1)
             // The same bytes again, this time through mysql_real_escape_string.
             let escapedBinary = try connection.escape(String(decoding: [0x61, 0x00, 0x62, 0x27], as: UTF8.self))

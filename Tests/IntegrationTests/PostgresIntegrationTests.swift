@@ -150,7 +150,8 @@ struct PostgresIntegrationTests {
         #expect(uri.contains("user=alice"))
         #expect(uri.contains("port=5433"))
         #expect(PGConninfo.masked("password=secret = broken =") == "<unparseable conninfo, not shown>")
-        #expect(PGConninfo.build(["application_name": "a b", "user": "it's"]) == "application_name='a b' user='it\\'s'")
+        #expect(
+            PGConninfo.build(["application_name": "a b", "user": "it's"]) == "application_name='a b' user='it\\'s'")
     }
 
     @Test("close is idempotent and use after close throws instead of crashing")

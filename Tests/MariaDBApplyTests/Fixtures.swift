@@ -33,7 +33,8 @@ enum Fixture {
     static let items = relation(
         "items",
         [
-            column("id", key: true), column("name", .text, native: "varchar(100)"), column("note", .text, native: "text"),
+            column("id", key: true), column("name", .text, native: "varchar(100)"),
+            column("note", .text, native: "text"),
             column("qty"),
         ])
 
@@ -77,13 +78,15 @@ enum Fixture {
             chunk: chunk, changes: changes)
     }
 
-    static func batch(_ sequence: UInt64, _ transactions: [Transaction], stream: StreamID = stream) throws -> SinkBatch {
+    static func batch(_ sequence: UInt64, _ transactions: [Transaction], stream: StreamID = stream) throws -> SinkBatch
+    {
         let encoded = try BatchEncoder().encode(Batch(stream: stream, sequence: sequence, transactions: transactions))
         return SinkBatch(sequence: sequence, frame: encoded.frame)
     }
 
     static func sink(
-        _ server: MariaDBServer, user: String? = nil, password: String? = nil, domainID: UInt32 = MariaDBSink.defaultDomainID,
+        _ server: MariaDBServer, user: String? = nil, password: String? = nil,
+        domainID: UInt32 = MariaDBSink.defaultDomainID,
         foreignKeyChecks: Bool = true, allowTriggers: Bool = false
     ) throws -> MariaDBSink {
         try MariaDBSink(
@@ -103,7 +106,8 @@ enum Fixture {
     static func createItems(_ server: MariaDBServer) throws {
         try exec(
             server, "CREATE DATABASE IF NOT EXISTS app",
-            "CREATE TABLE app.items (qty BIGINT, note MEDIUMTEXT, name VARCHAR(100), id BIGINT PRIMARY KEY) ENGINE=InnoDB")
+            "CREATE TABLE app.items (qty BIGINT, note MEDIUMTEXT, name VARCHAR(100), id BIGINT PRIMARY KEY) ENGINE=InnoDB"
+        )
     }
 
     /// Rows as text, NULL as "∅", in the query's order.

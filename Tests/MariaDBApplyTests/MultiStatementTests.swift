@@ -48,7 +48,10 @@ struct MultiStatementTests {
             try connection.execute("CREATE TABLE t.r (id INT PRIMARY KEY, n INT) ENGINE=InnoDB")
             // 300 statements, the first of them slow enough that the read has to wait.
             var round = ["DO SLEEP(0.05)"]
-            for id in 1...299 { round.append(id % 3 == 0 ? "UPDATE t.r SET n = n + 1 WHERE id = \(id - 1)" : "INSERT INTO t.r VALUES (\(id), 0)") }
+            for id in 1...299 {
+                round.append(
+                    id % 3 == 0 ? "UPDATE t.r SET n = n + 1 WHERE id = \(id - 1)" : "INSERT INTO t.r VALUES (\(id), 0)")
+            }
             try connection.sendMultiple(Array(round.joined(separator: ";").utf8))
             let outcome = try connection.readMultiple(statements: round.count)
             #expect(outcome.failure == nil)
@@ -56,7 +59,8 @@ struct MultiStatementTests {
             #expect(outcome.outcomes.dropFirst().map(\.affectedRows) == Array(repeating: 1, count: 299))
             #expect(!connection.hasPendingInput, "the round was read to its end")
             // A failure in the middle of a gathered round names the statement it stopped at.
-            let failing = (1...100).map { "INSERT INTO t.r VALUES (\(1000 + $0), 0)" } + ["INSERT INTO t.r VALUES (1, 0)"]
+            let failing =
+                (1...100).map { "INSERT INTO t.r VALUES (\(1000 + $0), 0)" } + ["INSERT INTO t.r VALUES (1, 0)"]
                 + (1...50).map { "INSERT INTO t.r VALUES (\(2000 + $0), 0)" }
             try connection.sendMultiple(Array(failing.joined(separator: ";").utf8))
             let stopped = try connection.readMultiple(statements: failing.count)
@@ -69,8 +73,9 @@ struct MultiStatementTests {
     @Test("a gathered read that gets no outcome falls back to the blocking read and its timeout")
     func gatheredReadStillTimesOut() async throws {
         try await withMariaDB { server in
-            let connection = try MySQLConnection(host: server.host, port: server.port, user: server.user,
-                                                 password: server.password, readTimeout: 1)
+            let connection = try MySQLConnection(
+                host: server.host, port: server.port, user: server.user,
+                password: server.password, readTimeout: 1)
             defer { connection.close() }
             try connection.setMultiStatements(true)
             // The server answers nothing for 8 s, far past the 1 s read timeout (which
@@ -87,7 +92,9 @@ struct MultiStatementTests {
         try await withMariaDB { server in
             let connection = try server.connect()
             defer { connection.close() }
-            let text = "plain 'single' \"double\" back\\slash \u{0} nul \n\r\t \u{1A} 🎉 Grüße" + String(repeating: "x", count: 5000)
+            let text =
+                "plain 'single' \"double\" back\\slash \u{0} nul \n\r\t \u{1A} 🎉 Grüße"
+                + String(repeating: "x", count: 5000)
             var sql = Array("SELECT HEX('".utf8)
             try connection.appendEscaped(text, to: &sql)
             sql += Array("')".utf8)
@@ -104,10 +111,13 @@ struct MultiStatementTests {
 
     @Test("matched rows are read from the info text only when it is there")
     func matchedRowsParsing() {
-        #expect(MySQLStatementOutcome(affectedRows: 0, info: "Rows matched: 12  Changed: 0  Warnings: 0").matchedRows == 12)
-        #expect(MySQLStatementOutcome(affectedRows: 0, info: "Records: 3  Duplicates: 0  Warnings: 0").matchedRows == nil)
+        #expect(
+            MySQLStatementOutcome(affectedRows: 0, info: "Rows matched: 12  Changed: 0  Warnings: 0").matchedRows == 12)
+        #expect(
+            MySQLStatementOutcome(affectedRows: 0, info: "Records: 3  Duplicates: 0  Warnings: 0").matchedRows == nil)
         #expect(MySQLStatementOutcome(affectedRows: 0, info: "Zeilen gefunden: 1").matchedRows == nil)
         #expect(MySQLStatementOutcome(affectedRows: 0, info: nil).matchedRows == nil)
-        #expect(MySQLStatementOutcome(affectedRows: 0, info: "Rows matched: 99999999999999999999999").matchedRows == nil)
+        #expect(
+            MySQLStatementOutcome(affectedRows: 0, info: "Rows matched: 99999999999999999999999").matchedRows == nil)
     }
 }

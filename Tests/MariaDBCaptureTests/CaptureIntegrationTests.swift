@@ -1,8 +1,8 @@
+import CaptureKit
 import Foundation
 import Logging
 import MariaDBCapture
 import MySQLClient
-import CaptureKit
 import TandemCodec
 import TandemCore
 import TandemTestSupport
@@ -26,7 +26,8 @@ struct CaptureIntegrationTests {
             let source = Capture.source(server, state: state)
             defer { source.stop() }
             try Capture.start(source, state: state)
-            #expect(try Capture.statePosition(state) == Capture.binlogPosition(c), "the first start is at gtid_binlog_pos")
+            #expect(
+                try Capture.statePosition(state) == Capture.binlogPosition(c), "the first start is at gtid_binlog_pos")
 
             var positions: [MariaDBGTIDList] = []
             try c.execute("INSERT INTO shop.t VALUES (1, 'a'), (2, 'b')")
@@ -50,11 +51,14 @@ struct CaptureIntegrationTests {
             #expect(transactions.map(\.commitPosition) == positions.map { .mariadb($0) })
             #expect(raw.last?.lastPosition == .mariadb(positions[2]))
             let second = transactions[1].changes
-            #expect(second.map(\.relation.name) == [
-                RelationName(schema: "shop", name: "t"), RelationName(schema: "shop", name: "u"),
-                RelationName(schema: "shop", name: "t"),
-            ])
-            #expect(second[0].kind == .update && second[0].old == [.int(1), .text("a")] && second[0].new == [.int(1), .text("c")])
+            #expect(
+                second.map(\.relation.name) == [
+                    RelationName(schema: "shop", name: "t"), RelationName(schema: "shop", name: "u"),
+                    RelationName(schema: "shop", name: "t"),
+                ])
+            #expect(
+                second[0].kind == .update && second[0].old == [.int(1), .text("a")]
+                    && second[0].new == [.int(1), .text("c")])
             #expect(second[1].new == [.int(7)])
             #expect(second[2].kind == .delete && second[2].key == [.int(2)])
             #expect(transactions[2].changes.first?.new == [.int(4), .text("d")])
@@ -65,8 +69,9 @@ struct CaptureIntegrationTests {
             try c.execute("INSERT INTO shop.t VALUES (5, 'marker')")
             let marker = try Capture.binlogPosition(c)
             let (afterRaw, after) = try Capture.collect(source) { Capture.contains($0, id: 5) }
-            #expect(after.flatMap(\.transactions).map(\.commitPosition) == [.mariadb(marker)],
-                    "transactions before the marker: \(after.flatMap(\.transactions))")
+            #expect(
+                after.flatMap(\.transactions).map(\.commitPosition) == [.mariadb(marker)],
+                "transactions before the marker: \(after.flatMap(\.transactions))")
             let firstAfter = UInt64(raw.count) + 1
             let expectedSequences = Array(firstAfter..<(firstAfter + UInt64(afterRaw.count)))
             #expect(afterRaw.map(\.sequence) == expectedSequences)
@@ -216,7 +221,10 @@ struct CaptureIntegrationTests {
             #expect(Set(pieces.map(\.commitPosition)) == [.mariadb(bigEnd)])
             #expect(pieces.reduce(0) { $0 + $1.changes.count } == 50000)
             // Every batch before the one with the final chunk acknowledges only the small transaction.
-            let finalBatch = try #require(batches.firstIndex { $0.transactions.contains { $0.chunk.isFinal && $0.changes.first?.relation.name.name == "big" } })
+            let finalBatch = try #require(
+                batches.firstIndex {
+                    $0.transactions.contains { $0.chunk.isFinal && $0.changes.first?.relation.name.name == "big" }
+                })
             let smallEnd = raw[0].lastPosition
             #expect(smallEnd != .mariadb(bigEnd))
             for index in 0..<finalBatch { #expect(raw[index].lastPosition == smallEnd, "batch \(index + 1)") }
@@ -235,7 +243,8 @@ struct CaptureIntegrationTests {
             try c.execute("CREATE TABLE shop.skipped (id INT PRIMARY KEY)")
             let state = try Capture.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: state) }
-            let source = Capture.source(server, state: state, filter: { schema, table in !(schema == "shop" && table == "skipped") })
+            let source = Capture.source(
+                server, state: state, filter: { schema, table in !(schema == "shop" && table == "skipped") })
             defer { source.stop() }
             try Capture.start(source, state: state)
             try c.execute("SET SESSION gtid_domain_id = \(Capture.applierDomain)")
@@ -308,8 +317,9 @@ struct CaptureIntegrationTests {
             #expect(error.hint.contains("SET GLOBAL binlog_row_metadata = FULL"))
             #expect(!error.description.contains("binlog_format"), "a correct setting was named")
             #expect(Capture.stateValue(state, "position") == nil, "a position was recorded although set-up was refused")
-            #expect(try c.query("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'tandem'")
-                .value(row: 0, column: 0) == "0", "objects were created although set-up was refused")
+            #expect(
+                try c.query("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'tandem'")
+                    .value(row: 0, column: 0) == "0", "objects were created although set-up was refused")
         }
     }
 
@@ -333,8 +343,9 @@ struct CaptureIntegrationTests {
             let error = try #require(try Capture.failure(of: source))
             #expect(error.kind == .sourceSetup)
             #expect(error.description.contains("shop.bad1") && error.description.contains("shop.bad2"))
-            #expect(!error.description.contains("good") && !error.description.contains("excluded")
-                && !error.description.contains("scratch"))
+            #expect(
+                !error.description.contains("good") && !error.description.contains("excluded")
+                    && !error.description.contains("scratch"))
             #expect(error.hint.contains("primary key") && error.hint.contains("[tables]"))
             #expect(Capture.stateValue(state, "position") == nil)
         }
@@ -458,23 +469,27 @@ struct CaptureIntegrationTests {
             source.stop()
             #expect(error.kind == .reseedRequired)
             #expect(error.description.hasPrefix("re-seed required"))
-            #expect(error.description.contains("(1236)") && error.description.contains("purged"), "\(error.description)")
+            #expect(
+                error.description.contains("(1236)") && error.description.contains("purged"), "\(error.description)")
             #expect(error.description.contains(recorded.description))
             #expect(try Capture.statePosition(state) == recorded, "the refused position was replaced")
 
             // A position the primary never had (strict mode refuses it rather than skip).
             let head = try Capture.binlogPosition(c)
             let beyond = try #require(head.gtids.first)
-            let invented = MariaDBGTIDList().advanced(by: MariaDBGTID(domain: beyond.domain, server: beyond.server,
-                                                                      sequence: beyond.sequence + 1000))
+            let invented = MariaDBGTIDList().advanced(
+                by: MariaDBGTID(
+                    domain: beyond.domain, server: beyond.server,
+                    sequence: beyond.sequence + 1000))
             try Capture.editState(state, "position", to: invented.description)
             source = Capture.source(server, state: state)
             try source.restart(at: 1)
             error = try #require(try Capture.failure(of: source))
             source.stop()
             #expect(error.kind == .reseedRequired)
-            #expect(error.description.contains("(1236)") && error.description.contains("\(beyond.sequence + 1000)"),
-                    "\(error.description)")
+            #expect(
+                error.description.contains("(1236)") && error.description.contains("\(beyond.sequence + 1000)"),
+                "\(error.description)")
 
             // The state file belongs to another server.
             try Capture.editState(state, "position", to: head.description)

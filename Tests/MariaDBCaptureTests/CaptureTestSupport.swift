@@ -1,8 +1,8 @@
+import CaptureKit
 import Foundation
 import Logging
 import MariaDBCapture
 import MySQLClient
-import CaptureKit
 import TandemCodec
 import TandemCore
 import TandemTestSupport
@@ -16,9 +16,11 @@ enum Capture {
     static let replicaID: UInt32 = 42
     static let applierDomain: UInt32 = 9
 
-    static func settings(_ server: MariaDBServer, state: String, maximumBytes: Int = 1 << 20,
-                         heartbeatNanoseconds: UInt64 = 0,
-                         filter: (@Sendable (String, String) -> Bool)? = nil) -> MariaDBCaptureSettings {
+    static func settings(
+        _ server: MariaDBServer, state: String, maximumBytes: Int = 1 << 20,
+        heartbeatNanoseconds: UInt64 = 0,
+        filter: (@Sendable (String, String) -> Bool)? = nil
+    ) -> MariaDBCaptureSettings {
         MariaDBCaptureSettings(
             host: server.host, port: server.port, user: server.user, password: server.password,
             serverID: replicaID, stream: stream, stateDirectory: state,
@@ -26,12 +28,16 @@ enum Capture {
             heartbeatIntervalNanoseconds: heartbeatNanoseconds, applierDomainID: applierDomain, tableFilter: filter)
     }
 
-    static func source(_ server: MariaDBServer, state: String, maximumBytes: Int = 1 << 20,
-                       heartbeatNanoseconds: UInt64 = 0,
-                       filter: (@Sendable (String, String) -> Bool)? = nil) -> MariaDBSource {
-        MariaDBSource(settings: settings(server, state: state, maximumBytes: maximumBytes,
-                                         heartbeatNanoseconds: heartbeatNanoseconds, filter: filter),
-                      logger: Logger(label: "capture-test"))
+    static func source(
+        _ server: MariaDBServer, state: String, maximumBytes: Int = 1 << 20,
+        heartbeatNanoseconds: UInt64 = 0,
+        filter: (@Sendable (String, String) -> Bool)? = nil
+    ) -> MariaDBSource {
+        MariaDBSource(
+            settings: settings(
+                server, state: state, maximumBytes: maximumBytes,
+                heartbeatNanoseconds: heartbeatNanoseconds, filter: filter),
+            logger: Logger(label: "capture-test"))
     }
 
     static func temporaryDirectory() throws -> String { try makeTemporaryDirectory(prefix: "tandem-mcapture") }

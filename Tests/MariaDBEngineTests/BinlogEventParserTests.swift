@@ -1,6 +1,7 @@
-@testable import MariaDBEngine
 import TandemCore
 import Testing
+
+@testable import MariaDBEngine
 
 @Suite("binlog event parser")
 struct BinlogEventParserTests {
@@ -45,12 +46,16 @@ struct BinlogEventParserTests {
 
     @Test("header fields, little-endian")
     func header() throws {
-        let bytes = Events.event(BinlogEventType.xid, Bytes().u64(7).bytes, serverID: 0x0102_0304, timestamp: 0x0A0B_0C0D,
-                                 logPosition: 0x1234, flags: 0x0020)
+        let bytes = Events.event(
+            BinlogEventType.xid, Bytes().u64(7).bytes, serverID: 0x0102_0304, timestamp: 0x0A0B_0C0D,
+            logPosition: 0x1234, flags: 0x0020)
         var parser = BinlogEventParser()
         let event = try parser.parse(bytes)
-        #expect(event.header == BinlogEventHeader(timestamp: 0x0A0B_0C0D, typeCode: 16, serverID: 0x0102_0304,
-                                                  eventSize: 31, logPosition: 0x1234, flags: 0x20))
+        #expect(
+            event.header
+                == BinlogEventHeader(
+                    timestamp: 0x0A0B_0C0D, typeCode: 16, serverID: 0x0102_0304,
+                    eventSize: 31, logPosition: 0x1234, flags: 0x20))
         #expect(event.header.isArtificial && !event.header.isIgnorable)
         #expect(event.body == .xid(7))
     }
@@ -72,7 +77,8 @@ struct BinlogEventParserTests {
         // Any other flipped bit does not.
         var damaged = inUse
         damaged[17] ^= 0x02
-        guard case .checksumMismatch(type: 15, _, _) = captured({ () throws(BinlogParseError) in try parser.parse(damaged) }) else {
+        let damagedError = captured({ () throws(BinlogParseError) in try parser.parse(damaged) })
+        guard case .checksumMismatch(type: 15, _, _) = damagedError else {
             Issue.record("a flipped flag bit other than in-use must fail the CRC")
             return
         }
@@ -84,7 +90,7 @@ struct BinlogEventParserTests {
         }
         #expect(none.checksum == .none && off.checksum == .none && none.postHeaderLengths.count == 171)
         // Events after it then carry no trailer.
-        #expect(try off.parse(Events.xid(3, timestamp: 1).dropLast(4) .resized()).body == .xid(3))
+        #expect(try off.parse(Events.xid(3, timestamp: 1).dropLast(4).resized()).body == .xid(3))
 
         #expect(throws: BinlogParseError.unsupportedChecksumAlgorithm(7)) {
             try off.parse(Events.formatDescription(algorithm: 7))
@@ -97,12 +103,14 @@ struct BinlogEventParserTests {
         }
         // A pre-checksum server (MySQL 5.5) has no algorithm byte: everything after the header
         // length is the post-header array (our builder's trailing five bytes included).
-        guard case .formatDescription(let old) = try off.parse(Events.formatDescription(version: "5.5.62-log")).body else {
+        guard case .formatDescription(let old) = try off.parse(Events.formatDescription(version: "5.5.62-log")).body
+        else {
             Issue.record("not a format description")
             return
         }
         #expect(old.checksum == .none && old.postHeaderLengths.count == 171 + 5)
-        #expect(BinlogEventParser.isChecksumAware("5.3.0-MariaDB") && !BinlogEventParser.isChecksumAware("5.2.9-MariaDB"))
+        #expect(
+            BinlogEventParser.isChecksumAware("5.3.0-MariaDB") && !BinlogEventParser.isChecksumAware("5.2.9-MariaDB"))
         #expect(BinlogEventParser.isChecksumAware("5.6.1") && !BinlogEventParser.isChecksumAware("5.6.0"))
         #expect(BinlogEventParser.isChecksumAware("garbage"))
     }
@@ -110,23 +118,34 @@ struct BinlogEventParserTests {
     @Test("ROTATE, XID, GTID_LIST, BINLOG_CHECKPOINT, HEARTBEAT, ANNOTATE_ROWS, unknown types")
     func smallEvents() throws {
         var parser = BinlogEventParser()
-        #expect(try parser.parse(Events.rotate("mariadb-bin.000002", position: 4)).body
-            == .rotate(RotateEvent(position: 4, fileName: "mariadb-bin.000002")))
+        #expect(
+            try parser.parse(Events.rotate("mariadb-bin.000002", position: 4)).body
+                == .rotate(RotateEvent(position: 4, fileName: "mariadb-bin.000002")))
         #expect(try parser.parse(Events.xid(0xDEAD_BEEF_0000_0001)).body == .xid(0xDEAD_BEEF_0000_0001))
         let list = Bytes().u32(2 | 0x1000_0000).u32(0).u32(1).u64(100).u32(3).u32(2).u64(7).bytes
-        #expect(try parser.parse(Events.event(BinlogEventType.gtidList, list)).body == .gtidList(GTIDListEvent(
-            gtids: [MariaDBGTID(domain: 0, server: 1, sequence: 100), MariaDBGTID(domain: 3, server: 2, sequence: 7)],
-            flags: 1)))
+        #expect(
+            try parser.parse(Events.event(BinlogEventType.gtidList, list)).body
+                == .gtidList(
+                    GTIDListEvent(
+                        gtids: [
+                            MariaDBGTID(domain: 0, server: 1, sequence: 100),
+                            MariaDBGTID(domain: 3, server: 2, sequence: 7),
+                        ],
+                        flags: 1)))
         // The server's empty list carries padding after the count.
-        #expect(try parser.parse(Events.event(BinlogEventType.gtidList, [0, 0, 0, 0, 0, 0])).body
-            == .gtidList(GTIDListEvent(gtids: [])))
+        #expect(
+            try parser.parse(Events.event(BinlogEventType.gtidList, [0, 0, 0, 0, 0, 0])).body
+                == .gtidList(GTIDListEvent(gtids: [])))
         let checkpoint = Bytes().u32(5).text("bin.1").bytes
-        #expect(try parser.parse(Events.event(BinlogEventType.binlogCheckpoint, checkpoint)).body
-            == .binlogCheckpoint(fileName: "bin.1"))
-        #expect(try parser.parse(Events.event(BinlogEventType.heartbeat, Array("bin.9".utf8))).body
-            == .heartbeat(fileName: "bin.9"))
-        #expect(try parser.parse(Events.event(BinlogEventType.annotateRows, [0x49, 0xFF])).body
-            == .annotateRows(statement: [0x49, 0xFF]))
+        #expect(
+            try parser.parse(Events.event(BinlogEventType.binlogCheckpoint, checkpoint)).body
+                == .binlogCheckpoint(fileName: "bin.1"))
+        #expect(
+            try parser.parse(Events.event(BinlogEventType.heartbeat, Array("bin.9".utf8))).body
+                == .heartbeat(fileName: "bin.9"))
+        #expect(
+            try parser.parse(Events.event(BinlogEventType.annotateRows, [0x49, 0xFF])).body
+                == .annotateRows(statement: [0x49, 0xFF]))
         #expect(try parser.parse(Events.event(200, [1, 2, 3])).body == .other(type: 200))
         #expect(try parser.parse(Events.event(BinlogEventType.incident, [1, 0, 0])).body == .other(type: 26))
     }
@@ -134,18 +153,28 @@ struct BinlogEventParserTests {
     @Test("GTID: plain, with commit id, XA, extra flags")
     func gtid() throws {
         var parser = BinlogEventParser()
-        #expect(try parser.parse(Events.gtid(9, domain: 2, flags: 0x29)).body
-            == .gtid(GTIDEvent(sequence: 9, domain: 2, flags: 0x29)))
-        let grouped = try parser.parse(Events.gtid(10, flags: GTIDEvent.flagGroupCommitID | GTIDEvent.flagTransactional))
+        #expect(
+            try parser.parse(Events.gtid(9, domain: 2, flags: 0x29)).body
+                == .gtid(GTIDEvent(sequence: 9, domain: 2, flags: 0x29)))
+        let grouped = try parser.parse(
+            Events.gtid(10, flags: GTIDEvent.flagGroupCommitID | GTIDEvent.flagTransactional))
         #expect(grouped.body == .gtid(GTIDEvent(sequence: 10, domain: 0, flags: 6, commitID: 99)))
         let xa = Bytes().u64(11).u32(0).u8(GTIDEvent.flagPreparedXA).u32(1).u8(2).u8(1).raw([7, 8, 9]).bytes
-        #expect(try parser.parse(Events.event(BinlogEventType.gtid, xa)).body == .gtid(GTIDEvent(
-            sequence: 11, domain: 0, flags: 0x40, xa: GTIDEvent.XAID(formatID: 1, gtrid: [7, 8], bqual: [9]))))
+        #expect(
+            try parser.parse(Events.event(BinlogEventType.gtid, xa)).body
+                == .gtid(
+                    GTIDEvent(
+                        sequence: 11, domain: 0, flags: 0x40,
+                        xa: GTIDEvent.XAID(formatID: 1, gtrid: [7, 8], bqual: [9]))))
         let extra = Bytes().u64(12).u32(0).u8(0).u8(GTIDEvent.extraFlagMultiEngine | GTIDEvent.extraFlagCommitAlter)
             .u8(2).u64(5).bytes
-        #expect(try parser.parse(Events.event(BinlogEventType.gtid, extra)).body == .gtid(GTIDEvent(
-            sequence: 12, domain: 0, flags: 0, extraFlags: 5, extraEngines: 2, startAlterSequence: 5)))
-        let badXA = Bytes().u64(1).u32(0).u8(GTIDEvent.flagCompletedXA).u32(1).u8(65).u8(0).raw([UInt8](repeating: 0, count: 65))
+        #expect(
+            try parser.parse(Events.event(BinlogEventType.gtid, extra)).body
+                == .gtid(
+                    GTIDEvent(
+                        sequence: 12, domain: 0, flags: 0, extraFlags: 5, extraEngines: 2, startAlterSequence: 5)))
+        let badXA = Bytes().u64(1).u32(0).u8(GTIDEvent.flagCompletedXA).u32(1).u8(65).u8(0).raw(
+            [UInt8](repeating: 0, count: 65))
         #expect(throws: BinlogParseError.self) { try parser.parse(Events.event(BinlogEventType.gtid, badXA.bytes)) }
         let event = GTIDEvent(sequence: 3, domain: 1, flags: 0x21)
         #expect(event.isStandalone && event.isDDL && !event.isTransactional && !event.isXA)
@@ -159,8 +188,11 @@ struct BinlogEventParserTests {
             Issue.record("not a query")
             return
         }
-        #expect(q == QueryEvent(threadID: 42, executionTime: 0, errorCode: 0, statusVariables: [0, 0, 0, 0, 0],
-                                database: "shop", statement: Array("BEGIN".utf8)))
+        #expect(
+            q
+                == QueryEvent(
+                    threadID: 42, executionTime: 0, errorCode: 0, statusVariables: [0, 0, 0, 0, 0],
+                    database: "shop", statement: Array("BEGIN".utf8)))
         #expect(q.statementText == "BEGIN")
         var longer = Events.mariaDBPostHeaders
         longer[1] = 15
@@ -187,7 +219,9 @@ struct BinlogEventParserTests {
         let optional = Bytes()
             .tlv(1, Bytes().u8(0b1000_0000))
             .tlv(2, Bytes().packed(45).packed(1).packed(63).packed(2).packed(63))
-            .tlv(4, Bytes().lstring("id").lstring("s").lstring("b").lstring("e").lstring("st").lstring("g").lstring("d"))
+            .tlv(
+                4, Bytes().lstring("id").lstring("s").lstring("b").lstring("e").lstring("st").lstring("g").lstring("d")
+            )
             .tlv(5, Bytes().packed(2).lstring("x").lstring("y"))
             .tlv(6, Bytes().packed(3).lstring("a").lstring("b").lstring("ç"))
             .tlv(7, Bytes().packed(1))
@@ -240,12 +274,18 @@ struct BinlogEventParserTests {
         var parser = BinlogEventParser()
         func map(types: [UInt8], metadata: [UInt8], optional: [UInt8] = []) -> [UInt8] {
             let body = Bytes().u48(1).u16(0).u8(1).text("d").u8(0).u8(1).text("t").u8(0).packed(UInt64(types.count))
-                .raw(types).packed(UInt64(metadata.count)).raw(metadata).raw([UInt8](repeating: 0, count: (types.count + 7) / 8))
+                .raw(types).packed(UInt64(metadata.count)).raw(metadata).raw(
+                    [UInt8](repeating: 0, count: (types.count + 7) / 8)
+                )
                 .raw(optional)
             return Events.event(19, body.bytes)
         }
-        #expect(throws: BinlogParseError.unknownColumnType(column: 1, type: 100)) { try parser.parse(map(types: [3, 100], metadata: [])) }
-        #expect(throws: BinlogParseError.unknownColumnType(column: 0, type: 0)) { try parser.parse(map(types: [0], metadata: [0, 0])) }
+        #expect(throws: BinlogParseError.unknownColumnType(column: 1, type: 100)) {
+            try parser.parse(map(types: [3, 100], metadata: []))
+        }
+        #expect(throws: BinlogParseError.unknownColumnType(column: 0, type: 0)) {
+            try parser.parse(map(types: [0], metadata: [0, 0]))
+        }
         #expect(throws: BinlogParseError.metadataLengthMismatch(declared: 1, used: 2)) {
             try parser.parse(map(types: [15], metadata: [10]))
         }
@@ -265,13 +305,20 @@ struct BinlogEventParserTests {
     func rows() throws {
         var parser = BinlogEventParser()
         let write = Events.writeRow(5, id: 1, name: "ab")
-        #expect(try parser.parse(write).body == .rows(RowsEvent(
-            kind: .write, tableID: 5, flags: 1, columnCount: 2, columnsPresent: [true, true], columnsPresentAfter: nil,
-            rowData: [0, 1, 0, 0, 0, 2, 0x61, 0x62])))
+        #expect(
+            try parser.parse(write).body
+                == .rows(
+                    RowsEvent(
+                        kind: .write, tableID: 5, flags: 1, columnCount: 2, columnsPresent: [true, true],
+                        columnsPresentAfter: nil,
+                        rowData: [0, 1, 0, 0, 0, 2, 0x61, 0x62])))
         let update = Bytes().u48(5).u16(0).packed(2).u8(0b01).u8(0b10).raw([0, 1, 0, 0, 0, 0, 1, 0x7A]).bytes
-        #expect(try parser.parse(Events.event(BinlogEventType.updateRowsV1, update)).body == .rows(RowsEvent(
-            kind: .update, tableID: 5, flags: 0, columnCount: 2, columnsPresent: [true, false],
-            columnsPresentAfter: [false, true], rowData: [0, 1, 0, 0, 0, 0, 1, 0x7A])))
+        #expect(
+            try parser.parse(Events.event(BinlogEventType.updateRowsV1, update)).body
+                == .rows(
+                    RowsEvent(
+                        kind: .update, tableID: 5, flags: 0, columnCount: 2, columnsPresent: [true, false],
+                        columnsPresentAfter: [false, true], rowData: [0, 1, 0, 0, 0, 0, 1, 0x7A])))
         let delete = Bytes().u48(5).u16(1).packed(2).u8(0b11).bytes
         guard case .rows(let d) = try parser.parse(Events.event(BinlogEventType.deleteRowsV1, delete)).body else {
             Issue.record("not rows")
@@ -288,8 +335,10 @@ struct BinlogEventParserTests {
         #expect(throws: BinlogParseError.self) { try parser.parse(Events.event(BinlogEventType.writeRowsV2, badExtra)) }
     }
 
-    static let fixedZlib: [UInt8] = [0x78, 0xDA, 0xCB, 0x48, 0xCD, 0xC9, 0xC9, 0x57, 0xC8, 0x40, 0x27, 0x01, 0x68, 0x03,
-                                     0x08, 0xB1]  // "hello hello hello hello"
+    static let fixedZlib: [UInt8] = [
+        0x78, 0xDA, 0xCB, 0x48, 0xCD, 0xC9, 0xC9, 0x57, 0xC8, 0x40, 0x27, 0x01, 0x68, 0x03,
+        0x08, 0xB1,
+    ]  // "hello hello hello hello"
 
     @Test("compressed QUERY and rows events are inflated; bad headers and sizes are refused")
     func compressed() throws {
@@ -297,7 +346,8 @@ struct BinlogEventParserTests {
         let hello = Array("hello hello hello hello".utf8)
         let payload = Bytes().u8(0x81).u8(UInt8(hello.count)).raw(Self.fixedZlib).bytes
         let queryBody = Bytes().u32(1).u32(0).u8(0).u16(0).u16(0).u8(0).raw(payload).bytes
-        guard case .query(let q) = try parser.parse(Events.event(BinlogEventType.queryCompressed, queryBody)).body else {
+        guard case .query(let q) = try parser.parse(Events.event(BinlogEventType.queryCompressed, queryBody)).body
+        else {
             Issue.record("not a query")
             return
         }
@@ -305,7 +355,8 @@ struct BinlogEventParserTests {
         // The length in two big-endian bytes.
         let wide = Bytes().u8(0x82).u8(0).u8(UInt8(hello.count)).raw(Self.fixedZlib).bytes
         let rows = Bytes().u48(5).u16(1).packed(1).u8(1).raw(wide).bytes
-        guard case .rows(let r) = try parser.parse(Events.event(BinlogEventType.writeRowsCompressedV1, rows)).body else {
+        guard case .rows(let r) = try parser.parse(Events.event(BinlogEventType.writeRowsCompressedV1, rows)).body
+        else {
             Issue.record("not rows")
             return
         }
@@ -323,7 +374,8 @@ struct BinlogEventParserTests {
         #expect(r2.rowData == hello)
 
         func rowsWith(_ compressed: [UInt8]) -> [UInt8] {
-            Events.event(BinlogEventType.writeRowsCompressedV1, Bytes().u48(5).u16(1).packed(1).u8(1).raw(compressed).bytes)
+            Events.event(
+                BinlogEventType.writeRowsCompressedV1, Bytes().u48(5).u16(1).packed(1).u8(1).raw(compressed).bytes)
         }
         #expect(throws: BinlogParseError.badCompressionHeader(event: 166, byte: 0x01)) {
             try parser.parse(rowsWith([0x01, 23] + Self.fixedZlib))
@@ -349,12 +401,17 @@ struct BinlogEventParserTests {
     @Test("framing: size mismatch, checksum mismatch, trailing bytes, short header")
     func framing() {
         var parser = BinlogEventParser()
-        #expect(throws: BinlogParseError.truncatedHeader(length: 18)) { try parser.parse([UInt8](repeating: 0, count: 18)) }
+        #expect(throws: BinlogParseError.truncatedHeader(length: 18)) {
+            try parser.parse([UInt8](repeating: 0, count: 18))
+        }
         let xid = Events.xid(1)
-        #expect(throws: BinlogParseError.eventSizeMismatch(type: 16, declared: 31, actual: 32)) { try parser.parse(xid + [0]) }
+        #expect(throws: BinlogParseError.eventSizeMismatch(type: 16, declared: 31, actual: 32)) {
+            try parser.parse(xid + [0])
+        }
         var flipped = xid
         flipped[20] ^= 1
-        guard case .checksumMismatch(type: 16, _, _) = captured({ () throws(BinlogParseError) in try parser.parse(flipped) }) else {
+        let flippedError = captured({ () throws(BinlogParseError) in try parser.parse(flipped) })
+        guard case .checksumMismatch(type: 16, _, _) = flippedError else {
             Issue.record("expected a checksum mismatch")
             return
         }

@@ -105,7 +105,8 @@ struct BinlogIntegrationTests {
             #expect(stream.error == nil)
             try #require(stream.outputs.count == 6)
             guard case .ddl(let createDatabase, let firstGTID) = stream.outputs[0],
-                  case .ddl(let createTable, _) = stream.outputs[1] else {
+                case .ddl(let createTable, _) = stream.outputs[1]
+            else {
                 Issue.record("expected two DDL events first, got \(stream.outputs.prefix(2))")
                 return
             }
@@ -139,8 +140,9 @@ struct BinlogIntegrationTests {
                         let text = String(decoding: expected[index] ?? [], as: UTF8.self)
                         #expect(d == Double(text), "\(column.name): \(text)")
                     default:
-                        #expect(SelectText.render(row[index], column: column) == expected[index],
-                                "\(column.name) of row \(row[0]): \(row[index])")
+                        #expect(
+                            SelectText.render(row[index], column: column) == expected[index],
+                            "\(column.name) of row \(row[0]): \(row[index])")
                     }
                 }
             }
@@ -156,14 +158,17 @@ struct BinlogIntegrationTests {
                 return index
             }
             let integers = ["ti", "tu", "si", "su", "mi", "mu", "ii", "iu", "bi", "bu"].map(column)
-            #expect(integers.map { max[$0] } == [
-                .int(127), .uint(255), .int(32767), .uint(65535), .int(8_388_607), .uint(16_777_215),
-                .int(2_147_483_647), .uint(4_294_967_295), .int(Int64.max), .uint(UInt64.max),
-            ])
-            #expect(integers.map { min[$0] } == [
-                .int(-128), .uint(0), .int(-32768), .uint(0), .int(-8_388_608), .uint(0), .int(-2_147_483_648), .uint(0),
-                .int(Int64.min), .uint(0),
-            ])
+            #expect(
+                integers.map { max[$0] } == [
+                    .int(127), .uint(255), .int(32767), .uint(65535), .int(8_388_607), .uint(16_777_215),
+                    .int(2_147_483_647), .uint(4_294_967_295), .int(Int64.max), .uint(UInt64.max),
+                ])
+            #expect(
+                integers.map { min[$0] } == [
+                    .int(-128), .uint(0), .int(-32768), .uint(0), .int(-8_388_608), .uint(0), .int(-2_147_483_648),
+                    .uint(0),
+                    .int(Int64.min), .uint(0),
+                ])
             #expect(max[column("d65")] == .decimal(ExactDecimal(Self.d65Max)!))
             #expect(min[column("d65")] == .decimal(ExactDecimal("-" + Self.d65Max)!))
             #expect(min[column("d0")] == .decimal(ExactDecimal(Self.d0Negative)!))
@@ -188,14 +193,23 @@ struct BinlogIntegrationTests {
             #expect(max[column("tm4")] == .time(TimeOfDay(microseconds: -1_000_100)))
             #expect(min[column("tm6")] == .time(TimeOfDay(microseconds: -1_500_000)))
             #expect(zero[column("tm6")] == .time(TimeOfDay(hours: 838, minutes: 59, seconds: 59, negative: true)))
-            #expect(max[column("dtm6")] == .timestamp(CivilDateTime(
-                date: CivilDate(year: 9999, month: 12, day: 31),
-                time: TimeOfDay(hours: 23, minutes: 59, seconds: 59, microseconds: 999_999))))
-            #expect(max[column("dtm3")] == .timestamp(CivilDateTime(
-                date: CivilDate(year: 2024, month: 2, day: 29),
-                time: TimeOfDay(hours: 12, minutes: 34, seconds: 56, microseconds: 789_000))))
-            #expect(zero[column("dtm3")] == .timestamp(CivilDateTime(
-                date: CivilDate(year: 2024, month: 0, day: 0), time: TimeOfDay(microseconds: 0))))
+            #expect(
+                max[column("dtm6")]
+                    == .timestamp(
+                        CivilDateTime(
+                            date: CivilDate(year: 9999, month: 12, day: 31),
+                            time: TimeOfDay(hours: 23, minutes: 59, seconds: 59, microseconds: 999_999))))
+            #expect(
+                max[column("dtm3")]
+                    == .timestamp(
+                        CivilDateTime(
+                            date: CivilDate(year: 2024, month: 2, day: 29),
+                            time: TimeOfDay(hours: 12, minutes: 34, seconds: 56, microseconds: 789_000))))
+            #expect(
+                zero[column("dtm3")]
+                    == .timestamp(
+                        CivilDateTime(
+                            date: CivilDate(year: 2024, month: 0, day: 0), time: TimeOfDay(microseconds: 0))))
             #expect(max[column("ts6")] == .timestampWithZone(Timestamp(microsecondsSinceEpoch: 2_147_483_647_999_999)))
             #expect(min[column("ts")] == .timestampWithZone(Timestamp(microsecondsSinceEpoch: 1_000_000)))
             #expect(zero[column("ts")] == .native("0000-00-00 00:00:00"))
@@ -219,9 +233,11 @@ struct BinlogIntegrationTests {
 
             // Column descriptions as MariaDB would name the types.
             let native = Dictionary(uniqueKeysWithValues: relation.columns.map { ($0.name, $0.nativeType) })
-            #expect(native["tu"] == "tinyint unsigned" && native["mi"] == "mediumint" && native["bu"] == "bigint unsigned")
+            #expect(
+                native["tu"] == "tinyint unsigned" && native["mi"] == "mediumint" && native["bu"] == "bigint unsigned")
             #expect(native["d65"] == "decimal(65,30)" && native["b10"] == "bit(10)" && native["tm6"] == "time(6)")
-            #expect(native["d10"] == "decimal(10,2) unsigned" && native["f"] == "float" && native["dtm3"] == "datetime(3)")
+            #expect(
+                native["d10"] == "decimal(10,2) unsigned" && native["f"] == "float" && native["dtm3"] == "datetime(3)")
             #expect(native["c255"] == "char(255)" && native["vc300"] == "varchar(300)" && native["v3"] == "varchar(10)")
             #expect(native["bn"] == "binary(4)" && native["vb"] == "varbinary(10)" && native["mb"] == "mediumblob")
             #expect(native["lt"] == "longtext" && native["e"] == "enum('a','b','ç')" && native["g"] == "point")

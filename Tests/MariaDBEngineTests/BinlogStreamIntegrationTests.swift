@@ -15,55 +15,56 @@ struct BinlogStreamIntegrationTests {
             let c = try server.connect()
             defer { c.close() }
             let r = PositionRecorder(c)
-            try r.run("CREATE DATABASE shop")                                                              // 0 ddl
-            try r.run("CREATE TABLE shop.items (id INT PRIMARY KEY, name VARCHAR(20), qty INT, note TEXT)") // 1 ddl
-            try r.run("INSERT INTO shop.items VALUES (1, 'a', 1, 'n1'), (2, 'b', 2, 'n2'), (3, 'c', 3, 'n3')") // 2
-            try r.run("UPDATE shop.items SET qty = 10 WHERE id = 1")                                       // 3
-            try r.run("UPDATE shop.items SET id = 20 WHERE id = 2")                                        // 4
-            try r.run("DELETE FROM shop.items WHERE id = 3")                                               // 5
+            try r.run("CREATE DATABASE shop")  // 0 ddl
+            try r.run("CREATE TABLE shop.items (id INT PRIMARY KEY, name VARCHAR(20), qty INT, note TEXT)")  // 1 ddl
+            try r.run("INSERT INTO shop.items VALUES (1, 'a', 1, 'n1'), (2, 'b', 2, 'n2'), (3, 'c', 3, 'n3')")  // 2
+            try r.run("UPDATE shop.items SET qty = 10 WHERE id = 1")  // 3
+            try r.run("UPDATE shop.items SET id = 20 WHERE id = 2")  // 4
+            try r.run("DELETE FROM shop.items WHERE id = 3")  // 5
             try c.execute("BEGIN")
             try c.execute("INSERT INTO shop.items VALUES (4, 'd', 4, 'n4')")
             try c.execute("UPDATE shop.items SET name = 'dd' WHERE id = 4")
             try c.execute("DELETE FROM shop.items WHERE id = 20")
-            try r.run("COMMIT")                                                                            // 6
+            try r.run("COMMIT")  // 6
             try c.execute("BEGIN")
             try c.execute("INSERT INTO shop.items VALUES (5, 'e', 5, 'n5')")
             try c.execute("SAVEPOINT sp")
             try c.execute("INSERT INTO shop.items VALUES (6, 'f', 6, 'n6')")
             try c.execute("ROLLBACK TO SAVEPOINT sp")
-            try r.run("COMMIT")                                                                            // 7
+            try r.run("COMMIT")  // 7
             try c.execute("SET SESSION binlog_row_image = MINIMAL")
-            try r.run("UPDATE shop.items SET qty = 11 WHERE id = 1")                                       // 8
-            try r.run("DELETE FROM shop.items WHERE id = 5")                                               // 9
+            try r.run("UPDATE shop.items SET qty = 11 WHERE id = 1")  // 8
+            try r.run("DELETE FROM shop.items WHERE id = 5")  // 9
             try c.execute("SET SESSION binlog_row_image = NOBLOB")
-            try r.run("UPDATE shop.items SET qty = 12 WHERE id = 1")                                       // 10
+            try r.run("UPDATE shop.items SET qty = 12 WHERE id = 1")  // 10
             try c.execute("SET SESSION binlog_row_image = FULL")
-            try r.run("ALTER TABLE shop.items ADD COLUMN extra INT DEFAULT 7")                             // 11 ddl
-            try r.run("INSERT INTO shop.items (id, name) VALUES (7, 'g')")                                 // 12
-            try r.run("CREATE TABLE shop.copy AS SELECT id, name FROM shop.items")                         // 13 ddl
-            try r.run("CREATE TABLE shop.m (id INT PRIMARY KEY, v VARCHAR(10)) ENGINE=MyISAM")             // 14 ddl
-            try r.run("INSERT INTO shop.m VALUES (1, 'x')")                                                // 15
+            try r.run("ALTER TABLE shop.items ADD COLUMN extra INT DEFAULT 7")  // 11 ddl
+            try r.run("INSERT INTO shop.items (id, name) VALUES (7, 'g')")  // 12
+            try r.run("CREATE TABLE shop.copy AS SELECT id, name FROM shop.items")  // 13 ddl
+            try r.run("CREATE TABLE shop.m (id INT PRIMARY KEY, v VARCHAR(10)) ENGINE=MyISAM")  // 14 ddl
+            try r.run("INSERT INTO shop.m VALUES (1, 'x')")  // 15
             try c.execute("SET GLOBAL log_bin_compress_min_len = 10")
             try c.execute("SET GLOBAL log_bin_compress = ON")
             let long = String(repeating: "compress me ", count: 100)
-            try r.run("INSERT INTO shop.items VALUES (8, 'h', 8, '\(long)', 8)")                          // 16
-            try r.run("UPDATE shop.items SET note = REPEAT('z', 500) WHERE id = 8")                        // 17
-            try r.run("DELETE FROM shop.items WHERE id = 8")                                               // 18
+            try r.run("INSERT INTO shop.items VALUES (8, 'h', 8, '\(long)', 8)")  // 16
+            try r.run("UPDATE shop.items SET note = REPEAT('z', 500) WHERE id = 8")  // 17
+            try r.run("DELETE FROM shop.items WHERE id = 8")  // 18
             try r.run("CREATE TABLE shop.z (id INT PRIMARY KEY, padding_to_pass_the_minimum_length INT)")  // 19 ddl
             try c.execute("SET GLOBAL log_bin_compress = OFF")
             try c.execute("FLUSH BINARY LOGS")
-            try r.run("INSERT INTO shop.items (id) VALUES (9)")                                            // 20
-            try r.run("CREATE TABLE shop.nokey (v INT)")                                                   // 21 ddl
-            try r.run("INSERT INTO shop.nokey VALUES (1)")                                                 // 22
-            try r.run("CREATE TABLE shop.l1 (id INT PRIMARY KEY, t VARCHAR(5) CHARACTER SET latin1)")     // 23 ddl
-            try r.run("INSERT INTO shop.l1 VALUES (1, 'x')")                                               // 24 refused
+            try r.run("INSERT INTO shop.items (id) VALUES (9)")  // 20
+            try r.run("CREATE TABLE shop.nokey (v INT)")  // 21 ddl
+            try r.run("INSERT INTO shop.nokey VALUES (1)")  // 22
+            try r.run("CREATE TABLE shop.l1 (id INT PRIMARY KEY, t VARCHAR(5) CHARACTER SET latin1)")  // 23 ddl
+            try r.run("INSERT INTO shop.l1 VALUES (1, 'x')")  // 24 refused
 
             let events = try ServerBinlog.events(of: server)
             #expect(events.contains { $0[4] == BinlogEventType.writeRowsCompressedV1 })
             #expect(events.contains { $0[4] == BinlogEventType.queryCompressed })
             let stream = DecodedStream(events, charsets: .builtin)
             let outputs = stream.outputs
-            try #require(outputs.count == 24, "decoded \(outputs.count) groups, stopped by \(String(describing: stream.error))")
+            try #require(
+                outputs.count == 24, "decoded \(outputs.count) groups, stopped by \(String(describing: stream.error))")
             // The latin1 column is refused with a typed error, not decoded as UTF-8.
             guard case .unsupportedColumn(let table, let column, _) = stream.error else {
                 Issue.record("expected the latin1 column to be refused, got \(String(describing: stream.error))")
@@ -85,7 +86,8 @@ struct BinlogStreamIntegrationTests {
                     #expect(t.commitPosition == .mariadb(position), "group \(index)")
                     transactions[index] = t
                 case .chunk:
-                    Issue.record("group \(index) was cut into chunks, which this decoder never does (chunkChanges = max)")
+                    Issue.record(
+                        "group \(index) was cut into chunks, which this decoder never does (chunkChanges = max)")
                 }
             }
             guard case .ddl(let ctas, _) = outputs[13], case .ddl(let compressedDDL, _) = outputs[19] else {
@@ -102,36 +104,42 @@ struct BinlogStreamIntegrationTests {
                 [.int(id), .text(name), .int(qty), .text(note)]
             }
             let u = Value.unchanged
-            #expect(transactions[2]?.changes == [
-                RowChange(relation: items, kind: .insert, new: row(1, "a", 1, "n1")),
-                RowChange(relation: items, kind: .insert, new: row(2, "b", 2, "n2")),
-                RowChange(relation: items, kind: .insert, new: row(3, "c", 3, "n3")),
-            ])
-            #expect(transactions[3]?.changes == [
-                RowChange(relation: items, kind: .update, old: row(1, "a", 1, "n1"), new: row(1, "a", 10, "n1")),
-            ])
+            #expect(
+                transactions[2]?.changes == [
+                    RowChange(relation: items, kind: .insert, new: row(1, "a", 1, "n1")),
+                    RowChange(relation: items, kind: .insert, new: row(2, "b", 2, "n2")),
+                    RowChange(relation: items, kind: .insert, new: row(3, "c", 3, "n3")),
+                ])
+            #expect(
+                transactions[3]?.changes == [
+                    RowChange(relation: items, kind: .update, old: row(1, "a", 1, "n1"), new: row(1, "a", 10, "n1"))
+                ])
             let keyUpdate = try #require(transactions[4]?.changes.first)
             #expect(keyUpdate.old == row(2, "b", 2, "n2") && keyUpdate.new == row(20, "b", 2, "n2"))
             #expect(keyUpdate.key == [.int(2)])
             #expect(transactions[5]?.changes == [RowChange(relation: items, kind: .delete, old: row(3, "c", 3, "n3"))])
-            #expect(transactions[6]?.changes == [
-                RowChange(relation: items, kind: .insert, new: row(4, "d", 4, "n4")),
-                RowChange(relation: items, kind: .update, old: row(4, "d", 4, "n4"), new: row(4, "dd", 4, "n4")),
-                RowChange(relation: items, kind: .delete, old: row(20, "b", 2, "n2")),
-            ])
+            #expect(
+                transactions[6]?.changes == [
+                    RowChange(relation: items, kind: .insert, new: row(4, "d", 4, "n4")),
+                    RowChange(relation: items, kind: .update, old: row(4, "d", 4, "n4"), new: row(4, "dd", 4, "n4")),
+                    RowChange(relation: items, kind: .delete, old: row(20, "b", 2, "n2")),
+                ])
             // The rolled-back savepoint's row never reached the binlog.
             #expect(transactions[7]?.changes == [RowChange(relation: items, kind: .insert, new: row(5, "e", 5, "n5"))])
             // MINIMAL: the before image is the key, the after image the changed columns; the
             // rest is unchanged, not NULL.
-            #expect(transactions[8]?.changes == [
-                RowChange(relation: items, kind: .update, old: [.int(1), u, u, u], new: [u, u, .int(11), u]),
-            ])
+            #expect(
+                transactions[8]?.changes == [
+                    RowChange(relation: items, kind: .update, old: [.int(1), u, u, u], new: [u, u, .int(11), u])
+                ])
             #expect(transactions[9]?.changes == [RowChange(relation: items, kind: .delete, old: [.int(5), u, u, u])])
             // NOBLOB: everything but the untouched TEXT column.
-            #expect(transactions[10]?.changes == [
-                RowChange(relation: items, kind: .update, old: [.int(1), .text("a"), .int(11), u],
-                          new: [.int(1), .text("a"), .int(12), u]),
-            ])
+            #expect(
+                transactions[10]?.changes == [
+                    RowChange(
+                        relation: items, kind: .update, old: [.int(1), .text("a"), .int(11), u],
+                        new: [.int(1), .text("a"), .int(12), u])
+                ])
             // After ALTER TABLE the table has a new id and shape; the latest TABLE_MAP wins.
             let altered = try #require(transactions[12]?.changes.first)
             #expect(altered.relation.columns.map(\.name) == ["id", "name", "qty", "note", "extra"])

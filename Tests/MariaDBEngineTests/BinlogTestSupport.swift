@@ -57,7 +57,8 @@ final class PositionRecorder {
 enum SelectText {
     static func render(_ value: Value, column: Column) -> [UInt8]? {
         // Fractional digits from the native type, "time(6)" → 6.
-        let digits = column.nativeType.split(separator: "(").dropFirst().first
+        let digits =
+            column.nativeType.split(separator: "(").dropFirst().first
             .flatMap { Int($0.prefix { $0.isNumber }) } ?? 0
         func fraction(_ micros: Int64, _ digits: Int) -> String {
             guard digits > 0 else { return "" }

@@ -36,8 +36,10 @@ enum Events {
     static let time: UInt32 = 1_700_000_000
 
     /// Header + body (+ CRC-32 trailer), with the size filled in.
-    static func event(_ type: UInt8, _ body: [UInt8], checksum: Bool = true, serverID: UInt32 = serverID,
-                      timestamp: UInt32 = time, logPosition: UInt32 = 0, flags: UInt16 = 0) -> [UInt8] {
+    static func event(
+        _ type: UInt8, _ body: [UInt8], checksum: Bool = true, serverID: UInt32 = serverID,
+        timestamp: UInt32 = time, logPosition: UInt32 = 0, flags: UInt16 = 0
+    ) -> [UInt8] {
         let size = UInt32(19 + body.count + (checksum ? 4 : 0))
         var bytes = Bytes().u32(timestamp).u8(type).u32(serverID).u32(size).u32(logPosition).u16(flags).raw(body).bytes
         if checksum { bytes = Bytes(bytes: bytes).u32(Checksums.crc32(bytes)).bytes }
@@ -56,20 +58,26 @@ enum Events {
     /// MariaDB 10.11's post-header lengths (what its FORMAT_DESCRIPTION declares).
     static let mariaDBPostHeaders: [UInt8] = {
         var lengths = [UInt8](repeating: 0, count: 171)
-        let known: [Int: UInt8] = [1: 56, 2: 13, 4: 8, 6: 18, 8: 4, 9: 4, 10: 4, 11: 4, 12: 18, 15: 228, 17: 4, 18: 26,
-                                   19: 8, 23: 8, 24: 8, 25: 8, 26: 2, 30: 10, 31: 10, 32: 10, 161: 4, 162: 19, 163: 4,
-                                   164: 10, 165: 13, 166: 8, 167: 8, 168: 8, 169: 10, 170: 10, 171: 10]
+        let known: [Int: UInt8] = [
+            1: 56, 2: 13, 4: 8, 6: 18, 8: 4, 9: 4, 10: 4, 11: 4, 12: 18, 15: 228, 17: 4, 18: 26,
+            19: 8, 23: 8, 24: 8, 25: 8, 26: 2, 30: 10, 31: 10, 32: 10, 161: 4, 162: 19, 163: 4,
+            164: 10, 165: 13, 166: 8, 167: 8, 168: 8, 169: 10, 170: 10, 171: 10,
+        ]
         for (type, length) in known { lengths[type - 1] = length }
         return lengths
     }()
 
-    static func formatDescription(algorithm: UInt8 = 1, version: String = "10.11.19-MariaDB-log",
-                                  postHeaders: [UInt8] = mariaDBPostHeaders, flags: UInt16 = 0,
-                                  binlogVersion: UInt16 = 4, headerLength: UInt8 = 19) -> [UInt8] {
+    static func formatDescription(
+        algorithm: UInt8 = 1, version: String = "10.11.19-MariaDB-log",
+        postHeaders: [UInt8] = mariaDBPostHeaders, flags: UInt16 = 0,
+        binlogVersion: UInt16 = 4, headerLength: UInt8 = 19
+    ) -> [UInt8] {
         var versionBytes = Array(version.utf8)
         versionBytes += [UInt8](repeating: 0, count: 50 - versionBytes.count)
-        let body = Bytes().u16(binlogVersion).raw(versionBytes).u32(time).u8(headerLength).raw(postHeaders).u8(algorithm)
-            .bytes
+        let body = Bytes().u16(binlogVersion).raw(versionBytes).u32(time).u8(headerLength).raw(postHeaders).u8(
+            algorithm
+        )
+        .bytes
         var bytes = event(BinlogEventType.formatDescription, body, checksum: false, flags: flags)
         // The trailer is always there; the CRC is over the event with the in-use flag clear.
         let size = UInt32(bytes.count + 4)
@@ -80,8 +88,10 @@ enum Events {
         return bytes + Bytes().u32(crc).bytes
     }
 
-    static func gtid(_ sequence: UInt64, domain: UInt32 = 0, flags: UInt8 = GTIDEvent.flagTransactional,
-                     serverID: UInt32 = serverID) -> [UInt8] {
+    static func gtid(
+        _ sequence: UInt64, domain: UInt32 = 0, flags: UInt8 = GTIDEvent.flagTransactional,
+        serverID: UInt32 = serverID
+    ) -> [UInt8] {
         var body = Bytes().u64(sequence).u32(domain).u8(flags)
         body = flags & GTIDEvent.flagGroupCommitID != 0 ? body.u64(99) : body.raw([0, 0, 0, 0, 0, 0])
         return event(BinlogEventType.gtid, body.bytes, serverID: serverID)
@@ -104,8 +114,10 @@ enum Events {
 
     /// A table `db.t (id INT PRIMARY KEY, name VARCHAR(10) utf8mb4)` under `tableID`.
     static func tableMap(_ tableID: UInt64 = 5, table: String = "t") -> [UInt8] {
-        let optional = Bytes().tlv(1, Bytes().u8(0)).tlv(2, Bytes().packed(45)).tlv(4, Bytes().lstring("id").lstring("name"))
-            .tlv(8, Bytes().packed(0))
+        let optional = Bytes().tlv(1, Bytes().u8(0)).tlv(2, Bytes().packed(45)).tlv(
+            4, Bytes().lstring("id").lstring("name")
+        )
+        .tlv(8, Bytes().packed(0))
         let body = Bytes().u48(tableID).u16(1).u8(2).text("db").u8(0).u8(UInt8(table.utf8.count)).text(table).u8(0)
             .packed(2).raw([3, 15]).packed(2).u16(40).u8(0b10).raw(optional.bytes)
         return event(BinlogEventType.tableMap, body.bytes)

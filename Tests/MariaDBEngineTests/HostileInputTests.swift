@@ -1,7 +1,8 @@
-@testable import MariaDBEngine
 import SeededRandom
 import TandemCore
 import Testing
+
+@testable import MariaDBEngine
 
 /// Damaged and hostile events: every one must be refused with a typed error (or, where the
 /// format cannot tell, parse to something) and none may trap or over-allocate.
@@ -14,10 +15,13 @@ struct HostileInputTests {
             .raw(BinlogEventParserTests.fixedZlib).bytes
         return [
             Events.gtid(1), Events.gtid(2, flags: 0x0E), Events.query("BEGIN"), Events.query("CREATE TABLE t (a int)"),
-            Events.xid(5), Events.rotate("mariadb-bin.000009"), Events.tableMap(), BinlogEventParserTests.richTableMap(),
+            Events.xid(5), Events.rotate("mariadb-bin.000009"), Events.tableMap(),
+            BinlogEventParserTests.richTableMap(),
             Events.writeRow(id: 7, name: "seven"),
-            Events.event(BinlogEventType.updateRowsV1, Bytes().u48(5).u16(1).packed(2).u8(3).u8(3)
-                .raw([0, 1, 0, 0, 0, 1, 0x61, 0, 2, 0, 0, 0, 1, 0x62]).bytes),
+            Events.event(
+                BinlogEventType.updateRowsV1,
+                Bytes().u48(5).u16(1).packed(2).u8(3).u8(3)
+                    .raw([0, 1, 0, 0, 0, 1, 0x61, 0, 2, 0, 0, 0, 1, 0x62]).bytes),
             Events.event(BinlogEventType.gtidList, Bytes().u32(1).u32(0).u32(1).u64(9).bytes),
             Events.event(BinlogEventType.binlogCheckpoint, Bytes().u32(3).text("b.1").bytes),
             Events.event(BinlogEventType.writeRowsCompressedV1, compressedRows),
@@ -48,7 +52,9 @@ struct HostileInputTests {
                 do {
                     _ = try parser.parse(Events.resealed(shorter))
                     // Only formats whose tail is free-form may still parse (names, statements, padding).
-                    #expect([2, 4, 160, 161, 162, 163, 19, 23, 24].contains(event[4]), "\(event[4]) parsed with \(cut) bytes cut")
+                    #expect(
+                        [2, 4, 160, 161, 162, 163, 19, 23, 24].contains(event[4]),
+                        "\(event[4]) parsed with \(cut) bytes cut")
                 } catch {
                     // A typed BinlogParseError, and one of the body: the envelope was re-sealed,
                     // so a size or checksum complaint would mean the test did not reach the body.
@@ -88,12 +94,12 @@ struct HostileInputTests {
                 var parser = BinlogEventParser(checksum: .none)
                 let bytes = Events.event(event[4], damaged, checksum: false)
                 do {
-                    let parsed_ = try parser.parse(bytes)
+                    let parsedEvent = try parser.parse(bytes)
                     // Only the body was damaged: the header must read back as it was written.
-                    if parsed_.header.typeCode == event[4], Int(parsed_.header.eventSize) == bytes.count {
+                    if parsedEvent.header.typeCode == event[4], Int(parsedEvent.header.eventSize) == bytes.count {
                         parsed += 1
                     } else {
-                        Issue.record("damaged body of \(event[4]) changed the header: \(parsed_.header)")
+                        Issue.record("damaged body of \(event[4]) changed the header: \(parsedEvent.header)")
                     }
                 } catch {
                     // Refused by the body parser; the intact header and size must not be blamed.
@@ -127,7 +133,8 @@ struct HostileInputTests {
         refuses(19, tableHead.packed(1).u8(3).packed(1 << 30), "metadata length")
         refuses(19, tableHead.packed(1).u8(3).packed(0), "null bitmap")
         refuses(19, tableHead.packed(1).u8(3).packed(0).u8(0).u8(4).packed(100).u8(1), "optional field length")
-        refuses(19, tableHead.packed(1).u8(3).packed(0).u8(0).tlv(4, Bytes().packed(50).text("x")), "column name length")
+        refuses(
+            19, tableHead.packed(1).u8(3).packed(0).u8(0).tlv(4, Bytes().packed(50).text("x")), "column name length")
         refuses(19, tableHead.packed(1).u8(3).packed(0).u8(0).tlv(6, Bytes().packed(1 << 30)), "member count")
         refuses(19, tableHead.packed(1).u8(3).packed(0).u8(0).tlv(8, Bytes().u8(254).u64(1 << 40)), "key column")
         refuses(BinlogEventType.writeRowsV1, Bytes().u48(1).u16(0).packed(1 << 40).u8(0xFF), "rows column count")
@@ -151,8 +158,9 @@ struct HostileInputTests {
             let data = (0..<Int.random(in: 0...60, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
             let kind: RowsEvent.Kind = [.write, .update, .delete][round % 3]
             let present = (0..<7).map { _ in Bool.random(using: &rng) }
-            let event = RowsEvent(kind: kind, tableID: 1, flags: 0, columnCount: 7, columnsPresent: present,
-                                  columnsPresentAfter: kind == .update ? present : nil, rowData: data)
+            let event = RowsEvent(
+                kind: kind, tableID: 1, flags: 0, columnCount: 7, columnsPresent: present,
+                columnsPresentAfter: kind == .update ? present : nil, rowData: data)
             do {
                 let changes = try RowImageDecoder.changes(event, table: table)
                 // Decoded: rows of this table, of the event's kind.

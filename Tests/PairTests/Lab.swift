@@ -109,8 +109,9 @@ final class Lab: @unchecked Sendable {
         let log = directory + "/\(tool).log"
         let fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         defer { close(fd) }
-        let child = try ChildProcess(operation: tool, executable: "\(Self.postgresBin)/\(tool)", arguments: arguments,
-                                     environment: ProcessInfo.processInfo.environment, output: fd, directory: "/tmp")
+        let child = try ChildProcess(
+            operation: tool, executable: "\(Self.postgresBin)/\(tool)", arguments: arguments,
+            environment: ProcessInfo.processInfo.environment, output: fd, directory: "/tmp")
         guard child.wait(timeout: timeout) else {
             child.signal(SIGKILL)
             throw LabError("\(tool) did not finish in \(Int(timeout)) s")
@@ -125,8 +126,9 @@ final class Lab: @unchecked Sendable {
         let log = directory + "/\(tool).log"
         let fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         defer { close(fd) }
-        return try ChildProcess(operation: tool, executable: "\(Self.postgresBin)/\(tool)", arguments: arguments,
-                                environment: ProcessInfo.processInfo.environment, output: fd, directory: "/tmp")
+        return try ChildProcess(
+            operation: tool, executable: "\(Self.postgresBin)/\(tool)", arguments: arguments,
+            environment: ProcessInfo.processInfo.environment, output: fd, directory: "/tmp")
     }
 
     private func run(_ arguments: [String], timeout: TimeInterval) throws {
@@ -135,9 +137,10 @@ final class Lab: @unchecked Sendable {
         defer { close(fd) }
         var environment = ProcessInfo.processInfo.environment
         environment["TANDEM_BIN"] = Self.tandem
-        let child = try ChildProcess(operation: "appliance/lab", executable: Self.repository + "/appliance/lab",
-                                     arguments: arguments, environment: environment, output: fd,
-                                     directory: Self.repository)
+        let child = try ChildProcess(
+            operation: "appliance/lab", executable: Self.repository + "/appliance/lab",
+            arguments: arguments, environment: environment, output: fd,
+            directory: Self.repository)
         guard child.wait(timeout: timeout) else {
             child.signal(SIGKILL)
             throw LabError("appliance/lab \(arguments.first ?? "") did not finish in \(Int(timeout)) s")

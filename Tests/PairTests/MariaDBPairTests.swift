@@ -29,11 +29,13 @@ struct MariaDBPairTests {
     /// Row count and an ordered digest of every column (QUOTE keeps NULL apart from 'NULL').
     static func digest(_ connection: MySQLConnection, _ table: String, orderBy key: String = "id") throws -> String {
         _ = try connection.execute("SET SESSION group_concat_max_len = 1073741824")
-        let columns = try connection.query(
-            "SELECT GROUP_CONCAT(CONCAT('QUOTE(`', COLUMN_NAME, '`)') ORDER BY ORDINAL_POSITION) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = '\(table)'"
-        ).value(row: 0, column: 0) ?? ""
+        let columns =
+            try connection.query(
+                "SELECT GROUP_CONCAT(CONCAT('QUOTE(`', COLUMN_NAME, '`)') ORDER BY ORDINAL_POSITION) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = '\(table)'"
+            ).value(row: 0, column: 0) ?? ""
         let result = try connection.query(
-            "SELECT COUNT(*), MD5(GROUP_CONCAT(CONCAT_WS(',', \(columns)) ORDER BY `\(key)` SEPARATOR '\\n')) FROM `\(table)`")
+            "SELECT COUNT(*), MD5(GROUP_CONCAT(CONCAT_WS(',', \(columns)) ORDER BY `\(key)` SEPARATOR '\\n')) FROM `\(table)`"
+        )
         return "\(result.value(row: 0, column: 0) ?? "?"):\(result.value(row: 0, column: 1) ?? "")"
     }
 
@@ -55,7 +57,8 @@ struct MariaDBPairTests {
         defer { lab.down() }
         let primary = try lab.mariadb("primary")
         defer { primary.close() }
-        _ = try primary.execute("""
+        _ = try primary.execute(
+            """
             INSERT INTO types VALUES
              (1, -128, 255, -32768, 65535, -8388608, 16777215, -2147483648, 4294967295, -9223372036854775808,
               18446744073709551615, -12345678901234567890123456789012345.123456789012345678901234567890, 3.5, -2.25e300,
@@ -74,7 +77,10 @@ struct MariaDBPairTests {
         _ = try primary.execute("DELETE FROM types WHERE id = 2")
         _ = try primary.execute("INSERT INTO bulk SELECT seq, MD5(seq), 0 FROM seq_1_to_200000")
         _ = try primary.execute("UPDATE bulk SET n = n + 1 WHERE id % 3 = 0")
-        #expect(try Self.waitForCatchUp(lab), "the DR site did not catch up; applier log: \(lab.agentLog("dr").suffix(2000)); shipper log: \(lab.agentLog("primary").suffix(2000))")
+        #expect(
+            try Self.waitForCatchUp(lab),
+            "the DR site did not catch up; applier log: \(lab.agentLog("dr").suffix(2000)); shipper log: \(lab.agentLog("primary").suffix(2000))"
+        )
         let dr = try lab.mariadb("dr")
         defer { dr.close() }
         for table in ["types", "bulk"] {
@@ -143,14 +149,19 @@ struct MariaDBPairTests {
         #expect(failures.entries.isEmpty, "\(failures.entries)")
         #expect(kills.count >= 10, "only \(kills.count) kills")
         #expect(Set(kills).count == 2, "both agents must have been killed: \(kills)")
-        #expect(try Self.waitForCatchUp(lab, seconds: 600), "the DR site did not catch up; applier log: \(lab.agentLog("dr").suffix(3000)); shipper log: \(lab.agentLog("primary").suffix(2000))")
+        #expect(
+            try Self.waitForCatchUp(lab, seconds: 600),
+            "the DR site did not catch up; applier log: \(lab.agentLog("dr").suffix(3000)); shipper log: \(lab.agentLog("primary").suffix(2000))"
+        )
         let dr = try lab.mariadb("dr")
         defer { dr.close() }
         let transactions = try primary.query("SELECT SUM(n) FROM tx_counter").value(row: 0, column: 0) ?? ""
         #expect(Int(transactions) ?? 0 > 100, "the workload ran only \(transactions) transactions")
         #expect(try dr.query("SELECT SUM(n) FROM tx_counter").value(row: 0, column: 0) == transactions)
         for (table, key) in [("sbtest", "id"), ("tx_counter", "client")] {
-            #expect(try Self.digest(dr, table, orderBy: key) == Self.digest(primary, table, orderBy: key), "\(table) differs")
+            #expect(
+                try Self.digest(dr, table, orderBy: key) == Self.digest(primary, table, orderBy: key),
+                "\(table) differs")
         }
     }
 }

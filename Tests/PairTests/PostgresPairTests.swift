@@ -14,7 +14,9 @@ import Testing
 struct PostgresPairTests {
     /// Content of `table` as one digest, in key order, read the same way on both sides.
     static func digest(_ connection: PGConnection, _ table: String, orderBy: String) throws -> String {
-        try connection.scalar("SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY \(orderBy))), '') FROM \(table) t") ?? ""
+        try connection.scalar(
+            "SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY \(orderBy))), '') FROM \(table) t")
+            ?? ""
     }
 
     /// Writes a marker at the primary and waits for it at the DR site: everything
@@ -35,7 +37,8 @@ struct PostgresPairTests {
     func typesAndChanges() throws {
         let lab = try Lab()
         defer { lab.down() }
-        try lab.both("""
+        try lab.both(
+            """
             \(Self.markerTable);
             CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
             CREATE DOMAIN positive AS int CHECK (VALUE > 0);
@@ -49,7 +52,8 @@ struct PostgresPairTests {
             """)
         let primary = try lab.primary()
         defer { primary.close() }
-        _ = try primary.exec("""
+        _ = try primary.exec(
+            """
             INSERT INTO types VALUES
              (1, true, -32768, -2147483648, -9223372036854775808, 1234567890123456789012345678901234567890.0123456789,
               -123456789.125, 'NaN', '-Infinity', 'ab', 'Grüße 🎉', E'line\\nbreak \\\\ ''quoted''', '\\x00ff10',
@@ -78,7 +82,9 @@ struct PostgresPairTests {
         // rolled-back transaction still consumes values: the DR site must not hand them out).
         _ = try primary.exec("INSERT INTO numbered (v) SELECT 'x' FROM generate_series(1, 40)")
         _ = try primary.exec("BEGIN; INSERT INTO numbered (v) SELECT 'y' FROM generate_series(1, 60); ROLLBACK")
-        #expect(try Self.waitForCatchUp(lab), "the DR site did not catch up; applier log: \(lab.agentLog("dr").suffix(2000))")
+        #expect(
+            try Self.waitForCatchUp(lab),
+            "the DR site did not catch up; applier log: \(lab.agentLog("dr").suffix(2000))")
         let dr = try lab.dr()
         defer { dr.close() }
         for (table, key) in [("types", "id"), ("other", "k")] {
@@ -103,7 +109,9 @@ struct PostgresPairTests {
         defer { primary.close() }
         _ = try primary.exec("INSERT INTO bulk SELECT g, md5(g::text), 0 FROM generate_series(1, 200000) g")
         _ = try primary.exec("UPDATE bulk SET n = n + 1 WHERE id % 3 = 0")
-        #expect(try Self.waitForCatchUp(lab), "the DR site did not catch up; applier log: \(lab.agentLog("dr").suffix(2000))")
+        #expect(
+            try Self.waitForCatchUp(lab),
+            "the DR site did not catch up; applier log: \(lab.agentLog("dr").suffix(2000))")
         let dr = try lab.dr()
         defer { dr.close() }
         #expect(try Self.digest(dr, "bulk", orderBy: "id") == Self.digest(primary, "bulk", orderBy: "id"))
@@ -140,7 +148,8 @@ struct PostgresPairTests {
         for dsn in [lab.drDSN, lab.primaryDSN] {
             try lab.runTool("pgbench", ["-i", "-I", "dtp", "-s", "\(scale)", dsn], timeout: 120)
         }
-        try lab.both("""
+        try lab.both(
+            """
             \(Self.markerTable);
             ALTER TABLE pgbench_history REPLICA IDENTITY FULL;
             CREATE TABLE tx_counter (client int PRIMARY KEY, n bigint NOT NULL);
@@ -150,12 +159,15 @@ struct PostgresPairTests {
         let primary = try lab.primary()
         defer { primary.close() }
         _ = try primary.exec("INSERT INTO tx_counter SELECT g, 0 FROM generate_series(0, 3) g")
-        _ = try primary.exec("INSERT INTO typed SELECT g, 123456789012345678901234567890.0123456789, now(), '{}', '\\x00', '{}', '0', '' FROM generate_series(0, 3) g")
+        _ = try primary.exec(
+            "INSERT INTO typed SELECT g, 123456789012345678901234567890.0123456789, now(), '{}', '\\x00', '{}', '0', '' FROM generate_series(0, 3) g"
+        )
         // Generates the rows in one transaction per table (1 000 000 accounts at scale 10).
         try lab.runTool("pgbench", ["-i", "-I", "g", "-s", "\(scale)", lab.primaryDSN], timeout: 600)
         let script = lab.directory + "/tpcb-counted.sql"
         try Self.pgbenchScript.write(toFile: script, atomically: true, encoding: .utf8)
-        let bench = try lab.launchTool("pgbench", ["-n", "-c", "4", "-j", "2", "-T", "\(seconds)", "-f", script, "-s", "\(scale)", lab.primaryDSN])
+        let bench = try lab.launchTool(
+            "pgbench", ["-n", "-c", "4", "-j", "2", "-T", "\(seconds)", "-f", script, "-s", "\(scale)", lab.primaryDSN])
 
         var kills: [String] = []
         var generator = SystemRandomNumberGenerator()
@@ -173,16 +185,22 @@ struct PostgresPairTests {
         #expect(kills.count >= 10, "only \(kills.count) kills during the run")
         #expect(Set(kills).count == 2, "both agents must have been killed: \(kills)")
 
-        #expect(try Self.waitForCatchUp(lab, seconds: 600), "the DR site did not catch up; applier log: \(lab.agentLog("dr").suffix(3000))")
+        #expect(
+            try Self.waitForCatchUp(lab, seconds: 600),
+            "the DR site did not catch up; applier log: \(lab.agentLog("dr").suffix(3000))")
         let dr = try lab.dr()
         defer { dr.close() }
         let transactions = try primary.scalar("SELECT sum(n) FROM tx_counter") ?? ""
         #expect(Int(transactions) ?? 0 > 100, "pgbench ran only \(transactions) transactions")
         #expect(try dr.scalar("SELECT sum(n) FROM tx_counter") == transactions)
         #expect(try dr.scalar("SELECT count(*) FROM pgbench_history") == transactions)
-        for (table, key) in [("pgbench_accounts", "aid"), ("pgbench_tellers", "tid"), ("pgbench_branches", "bid"),
-                             ("pgbench_history", "tid, bid, aid, delta, mtime"), ("tx_counter", "client"), ("typed", "id")] {
-            #expect(try Self.digest(dr, table, orderBy: key) == Self.digest(primary, table, orderBy: key), "\(table) differs")
+        for (table, key) in [
+            ("pgbench_accounts", "aid"), ("pgbench_tellers", "tid"), ("pgbench_branches", "bid"),
+            ("pgbench_history", "tid, bid, aid, delta, mtime"), ("tx_counter", "client"), ("typed", "id"),
+        ] {
+            #expect(
+                try Self.digest(dr, table, orderBy: key) == Self.digest(primary, table, orderBy: key),
+                "\(table) differs")
         }
     }
 }

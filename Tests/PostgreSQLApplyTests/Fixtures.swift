@@ -54,14 +54,16 @@ enum Fixture {
     }
 
     static func transaction(
-        _ position: UInt64, _ changes: [RowChange], chunk: TransactionChunk = .whole, time: Int64 = 1_700_000_000_000_000
+        _ position: UInt64, _ changes: [RowChange], chunk: TransactionChunk = .whole,
+        time: Int64 = 1_700_000_000_000_000
     ) -> Transaction {
         Transaction(
             commitPosition: lsn(position), commitTime: Timestamp(microsecondsSinceEpoch: time + Int64(position)),
             chunk: chunk, changes: changes)
     }
 
-    static func batch(_ sequence: UInt64, _ transactions: [Transaction], stream: StreamID = stream) throws -> SinkBatch {
+    static func batch(_ sequence: UInt64, _ transactions: [Transaction], stream: StreamID = stream) throws -> SinkBatch
+    {
         let encoded = try BatchEncoder().encode(Batch(stream: stream, sequence: sequence, transactions: transactions))
         return SinkBatch(sequence: sequence, frame: encoded.frame)
     }

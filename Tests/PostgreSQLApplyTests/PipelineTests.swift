@@ -25,7 +25,8 @@ struct PipelineTests {
             for _ in 0..<7 {
                 switch try connection.nextPipelineOutcome() {
                 case .success(let result):
-                    shapes.append("ok " + (result.rowCount > 0 ? result.value(row: 0, column: 0) ?? "" : result.commandStatus))
+                    shapes.append(
+                        "ok " + (result.rowCount > 0 ? result.value(row: 0, column: 0) ?? "" : result.commandStatus))
                 case .failure(let error): shapes.append("failed " + (error.sqlState ?? "?"))
                 case .skipped: shapes.append("skipped")
                 }
@@ -36,8 +37,12 @@ struct PipelineTests {
             try connection.sendQuery("DEALLOCATE ALL")
             try connection.sendPrepared(name: "ins", parameters: ["3", "three"])
             try connection.pipelineSync()
-            guard case .success = try connection.nextPipelineOutcome() else { Issue.record("DEALLOCATE ALL failed"); return }
-            guard case .failure(let gone) = try connection.nextPipelineOutcome() else { Issue.record("statement survived"); return }
+            guard case .success = try connection.nextPipelineOutcome() else {
+                Issue.record("DEALLOCATE ALL failed"); return
+            }
+            guard case .failure(let gone) = try connection.nextPipelineOutcome() else {
+                Issue.record("statement survived"); return
+            }
             #expect(gone.sqlState == "26000")
             try connection.awaitPipelineSync()
             try connection.exitPipelineMode()
@@ -57,7 +62,9 @@ struct PipelineTests {
             #expect(connection.isInTransaction)
             try connection.enterPipelineMode()
             try connection.sendQuery("SELECT $1::text", parameters: ["fine"])
-            let error = #expect(throws: PGError.self) { try connection.sendQuery("SELECT $1::text", parameters: ["a\u{0}b"]) }
+            let error = #expect(throws: PGError.self) {
+                try connection.sendQuery("SELECT $1::text", parameters: ["a\u{0}b"])
+            }
             #expect(error?.kind == .invalidArgument)
             #expect(connection.abandonPipeline())
             #expect(!connection.isInPipelineMode)

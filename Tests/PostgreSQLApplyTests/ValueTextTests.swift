@@ -1,6 +1,7 @@
-@testable import PostgreSQLApply
 import TandemCore
 import Testing
+
+@testable import PostgreSQLApply
 
 @Suite("PostgreSQL value text (pure)")
 struct ValueTextTests {
@@ -43,7 +44,7 @@ struct ValueTextTests {
         for value in [0.1, 1.0 / 3.0, 123456789.123456789, -2.2250738585072014e-308, 1e22] {
             #expect(Double(try text(.float64(value))!)?.bitPattern == value.bitPattern)
         }
-        for value: Float in [1.1, 16777216, 3.4028235e38, .leastNonzeroMagnitude] {
+        for value: Float in [1.1, 16_777_216, 3.4028235e38, .leastNonzeroMagnitude] {
             #expect(Float(try text(.float32(value))!)?.bitPattern == value.bitPattern)
         }
     }
@@ -74,8 +75,9 @@ struct ValueTextTests {
         let noon = TimeOfDay(hours: 12, minutes: 0, seconds: 1, microseconds: 5)
         #expect(try text(.time(noon)) == "12:00:01.000005")
         #expect(try text(.time(TimeOfDay(hours: 838, minutes: 59, seconds: 59, negative: true))) == "-838:59:59")
-        #expect(try text(.timestamp(CivilDateTime(date: CivilDate(year: 1999, month: 12, day: 31), time: noon)))
-            == "1999-12-31 12:00:01.000005")
+        #expect(
+            try text(.timestamp(CivilDateTime(date: CivilDate(year: 1999, month: 12, day: 31), time: noon)))
+                == "1999-12-31 12:00:01.000005")
         #expect(throws: PostgreSQLValueError.self) {
             try text(.timestamp(CivilDateTime(date: CivilDate(year: 2020, month: 0, day: 0), time: noon)))
         }
@@ -97,11 +99,15 @@ struct ValueTextTests {
 
     @Test("intervals keep months, days and microseconds apart")
     func intervals() throws {
-        #expect(try text(.interval(Interval(months: 14, days: -3, microseconds: 3_723_000_001))) == "+14 mons -3 days +1:02:03.000001")
-        #expect(try text(.interval(Interval(months: -1, days: 2, microseconds: -1))) == "-1 mons +2 days -0:00:00.000001")
+        #expect(
+            try text(.interval(Interval(months: 14, days: -3, microseconds: 3_723_000_001)))
+                == "+14 mons -3 days +1:02:03.000001")
+        #expect(
+            try text(.interval(Interval(months: -1, days: 2, microseconds: -1))) == "-1 mons +2 days -0:00:00.000001")
         #expect(try text(.interval(Interval(months: 0, days: 0, microseconds: 0))) == "+0 mons +0 days +0:00:00")
-        #expect(try text(.interval(Interval(months: Int32.min, days: Int32.min, microseconds: Int64.min)))
-            == "-2147483648 mons -2147483648 days -2562047788:00:54.775808")
+        #expect(
+            try text(.interval(Interval(months: Int32.min, days: Int32.min, microseconds: Int64.min)))
+                == "-2147483648 mons -2147483648 days -2562047788:00:54.775808")
     }
 
     @Test("bit strings, most significant bit first")
@@ -114,9 +120,12 @@ struct ValueTextTests {
     func arrays() throws {
         #expect(try text(.array([])) == "{}")
         #expect(try text(.array([.int(1), .null, .int(-3)])) == "{\"1\",NULL,\"-3\"}")
-        #expect(try text(.array([.text("NULL"), .text("a,b"), .text("q\"\\"), .text("")]))
-            == "{\"NULL\",\"a,b\",\"q\\\"\\\\\",\"\"}")
-        #expect(try text(.array([.array([.int(1), .int(2)]), .array([.int(3), .int(4)])])) == "{{\"1\",\"2\"},{\"3\",\"4\"}}")
+        #expect(
+            try text(.array([.text("NULL"), .text("a,b"), .text("q\"\\"), .text("")]))
+                == "{\"NULL\",\"a,b\",\"q\\\"\\\\\",\"\"}")
+        #expect(
+            try text(.array([.array([.int(1), .int(2)]), .array([.int(3), .int(4)])]))
+                == "{{\"1\",\"2\"},{\"3\",\"4\"}}")
         #expect(try text(.array([.bytes([0xDE, 0xAD])])) == "{\"\\\\xdead\"}")
     }
 }
@@ -134,7 +143,10 @@ struct StatementPlannerTests {
     @Test("insert names every sent column and skips unchanged ones")
     func insert() throws {
         let (text, parameters) = try sql(Fixture.insert(Self.items, [.int(1), .text("a"), .unchanged, .null]))
-        #expect(text == "INSERT INTO \"public\".\"items\" (\"id\", \"name\", \"qty\") OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3)")
+        #expect(
+            text
+                == "INSERT INTO \"public\".\"items\" (\"id\", \"name\", \"qty\") OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3)"
+        )
         #expect(parameters == ["1", "a", nil])
     }
 
@@ -144,7 +156,9 @@ struct StatementPlannerTests {
         #expect(text == "UPDATE ONLY \"public\".\"items\" SET \"name\" = $1, \"qty\" = $2 WHERE \"id\" = $3")
         #expect(parameters == ["b", "5", "1"])
         (text, parameters) = try sql(
-            Fixture.update(Self.items, old: Fixture.keyImage(Self.items, [.int(1)]), [.int(2), .unchanged, .unchanged, .unchanged]))
+            Fixture.update(
+                Self.items, old: Fixture.keyImage(Self.items, [.int(1)]), [.int(2), .unchanged, .unchanged, .unchanged])
+        )
         #expect(text == "UPDATE ONLY \"public\".\"items\" SET \"id\" = $1 WHERE \"id\" = $2")
         #expect(parameters == ["2", "1"])
         (text, parameters) = try sql(Fixture.update(Self.items, [.int(1), .unchanged, .unchanged, .unchanged]))
@@ -156,23 +170,37 @@ struct StatementPlannerTests {
     func fullIdentity() throws {
         let all = Fixture.relation(
             "log",
-            [Fixture.column("a", key: true), Fixture.column("b", .text, native: "text", key: true),
-             Fixture.column("doc", .json, native: "json", key: true), Fixture.column("p", .other, native: "point", key: true)])
+            [
+                Fixture.column("a", key: true), Fixture.column("b", .text, native: "text", key: true),
+                Fixture.column("doc", .json, native: "json", key: true),
+                Fixture.column("p", .other, native: "point", key: true),
+            ])
         let (text, parameters) = try sql(Fixture.delete(all, [.int(1), .null, .json("{}"), .native("(1,2)")]))
-        #expect(text == "DELETE FROM ONLY \"public\".\"log\" WHERE ctid = (SELECT ctid FROM ONLY \"public\".\"log\" WHERE \"a\" = $1 AND \"b\" IS NULL AND \"doc\"::jsonb = $2::jsonb AND \"p\"::text = $3::text LIMIT 1)")
+        #expect(
+            text
+                == "DELETE FROM ONLY \"public\".\"log\" WHERE ctid = (SELECT ctid FROM ONLY \"public\".\"log\" WHERE \"a\" = $1 AND \"b\" IS NULL AND \"doc\"::jsonb = $2::jsonb AND \"p\"::text = $3::text LIMIT 1)"
+        )
         #expect(parameters == ["1", "{}", "(1,2)"])
-        let (partitioned, _) = try sql(Fixture.delete(all, [.int(1), .null, .json("{}"), .native("(1,2)")]), partitioned: true)
-        #expect(partitioned.hasPrefix("DELETE FROM \"public\".\"log\" WHERE (tableoid, ctid) = (SELECT tableoid, ctid FROM \"public\".\"log\" WHERE"))
+        let (partitioned, _) = try sql(
+            Fixture.delete(all, [.int(1), .null, .json("{}"), .native("(1,2)")]), partitioned: true)
+        #expect(
+            partitioned.hasPrefix(
+                "DELETE FROM \"public\".\"log\" WHERE (tableoid, ctid) = (SELECT tableoid, ctid FROM \"public\".\"log\" WHERE"
+            ))
         let none = Fixture.relation("nokey", [Fixture.column("a"), Fixture.column("b")])
         let (update, values) = try sql(Fixture.update(none, old: [.int(1), .int(2)], [.int(1), .int(3)]))
-        #expect(update == "UPDATE ONLY \"public\".\"nokey\" SET \"b\" = $1 WHERE ctid = (SELECT ctid FROM ONLY \"public\".\"nokey\" WHERE \"a\" = $2 AND \"b\" = $3 LIMIT 1)")
+        #expect(
+            update
+                == "UPDATE ONLY \"public\".\"nokey\" SET \"b\" = $1 WHERE ctid = (SELECT ctid FROM ONLY \"public\".\"nokey\" WHERE \"a\" = $2 AND \"b\" = $3 LIMIT 1)"
+        )
         #expect(values == ["3", "1", "2"])
     }
 
     @Test("rows that cannot be located are refused, not guessed")
     func unlocatable() throws {
         #expect(throws: StatementPlanner.PlanError.self) {
-            try StatementPlanner.plan(Fixture.delete(Self.items, Fixture.keyImage(Self.items, [.unchanged])), partitioned: false)
+            try StatementPlanner.plan(
+                Fixture.delete(Self.items, Fixture.keyImage(Self.items, [.unchanged])), partitioned: false)
         }
         #expect(throws: StatementPlanner.PlanError.self) {
             try StatementPlanner.plan(Fixture.delete(Self.items, [.int(1)]), partitioned: false)
@@ -187,7 +215,8 @@ struct StatementPlannerTests {
     func truncate() throws {
         let a = RelationName(schema: "public", name: "a"), b = RelationName(schema: "s", name: "b")
         let text = try StatementPlanner.truncateSQL(
-            [(a, false), (b, true)], cascade: true, restartIdentity: true) { "\"" + $0 + "\"" }
+            [(a, false), (b, true)], cascade: true, restartIdentity: true
+        ) { "\"" + $0 + "\"" }
         #expect(text == "TRUNCATE ONLY \"public\".\"a\", \"s\".\"b\" RESTART IDENTITY CASCADE")
     }
 

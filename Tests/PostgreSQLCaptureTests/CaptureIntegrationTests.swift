@@ -1,9 +1,9 @@
+import CaptureKit
 import Foundation
 import Logging
 import PGClient
 import PostgreSQLCapture
 import PostgreSQLEngine
-import CaptureKit
 import TandemCodec
 import TandemCore
 import TandemTestSupport
@@ -16,8 +16,10 @@ import Testing
 struct CaptureIntegrationTests {
     static let stream = StreamID("pair-idc")!
 
-    static func settings(_ server: PostgresServer, state: String, maximumBytes: Int = 1 << 20,
-                         filter: (@Sendable (String, String) -> Bool)? = nil) -> PostgreSQLCaptureSettings {
+    static func settings(
+        _ server: PostgresServer, state: String, maximumBytes: Int = 1 << 20,
+        filter: (@Sendable (String, String) -> Bool)? = nil
+    ) -> PostgreSQLCaptureSettings {
         PostgreSQLCaptureSettings(
             conninfo: server.conninfo(), stream: stream, slotName: "tandem_pair_idc", publicationName: "tandem_pair",
             tableFilter: filter, stateDirectory: state,
@@ -28,14 +30,17 @@ struct CaptureIntegrationTests {
     static func temporaryDirectory() throws -> String { try makeTemporaryDirectory(prefix: "tandem-capture") }
 
     /// Collects batches until `enough` says so (or 30 s pass, which fails the test).
-    static func collect(_ source: PostgreSQLSource, until enough: ([Batch]) -> Bool) throws -> ([SourceBatch], [Batch]) {
+    static func collect(_ source: PostgreSQLSource, until enough: ([Batch]) -> Bool) throws -> ([SourceBatch], [Batch])
+    {
         try collectBatches(from: source, seconds: 30, until: enough)
     }
 
     static func rowCount(_ batches: [Batch]) -> Int { batches.reduce(0) { $0 + $1.rowCount } }
 
     static func confirmedFlush(_ server: PostgresServer) throws -> LSN? {
-        let rows = try server.exec("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'tandem_pair_idc'").rows
+        let rows = try server.exec(
+            "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'tandem_pair_idc'"
+        ).rows
         return try rows.first?[0].map { try LSN(parsing: $0) }
     }
 
@@ -73,7 +78,9 @@ struct CaptureIntegrationTests {
             // Set-up creates the slot before streaming: wait for it, then write.
             try Self.start(source, server: server)
             try server.exec("INSERT INTO t VALUES (1, 'a'), (2, 'b')")
-            try server.exec("BEGIN; UPDATE t SET v = 'c' WHERE id = 1; INSERT INTO u VALUES (7); DELETE FROM t WHERE id = 2; COMMIT")
+            try server.exec(
+                "BEGIN; UPDATE t SET v = 'c' WHERE id = 1; INSERT INTO u VALUES (7); DELETE FROM t WHERE id = 2; COMMIT"
+            )
             try server.exec("BEGIN; INSERT INTO t VALUES (3, 'rolled back'); ROLLBACK")
             try server.exec("INSERT INTO t VALUES (4, 'd')")
             let (raw, batches) = try Self.collect(source) { Self.rowCount($0) >= 6 }
@@ -111,7 +118,9 @@ struct CaptureIntegrationTests {
             let middle = raw[raw.count / 2]
             try source.acknowledge(durableThrough: middle.lastPosition, sequence: middle.sequence)
             guard case .postgresql(let expected) = middle.lastPosition else { Issue.record("not an LSN"); return }
-            try Self.waitFor("the slot to reach the acknowledged position") { try Self.confirmedFlush(server) == expected }
+            try Self.waitFor("the slot to reach the acknowledged position") {
+                try Self.confirmedFlush(server) == expected
+            }
             try Self.waitForStatusUpdate(server)
             #expect(try Self.confirmedFlush(server) == expected, "the slot moved beyond the acknowledged batch")
         }
@@ -131,9 +140,12 @@ struct CaptureIntegrationTests {
             let ids = batches.flatMap(\.transactions).flatMap(\.changes).compactMap { $0.new?.first }
             #expect(ids == (1...10).map { .int(Int64($0)) })
             // Batches holding rows 1…k are durable; the shipper process dies.
-            let acked = try #require(raw.first { batch in
-                batches[Int(batch.sequence) - 1].transactions.flatMap(\.changes).contains { $0.new?.first == .int(4) }
-            })
+            let acked = try #require(
+                raw.first { batch in
+                    batches[Int(batch.sequence) - 1].transactions.flatMap(\.changes).contains {
+                        $0.new?.first == .int(4)
+                    }
+                })
             try source.acknowledge(durableThrough: acked.lastPosition, sequence: acked.sequence)
             guard case .postgresql(let ackedLSN) = acked.lastPosition else {
                 Issue.record("the acknowledged batch has no PostgreSQL position: \(acked.lastPosition)")
@@ -141,7 +153,9 @@ struct CaptureIntegrationTests {
             }
             try Self.waitFor("the acknowledgement to reach the slot") { try Self.confirmedFlush(server) == ackedLSN }
             source.stop()
-            let shippedThrough = batches[Int(acked.sequence) - 1].transactions.flatMap(\.changes).compactMap { $0.new?.first }.last
+            let shippedThrough = batches[Int(acked.sequence) - 1].transactions.flatMap(\.changes).compactMap {
+                $0.new?.first
+            }.last
 
             source = PostgreSQLSource(settings: Self.settings(server, state: state), logger: logger)
             defer { source.stop() }
@@ -164,8 +178,9 @@ struct CaptureIntegrationTests {
             try server.exec("CREATE TABLE small (id int PRIMARY KEY)")
             let state = try Self.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: state) }
-            let source = PostgreSQLSource(settings: Self.settings(server, state: state, maximumBytes: 64 << 10),
-                                          logger: Logger(label: "test"))
+            let source = PostgreSQLSource(
+                settings: Self.settings(server, state: state, maximumBytes: 64 << 10),
+                logger: Logger(label: "test"))
             defer { source.stop() }
             try Self.start(source, server: server)
             try server.exec("INSERT INTO small VALUES (1)")
@@ -178,7 +193,12 @@ struct CaptureIntegrationTests {
             #expect(Set(pieces.map(\.commitPosition)).count == 1)
             #expect(pieces.reduce(0) { $0 + $1.changes.count } == 20000)
             // Every batch before the one with the final chunk may only acknowledge the small transaction.
-            let finalBatch = try #require(batches.firstIndex { $0.transactions.contains { $0.chunk.isFinal && $0.changes.count > 0 && $0.changes[0].relation.name.name == "big" } })
+            let finalBatch = try #require(
+                batches.firstIndex {
+                    $0.transactions.contains {
+                        $0.chunk.isFinal && $0.changes.count > 0 && $0.changes[0].relation.name.name == "big"
+                    }
+                })
             let smallEnd = raw[0].lastPosition
             for index in 1..<finalBatch { #expect(raw[index].lastPosition == smallEnd) }
             #expect(raw[finalBatch].lastPosition.compare(to: smallEnd) == .after)
@@ -197,7 +217,8 @@ struct CaptureIntegrationTests {
             try Self.start(source, server: server)
             let c = try server.connect()
             defer { c.close() }
-            _ = try c.exec("SELECT pg_replication_origin_create('tandem_pair_cloud'), pg_replication_origin_create('other_tool')")
+            _ = try c.exec(
+                "SELECT pg_replication_origin_create('tandem_pair_cloud'), pg_replication_origin_create('other_tool')")
             _ = try c.exec("SELECT pg_replication_origin_session_setup('tandem_pair_cloud')")
             _ = try c.exec("INSERT INTO t VALUES (1)")
             _ = try c.exec("SELECT pg_replication_origin_session_reset()")
@@ -216,7 +237,8 @@ struct CaptureIntegrationTests {
     @Test("tables without a key are refused at start, by name, and nothing is created")
     func keylessTablesAreRefused() async throws {
         try await withPostgres { server in
-            try server.exec("CREATE TABLE good (id int PRIMARY KEY); CREATE TABLE bad1 (v text); CREATE TABLE bad2 (v int)")
+            try server.exec(
+                "CREATE TABLE good (id int PRIMARY KEY); CREATE TABLE bad1 (v text); CREATE TABLE bad2 (v int)")
             try server.exec("CREATE TABLE fixed (v int); ALTER TABLE fixed REPLICA IDENTITY FULL")
             let state = try Self.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: state) }
@@ -299,7 +321,8 @@ struct CaptureIntegrationTests {
             #expect(try Self.confirmedFlush(server) == nil, "the dropped slot was silently recreated")
 
             // Another cluster under the same state directory.
-            try "system_identifier=1\ntimeline=1\n".write(toFile: state + "/capture-tandem_pair_idc.state", atomically: true, encoding: .utf8)
+            try "system_identifier=1\ntimeline=1\n".write(
+                toFile: state + "/capture-tandem_pair_idc.state", atomically: true, encoding: .utf8)
             try server.exec("SELECT pg_create_logical_replication_slot('tandem_pair_idc', 'pgoutput')")
             source = PostgreSQLSource(settings: Self.settings(server, state: state), logger: logger)
             defer { source.stop() }

@@ -1,7 +1,8 @@
 import Foundation
-@testable import PostgreSQLCapture
 import PostgreSQLEngine
 import Testing
+
+@testable import PostgreSQLCapture
 
 @Suite("spill files for streamed transactions")
 struct FileStreamStoreTests {
@@ -53,13 +54,19 @@ struct FileStreamStoreTests {
         var chunks = 0
         func relation() -> [UInt8] {
             // Relation 1 "public.k" with one int8 key column.
-            var b: [UInt8] = [UInt8(ascii: "R"), 0, 0, 0, 1] + Array("public".utf8) + [0] + Array("k".utf8) + [0, UInt8(ascii: "d"), 0, 1]
+            var b: [UInt8] =
+                [UInt8(ascii: "R"), 0, 0, 0, 1] + Array("public".utf8) + [0] + Array("k".utf8) + [
+                    0, UInt8(ascii: "d"), 0, 1,
+                ]
             b += [1] + Array("id".utf8) + [0] + [0, 0, 0, 20] + [0xFF, 0xFF, 0xFF, 0xFF]
             return b
         }
         func insert(_ id: Int) -> [UInt8] {
             let text = Array(String(id).utf8)
-            return [UInt8(ascii: "I"), 0, 0, 3, 0x84, 0, 0, 0, 1, UInt8(ascii: "N"), 0, 1, UInt8(ascii: "t"), 0, 0, 0, UInt8(text.count)] + text
+            return [
+                UInt8(ascii: "I"), 0, 0, 3, 0x84, 0, 0, 0, 1, UInt8(ascii: "N"), 0, 1, UInt8(ascii: "t"), 0, 0, 0,
+                UInt8(text.count),
+            ] + text
         }
         try decoder.feed(relation()) { _ in }
         try decoder.feed([UInt8(ascii: "S"), 0, 0, 3, 0x84, 1]) { _ in }

@@ -49,8 +49,10 @@ enum Messages {
         MessageBuilder("C").u8(0).u64(lsn).u64(end).i64(time).bytes
     }
     /// (flags, name, type OID, typmod)
-    static func relation(_ relid: UInt32, schema: String = "public", name: String, identity: Character = "d",
-                         columns: [(UInt8, String, UInt32, Int32)], xid: UInt32? = nil) -> [UInt8] {
+    static func relation(
+        _ relid: UInt32, schema: String = "public", name: String, identity: Character = "d",
+        columns: [(UInt8, String, UInt32, Int32)], xid: UInt32? = nil
+    ) -> [UInt8] {
         var m = MessageBuilder("R")
         if let xid { m = m.u32(xid) }
         m = m.u32(relid).string(schema).string(name).char(identity).u16(UInt16(columns.count))

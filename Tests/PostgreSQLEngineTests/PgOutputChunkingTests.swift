@@ -26,8 +26,11 @@ struct PgOutputChunkingTests {
             case .message: Issue.record("unexpected message")
             }
         }
-        #expect(pieces.map(\.chunk) == [TransactionChunk(index: 0, isFinal: false), TransactionChunk(index: 1, isFinal: false),
-                                        TransactionChunk(index: 2, isFinal: true)])
+        #expect(
+            pieces.map(\.chunk) == [
+                TransactionChunk(index: 0, isFinal: false), TransactionChunk(index: 1, isFinal: false),
+                TransactionChunk(index: 2, isFinal: true),
+            ])
         #expect(pieces.flatMap(Self.ids) == (1...5).map { .int(Int64($0)) })
         #expect(Set(pieces.map(\.commitPosition)) == [.postgresql(LSN(500))])
         #expect(Set(pieces.map(\.commitTime)).count == 1)
@@ -42,7 +45,9 @@ struct PgOutputChunkingTests {
         try decoder.feed(Messages.begin(final: 100), into: &events)
         try decoder.feed(Messages.insert(1, [.text("1")]), into: &events)
         try decoder.feed(Messages.commit(lsn: 100, end: 110), into: &events)
-        guard case .transaction(let small, _, _) = events.last, events.count == 1 else { Issue.record("no whole transaction"); return }
+        guard case .transaction(let small, _, _) = events.last, events.count == 1 else {
+            Issue.record("no whole transaction"); return
+        }
         #expect(small.chunk == .whole)
         events = []
         try decoder.feed(MessageBuilder("S").u32(900).u8(1).bytes, into: &events)

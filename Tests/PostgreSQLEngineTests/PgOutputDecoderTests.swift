@@ -8,10 +8,12 @@ struct PgOutputDecoderTests {
     /// raw bytea, doc jsonb, uid uuid, born date, mood (custom type).
     static let relationBytes = Messages.relation(
         16384, name: "t",
-        columns: [(1, "id", 23, -1), (0, "flag", 16, -1), (0, "big", 20, -1), (0, "r", 700, -1),
-                  (0, "d", 701, -1), (0, "amount", 1700, (40 << 16 | 2) + 4), (0, "name", 1043, 24),
-                  (0, "raw", 17, -1), (0, "doc", 3802, -1), (0, "uid", 2950, -1), (0, "born", 1082, -1),
-                  (0, "mood", 90001, -1)])
+        columns: [
+            (1, "id", 23, -1), (0, "flag", 16, -1), (0, "big", 20, -1), (0, "r", 700, -1),
+            (0, "d", 701, -1), (0, "amount", 1700, (40 << 16 | 2) + 4), (0, "name", 1043, 24),
+            (0, "raw", 17, -1), (0, "doc", 3802, -1), (0, "uid", 2950, -1), (0, "born", 1082, -1),
+            (0, "mood", 90001, -1),
+        ])
 
     static func transaction(_ event: PgOutputEvent?) -> Transaction? {
         if case .transaction(let t, _, _) = event { t } else { nil }
@@ -33,8 +35,9 @@ struct PgOutputDecoderTests {
         var second = row
         second[0] = .text("2"); second[1] = .null; second[3] = .text("NaN"); second[4] = .text("-Infinity")
         second[6] = .unchanged
-        _ = try decoder.feed(MessageBuilder("U").u32(16384).char("K").tuple([.text("1")] + Array(repeating: .null, count: 11))
-            .char("N").tuple(second).bytes)
+        _ = try decoder.feed(
+            MessageBuilder("U").u32(16384).char("K").tuple([.text("1")] + Array(repeating: .null, count: 11))
+                .char("N").tuple(second).bytes)
         let event = try decoder.feed(Messages.commit(lsn: 0x1_0000_0100, end: 0x1_0000_0130, time: 1_000_000))
         guard case .transaction(let t, let end, let messages) = event else { Issue.record("no transaction"); return }
         #expect(end == LSN(0x1_0000_0130))
@@ -46,7 +49,8 @@ struct PgOutputDecoderTests {
         #expect(t.changes.count == 2)
         let first: [Value] = [
             .int(1), .bool(true), .int(Int64.min), .float32(1.1), .float64(0.1),
-            .decimal(ExactDecimal("12345678901234567890123456789012345678.91")!), .text("Grüße"), .bytes([0, 0xFF, 0x10]),
+            .decimal(ExactDecimal("12345678901234567890123456789012345678.91")!), .text("Grüße"),
+            .bytes([0, 0xFF, 0x10]),
             .json("{\"a\": 1}"), .uuid(UUIDBytes(parsing: "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")!),
             .native("2024-02-29"), .native("happy"),
         ]
@@ -63,11 +67,15 @@ struct PgOutputDecoderTests {
         let relation = t.changes[0].relation
         #expect(relation.name == RelationName(schema: "public", name: "t"))
         #expect(relation.hasKey && relation.keyColumnIndices == [0])
-        #expect(relation.columns[0] == Column(name: "id", type: .integer(bits: 32, signed: true), nativeType: "int4",
-                                              nativeTypeID: 23, isKey: true))
+        #expect(
+            relation.columns[0]
+                == Column(
+                    name: "id", type: .integer(bits: 32, signed: true), nativeType: "int4",
+                    nativeTypeID: 23, isKey: true))
         #expect(relation.columns[5].type == .decimal(precision: 40, scale: 2))
         #expect(relation.columns[10].type == .date)
-        #expect(relation.columns[11] == Column(name: "mood", type: .other, nativeType: "public.mood", nativeTypeID: 90001))
+        #expect(
+            relation.columns[11] == Column(name: "mood", type: .other, nativeType: "public.mood", nativeTypeID: 90001))
         #expect(!decoder.isInTransaction)
     }
 
@@ -81,14 +89,18 @@ struct PgOutputDecoderTests {
         _ = try decoder.feed(Messages.insert(2, [.text("x")]))
         _ = try decoder.feed(MessageBuilder("T").u32(2).u8(3).u32(1).u32(2).bytes)
         let t = try #require(Self.transaction(try decoder.feed(Messages.commit(lsn: 50, end: 60))))
-        #expect(t.changes.map(\.kind) == [.delete, .insert, .truncate(cascade: true, restartIdentity: true),
-                                          .truncate(cascade: true, restartIdentity: true)])
+        #expect(
+            t.changes.map(\.kind) == [
+                .delete, .insert, .truncate(cascade: true, restartIdentity: true),
+                .truncate(cascade: true, restartIdentity: true),
+            ])
         #expect(t.changes[0].old == [.int(7), .unchanged])
         #expect(!t.changes[1].relation.hasKey)
         #expect(decoder.relations[2]?.replicaIdentity == UInt8(ascii: "n"))
 
         // A new Relation message (ALTER TABLE) replaces the cached shape.
-        _ = try decoder.feed(Messages.relation(1, name: "k", columns: [(1, "id", 20, -1), (0, "v", 25, -1), (0, "w", 23, -1)]))
+        _ = try decoder.feed(
+            Messages.relation(1, name: "k", columns: [(1, "id", 20, -1), (0, "v", 25, -1), (0, "w", 23, -1)]))
         _ = try decoder.feed(Messages.begin(final: 70))
         _ = try decoder.feed(Messages.insert(1, [.text("8"), .null, .text("3")]))
         let t2 = try #require(Self.transaction(try decoder.feed(Messages.commit(lsn: 70, end: 80))))
@@ -115,9 +127,11 @@ struct PgOutputDecoderTests {
         _ = try decoder.feed(Messages.relation(1, name: "k", columns: [(1, "id", 20, -1)]))
         // Segment 1 of xid 900, with its own Relation message for a new table.
         let streamRelation = Messages.relation(3, name: "s", columns: [(1, "id", 23, -1)], xid: 900)
-        let segment1 = [MessageBuilder("S").u32(900).u8(1).bytes, streamRelation,
-                        Messages.insert(3, [.text("1")], xid: 900), Messages.insert(1, [.text("2")], xid: 900),
-                        [UInt8(ascii: "E")]]
+        let segment1 = [
+            MessageBuilder("S").u32(900).u8(1).bytes, streamRelation,
+            Messages.insert(3, [.text("1")], xid: 900), Messages.insert(1, [.text("2")], xid: 900),
+            [UInt8(ascii: "E")],
+        ]
         for m in segment1 { #expect(try decoder.feed(m) == nil) }
         let expectedBuffered = streamRelation.count + 2 * Messages.insert(3, [.text("1")], xid: 900).count
         #expect(decoder.bufferedByteCount == expectedBuffered)
@@ -168,8 +182,12 @@ struct PgOutputDecoderTests {
         }
         _ = try decoder.feed(Messages.relation(1, name: "k", columns: [(1, "id", 20, -1), (0, "b", 16, -1)]))
         _ = try decoder.feed(Messages.begin(final: 10))
-        #expect(throws: PgOutputDecodeError.beginInsideTransaction(xid: 700)) { try decoder.feed(Messages.begin(final: 10)) }
-        #expect(throws: PgOutputDecodeError.unknownRelation(relid: 2)) { try decoder.feed(Messages.insert(2, [.text("1")])) }
+        #expect(throws: PgOutputDecodeError.beginInsideTransaction(xid: 700)) {
+            try decoder.feed(Messages.begin(final: 10))
+        }
+        #expect(throws: PgOutputDecodeError.unknownRelation(relid: 2)) {
+            try decoder.feed(Messages.insert(2, [.text("1")]))
+        }
         let name = RelationName(schema: "public", name: "k")
         #expect(throws: PgOutputDecodeError.columnCountMismatch(relation: name, expected: 2, got: 1)) {
             try decoder.feed(Messages.insert(1, [.text("1")]))
@@ -207,8 +225,13 @@ struct PgOutputBuiltinTypeTests {
     @Test("built-ins without a neutral value are named, arrays carry their element type, values stay native")
     func namesAndArrays() throws {
         var decoder = PgOutputDecoder()
-        _ = try decoder.feed(Messages.relation(1, name: "x", columns: [(1, "id", 20, -1), (0, "ip", 869, -1),
-                                                                       (0, "tags", 1009, -1), (0, "odd", 99_999, -1)]))
+        _ = try decoder.feed(
+            Messages.relation(
+                1, name: "x",
+                columns: [
+                    (1, "id", 20, -1), (0, "ip", 869, -1),
+                    (0, "tags", 1009, -1), (0, "odd", 99_999, -1),
+                ]))
         _ = try decoder.feed(Messages.begin(final: 5))
         _ = try decoder.feed(Messages.insert(1, [.text("1"), .text("10.0.0.1/32"), .text("{a,\"b c\"}"), .text("?")]))
         guard case .transaction(let t, _, _) = try decoder.feed(Messages.commit(lsn: 5, end: 6)) else {
@@ -226,10 +249,15 @@ struct PgOutputBuiltinTypeTests {
         _ = try decoder.feed(Messages.relation(1, name: "x", columns: [(0, "b", 17, -1), (0, "f", 701, -1)]))
         _ = try decoder.feed(Messages.begin(final: 5))
         let name = RelationName(schema: "public", name: "x")
-        for (b, f, bad) in [("\\x0", "1", ("b", 17, "\\x0")), ("\\001", "1", ("b", 17, "\\001")),
-                            ("\\xzz", "1", ("b", 17, "\\xzz")), ("\\x", "inf", ("f", 701, "inf")),
-                            ("\\x", "0x1p3", ("f", 701, "0x1p3")), ("\\x", "nan", ("f", 701, "nan"))] {
-            #expect(throws: PgOutputDecodeError.invalidValue(relation: name, column: bad.0, typeOID: UInt32(bad.1), text: bad.2)) {
+        for (b, f, bad) in [
+            ("\\x0", "1", ("b", 17, "\\x0")), ("\\001", "1", ("b", 17, "\\001")),
+            ("\\xzz", "1", ("b", 17, "\\xzz")), ("\\x", "inf", ("f", 701, "inf")),
+            ("\\x", "0x1p3", ("f", 701, "0x1p3")), ("\\x", "nan", ("f", 701, "nan")),
+        ] {
+            #expect(
+                throws: PgOutputDecodeError.invalidValue(
+                    relation: name, column: bad.0, typeOID: UInt32(bad.1), text: bad.2)
+            ) {
                 try decoder.feed(Messages.insert(1, [.text(b), .text(f)]))
             }
         }

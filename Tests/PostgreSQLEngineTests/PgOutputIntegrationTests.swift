@@ -19,7 +19,8 @@ struct PgOutputIntegrationTests {
             let c = try server.connect()
             defer { c.close() }
             _ = try c.exec("SET TimeZone = 'UTC'")
-            _ = try c.exec("""
+            _ = try c.exec(
+                """
                 CREATE TABLE t (id int PRIMARY KEY, flag bool, small int2, big int8, r float4, d float8,
                   amount numeric, name varchar(20), note text, raw bytea, doc jsonb, uid uuid, born date,
                   stamp timestamptz);
@@ -36,7 +37,8 @@ struct PgOutputIntegrationTests {
                 let after = try LSN(parsing: c.exec("SELECT pg_current_wal_insert_lsn()").rows[0][0] ?? "")
                 walBrackets.append((before, after))
             }
-            try bracketed("""
+            try bracketed(
+                """
                 BEGIN;
                 INSERT INTO t VALUES (1, true, -32768, 9223372036854775807, 1.5, 0.1, \(Self.fortyDigits),
                   'Grüße', repeat('toast-', 2000), '\\x00ff', '{"b": [1, 2], "a": null}', '\(Self.uuid)',
@@ -47,13 +49,16 @@ struct PgOutputIntegrationTests {
             try bracketed("UPDATE t SET flag = false WHERE id = 1")
             try bracketed("UPDATE t SET id = 10 WHERE id = 2")
             try bracketed("DELETE FROM t WHERE id = 10")
-            try bracketed("BEGIN; INSERT INTO nokey VALUES ('x'); SELECT pg_logical_emit_message(true, 'tandem', 'hb'); COMMIT;")
+            try bracketed(
+                "BEGIN; INSERT INTO nokey VALUES ('x'); SELECT pg_logical_emit_message(true, 'tandem', 'hb'); COMMIT;")
             try bracketed("TRUNCATE t")
 
-            let rows = try c.exec("""
+            let rows = try c.exec(
+                """
                 SELECT lsn, data FROM pg_logical_slot_peek_binary_changes('s', NULL, NULL,
                   'proto_version', '2', 'publication_names', 'p', 'messages', 'true')
-                """).rows
+                """
+            ).rows
             var decoder = PgOutputDecoder()
             let parser = PgOutputParser()
             var transactions: [Transaction] = []
@@ -105,10 +110,11 @@ struct PgOutputIntegrationTests {
             let relation = t0.changes[0].relation
             #expect(relation.name == RelationName(schema: "public", name: "t"))
             #expect(relation.keyColumnIndices == [0])
-            #expect(relation.columns.map(\.nativeType) == [
-                "int4", "bool", "int2", "int8", "float4", "float8", "numeric", "varchar", "text", "bytea", "jsonb",
-                "uuid", "date", "timestamptz",
-            ])
+            #expect(
+                relation.columns.map(\.nativeType) == [
+                    "int4", "bool", "int2", "int8", "float4", "float8", "numeric", "varchar", "text", "bytea", "jsonb",
+                    "uuid", "date", "timestamptz",
+                ])
             #expect(relation.columns[0].nativeTypeID == 23)
             #expect(relation.columns[6].type == .decimal(precision: nil, scale: nil))
 
@@ -117,22 +123,36 @@ struct PgOutputIntegrationTests {
             updated[1] = .bool(false)
             updated[8] = .unchanged
             #expect(transactions[1].changes == [RowChange(relation: relation, kind: .update, old: nil, new: updated)])
-            #expect(transactions[2].changes == [RowChange(relation: relation, kind: .update, old: [.int(2)] + keyOnly,
-                                                          new: [.int(10)] + nulls)])
-            #expect(transactions[3].changes == [RowChange(relation: relation, kind: .delete, old: [.int(10)] + keyOnly)])
+            #expect(
+                transactions[2].changes == [
+                    RowChange(
+                        relation: relation, kind: .update, old: [.int(2)] + keyOnly,
+                        new: [.int(10)] + nulls)
+                ])
+            #expect(
+                transactions[3].changes == [RowChange(relation: relation, kind: .delete, old: [.int(10)] + keyOnly)])
 
             let keyless = try #require(transactions[4].changes.first)
             #expect(keyless.relation.name.name == "nokey" && !keyless.relation.hasKey)
             #expect(keyless.new == [.text("x")])
-            #expect(messages == [PgLogicalMessage(lsn: messages.first?.lsn ?? .zero, transactional: true, prefix: "tandem",
-                                                  content: Array("hb".utf8))])
-            #expect(transactions[5].changes == [RowChange(relation: relation,
-                                                          kind: .truncate(cascade: false, restartIdentity: false))])
+            #expect(
+                messages == [
+                    PgLogicalMessage(
+                        lsn: messages.first?.lsn ?? .zero, transactional: true, prefix: "tandem",
+                        content: Array("hb".utf8))
+                ])
+            #expect(
+                transactions[5].changes == [
+                    RowChange(
+                        relation: relation,
+                        kind: .truncate(cascade: false, restartIdentity: false))
+                ])
 
             // The commit positions are real: the slot advances exactly past the last one.
             let last = try #require(rows.last?[0])
             _ = try c.exec("SELECT pg_replication_slot_advance('s', '\(last)')")
-            let confirmed = try c.exec("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 's'").rows
+            let confirmed = try c.exec("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 's'")
+                .rows
             #expect(confirmed == [[last]])
             _ = try c.exec("SELECT pg_drop_replication_slot('s')")
         }
@@ -145,12 +165,14 @@ struct PgOutputIntegrationTests {
         try await withPostgres { server in
             let c = try server.connect()
             defer { c.close() }
-            _ = try c.exec("""
+            _ = try c.exec(
+                """
                 CREATE TABLE big (id int PRIMARY KEY, pad text);
                 CREATE PUBLICATION p FOR TABLE big;
                 """)
             _ = try c.exec("SELECT pg_create_logical_replication_slot('s', 'pgoutput')")
-            _ = try c.exec("""
+            _ = try c.exec(
+                """
                 BEGIN;
                 INSERT INTO big SELECT g, repeat('p', 100) FROM generate_series(1, 2000) g;
                 SAVEPOINT a;
@@ -159,17 +181,20 @@ struct PgOutputIntegrationTests {
                 INSERT INTO big SELECT g, 'r' FROM generate_series(4001, 4500) g;
                 COMMIT;
                 """)
-            _ = try c.exec("""
+            _ = try c.exec(
+                """
                 BEGIN;
                 INSERT INTO big SELECT g, repeat('z', 100) FROM generate_series(10001, 13000) g;
                 ROLLBACK;
                 """)
             _ = try c.exec("INSERT INTO big VALUES (0, 'small')")
             _ = try c.exec("SET logical_decoding_work_mem = '64kB'")
-            let rows = try c.exec("""
+            let rows = try c.exec(
+                """
                 SELECT data FROM pg_logical_slot_peek_binary_changes('s', NULL, NULL,
                   'proto_version', '2', 'publication_names', 'p', 'streaming', 'on')
-                """).rows
+                """
+            ).rows
             var decoder = PgOutputDecoder()
             var transactions: [Transaction] = []
             var kinds = Set<UInt8>()
@@ -179,7 +204,9 @@ struct PgOutputIntegrationTests {
                 let dataText = try #require(row[0])
                 let bytes = try #require(Self.hex(dataText))
                 kinds.insert(bytes[0])
-                if bytes[0] == UInt8(ascii: "A"), case .streamAbort(let xid, let subxid) = try PgOutputParser().parse(bytes) {
+                if bytes[0] == UInt8(ascii: "A"),
+                    case .streamAbort(let xid, let subxid) = try PgOutputParser().parse(bytes)
+                {
                     if xid == subxid { wholeAborts += 1 } else { subAborts += 1 }
                 }
                 if case .transaction(let t, _, _) = try decoder.feed(bytes) { transactions.append(t) }

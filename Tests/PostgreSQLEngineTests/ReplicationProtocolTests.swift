@@ -4,13 +4,19 @@ import Testing
 
 @Suite("replication sub-protocol and slot feedback")
 struct ReplicationProtocolTests {
-    static func be64(_ value: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: value >> UInt64(56 - 8 * $0)) } }
+    static func be64(_ value: UInt64) -> [UInt8] {
+        (0..<8).map { UInt8(truncatingIfNeeded: value >> UInt64(56 - 8 * $0)) }
+    }
 
     @Test func parsesXLogDataAndKeepalive() throws {
-        let data: [UInt8] = [UInt8(ascii: "w")] + Self.be64(0x1_0000_0010) + Self.be64(0x1_0000_0020) + Self.be64(42) + [1, 2, 3]
-        #expect(try ReplicationMessage.parse(data) == .xlogData(walStart: LSN(0x1_0000_0010), walEnd: LSN(0x1_0000_0020), sendTime: 42, data: [1, 2, 3]))
+        let data: [UInt8] =
+            [UInt8(ascii: "w")] + Self.be64(0x1_0000_0010) + Self.be64(0x1_0000_0020) + Self.be64(42) + [1, 2, 3]
+        #expect(
+            try ReplicationMessage.parse(data)
+                == .xlogData(walStart: LSN(0x1_0000_0010), walEnd: LSN(0x1_0000_0020), sendTime: 42, data: [1, 2, 3]))
         let keepalive: [UInt8] = [UInt8(ascii: "k")] + Self.be64(77) + Self.be64(5) + [1]
-        #expect(try ReplicationMessage.parse(keepalive) == .keepalive(walEnd: LSN(77), sendTime: 5, replyRequested: true))
+        #expect(
+            try ReplicationMessage.parse(keepalive) == .keepalive(walEnd: LSN(77), sendTime: 5, replyRequested: true))
     }
 
     @Test func refusesTruncatedEmptyAndUnknown() {
@@ -25,7 +31,8 @@ struct ReplicationProtocolTests {
     }
 
     @Test func standbyStatusLayout() {
-        let bytes = ReplicationMessage.standbyStatus(write: LSN(3), flush: LSN(2), apply: LSN(1), clock: -1, replyRequested: true)
+        let bytes = ReplicationMessage.standbyStatus(
+            write: LSN(3), flush: LSN(2), apply: LSN(1), clock: -1, replyRequested: true)
         #expect(bytes.count == 34)
         #expect(bytes[0] == UInt8(ascii: "r"))
         #expect(Array(bytes[1..<9]) == Self.be64(3))

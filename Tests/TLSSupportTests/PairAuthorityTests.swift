@@ -117,11 +117,14 @@ struct PairAuthorityTests {
         #expect(far.certificate.notAfter == Date(timeIntervalSince1970: 2_600_000_000))
 
         #expect(throws: OpenSSLError.self) {
-            try authority.issueSiteCertificate(site: "idc", validity: CertificateValidity(notBefore: now, notAfter: now - 1))
+            try authority.issueSiteCertificate(
+                site: "idc", validity: CertificateValidity(notBefore: now, notAfter: now - 1))
         }
     }
 
-    @Test("bad names are refused", arguments: ["", "-idc", "idc cloud", "idc/../x", "a,DNS:evil", String(repeating: "a", count: 64), "idc\n"])
+    @Test(
+        "bad names are refused",
+        arguments: ["", "-idc", "idc cloud", "idc/../x", "a,DNS:evil", String(repeating: "a", count: 64), "idc\n"])
     func badNamesAreRefused(name: String) throws {
         #expect(SiteName.problem(with: name) != nil)
         #expect(throws: OpenSSLError.self) { try PairAuthority.create(pair: name) }
@@ -129,7 +132,9 @@ struct PairAuthorityTests {
         #expect(throws: OpenSSLError.self) { try authority.issueSiteCertificate(site: name) }
     }
 
-    @Test("good names are accepted", arguments: ["idc", "cloud-eu1", "a", "dr_site.2", "9lives", String(repeating: "z", count: 63)])
+    @Test(
+        "good names are accepted",
+        arguments: ["idc", "cloud-eu1", "a", "dr_site.2", "9lives", String(repeating: "z", count: 63)])
     func goodNamesAreAccepted(name: String) throws {
         #expect(SiteName.problem(with: name) == nil)
         let authority = try PairAuthority.create(pair: String(name.prefix(PairAuthority.maximumPairNameLength)))
@@ -142,7 +147,9 @@ struct PairAuthorityTests {
         #expect(PairAuthority.maximumPairNameLength == 49)
         let longest = try PairAuthority.create(pair: String(repeating: "p", count: 49))
         #expect(longest.certificate.subjectCommonName == "Tandem pair \(String(repeating: "p", count: 49)) CA")
-        let error = try #require(throws: OpenSSLError.self) { try PairAuthority.create(pair: String(repeating: "p", count: 50)) }
+        let error = try #require(throws: OpenSSLError.self) {
+            try PairAuthority.create(pair: String(repeating: "p", count: 50))
+        }
         #expect(error.description.contains("longer than 49 characters"))
     }
 
@@ -156,11 +163,14 @@ struct PairAuthorityTests {
         #expect(keyPEM.hasPrefix("-----BEGIN PRIVATE KEY-----\n"))
         let key = try PrivateKey(pem: keyPEM)
         #expect(certificate.matches(key))
-        let reloaded = try PairAuthority(certificate: Certificate(pem: authority.certificate.pem), key: PrivateKey(pem: authority.key.pem()))
+        let reloaded = try PairAuthority(
+            certificate: Certificate(pem: authority.certificate.pem), key: PrivateKey(pem: authority.key.pem()))
         try reloaded.verify(site.certificate)
 
         #expect(throws: OpenSSLError.self) { try Certificate(pem: "not a certificate") }
-        #expect(throws: OpenSSLError.self) { try PrivateKey(pem: "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n") }
+        #expect(throws: OpenSSLError.self) {
+            try PrivateKey(pem: "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+        }
         // A site certificate is not a CA, and a CA with someone else's key is refused.
         #expect(throws: OpenSSLError.self) { try PairAuthority(certificate: site.certificate, key: site.key) }
         #expect(throws: OpenSSLError.self) { try PairAuthority(certificate: authority.certificate, key: site.key) }

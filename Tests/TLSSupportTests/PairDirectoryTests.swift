@@ -76,7 +76,9 @@ struct PairDirectoryTests {
         #expect(!text.contains("password ="))
     }
 
-    @Test("starting configs parse for unusual but valid names", arguments: [("a", "b"), ("dc_1.eu", "9dr"), ("primary-site", "dr-site")])
+    @Test(
+        "starting configs parse for unusual but valid names",
+        arguments: [("a", "b"), ("dc_1.eu", "9dr"), ("primary-site", "dr-site")])
     func startingConfigsParseForOtherNames(names: (String, String)) throws {
         for (site, peer, dials) in [(names.0, names.1, true), (names.1, names.0, false)] {
             let text = PairDirectory.startingConfig(pair: "p", site: site, peer: peer, dials: dials)
@@ -126,7 +128,9 @@ struct PairDirectoryTests {
         try "notes".write(toFile: other + "/notes.txt", atomically: false, encoding: .utf8)
         #expect(throws: PairSetupError.self) { try PairDirectory.create(pair: "p", sites: ["a", "b"], at: other) }
         try "x".write(toFile: scratch.path + "/file", atomically: false, encoding: .utf8)
-        #expect(throws: PairSetupError.self) { try PairDirectory.create(pair: "p", sites: ["a", "b"], at: scratch.path + "/file") }
+        #expect(throws: PairSetupError.self) {
+            try PairDirectory.create(pair: "p", sites: ["a", "b"], at: scratch.path + "/file")
+        }
 
         // An empty directory (made ahead, e.g. on a mounted volume) is used.
         let empty = scratch.path + "/empty"
@@ -135,10 +139,12 @@ struct PairDirectoryTests {
         #expect(PairLayout(directory: empty).sites() == ["a", "b"])
     }
 
-    @Test("bad arguments are refused and create nothing", arguments: [
-        ("acme", ["idc"]), ("acme", ["idc", "cloud", "third"]), ("acme", ["idc", "idc"]), ("acme", ["idc", ""]),
-        ("acme", ["idc", "../cloud"]), ("ac me", ["idc", "cloud"]), ("", ["idc", "cloud"]),
-    ])
+    @Test(
+        "bad arguments are refused and create nothing",
+        arguments: [
+            ("acme", ["idc"]), ("acme", ["idc", "cloud", "third"]), ("acme", ["idc", "idc"]), ("acme", ["idc", ""]),
+            ("acme", ["idc", "../cloud"]), ("ac me", ["idc", "cloud"]), ("", ["idc", "cloud"]),
+        ])
     func badArgumentsAreRefused(pair: String, sites: [String]) throws {
         let scratch = try ScratchDirectory()
         let error = try #require(throws: PairSetupError.self) {
@@ -171,13 +177,16 @@ struct PairDirectoryTests {
         // Rotating again replaces the .old files with the certificate just retired.
         let (again, _) = try PairDirectory.rotate(site: "cloud", in: layout.directory)
         #expect(again?.serialNumberHex == current.serialNumberHex)
-        #expect(try Certificate(file: layout.siteCertificate("cloud") + ".old").serialNumberHex == current.serialNumberHex)
+        #expect(
+            try Certificate(file: layout.siteCertificate("cloud") + ".old").serialNumberHex == current.serialNumberHex)
     }
 
     @Test func rotateRefusesUnknownSitesAndMissingCA() throws {
         let scratch = try ScratchDirectory()
         let layout = try PairDirectory.create(pair: "acme-dr", sites: ["idc", "cloud"], at: scratch.path + "/pair")
-        let unknown = try #require(throws: PairSetupError.self) { try PairDirectory.rotate(site: "mars", in: layout.directory) }
+        let unknown = try #require(throws: PairSetupError.self) {
+            try PairDirectory.rotate(site: "mars", in: layout.directory)
+        }
         #expect(unknown.description.contains("mars"))
         #expect(unknown.description.contains("cloud, idc"))
         #expect(throws: PairSetupError.self) { try PairDirectory.rotate(site: "idc", in: scratch.path + "/nope") }

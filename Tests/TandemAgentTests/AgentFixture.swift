@@ -7,7 +7,7 @@ import TandemCore
 import TandemTestSupport
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Two `tandem agent` processes of one pair, made with `tandem pair init`: "idc"
@@ -41,14 +41,18 @@ final class AgentPair: @unchecked Sendable {
         let pair = directory + "/pair"
         let status = try Self.runToEnd(["pair", "init", "--name", "acme", "--sites", "idc,cloud", "--out", pair])
         guard status == 0 else { throw FixtureError("tandem pair init exited \(status)") }
-        try edit(pair + "/idc/idc.toml", [
-            ("peer = \"cloud.change-me.invalid:7400\"", "peer = \"\(dialHost):\(port)\""),
-            ("directory = \"/var/lib/tandem/spool\"", "directory = \"\(directory)/idc-spool\""),
-        ])
-        try edit(pair + "/cloud/cloud.toml", [
-            ("listen = \"0.0.0.0:7400\"", "listen = \"\(listenHost):\(port)\""),
-            ("directory = \"/var/lib/tandem/spool\"", "directory = \"\(directory)/cloud-spool\""),
-        ])
+        try edit(
+            pair + "/idc/idc.toml",
+            [
+                ("peer = \"cloud.change-me.invalid:7400\"", "peer = \"\(dialHost):\(port)\""),
+                ("directory = \"/var/lib/tandem/spool\"", "directory = \"\(directory)/idc-spool\""),
+            ])
+        try edit(
+            pair + "/cloud/cloud.toml",
+            [
+                ("listen = \"0.0.0.0:7400\"", "listen = \"\(listenHost):\(port)\""),
+                ("directory = \"/var/lib/tandem/spool\"", "directory = \"\(directory)/cloud-spool\""),
+            ])
     }
 
     deinit {
@@ -96,8 +100,10 @@ final class AgentPair: @unchecked Sendable {
 
     func startShipper() throws {
         shipperStarts += 1
-        var arguments = ["agent", "--config", directory + "/pair/idc/idc.toml", "--synthetic-batches", String(batches),
-                         "--reconnect-max-delay-ms", "300"]
+        var arguments = [
+            "agent", "--config", directory + "/pair/idc/idc.toml", "--synthetic-batches", String(batches),
+            "--reconnect-max-delay-ms", "300",
+        ]
         if shipperStarts == 1 { arguments += ["--role", "shipper"] }
         shipper = try spawn(arguments, log: directory + "/shipper.log", wrapper: shipperWrapper)
     }
@@ -111,8 +117,9 @@ final class AgentPair: @unchecked Sendable {
 
     private func spawn(_ arguments: [String], log: String, wrapper: [String]) throws -> ChildProcess {
         let command = wrapper + [Self.executable] + arguments
-        return try ChildProcess.start(command[0], Array(command.dropFirst()), environment: Self.environment, log: log,
-                                      directory: directory)
+        return try ChildProcess.start(
+            command[0], Array(command.dropFirst()), environment: Self.environment, log: log,
+            directory: directory)
     }
 
     /// kill -9 of the shipper; it must have been running (one that died by itself fails the
@@ -137,7 +144,8 @@ final class AgentPair: @unchecked Sendable {
     /// Both agents run; otherwise throws with the logs (an agent that crashed by itself).
     func expectBothRunning(_ context: String) throws {
         for (name, process) in [("shipper", shipper), ("applier", applier)] where process?.isRunning != true {
-            throw FixtureError("the \(name) is not running (\(process?.outcome ?? "never started")) \(context)\n\(logs())")
+            throw FixtureError(
+                "the \(name) is not running (\(process?.outcome ?? "never started")) \(context)\n\(logs())")
         }
     }
 
@@ -152,7 +160,8 @@ final class AgentPair: @unchecked Sendable {
             return count >= lines
         }
         guard reached else {
-            throw FixtureError("the sink holds \(count) lines, not \(lines), after \(Int(timeout)) s \(context)\n\(logs())")
+            throw FixtureError(
+                "the sink holds \(count) lines, not \(lines), after \(Int(timeout)) s \(context)\n\(logs())")
         }
         return count
     }
@@ -160,7 +169,8 @@ final class AgentPair: @unchecked Sendable {
     /// The sink file's whole lines.
     func sinkLines() -> [Substring] {
         guard let text = try? String(contentsOfFile: sinkPath, encoding: .utf8),
-              let end = text.lastIndex(of: "\n") else { return [] }
+            let end = text.lastIndex(of: "\n")
+        else { return [] }
         return text[..<end].split(separator: "\n", omittingEmptySubsequences: true)
     }
 
@@ -222,4 +232,3 @@ struct FixtureError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }
-

@@ -2,12 +2,12 @@ import ApplyKit
 import CaptureKit
 import Foundation
 import SeededRandom
-import Testing
 import TandemAgent
 import TandemTestSupport
+import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Real `tandem agent` processes on loopback, certificates and configs from
@@ -55,7 +55,8 @@ struct AgentProcessTests {
             print("refusal logged: \(line)")
             // One line per refused connection, naming the peer and the reason: the peer's
             // address and port appear in no other line of the applier's log.
-            let peer = try #require(line.firstMatch(of: #/from (127\.0\.0\.1:[0-9]+)/#)?.1, "no peer address in \(line)")
+            let peer = try #require(
+                line.firstMatch(of: #/from (127\.0\.0\.1:[0-9]+)/#)?.1, "no peer address in \(line)")
             #expect(line.contains("certificate not signed by the pair CA"), "\(line)")
             let mentions = pair.applierLog().split(separator: "\n").filter { line in
                 line.split(whereSeparator: { !"0123456789.:".contains($0) }).contains(peer)
@@ -85,8 +86,9 @@ struct AgentProcessTests {
         for threshold in thresholds {
             // Both agents ran all the way to the threshold, and the restarted one took part:
             // the sink grew since the previous kill.
-            let count = try pair.waitForSink(atLeast: max(threshold, atPreviousKill + 1), timeout: 120,
-                                             "(kills so far: \(kills); \(schedule.replay))")
+            let count = try pair.waitForSink(
+                atLeast: max(threshold, atPreviousKill + 1), timeout: 120,
+                "(kills so far: \(kills); \(schedule.replay))")
             if count < Int(batches) { midStream += 1 }
             let shipper = schedule.coin()
             if shipper { try pair.killShipper() } else { try pair.killApplier() }
@@ -97,7 +99,9 @@ struct AgentProcessTests {
         }
         let done = pair.waitForAll(timeout: 120)
         let elapsed = Date().timeIntervalSince(started)
-        print("agent kill -9: \(kills.count) kills (\(midStream) mid-stream: \(kills.joined(separator: " "))), \(pair.sinkLineCount()) batches in \(String(format: "%.2f", elapsed)) s; \(schedule.replay)")
+        print(
+            "agent kill -9: \(kills.count) kills (\(midStream) mid-stream: \(kills.joined(separator: " "))), \(pair.sinkLineCount()) batches in \(String(format: "%.2f", elapsed)) s; \(schedule.replay)"
+        )
         #expect(kills.count == 24)
         #expect(Set(kills.map { $0.prefix(7) }).count == 2, "both sides must have been killed: \(kills)")
         #expect(done, "\(schedule.replay)\n\(pair.logs())")

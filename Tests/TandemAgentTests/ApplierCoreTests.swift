@@ -12,16 +12,23 @@ struct ApplierCoreTests {
     static let stream = ShipperCoreTests.stream
 
     static func frame(_ sequence: UInt64, stream: StreamID = stream) throws -> [UInt8] {
-        try BatchEncoder().encode(Batch(stream: stream, sequence: sequence, transactions: [
-            Transaction(commitPosition: .postgresql(LSN(sequence * 100)), commitTime: Timestamp(microsecondsSinceEpoch: 0), changes: [])
-        ])).frame
+        try BatchEncoder().encode(
+            Batch(
+                stream: stream, sequence: sequence,
+                transactions: [
+                    Transaction(
+                        commitPosition: .postgresql(LSN(sequence * 100)),
+                        commitTime: Timestamp(microsecondsSinceEpoch: 0), changes: [])
+                ])
+        ).frame
     }
 
     /// A handshake between a sender session and the core; returns both.
     static func established(durable: UInt64 = 0) throws -> (sender: LinkSession, core: ApplierCore) {
         var sender = try LinkSession(configuration: ShipperCoreTests.configuration(.sender))
         var core = try ApplierCore(
-            session: try LinkSession(configuration: ShipperCoreTests.configuration(.receiver), durable: durable), stream: stream)
+            session: try LinkSession(configuration: ShipperCoreTests.configuration(.receiver), durable: durable),
+            stream: stream)
         let time = ShipperCoreTests.time
         var toSender = messages(try core.connected(at: time, previousEpoch: 0))
         var toCore = try sender.connected(at: time).compactMap { if case .send(let m) = $0 { m } else { nil } }
@@ -45,7 +52,8 @@ struct ApplierCoreTests {
     func storesAreGrouped() throws {
         var (_, core) = try Self.established()
         for sequence in UInt64(1)...3 {
-            let actions = core.received(.batch(sequence: sequence, frame: try Self.frame(sequence)), at: ShipperCoreTests.time)
+            let actions = core.received(
+                .batch(sequence: sequence, frame: try Self.frame(sequence)), at: ShipperCoreTests.time)
             #expect(!actions.contains { if case .store = $0 { true } else { false } })
         }
         let round = core.endRound(epoch: 7)

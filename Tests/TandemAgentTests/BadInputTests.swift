@@ -2,17 +2,17 @@ import ApplyKit
 import CaptureKit
 import Foundation
 import SeededRandom
-import Testing
+import TLSSupport
 import TandemAgent
 import TandemCodec
 import TandemCore
 import TandemLink
 import TandemTestSupport
 import TandemTransport
-import TLSSupport
+import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Protocol-level bad input against a real `tandem agent` applier over loopback TLS.
@@ -40,7 +40,8 @@ struct BadInputTests {
         let applier = try await StartedApplier()
         let shipper = try await applier.connect()
         // The prefix announces 1 000 bytes; 10 arrive, then the shipper closes cleanly.
-        try await shipper.sendRaw([0xE8, 0x03, 0x00, 0x00, LinkMessageKind.hello.rawValue] + [UInt8](repeating: 1, count: 9))
+        try await shipper.sendRaw(
+            [0xE8, 0x03, 0x00, 0x00, LinkMessageKind.hello.rawValue] + [UInt8](repeating: 1, count: 9))
         await shipper.connection.finish()
         try await applier.expectLogLine(marker: "link: connection to idc closed", reason: "lost")
         try await applier.expectUnchanged(durable: 0, sinkLines: 0)
@@ -107,8 +108,9 @@ struct BadInputTests {
         }
         try #require(durable == 1, "batch 1 was not acknowledged\n\(applier.pair.logs())")
         try await shipper.send(.batch(sequence: 1, frame: frame))
-        try await applier.expectRefusal(shipper, code: .outOfOrderBatch, reason: "expected batch 2, received batch 1",
-                                        durable: 1, sinkLines: 1)
+        try await applier.expectRefusal(
+            shipper, code: .outOfOrderBatch, reason: "expected batch 2, received batch 1",
+            durable: 1, sinkLines: 1)
     }
 
     @Test func batchAfterAGapIsRefused() async throws {
@@ -144,21 +146,29 @@ final class StartedApplier {
     /// Dials the applier as the shipper site, with its real certificate.
     func connect() async throws -> RawShipper {
         let site = pair.directory + "/pair/idc/"
-        let context = try TLSContext(role: .client, caFile: site + "ca.pem", certificateFile: site + "idc.pem",
-                                     keyFile: site + "idc.key")
-        let connection = try await TLSDialer(context: context, peerSite: "cloud").connect(host: "127.0.0.1", port: pair.port)
+        let context = try TLSContext(
+            role: .client, caFile: site + "ca.pem", certificateFile: site + "idc.pem",
+            keyFile: site + "idc.key")
+        let connection = try await TLSDialer(context: context, peerSite: "cloud").connect(
+            host: "127.0.0.1", port: pair.port)
         logLinesBefore = lines().count
         return RawShipper(connection: connection)
     }
 
-    func hello(version: UInt16 = LinkProtocol.currentVersion, pair name: LinkName? = nil, resumePoint: UInt64 = 0) -> LinkHello {
-        LinkHello(version: version, pair: name ?? pairName, site: shipperSite, role: .sender, stream: pair.stream,
-                  resumePoint: resumePoint, wallClock: Timestamp(microsecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1e6)))
+    func hello(version: UInt16 = LinkProtocol.currentVersion, pair name: LinkName? = nil, resumePoint: UInt64 = 0)
+        -> LinkHello
+    {
+        LinkHello(
+            version: version, pair: name ?? pairName, site: shipperSite, role: .sender, stream: pair.stream,
+            resumePoint: resumePoint,
+            wallClock: Timestamp(microsecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1e6)))
     }
 
     /// The applier's HELLO, our valid HELLO, and the applier's first ACK.
     func handshake(_ shipper: RawShipper) async throws {
-        guard case .hello(let theirs) = await shipper.next() else { throw FixtureError("no HELLO from the applier\n\(pair.logs())") }
+        guard case .hello(let theirs) = await shipper.next() else {
+            throw FixtureError("no HELLO from the applier\n\(pair.logs())")
+        }
         #expect(theirs.role == .receiver && theirs.pair == pairName && theirs.resumePoint == 0)
         try await shipper.send(.hello(hello()))
         guard case .ack = await shipper.next() else { throw FixtureError("no ACK after the handshake\n\(pair.logs())") }
@@ -174,8 +184,8 @@ final class StartedApplier {
     /// The applier process's peak virtual memory (`VmPeak` in /proc/PID/status), in kB.
     func virtualMemoryPeakKiB() -> Int? {
         guard let pid = pair.applier?.pid,
-              let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmPeak:") })
+            let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmPeak:") })
         else { return nil }
         return line.split(separator: " ").dropFirst().first.flatMap { Int($0) }
     }
@@ -183,8 +193,10 @@ final class StartedApplier {
     /// The applier closes the connection (after an ERROR of `code`, when given), logs one
     /// line naming the peer and `reason`, keeps running, and its spool and sink are as given.
     @discardableResult
-    func expectRefusal(_ shipper: RawShipper, code: LinkErrorCode?, reason: String, durable: UInt64 = 0,
-                       sinkLines: Int = 0) async throws -> LinkErrorMessage? {
+    func expectRefusal(
+        _ shipper: RawShipper, code: LinkErrorCode?, reason: String, durable: UInt64 = 0,
+        sinkLines: Int = 0
+    ) async throws -> LinkErrorMessage? {
         let (messages, closed) = await shipper.readUntilClosed()
         #expect(closed, "the applier did not close the connection\n\(pair.logs())")
         let errors = messages.compactMap { message -> LinkErrorMessage? in
@@ -243,8 +255,9 @@ final class StartedApplier {
         let arrived = try await eventuallyAsync(10) {
             pair.sinkLines().last?.hasPrefix("\(marker) ") == true || pair.applier?.isRunning != true
         }
-        #expect(arrived && pair.sinkLines().last?.hasPrefix("\(marker) ") == true,
-                "the marker batch \(marker) did not reach the sink: \(pair.sinkLines().suffix(3))\n\(pair.logs())")
+        #expect(
+            arrived && pair.sinkLines().last?.hasPrefix("\(marker) ") == true,
+            "the marker batch \(marker) did not reach the sink: \(pair.sinkLines().suffix(3))\n\(pair.logs())")
         #expect(pair.sinkLineCount() == sinkLines + 1, "sink lines after the marker batch\n\(pair.logs())")
         for check in loggedOnce { checkLogLine(marker: check.marker, reason: check.reason, since: check.since) }
         probe.connection.close()

@@ -1,11 +1,12 @@
-import TandemProcedures
 import ApplyKit
 import CaptureKit
 import Foundation
 import Logging
 import TandemConfig
-import Testing
 import TandemCore
+import TandemProcedures
+import Testing
+
 @testable import TandemAgent
 
 @Suite("shipper outbox and pair journal")
@@ -47,7 +48,8 @@ struct OutboxAndJournalTests {
     }
 
     @Test func roleIsBootstrappedOnceAndThenComesFromTheJournal() throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-journal-\(UUID().uuidString)").path
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-journal-\(UUID().uuidString)")
+            .path
         defer { try? FileManager.default.removeItem(atPath: root) }
         let journal = RoleJournal(spoolRoot: root)
         #expect(throws: JournalError.self) { try journal.resolve(requested: nil) }
@@ -58,7 +60,8 @@ struct OutboxAndJournalTests {
 
     @Test("a damaged or unreadable pair journal is refused, never taken for a first start")
     func damagedJournalIsRefused() throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-journal-\(UUID().uuidString)").path
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-journal-\(UUID().uuidString)")
+            .path
         defer { try? FileManager.default.removeItem(atPath: root) }
         let journal = RoleJournal(spoolRoot: root)
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
@@ -78,7 +81,8 @@ struct OutboxAndJournalTests {
     }
 
     @Test func syntheticSinkCutsATornLineAndResumesFromItsCheckpoint() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-sink-\(UUID().uuidString)").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-sink-\(UUID().uuidString)")
+            .path
         defer { try? FileManager.default.removeItem(atPath: path) }
         let stream = StreamID("acme-idc")!
         let source = try SyntheticSource(stream: stream, count: 3)

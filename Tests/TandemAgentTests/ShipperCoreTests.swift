@@ -37,7 +37,8 @@ struct ShipperCoreTests {
 
         init(core: ShipperCore, receiverDurable: UInt64) throws {
             self.core = core
-            receiver = try LinkSession(configuration: ShipperCoreTests.configuration(.receiver), durable: receiverDurable)
+            receiver = try LinkSession(
+                configuration: ShipperCoreTests.configuration(.receiver), durable: receiverDurable)
         }
 
         mutating func connect() throws {
@@ -144,7 +145,8 @@ struct ShipperCoreTests {
         link.sentBatches = []
         try link.connect()
         try link.produce([])  // offer only
-        #expect(link.sourceLog.filter { if case .restartSource = $0 { true } else { false } } == [.restartSource(at: 1)])
+        #expect(
+            link.sourceLog.filter { if case .restartSource = $0 { true } else { false } } == [.restartSource(at: 1)])
         #expect(link.sentBatches == [4, 5])
 
         // A new process (empty outbox) against a receiver durable through 5: restart at 6, and
@@ -163,9 +165,10 @@ struct ShipperCoreTests {
         link.receiver = try LinkSession(configuration: Self.configuration(.receiver), durable: 10)
         link.sourceLog = []
         try link.connect()
-        #expect(link.sourceLog == [
-            .acknowledgeSource(position: .postgresql(LSN(300)), sequence: 3), .restartSource(at: 11),
-        ])
+        #expect(
+            link.sourceLog == [
+                .acknowledgeSource(position: .postgresql(LSN(300)), sequence: 3), .restartSource(at: 11),
+            ])
         #expect(link.core.outboxCount == 0)
     }
 }

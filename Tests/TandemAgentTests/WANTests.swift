@@ -1,11 +1,11 @@
 import ApplyKit
 import CaptureKit
 import Foundation
-import Testing
 import TandemTestSupport
+import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An emulated WAN between two network namespaces: 100 Mbit/s and 40 ms each way (80 ms round
@@ -85,7 +85,8 @@ final class WANLab {
     init(method: Method) throws {
         self.method = method
         id = String(UInt32.random(in: 0..<0xFFFF_FFFF), radix: 36)
-        delayLineLog = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-wan-delayline-\(id).log").path
+        delayLineLog =
+            FileManager.default.temporaryDirectory.appendingPathComponent("tandem-wan-delayline-\(id).log").path
         do {
             switch method {
             case .netem: try buildNetem()
@@ -106,14 +107,24 @@ final class WANLab {
         try addNamespace(shipperNamespace)
         try addNamespace(applierNamespace)
         let a = String("tva\(id)".prefix(15)), b = String("tvb\(id)".prefix(15))
-        try Self.run(Self.ip, ["link", "add", a, "netns", shipperNamespace, "type", "veth",
-                               "peer", "name", b, "netns", applierNamespace])
-        for (namespace, device, address) in [(shipperNamespace, a, shipperAddress), (applierNamespace, b, applierAddress)] {
+        try Self.run(
+            Self.ip,
+            [
+                "link", "add", a, "netns", shipperNamespace, "type", "veth",
+                "peer", "name", b, "netns", applierNamespace,
+            ])
+        for (namespace, device, address) in [
+            (shipperNamespace, a, shipperAddress), (applierNamespace, b, applierAddress),
+        ] {
             try Self.run(Self.ip, ["-n", namespace, "link", "set", "lo", "up"])
             try Self.run(Self.ip, ["-n", namespace, "addr", "add", address + "/24", "dev", device])
             try Self.run(Self.ip, ["-n", namespace, "link", "set", device, "up"])
-            try Self.run(Self.ip, ["netns", "exec", namespace, Self.tc, "qdisc", "add", "dev", device, "root",
-                                   "netem", "delay", "40ms", "rate", "100mbit"])
+            try Self.run(
+                Self.ip,
+                [
+                    "netns", "exec", namespace, Self.tc, "qdisc", "add", "dev", device, "root",
+                    "netem", "delay", "40ms", "rate", "100mbit",
+                ])
         }
     }
 
@@ -140,8 +151,9 @@ final class WANLab {
         // The delay line creates the TUN device in the router namespace and runs until killed
         // (it also dies with this process: PR_SET_PDEATHSIG).
         unlink(delayLineLog)
-        let line = try ChildProcess.start(Self.ip, ["netns", "exec", r, Self.linkBench, "delayline", "--tun", tun, "--delay-ms", "40"],
-                                          log: delayLineLog)
+        let line = try ChildProcess.start(
+            Self.ip, ["netns", "exec", r, Self.linkBench, "delayline", "--tun", tun, "--delay-ms", "40"],
+            log: delayLineLog)
         delayLine = line
         let ready = eventually(10) { delayLineOutput().contains("READY") || !line.isRunning }
         guard ready, line.isRunning else {
@@ -153,8 +165,12 @@ final class WANLab {
         try Self.run(Self.ip, ["-n", r, "rule", "add", "iif", ra, "lookup", "100"])
         try Self.run(Self.ip, ["-n", r, "rule", "add", "iif", rb, "lookup", "100"])
         for (namespace, device) in [(a, va), (b, vb)] {
-            try Self.run(Self.ip, ["netns", "exec", namespace, Self.tc, "qdisc", "add", "dev", device, "root", "tbf",
-                                   "rate", "100mbit", "burst", "64kb", "limit", "1000kb"])
+            try Self.run(
+                Self.ip,
+                [
+                    "netns", "exec", namespace, Self.tc, "qdisc", "add", "dev", device, "root", "tbf",
+                    "rate", "100mbit", "burst", "64kb", "limit", "1000kb",
+                ])
         }
     }
 
@@ -172,16 +188,19 @@ final class WANLab {
         guard let line = delayLineOutput().split(separator: "\n").last(where: { $0.hasPrefix("STATS ") }) else {
             return "Emulator fidelity: no statistics from the delay line"
         }
-        let counts = Dictionary(line.dropFirst(6).split(separator: " ").compactMap { pair -> (String, Double)? in
-            let parts = pair.split(separator: "=")
-            guard parts.count == 2, let value = Double(parts[1]) else { return nil }
-            return (String(parts[0]), value)
-        }, uniquingKeysWith: { $1 })
+        let counts = Dictionary(
+            line.dropFirst(6).split(separator: " ").compactMap { pair -> (String, Double)? in
+                let parts = pair.split(separator: "=")
+                guard parts.count == 2, let value = Double(parts[1]) else { return nil }
+                return (String(parts[0]), value)
+            }, uniquingKeysWith: { $1 })
         guard let total = counts["packets"], let late = counts["late1ms"], total > 0 else {
             return "Emulator fidelity: \(line.dropFirst(6))"
         }
-        return String(format: "Emulator fidelity: %.1f%% of %.0f packets left more than 1 ms after their 40 ms (worst %.1f ms late; realtime=%.0f)",
-                      100 * late / total, total, (counts["worstLateUs"] ?? 0) / 1000, counts["realtime"] ?? 0)
+        return String(
+            format:
+                "Emulator fidelity: %.1f%% of %.0f packets left more than 1 ms after their 40 ms (worst %.1f ms late; realtime=%.0f)",
+            100 * late / total, total, (counts["worstLateUs"] ?? 0) / 1000, counts["realtime"] ?? 0)
     }
 
     /// Stops the delay line and deletes the namespaces (and with them the veth pairs and the TUN device).
@@ -200,7 +219,9 @@ final class WANLab {
         let result = try ChildProcess.capture(tool, arguments, timeout: 30)
         guard result.exitCode == 0 else {
             let text = result.standardOutput + result.standardError
-            throw FixtureError("\(tool) \(arguments.joined(separator: " ")) failed: \(text.trimmingCharacters(in: .whitespacesAndNewlines))")
+            throw FixtureError(
+                "\(tool) \(arguments.joined(separator: " ")) failed: \(text.trimmingCharacters(in: .whitespacesAndNewlines))"
+            )
         }
     }
 }
@@ -209,8 +230,10 @@ final class WANLab {
 struct WANTests {
     // Skipped (and reported as skipped) where it cannot run; `appliance/test` under CI=true
     // fails on any skipped test, since CI has root, ip, tc and netem or /dev/net/tun.
-    @Test(.enabled(if: WANLab.unavailableReason == nil,
-                   Comment(rawValue: "needs root, ip, tc and netem or a TUN delay line: \(WANLab.unavailableReason ?? "")")))
+    @Test(
+        .enabled(
+            if: WANLab.unavailableReason == nil,
+            Comment(rawValue: "needs root, ip, tc and netem or a TUN delay line: \(WANLab.unavailableReason ?? "")")))
     func streamAndKillsThroughEightyMillisecondLink() throws {
         let lab = try WANLab(method: try #require(WANLab.method))
         defer { lab.remove() }
@@ -230,15 +253,17 @@ struct WANTests {
         let atShipperKill = try pair.waitForSink(atLeast: max(batches / 2, atApplierKill + 1))
         try pair.killShipper()
         try pair.startShipper()
-        print("WAN: applier killed (-9) at \(atApplierKill) batches applied, shipper at \(atShipperKill), of \(batches)")
+        print(
+            "WAN: applier killed (-9) at \(atApplierKill) batches applied, shipper at \(atShipperKill), of \(batches)")
         #expect(atApplierKill >= batches / 5 && atApplierKill < batches, "applier kill not mid-stream\n\(pair.logs())")
         #expect(atShipperKill >= batches / 2 && atShipperKill < batches, "shipper kill not mid-stream\n\(pair.logs())")
         let done = pair.waitForAll(timeout: 120)
         let seconds = Date().timeIntervalSince(started)
         let count = pair.sinkLineCount()
         // For information only: no assertion on speed.
-        print("WAN (\(lab.method.rawValue), 100 Mbit/s, 40 ms each way, one kill -9 of each side): \(count) batches in "
-              + String(format: "%.2f s, %.0f batches/s", seconds, Double(count) / max(seconds, 0.001)))
+        print(
+            "WAN (\(lab.method.rawValue), 100 Mbit/s, 40 ms each way, one kill -9 of each side): \(count) batches in "
+                + String(format: "%.2f s, %.0f batches/s", seconds, Double(count) / max(seconds, 0.001)))
         print("WAN: " + lab.fidelity())
         #expect(done, "\(pair.logs())")
         let problems = pair.sinkProblems()

@@ -4,8 +4,12 @@ import Testing
 
 @Suite("CRC32C")
 struct CRC32CTests {
-    static func hardware(_ b: [UInt8], _ crc: UInt32 = 0) -> UInt32 { b.withUnsafeBytes { tandem_crc32c(crc, $0.baseAddress, $0.count) } }
-    static func software(_ b: [UInt8], _ crc: UInt32 = 0) -> UInt32 { b.withUnsafeBytes { tandem_crc32c_software(crc, $0.baseAddress, $0.count) } }
+    static func hardware(_ b: [UInt8], _ crc: UInt32 = 0) -> UInt32 {
+        b.withUnsafeBytes { tandem_crc32c(crc, $0.baseAddress, $0.count) }
+    }
+    static func software(_ b: [UInt8], _ crc: UInt32 = 0) -> UInt32 {
+        b.withUnsafeBytes { tandem_crc32c_software(crc, $0.baseAddress, $0.count) }
+    }
 
     /// RFC 3720 (iSCSI), appendix B.4, plus the customary check value.
     static let vectors: [(String, [UInt8], UInt32)] = [

@@ -27,9 +27,11 @@ struct ErrorMessageTests {
 
     static let samples: [BatchCodecError] = [
         .tooShort(length: 7), .badMagic, .unsupportedVersion(2), .unknownCompression(9), .unknownFlags(0x80),
-        .lengthOutOfBounds(field: "body length", value: 4_294_967_295, limit: 67_108_864), .lengthMismatch(expected: 100, actual: 99),
+        .lengthOutOfBounds(field: "body length", value: 4_294_967_295, limit: 67_108_864),
+        .lengthMismatch(expected: 100, actual: 99),
         .checksumMismatch(stored: 0xDEAD_BEEF, computed: 1), .truncated(field: "uuid value"),
-        .malformed(field: "date", reason: "month 13 day 1 out of range"), .decompressionFailed("Corrupted block detected"),
+        .malformed(field: "date", reason: "month 13 day 1 out of range"),
+        .decompressionFailed("Corrupted block detected"),
         .inconsistent("body has 1 rows, header says 2"), .invalidBatch("batch 1 holds no transaction"),
         .compressionFailed("level 99 outside 1...22"),
     ]
@@ -82,23 +84,41 @@ struct ErrorMessageTests {
         let forged = "x\nERROR tandem: forged log line"
         let long = String(repeating: "A", count: 100_000)
         func withRelation(named name: String, change: [UInt8]) -> [UInt8] {
-            F.frame(body: F.body(relations: [F.relationBytes(name: F.string(name), columns: Array(repeating: F.column(), count: 20))],
-                                 transactions: [F.transaction(changes: [change])]))
+            F.frame(
+                body: F.body(
+                    relations: [
+                        F.relationBytes(name: F.string(name), columns: Array(repeating: F.column(), count: 20))
+                    ],
+                    transactions: [F.transaction(changes: [change])]))
         }
         return [
-            HostileCase("stream id with a newline", F.frame(header: F.header { $0.stream = F.string(forged) }), .malformed(field: "stream id")),
-            HostileCase("decimal with a newline", F.frame(body: F.body(transactions: [F.transaction(changes: [F.insert([[6] + F.string("1" + forged), F.value(.null)])])])),
-                        .malformed(field: "decimal value")),
-            HostileCase("MySQL GTID set with a newline", F.frame(body: F.body(transactions: [F.transaction(position: [3] + F.string(forged) + [0, 0])])),
-                        .malformed(field: "MySQL position")),
-            HostileCase("MySQL GTID set of 100 000 bytes", F.frame(body: F.body(transactions: [F.transaction(position: [3] + F.string(long) + [0, 0])])),
-                        .malformed(field: "MySQL position")),
-            HostileCase("relation name with a newline, row image cut short",
-                        withRelation(named: forged, change: F.insert([F.value(.null)])), .truncated(field: nil)),
-            HostileCase("relation name of 100 000 bytes, row image cut short",
-                        withRelation(named: long, change: F.insert([F.value(.null)])), .truncated(field: nil)),
-            HostileCase("relation name with a newline, wrong row images",
-                        withRelation(named: forged, change: F.change(new: [0])), .malformed(field: "row change")),
+            HostileCase(
+                "stream id with a newline", F.frame(header: F.header { $0.stream = F.string(forged) }),
+                .malformed(field: "stream id")),
+            HostileCase(
+                "decimal with a newline",
+                F.frame(
+                    body: F.body(transactions: [
+                        F.transaction(changes: [F.insert([[6] + F.string("1" + forged), F.value(.null)])])
+                    ])),
+                .malformed(field: "decimal value")),
+            HostileCase(
+                "MySQL GTID set with a newline",
+                F.frame(body: F.body(transactions: [F.transaction(position: [3] + F.string(forged) + [0, 0])])),
+                .malformed(field: "MySQL position")),
+            HostileCase(
+                "MySQL GTID set of 100 000 bytes",
+                F.frame(body: F.body(transactions: [F.transaction(position: [3] + F.string(long) + [0, 0])])),
+                .malformed(field: "MySQL position")),
+            HostileCase(
+                "relation name with a newline, row image cut short",
+                withRelation(named: forged, change: F.insert([F.value(.null)])), .truncated(field: nil)),
+            HostileCase(
+                "relation name of 100 000 bytes, row image cut short",
+                withRelation(named: long, change: F.insert([F.value(.null)])), .truncated(field: nil)),
+            HostileCase(
+                "relation name with a newline, wrong row images",
+                withRelation(named: forged, change: F.change(new: [0])), .malformed(field: "row change")),
         ]
     }()
 
@@ -109,7 +129,9 @@ struct ErrorMessageTests {
             return
         }
         #expect(hostile.refusal.matches(error), "\(String(reflecting: error).prefix(200))")
-        #expect(Self.isOneLine(error.description), "description spans lines: \(error.description.prefix(200).debugDescription)")
+        #expect(
+            Self.isOneLine(error.description),
+            "description spans lines: \(error.description.prefix(200).debugDescription)")
         #expect(error.description.utf8.count <= 300, "description is \(error.description.utf8.count) bytes long")
     }
 }

@@ -73,18 +73,22 @@ struct FuzzTests {
                 headerBytes = Wire { $0.header(header) }.bytes
             }
             let zstd = encoded.header.compression == .zstd
-            let frame = assembleFrame(header: headerBytes, body: zstd ? zstdCompress(body) : body, compression: zstd ? 1 : 0)
+            let frame = assembleFrame(
+                header: headerBytes, body: zstd ? zstdCompress(body) : body, compression: zstd ? 1 : 0)
             do {
                 let decoded = try decoder.decode(frame)
                 accepted += 1
                 let again = try reencoder.encode(decoded)
-                #expect(try decoder.decode(again.frame) == decoded, "mutation #\(i): accepted batch does not round-trip")
+                #expect(
+                    try decoder.decode(again.frame) == decoded, "mutation #\(i): accepted batch does not round-trip")
                 let h = try decoder.decodeHeader(frame)
-                #expect(h.stream == decoded.stream && h.sequence == decoded.sequence
-                        && Int(h.transactionCount) == decoded.transactions.count && h.rowCount == UInt64(decoded.rowCount)
+                #expect(
+                    h.stream == decoded.stream && h.sequence == decoded.sequence
+                        && Int(h.transactionCount) == decoded.transactions.count
+                        && h.rowCount == UInt64(decoded.rowCount)
                         && h.firstPosition == decoded.transactions.first?.commitPosition
                         && h.lastPosition == decoded.transactions.last?.commitPosition,
-                        "mutation #\(i): accepted header disagrees with its body")
+                    "mutation #\(i): accepted header disagrees with its body")
             } catch {
                 refused += 1
             }
@@ -104,7 +108,8 @@ struct FuzzTests {
         case 4 where !bytes.isEmpty: bytes.remove(at: at)
         case 5: bytes.removeSubrange(min(at, bytes.count)...)  // truncate
         case 6:  // splice in an absurd varint
-            bytes.insert(contentsOf: Wire { $0.varint(UInt64(1) << UInt64.random(in: 20...63, using: &rng)) }.bytes, at: at)
+            bytes.insert(
+                contentsOf: Wire { $0.varint(UInt64(1) << UInt64.random(in: 20...63, using: &rng)) }.bytes, at: at)
         case 7 where bytes.count > 2:  // duplicate a slice
             let end = min(bytes.count, at + Int.random(in: 1...16, using: &rng))
             bytes.insert(contentsOf: bytes[at..<end], at: end)

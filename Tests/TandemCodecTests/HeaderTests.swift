@@ -7,14 +7,17 @@ import Testing
 @Suite("Batch header")
 struct HeaderTests {
     /// Recomputes every header field from the batch, independently of the encoder.
-    static func expectHeaderDescribes(_ batch: Batch, _ encoded: EncodedBatch, compression: BatchCompression,
-                                      sourceLocation: SourceLocation = #_sourceLocation) {
+    static func expectHeaderDescribes(
+        _ batch: Batch, _ encoded: EncodedBatch, compression: BatchCompression,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         let h = encoded.header
         #expect(h.stream == batch.stream, sourceLocation: sourceLocation)
         #expect(h.sequence == batch.sequence, sourceLocation: sourceLocation)
         #expect(h.compression == compression, sourceLocation: sourceLocation)
         #expect(Int(h.transactionCount) == batch.transactions.count, sourceLocation: sourceLocation)
-        let rows = batch.transactions.flatMap(\.changes).filter { if case .truncate = $0.kind { false } else { true } }.count
+        let rows = batch.transactions.flatMap(\.changes).filter { if case .truncate = $0.kind { false } else { true } }
+            .count
         #expect(h.rowCount == UInt64(rows), sourceLocation: sourceLocation)
         #expect(h.firstPosition == batch.transactions.first!.commitPosition, sourceLocation: sourceLocation)
         #expect(h.lastPosition == batch.transactions.last!.commitPosition, sourceLocation: sourceLocation)
@@ -47,27 +50,36 @@ struct HeaderTests {
 
     @Test("a hand-checked header: out-of-order commit times, truncates not counted as rows")
     func handChecked() throws {
-        let relation = Relation(name: RelationName(schema: "s", name: "t"),
-                                columns: [Column(name: "k", type: .integer(bits: 32, signed: true), nativeType: "int4", isKey: true)])
+        let relation = Relation(
+            name: RelationName(schema: "s", name: "t"),
+            columns: [Column(name: "k", type: .integer(bits: 32, signed: true), nativeType: "int4", isKey: true)])
         let first = Position.mariadb(try MariaDBGTIDList(parsing: "0-1-10,1-2-3"))
         let last = Position.mariadb(try MariaDBGTIDList(parsing: "0-1-12,1-2-3"))
-        let batch = Batch(stream: StreamID("s1")!, sequence: 42, transactions: [
-            Transaction(commitPosition: first, commitTime: Timestamp(microsecondsSinceEpoch: 500), changes: [
-                RowChange(relation: relation, kind: .insert, new: [.int(1)]),
-                RowChange(relation: relation, kind: .truncate(cascade: false, restartIdentity: false)),
-            ]),
-            Transaction(commitPosition: .mariadb(try MariaDBGTIDList(parsing: "0-1-11,1-2-3")),
-                        commitTime: Timestamp(microsecondsSinceEpoch: -7), changes: []),
-            Transaction(commitPosition: last, commitTime: Timestamp(microsecondsSinceEpoch: 300), changes: [
-                RowChange(relation: relation, kind: .update, old: [.int(1)], new: [.int(2)]),
-                RowChange(relation: relation, kind: .delete, old: [.int(2)]),
-            ]),
-        ])
+        let batch = Batch(
+            stream: StreamID("s1")!, sequence: 42,
+            transactions: [
+                Transaction(
+                    commitPosition: first, commitTime: Timestamp(microsecondsSinceEpoch: 500),
+                    changes: [
+                        RowChange(relation: relation, kind: .insert, new: [.int(1)]),
+                        RowChange(relation: relation, kind: .truncate(cascade: false, restartIdentity: false)),
+                    ]),
+                Transaction(
+                    commitPosition: .mariadb(try MariaDBGTIDList(parsing: "0-1-11,1-2-3")),
+                    commitTime: Timestamp(microsecondsSinceEpoch: -7), changes: []),
+                Transaction(
+                    commitPosition: last, commitTime: Timestamp(microsecondsSinceEpoch: 300),
+                    changes: [
+                        RowChange(relation: relation, kind: .update, old: [.int(1)], new: [.int(2)]),
+                        RowChange(relation: relation, kind: .delete, old: [.int(2)]),
+                    ]),
+            ])
         for config in CodecConfig.all {
             let encoded = try makeEncoder(config.compression, level: config.level).encode(batch)
             let expected = BatchHeader(
                 stream: StreamID("s1")!, sequence: 42, firstPosition: first, lastPosition: last,
-                firstCommitTime: Timestamp(microsecondsSinceEpoch: -7), lastCommitTime: Timestamp(microsecondsSinceEpoch: 500),
+                firstCommitTime: Timestamp(microsecondsSinceEpoch: -7),
+                lastCommitTime: Timestamp(microsecondsSinceEpoch: 500),
                 transactionCount: 3, rowCount: 3, uncompressedSize: UInt32(Wire { $0.body(batch) }.bytes.count),
                 compression: config.compression)
             #expect(encoded.header == expected)

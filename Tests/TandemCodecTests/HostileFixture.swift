@@ -5,19 +5,26 @@ import TandemCore
 /// fixture frame with exactly one thing changed, and (unless the change is to the
 /// checksum itself) a valid CRC32C, so that it reaches the validation it targets.
 enum Fixture {
-    static let relation = Relation(name: RelationName(schema: "s", name: "t"), columns: [
-        Column(name: "id", type: .integer(bits: 64, signed: true), nativeType: "bigint", nativeTypeID: 20, isKey: true, isNullable: false),
-        Column(name: "note", type: .text, nativeType: "text", nativeTypeID: 25),
-    ])
+    static let relation = Relation(
+        name: RelationName(schema: "s", name: "t"),
+        columns: [
+            Column(
+                name: "id", type: .integer(bits: 64, signed: true), nativeType: "bigint", nativeTypeID: 20, isKey: true,
+                isNullable: false),
+            Column(name: "note", type: .text, nativeType: "text", nativeTypeID: 25),
+        ])
     static let position = Position.postgresql(LSN(0x1_0000_0100))
     static let time: Int64 = 1_700_000_000_000_000
     static let row: [Value] = [.int(7), .text("x")]
 
     /// The batch the unmodified fixture frame holds.
-    static let batch = Batch(stream: StreamID("s1")!, sequence: 1, transactions: [
-        Transaction(commitPosition: position, commitTime: Timestamp(microsecondsSinceEpoch: time),
-                    changes: [RowChange(relation: relation, kind: .insert, new: row)]),
-    ])
+    static let batch = Batch(
+        stream: StreamID("s1")!, sequence: 1,
+        transactions: [
+            Transaction(
+                commitPosition: position, commitTime: Timestamp(microsecondsSinceEpoch: time),
+                changes: [RowChange(relation: relation, kind: .insert, new: row)])
+        ])
 
     static let huge: UInt64 = 1 << 62
 
@@ -30,13 +37,17 @@ enum Fixture {
     static func type(_ t: LogicalType) -> [UInt8] { Wire { $0.logicalType(t) }.bytes }
 
     /// One column: name, type, native type, type id, flags — each raw.
-    static func column(name: [UInt8] = string("c"), type: [UInt8] = type(.text), native: [UInt8] = string("text"),
-                       typeID: [UInt8] = varint(25), flags: [UInt8] = [2]) -> [UInt8] {
+    static func column(
+        name: [UInt8] = string("c"), type: [UInt8] = type(.text), native: [UInt8] = string("text"),
+        typeID: [UInt8] = varint(25), flags: [UInt8] = [2]
+    ) -> [UInt8] {
         name + type + native + typeID + flags
     }
 
-    static func relationBytes(schema: [UInt8] = string("s"), name: [UInt8] = string("t"),
-                              columnCount: [UInt8]? = nil, columns: [[UInt8]]? = nil) -> [UInt8] {
+    static func relationBytes(
+        schema: [UInt8] = string("s"), name: [UInt8] = string("t"),
+        columnCount: [UInt8]? = nil, columns: [[UInt8]]? = nil
+    ) -> [UInt8] {
         guard let columns else {
             precondition(columnCount == nil)
             return Wire { $0.relation(relation) }.bytes
@@ -48,21 +59,28 @@ enum Fixture {
     static var rowImage: [UInt8] { image(row.map(value)) }
 
     /// A change: kind (with truncate options if any), relation index, old, new.
-    static func change(kind: [UInt8] = [0], relationIndex: [UInt8] = [0], old: [UInt8] = [0],
-                       new: [UInt8] = rowImage) -> [UInt8] {
+    static func change(
+        kind: [UInt8] = [0], relationIndex: [UInt8] = [0], old: [UInt8] = [0],
+        new: [UInt8] = rowImage
+    ) -> [UInt8] {
         kind + relationIndex + old + new
     }
 
     static func insert(_ values: [[UInt8]]) -> [UInt8] { change(new: image(values)) }
 
-    static func transaction(position: [UInt8] = position(position), time: [UInt8] = signed(time), origin: [UInt8] = [0],
-                            chunkIndex: [UInt8] = [0], finalFlag: [UInt8] = [1], changeCount: [UInt8]? = nil,
-                            changes: [[UInt8]] = [change()]) -> [UInt8] {
-        position + time + origin + chunkIndex + finalFlag + (changeCount ?? varint(UInt64(changes.count))) + changes.joined()
+    static func transaction(
+        position: [UInt8] = position(position), time: [UInt8] = signed(time), origin: [UInt8] = [0],
+        chunkIndex: [UInt8] = [0], finalFlag: [UInt8] = [1], changeCount: [UInt8]? = nil,
+        changes: [[UInt8]] = [change()]
+    ) -> [UInt8] {
+        position + time + origin + chunkIndex + finalFlag + (changeCount ?? varint(UInt64(changes.count)))
+            + changes.joined()
     }
 
-    static func body(relationCount: [UInt8]? = nil, relations: [[UInt8]] = [relationBytes()],
-                     transactions: [[UInt8]] = [transaction()], trailing: [UInt8] = []) -> [UInt8] {
+    static func body(
+        relationCount: [UInt8]? = nil, relations: [[UInt8]] = [relationBytes()],
+        transactions: [[UInt8]] = [transaction()], trailing: [UInt8] = []
+    ) -> [UInt8] {
         (relationCount ?? varint(UInt64(relations.count))) + relations.joined() + transactions.joined() + trailing
     }
 
@@ -95,12 +113,14 @@ enum Fixture {
     /// A complete frame with a valid CRC32C.
     static func frame(body: [UInt8] = body(), header: Header = Header(), zstd: Bool = false) -> [UInt8] {
         let stored = zstd ? zstdCompress(body) : body
-        return assembleFrame(header: header.bytes(uncompressedSize: body.count), body: stored, compression: zstd ? 1 : 0)
+        return assembleFrame(
+            header: header.bytes(uncompressedSize: body.count), body: stored, compression: zstd ? 1 : 0)
     }
 
     /// A frame whose stored body is given as is (for forged zstd bodies).
     static func frame(storedBody: [UInt8], uncompressedSize: Int, compression: UInt8 = 1) -> [UInt8] {
-        assembleFrame(header: Header().bytes(uncompressedSize: uncompressedSize), body: storedBody, compression: compression)
+        assembleFrame(
+            header: Header().bytes(uncompressedSize: uncompressedSize), body: storedBody, compression: compression)
     }
 
     /// Overwrites bytes of a frame and recomputes the CRC (unless `reseal` is false).

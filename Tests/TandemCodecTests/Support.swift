@@ -22,8 +22,10 @@ extension SplitMix64 {
 
 // MARK: - Codec shortcuts
 
-func makeEncoder(_ compression: BatchCompression, level: Int32 = BatchEncoder.defaultCompressionLevel,
-                 limits: BatchLimits = .default) -> BatchEncoder {
+func makeEncoder(
+    _ compression: BatchCompression, level: Int32 = BatchEncoder.defaultCompressionLevel,
+    limits: BatchLimits = .default
+) -> BatchEncoder {
     do { return try BatchEncoder(compression: compression, level: level, limits: limits) } catch {
         fatalError("cannot create encoder: \(error)")
     }
@@ -63,7 +65,9 @@ func zstdCompress(_ body: [UInt8], level: Int32 = 1) -> [UInt8] {
     let compressor: ZstdCompressor
     do { compressor = try ZstdCompressor(level: level) } catch { fatalError("zstd: \(error)") }
     let result: Result<Void, ZstdError> = body.withUnsafeBytes { raw in
-        do throws(ZstdError) { try compressor.compress(raw, appendingTo: &out); return .success(()) } catch { return .failure(error) }
+        do throws(ZstdError) { try compressor.compress(raw, appendingTo: &out); return .success(()) } catch {
+            return .failure(error)
+        }
     }
     if case .failure(let error) = result { fatalError("zstd: \(error)") }
     return out
@@ -91,7 +95,8 @@ enum Refusal: CustomStringConvertible, Sendable {
         case let (.malformed(field, reason), .malformed(actualField, actualReason)):
             return field == actualField && (reason.map { actualReason.contains($0) } ?? true)
         case let (.inconsistent(part), .inconsistent(reason)): return part.map { reason.contains($0) } ?? true
-        case let (.decompressionFailed(part), .decompressionFailed(reason)): return part.map { reason.contains($0) } ?? true
+        case let (.decompressionFailed(part), .decompressionFailed(reason)):
+            return part.map { reason.contains($0) } ?? true
         case let (.checksumMismatch, .checksumMismatch(stored, computed)): return stored != computed
         default: return false
         }
@@ -113,27 +118,34 @@ enum Refusal: CustomStringConvertible, Sendable {
 /// Decodes `frame` and checks the refusal. `headerLevel`: the fault is in the
 /// prefix or header, so `decodeHeader` must refuse it the same way; otherwise the
 /// fault is in the body, which `decodeHeader` does not open, so it must succeed.
-func expectRefused(_ frame: [UInt8], _ refusal: Refusal, headerLevel: Bool, decoder: BatchDecoder = makeDecoder(),
-                   _ comment: Comment? = nil, sourceLocation: SourceLocation = #_sourceLocation) {
+func expectRefused(
+    _ frame: [UInt8], _ refusal: Refusal, headerLevel: Bool, decoder: BatchDecoder = makeDecoder(),
+    _ comment: Comment? = nil, sourceLocation: SourceLocation = #_sourceLocation
+) {
     if let error = decodeFailure(frame, decoder) {
-        #expect(refusal.matches(error), "decode threw \(error) [\(String(reflecting: error))], expected \(refusal)",
-                sourceLocation: sourceLocation)
+        #expect(
+            refusal.matches(error), "decode threw \(error) [\(String(reflecting: error))], expected \(refusal)",
+            sourceLocation: sourceLocation)
     } else {
-        Issue.record("decode accepted a hostile frame (expected \(refusal)) \(comment.map { "— \($0)" } ?? "")",
-                     sourceLocation: sourceLocation)
+        Issue.record(
+            "decode accepted a hostile frame (expected \(refusal)) \(comment.map { "— \($0)" } ?? "")",
+            sourceLocation: sourceLocation)
     }
     let headerError = headerFailure(frame, decoder)
     if headerLevel {
         if let headerError {
-            #expect(refusal.matches(headerError), "decodeHeader threw \(headerError), expected \(refusal)",
-                    sourceLocation: sourceLocation)
+            #expect(
+                refusal.matches(headerError), "decodeHeader threw \(headerError), expected \(refusal)",
+                sourceLocation: sourceLocation)
         } else {
-            Issue.record("decodeHeader accepted a frame with a bad prefix/header (expected \(refusal))",
-                         sourceLocation: sourceLocation)
+            Issue.record(
+                "decodeHeader accepted a frame with a bad prefix/header (expected \(refusal))",
+                sourceLocation: sourceLocation)
         }
     } else {
-        #expect(headerError == nil, "decodeHeader must not open the body, but threw \(String(describing: headerError))",
-                sourceLocation: sourceLocation)
+        #expect(
+            headerError == nil, "decodeHeader must not open the body, but threw \(String(describing: headerError))",
+            sourceLocation: sourceLocation)
     }
 }
 
@@ -264,7 +276,11 @@ struct Wire {
             rest.optionalString(t.origin); rest.varint(UInt64(t.chunk.index)); rest.u8(t.chunk.isFinal ? 1 : 0)
             rest.varint(t.changes.count)
             for c in t.changes {
-                let index = relations.firstIndex(of: c.relation) ?? { relations.append(c.relation); return relations.count - 1 }()
+                let index =
+                    relations.firstIndex(of: c.relation)
+                    ?? {
+                        relations.append(c.relation); return relations.count - 1
+                    }()
                 switch c.kind {
                 case .insert: rest.u8(0)
                 case .update: rest.u8(1)
@@ -283,9 +299,11 @@ struct Wire {
 /// Assembles a frame: 16-byte prefix, header, stored body, CRC32C trailer.
 /// Every field can be overridden to forge a hostile frame; the CRC is valid
 /// unless `crc` is given, so forged frames reach the inner validation.
-func assembleFrame(header: [UInt8], body: [UInt8], compression: UInt8 = 0, version: UInt16 = 1, flags: UInt8 = 0,
-                   magic: [UInt8] = Array("TNDB".utf8), headerLength: UInt32? = nil, bodyLength: UInt32? = nil,
-                   crc: UInt32? = nil) -> [UInt8] {
+func assembleFrame(
+    header: [UInt8], body: [UInt8], compression: UInt8 = 0, version: UInt16 = 1, flags: UInt8 = 0,
+    magic: [UInt8] = Array("TNDB".utf8), headerLength: UInt32? = nil, bodyLength: UInt32? = nil,
+    crc: UInt32? = nil
+) -> [UInt8] {
     var w = Wire()
     w.append(magic); w.u16(version); w.u8(compression); w.u8(flags)
     w.u32(headerLength ?? UInt32(header.count)); w.u32(bodyLength ?? UInt32(body.count))

@@ -61,7 +61,8 @@ import Testing
         } catch {
             #expect(error.file == "/nonexistent-tandem/site.toml")
             #expect(error.key == nil)
-            #expect(error.description == "/nonexistent-tandem/site.toml: cannot read the configuration file: no such file")
+            #expect(
+                error.description == "/nonexistent-tandem/site.toml: cannot read the configuration file: no such file")
             #expect(error.hint.contains("--config"))
         }
     }

@@ -50,7 +50,9 @@ import Testing
             .removing("database", "application_name").text
         let config = try SiteConfig.parse(text, file: siteFile, environment: ConfigText.environment)
         #expect(config.database.port == 5432)
-        #expect(config.database.engineSettings.postgresql == PostgreSQLSettings(sslMode: .prefer, applicationName: "tandem"))
+        #expect(
+            config.database.engineSettings.postgresql == PostgreSQLSettings(sslMode: .prefer, applicationName: "tandem")
+        )
         #expect(config.database.engineSettings.binlog == nil)
     }
 

@@ -101,7 +101,8 @@ struct TemporaryDirectory {
     let path: String
 
     init() throws {
-        path = URL(fileURLWithPath: NSTemporaryDirectory())
+        path =
+            URL(fileURLWithPath: NSTemporaryDirectory())
             .appendingPathComponent("tandem-config-tests-" + UUID().uuidString).path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }

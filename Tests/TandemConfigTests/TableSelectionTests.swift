@@ -1,6 +1,5 @@
-import Testing
-
 import TandemConfig
+import Testing
 
 @Suite struct TableSelectionTests {
     @Test(arguments: [

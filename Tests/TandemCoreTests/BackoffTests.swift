@@ -1,7 +1,6 @@
 import SeededRandom
-import Testing
-
 import TandemCore
+import Testing
 
 @Suite("Reconnect backoff")
 struct BackoffTests {
@@ -18,7 +17,9 @@ struct BackoffTests {
             #expect(delay <= ceiling)
             #expect(delay <= .seconds(10))
         }
-        #expect(Array(ceilings.prefix(9)) == [100, 200, 400, 800, 1600, 3200, 6400, 10_000, 10_000].map { Duration.milliseconds($0) })
+        #expect(
+            Array(ceilings.prefix(9))
+                == [100, 200, 400, 800, 1600, 3200, 6400, 10_000, 10_000].map { Duration.milliseconds($0) })
         #expect(ceilings.last == .seconds(10))
         #expect(backoff.attempt == 20)
     }
@@ -40,7 +41,8 @@ struct BackoffTests {
 
     @Test("a connection that stayed up resets the backoff; a short one does not")
     func reset() {
-        var backoff = ReconnectBackoff(minimumDelay: .milliseconds(100), maximumDelay: .seconds(10), stableAfter: .seconds(60))
+        var backoff = ReconnectBackoff(
+            minimumDelay: .milliseconds(100), maximumDelay: .seconds(10), stableAfter: .seconds(60))
         var rng = SplitMix64(seed: 7)
         for _ in 0..<5 { _ = backoff.nextDelay(using: &rng) }
         let start = ContinuousClock.now

@@ -4,14 +4,21 @@ import Testing
 
 @Suite("Change model")
 struct ChangeModelTests {
-    let relation = Relation(name: RelationName(schema: "public", name: "t"), columns: [
-        Column(name: "a", type: .integer(bits: 32, signed: true), nativeType: "integer", isKey: true, isNullable: false),
-        Column(name: "b", type: .text, nativeType: "text"),
-        Column(name: "c", type: .integer(bits: 32, signed: true), nativeType: "integer", isKey: true, isNullable: false),
-    ])
+    let relation = Relation(
+        name: RelationName(schema: "public", name: "t"),
+        columns: [
+            Column(
+                name: "a", type: .integer(bits: 32, signed: true), nativeType: "integer", isKey: true, isNullable: false
+            ),
+            Column(name: "b", type: .text, nativeType: "text"),
+            Column(
+                name: "c", type: .integer(bits: 32, signed: true), nativeType: "integer", isKey: true, isNullable: false
+            ),
+        ])
 
     @Test func keyComesFromOldImageForUpdatesAndDeletes() {
-        let update = RowChange(relation: relation, kind: .update, old: [.int(1), .unchanged, .int(2)], new: [.int(3), .text("x"), .int(4)])
+        let update = RowChange(
+            relation: relation, kind: .update, old: [.int(1), .unchanged, .int(2)], new: [.int(3), .text("x"), .int(4)])
         #expect(update.key == [.int(1), .int(2)])
         let updateWithoutOld = RowChange(relation: relation, kind: .update, new: [.int(3), .text("x"), .int(4)])
         #expect(updateWithoutOld.key == [.int(3), .int(4)])
@@ -23,7 +30,9 @@ struct ChangeModelTests {
     @Test func relationsWithoutKeyAreDetected() {
         #expect(relation.hasKey)
         #expect(relation.keyColumnIndices == [0, 2])
-        let noKey = Relation(name: RelationName(schema: "public", name: "log"), columns: [Column(name: "line", type: .text, nativeType: "text")])
+        let noKey = Relation(
+            name: RelationName(schema: "public", name: "log"),
+            columns: [Column(name: "line", type: .text, nativeType: "text")])
         #expect(!noKey.hasKey)
     }
 
@@ -39,11 +48,13 @@ struct ChangeModelTests {
         #expect(!Value.null.isUnchanged)
     }
 
-    @Test("exact decimals accept numeric text only", arguments: [
-        ("123", true), ("-0.5", true), ("+7.", true), (".5", true), ("NaN", true), ("-Infinity", true),
-        ("1234567890123456789012345678901234567890.123456789", true),
-        ("", false), ("-", false), (".", false), ("1e5", false), ("1.2.3", false), ("12a", false), (" 1", false),
-    ])
+    @Test(
+        "exact decimals accept numeric text only",
+        arguments: [
+            ("123", true), ("-0.5", true), ("+7.", true), (".5", true), ("NaN", true), ("-Infinity", true),
+            ("1234567890123456789012345678901234567890.123456789", true),
+            ("", false), ("-", false), (".", false), ("1e5", false), ("1.2.3", false), ("12a", false), (" 1", false),
+        ])
     func exactDecimal(text: String, valid: Bool) {
         #expect((ExactDecimal(text) != nil) == valid)
     }
@@ -73,10 +84,12 @@ struct ChangeModelTests {
     }
 
     @Test func transactionCountsRows() {
-        let tx = Transaction(commitPosition: .postgresql(LSN(1)), commitTime: Timestamp(microsecondsSinceEpoch: 1), changes: [
-            RowChange(relation: relation, kind: .insert, new: [.int(1), .null, .int(2)]),
-            RowChange(relation: relation, kind: .truncate(cascade: true, restartIdentity: false)),
-        ])
+        let tx = Transaction(
+            commitPosition: .postgresql(LSN(1)), commitTime: Timestamp(microsecondsSinceEpoch: 1),
+            changes: [
+                RowChange(relation: relation, kind: .insert, new: [.int(1), .null, .int(2)]),
+                RowChange(relation: relation, kind: .truncate(cascade: true, restartIdentity: false)),
+            ])
         #expect(tx.rowCount == 1)
         #expect(tx.chunk == .whole)
     }

@@ -4,13 +4,15 @@ import Testing
 
 @Suite("LSN")
 struct LSNTests {
-    @Test("parses and prints PostgreSQL's X/Y form", arguments: [
-        ("0/0", UInt64(0)),
-        ("16/B374D848", UInt64(0x16_B374_D848)),
-        ("0/1", UInt64(1)),
-        ("FFFFFFFF/FFFFFFFF", UInt64.max),
-        ("a/bc", UInt64(0xA_0000_00BC)),
-    ])
+    @Test(
+        "parses and prints PostgreSQL's X/Y form",
+        arguments: [
+            ("0/0", UInt64(0)),
+            ("16/B374D848", UInt64(0x16_B374_D848)),
+            ("0/1", UInt64(1)),
+            ("FFFFFFFF/FFFFFFFF", UInt64.max),
+            ("a/bc", UInt64(0xA_0000_00BC)),
+        ])
     func parse(text: String, value: UInt64) throws {
         let lsn = try LSN(parsing: text)
         #expect(lsn.rawValue == value)
@@ -18,9 +20,11 @@ struct LSNTests {
         #expect(lsn.description == text.uppercased())
     }
 
-    @Test("rejects malformed text", arguments: [
-        "", "/", "0/", "/0", "16B374D848", "1/2/3", "G/0", "0/123456789", "-1/0", " 0/0", "0/0 ", "0x1/0", "+1/0",
-    ])
+    @Test(
+        "rejects malformed text",
+        arguments: [
+            "", "/", "0/", "/0", "16B374D848", "1/2/3", "G/0", "0/123456789", "-1/0", " 0/0", "0/0 ", "0x1/0", "+1/0",
+        ])
     func reject(text: String) {
         #expect(throws: PositionError.self) { try LSN(parsing: text) }
     }
@@ -28,7 +32,9 @@ struct LSNTests {
     @Test func ordersByValue() async {
         await propertyCheck(input: Gen.uint64(), Gen.uint64()) { a, b in
             #expect((LSN(a) < LSN(b)) == (a < b))
-            #expect(Position.postgresql(LSN(a)).compare(to: .postgresql(LSN(b))) == (a < b ? .before : a == b ? .same : .after))
+            #expect(
+                Position.postgresql(LSN(a)).compare(to: .postgresql(LSN(b)))
+                    == (a < b ? .before : a == b ? .same : .after))
         }
     }
 
@@ -43,15 +49,21 @@ struct LSNTests {
 struct MariaDBPositionTests {
     @Test func parsesGtidBinlogPos() throws {
         let list = try MariaDBGTIDList(parsing: "1-2-5, 0-1-100")
-        #expect(list.gtids == [MariaDBGTID(domain: 0, server: 1, sequence: 100), MariaDBGTID(domain: 1, server: 2, sequence: 5)])
+        #expect(
+            list.gtids == [
+                MariaDBGTID(domain: 0, server: 1, sequence: 100), MariaDBGTID(domain: 1, server: 2, sequence: 5),
+            ])
         #expect(list.description == "0-1-100,1-2-5")
         #expect(try MariaDBGTIDList(parsing: "").gtids.isEmpty)
         #expect(try MariaDBGTIDList(parsing: "4294967295-4294967295-18446744073709551615").gtids.count == 1)
     }
 
-    @Test("rejects malformed text", arguments: [
-        "0-1", "0-1-2-3", "a-1-2", "0-1-", "-1-2", "0--1", "0-1-2,", ",0-1-2", "0-1-2,0-3-4", "4294967296-1-1", "0-1-18446744073709551616", "0 -1-2",
-    ])
+    @Test(
+        "rejects malformed text",
+        arguments: [
+            "0-1", "0-1-2-3", "a-1-2", "0-1-", "-1-2", "0--1", "0-1-2,", ",0-1-2", "0-1-2,0-3-4", "4294967296-1-1",
+            "0-1-18446744073709551616", "0 -1-2",
+        ])
     func reject(text: String) {
         #expect(throws: PositionError.self) { try MariaDBGTIDList(parsing: text) }
     }
@@ -92,10 +104,14 @@ struct MySQLPositionTests {
         #expect(try MySQLGTIDSet(parsing: "").servers.isEmpty)
     }
 
-    @Test("rejects malformed text", arguments: [
-        "3E11FA47-71CA-11E1-9E33-C80AA9429562", "3E11FA47-71CA-11E1-9E33-C80AA942956:1", "3E11FA47-71CA-11E1-9E33-C80AA9429562:0",
-        "3E11FA47-71CA-11E1-9E33-C80AA9429562:5-1", "3E11FA47-71CA-11E1-9E33-C80AA9429562:a", "xyz:1", "3E11FA47-71CA-11E1-9E33-C80AA9429562:1-",
-    ])
+    @Test(
+        "rejects malformed text",
+        arguments: [
+            "3E11FA47-71CA-11E1-9E33-C80AA9429562", "3E11FA47-71CA-11E1-9E33-C80AA942956:1",
+            "3E11FA47-71CA-11E1-9E33-C80AA9429562:0",
+            "3E11FA47-71CA-11E1-9E33-C80AA9429562:5-1", "3E11FA47-71CA-11E1-9E33-C80AA9429562:a", "xyz:1",
+            "3E11FA47-71CA-11E1-9E33-C80AA9429562:1-",
+        ])
     func reject(text: String) {
         #expect(throws: PositionError.self) { try MySQLGTIDSet(parsing: text) }
     }
@@ -155,7 +171,9 @@ struct StoredPositionTests {
     @Test("a stored text without its engine, with an unknown engine, or with a bad position is refused")
     func refusals() {
         // The forms written before positions carried their engine: never guessed.
-        for text in ["16/B374D848", "0-1-42", "", "oracle 1234", "postgresql", "postgresql 16/zz", "mariadb 16/B374D848"] {
+        for text in [
+            "16/B374D848", "0-1-42", "", "oracle 1234", "postgresql", "postgresql 16/zz", "mariadb 16/B374D848",
+        ] {
             #expect(throws: PositionError.self, "\(text)") { try Position(storedText: text) }
         }
         do {

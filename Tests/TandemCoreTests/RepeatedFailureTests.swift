@@ -10,7 +10,9 @@ struct RepeatedFailureTests {
         var lines: [String] = []
         // A retry every 2 s for 5 minutes: 150 attempts.
         for attempt in 0..<150 {
-            if let line = log.failed("cannot connect to cloud", at: start + .seconds(2 * attempt)) { lines.append(line) }
+            if let line = log.failed("cannot connect to cloud", at: start + .seconds(2 * attempt)) {
+                lines.append(line)
+            }
         }
         #expect(lines.first == "cannot connect to cloud")
         #expect(lines.count == 5, "\(lines)")  // the first, then one summary a minute

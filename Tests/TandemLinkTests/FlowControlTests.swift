@@ -40,8 +40,9 @@ struct FlowControlTests {
         #expect(sender.session.batchesInFlight == 0)
     }
 
-    @Test("a receiver holds its HELLO until batches already handed to the spool are durable",
-          arguments: LinkTransportRole.allCases)
+    @Test(
+        "a receiver holds its HELLO until batches already handed to the spool are durable",
+        arguments: LinkTransportRole.allCases)
     func helloWaitsForSpool(_ receiverTransport: LinkTransportRole) throws {
         let sender = try Endpoint(configuration(.sender, receiverTransport == .server ? .client : .server))
         sender.source = (1...5).map { frame($0) }
@@ -117,7 +118,8 @@ struct FlowControlTests {
         let actions = session.receive(.ack(LinkAck(durable: 1, applied: 0)), at: TestClock().now)
         #expect(actions == [.acknowledged(durable: 1, applied: 0, position: nil)])
         #expect(session.waitingOffer == 3)
-        #expect(session.receive(.ack(LinkAck(durable: 2, applied: 0)), at: TestClock().now).last == .sendBatch(sequence: 3))
+        #expect(
+            session.receive(.ack(LinkAck(durable: 2, applied: 0)), at: TestClock().now).last == .sendBatch(sequence: 3))
     }
 
     @Test("a batch larger than the whole window is sent when nothing else is in flight")
@@ -125,10 +127,12 @@ struct FlowControlTests {
         var (session, _) = try establishedSession(configuration(.sender, .client, window: 1000))
         #expect(try session.offer(sequence: 1, size: 5000) == .sendNow)
         #expect(try session.offer(sequence: 2, size: 10) == .wait)
-        #expect(session.receive(.ack(LinkAck(durable: 1, applied: 0)), at: TestClock().now).last == .sendBatch(sequence: 2))
+        #expect(
+            session.receive(.ack(LinkAck(durable: 1, applied: 0)), at: TestClock().now).last == .sendBatch(sequence: 2))
         // But not while something else is in flight.
         #expect(try session.offer(sequence: 3, size: 5000) == .wait)
-        #expect(session.receive(.ack(LinkAck(durable: 2, applied: 0)), at: TestClock().now).last == .sendBatch(sequence: 3))
+        #expect(
+            session.receive(.ack(LinkAck(durable: 2, applied: 0)), at: TestClock().now).last == .sendBatch(sequence: 3))
         #expect(session.bytesInFlight == 5000)
     }
 
@@ -168,8 +172,9 @@ struct FlowControlTests {
         #expect(try session.stored(upTo: 10).isEmpty)
         #expect(try session.stored(upTo: 4).isEmpty, "a stale report changes nothing")
         let position = Position.postgresql(LSN(0x1000))
-        #expect(try session.applied(upTo: 4, position: position)
-            == [.send(.ack(LinkAck(durable: 10, applied: 4, appliedPosition: position)))])
+        #expect(
+            try session.applied(upTo: 4, position: position)
+                == [.send(.ack(LinkAck(durable: 10, applied: 4, appliedPosition: position)))])
         #expect(try session.applied(upTo: 4, position: position).isEmpty)
         #expect(try session.applied(upTo: 3, position: nil).isEmpty)
         // The position may move within a batch.
@@ -181,20 +186,24 @@ struct FlowControlTests {
         var (session, _) = try establishedSession(configuration(.sender, .client))
         for sequence in UInt64(1)...3 { _ = try session.offer(sequence: sequence, size: 10) }
         let position = try Position(engine: .mariadb, parsing: "0-1-77")
-        let actions = session.receive(.ack(LinkAck(durable: 3, applied: 2, appliedPosition: position)), at: TestClock().now)
+        let actions = session.receive(
+            .ack(LinkAck(durable: 3, applied: 2, appliedPosition: position)), at: TestClock().now)
         #expect(actions == [.acknowledged(durable: 3, applied: 2, position: position)])
         #expect(session.acknowledgedDurable == 3)
         // The same ACK again reports nothing new.
-        #expect(session.receive(.ack(LinkAck(durable: 3, applied: 2, appliedPosition: position)), at: TestClock().now).isEmpty)
+        #expect(
+            session.receive(.ack(LinkAck(durable: 3, applied: 2, appliedPosition: position)), at: TestClock().now)
+                .isEmpty)
     }
 
-    @Test("an ACK going backwards, beyond what was sent, or applied beyond durable is a violation",
-          arguments: [
-              LinkAck(durable: 2, applied: 1),   // below the 3 already acknowledged
-              LinkAck(durable: 6, applied: 1),   // only 5 were sent
-              LinkAck(durable: 4, applied: 5),   // applied beyond durable
-              LinkAck(durable: 4, applied: 0),   // applied went back from 1
-          ])
+    @Test(
+        "an ACK going backwards, beyond what was sent, or applied beyond durable is a violation",
+        arguments: [
+            LinkAck(durable: 2, applied: 1),  // below the 3 already acknowledged
+            LinkAck(durable: 6, applied: 1),  // only 5 were sent
+            LinkAck(durable: 4, applied: 5),  // applied beyond durable
+            LinkAck(durable: 4, applied: 0),  // applied went back from 1
+        ])
     func ackViolations(_ ack: LinkAck) throws {
         var (session, _) = try establishedSession(configuration(.sender, .client))
         for sequence in UInt64(1)...5 { _ = try session.offer(sequence: sequence, size: 10) }
@@ -212,9 +221,12 @@ struct FlowControlTests {
     @Test("an ACK before anything was sent is beyond what was sent")
     func ackBeforeAnything() throws {
         var (session, _) = try establishedSession(configuration(.sender, .client), peerResume: 4)
-        #expect(session.receive(.ack(LinkAck(durable: 4, applied: 4)), at: TestClock().now)
-            == [.acknowledged(durable: 4, applied: 4, position: nil)])
-        #expect(session.receive(.ack(LinkAck(durable: 5, applied: 4)), at: TestClock().now).sentError?.code == .protocolViolation)
+        #expect(
+            session.receive(.ack(LinkAck(durable: 4, applied: 4)), at: TestClock().now)
+                == [.acknowledged(durable: 4, applied: 4, position: nil)])
+        #expect(
+            session.receive(.ack(LinkAck(durable: 5, applied: 4)), at: TestClock().now).sentError?.code
+                == .protocolViolation)
     }
 
     @Test("a replayed batch is refused and nothing is stored")
@@ -236,28 +248,36 @@ struct FlowControlTests {
         let actions = session.receive(.batch(sequence: 7, frame: [7]), at: TestClock().now)
         #expect(actions.stores.isEmpty)
         #expect(actions.closeReason?.problem == .outOfOrderBatch(expected: 6, received: 7))
-        #expect(actions.closeReason?.description == "closed the link to site \"idc\": out-of-order batch: expected batch 6, received batch 7")
+        #expect(
+            actions.closeReason?.description
+                == "closed the link to site \"idc\": out-of-order batch: expected batch 6, received batch 7")
     }
 
     @Test("after resuming at its durable point a receiver refuses the durable batch itself")
     func replayAfterResume() throws {
         var (session, _) = try establishedSession(configuration(.receiver, .client), durable: 5)
-        #expect(session.receive(.batch(sequence: 5, frame: [5]), at: TestClock().now).sentError?.code == .outOfOrderBatch)
+        #expect(
+            session.receive(.batch(sequence: 5, frame: [5]), at: TestClock().now).sentError?.code == .outOfOrderBatch)
     }
 
     @Test("a sender does not accept batches, a receiver does not accept ACKs")
     func wrongDirection() throws {
         var (sender, _) = try establishedSession(configuration(.sender, .client))
-        #expect(sender.receive(.batch(sequence: 1, frame: [1]), at: TestClock().now).closeReason?.problem
-            == .protocolViolation("the sender side does not accept BATCH"))
+        #expect(
+            sender.receive(.batch(sequence: 1, frame: [1]), at: TestClock().now).closeReason?.problem
+                == .protocolViolation("the sender side does not accept BATCH"))
         var (receiver, _) = try establishedSession(configuration(.receiver, .client))
-        #expect(receiver.receive(.ack(LinkAck(durable: 0, applied: 0)), at: TestClock().now).sentError?.code == .protocolViolation)
+        #expect(
+            receiver.receive(.ack(LinkAck(durable: 0, applied: 0)), at: TestClock().now).sentError?.code
+                == .protocolViolation)
     }
 
     @Test("mistakes of the I/O layer are thrown and change nothing")
     func usageErrors() throws {
         var (sender, _) = try establishedSession(configuration(.sender, .client, window: 100))
-        #expect(throws: LinkUsageError.outOfOrderOffer(expected: 1, offered: 2)) { try sender.offer(sequence: 2, size: 1) }
+        #expect(throws: LinkUsageError.outOfOrderOffer(expected: 1, offered: 2)) {
+            try sender.offer(sequence: 2, size: 1)
+        }
         #expect(throws: LinkUsageError.emptyBatch(sequence: 1)) { try sender.offer(sequence: 1, size: 0) }
         let limit = LinkFrameLimits.defaultMaximumFrameLength - 9
         #expect(throws: LinkUsageError.batchTooLarge(sequence: 1, size: limit + 1, limit: limit)) {
@@ -269,9 +289,13 @@ struct FlowControlTests {
         #expect(try sender.offer(sequence: 1, size: 1) == .sendNow)
 
         var (receiver, _) = try establishedSession(configuration(.receiver, .client))
-        #expect(throws: LinkUsageError.wrongRole(event: "offer", role: .receiver)) { try receiver.offer(sequence: 1, size: 1) }
+        #expect(throws: LinkUsageError.wrongRole(event: "offer", role: .receiver)) {
+            try receiver.offer(sequence: 1, size: 1)
+        }
         #expect(throws: LinkUsageError.storedBeyondReceived(stored: 1, received: 0)) { try receiver.stored(upTo: 1) }
-        #expect(throws: LinkUsageError.appliedBeyondDurable(applied: 1, durable: 0)) { try receiver.applied(upTo: 1, position: nil) }
+        #expect(throws: LinkUsageError.appliedBeyondDurable(applied: 1, durable: 0)) {
+            try receiver.applied(upTo: 1, position: nil)
+        }
         #expect(receiver.phase == .established)
         #expect(LinkUsageError.alreadyConnected.hint.contains("bug"))
     }
@@ -304,7 +328,10 @@ struct FlowControlTests {
         wire.pump()
         let seen = try #require(sender.session.closeReason)
         #expect(seen.code == .spoolFailure)
-        #expect(seen.description == "site \"cloud\" closed the link: spool failure: cannot store batches durably: No space left on device")
+        #expect(
+            seen.description
+                == "site \"cloud\" closed the link: spool failure: cannot store batches durably: No space left on device"
+        )
         #expect(seen.hint.contains("spool directory"))
         #expect(receiver.session.highestReceived == 2)
         // Next connection resumes after 2.

@@ -6,23 +6,34 @@ import Testing
 
 /// One message of every kind and shape, for round trips.
 let sampleMessages: [LinkMessage] = [
-    .hello(LinkHello(pair: pairName, site: idc, role: .sender, stream: ordersStream, resumePoint: 42,
-                     wallClock: Timestamp(microsecondsSinceEpoch: 1_700_000_000_123_456))),
-    .hello(LinkHello(pair: pairName, site: cloud, role: .receiver, stream: nil, resumePoint: 0,
-                     wallClock: Timestamp(microsecondsSinceEpoch: -5))),
-    .hello(LinkHello(pair: name(String(repeating: "p", count: 64)), site: name("a.b_c-D9"), role: .receiver,
-                     stream: stream(String(repeating: "s", count: 64)), resumePoint: .max - 1,
-                     wallClock: Timestamp(microsecondsSinceEpoch: .min))),
+    .hello(
+        LinkHello(
+            pair: pairName, site: idc, role: .sender, stream: ordersStream, resumePoint: 42,
+            wallClock: Timestamp(microsecondsSinceEpoch: 1_700_000_000_123_456))),
+    .hello(
+        LinkHello(
+            pair: pairName, site: cloud, role: .receiver, stream: nil, resumePoint: 0,
+            wallClock: Timestamp(microsecondsSinceEpoch: -5))),
+    .hello(
+        LinkHello(
+            pair: name(String(repeating: "p", count: 64)), site: name("a.b_c-D9"), role: .receiver,
+            stream: stream(String(repeating: "s", count: 64)), resumePoint: .max - 1,
+            wallClock: Timestamp(microsecondsSinceEpoch: .min))),
     .batch(sequence: 1, frame: [0xAB]),
     .batch(sequence: .max, frame: frame(7, size: 3000)),
     .ack(LinkAck(durable: 0, applied: 0)),
     .ack(LinkAck(durable: 10, applied: 9, appliedPosition: .postgresql(LSN(0x16_B374_D848)))),
     .ack(LinkAck(durable: 10, applied: 9, appliedPosition: try! Position(engine: .mariadb, parsing: "0-1-42,1-2-7"))),
-    .ack(LinkAck(durable: 5, applied: 5, appliedPosition: try! Position(
-        engine: .mysql, parsing: "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:7-9"))),
+    .ack(
+        LinkAck(
+            durable: 5, applied: 5,
+            appliedPosition: try! Position(
+                engine: .mysql, parsing: "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:7-9"))),
     .heartbeat(LinkHeartbeat(monotonicMicroseconds: 0, wallClock: Timestamp(microsecondsSinceEpoch: 0))),
-    .heartbeat(LinkHeartbeat(monotonicMicroseconds: 123_456, wallClock: Timestamp(microsecondsSinceEpoch: 99),
-                             echo: .init(monotonicMicroseconds: 1000, heldMicroseconds: 250))),
+    .heartbeat(
+        LinkHeartbeat(
+            monotonicMicroseconds: 123_456, wallClock: Timestamp(microsecondsSinceEpoch: 99),
+            echo: .init(monotonicMicroseconds: 1000, heldMicroseconds: 250))),
     .error(LinkErrorMessage(code: .pairMismatch, reason: "HELLO names pair \"x\", expected \"acme-dr\"")),
     .error(LinkErrorMessage(code: .unrecognized(999), reason: "")),
     .error(LinkErrorMessage(code: .shuttingDown, reason: "déjà vu — ünïcödé ✓")),
@@ -75,7 +86,8 @@ struct FramingTests {
         for first in stride(from: 0, through: bytes.count, by: 3) {
             for second in first...bytes.count {
                 var decoder = LinkFrameDecoder()
-                let decoded = try decoder.decode(bytes[..<first]) + decoder.decode(bytes[first..<second])
+                let decoded =
+                    try decoder.decode(bytes[..<first]) + decoder.decode(bytes[first..<second])
                     + decoder.decode(bytes[second...])
                 #expect(decoded == stream)
             }
@@ -101,11 +113,13 @@ struct FramingTests {
     @Test("MySQL binlog coordinates are dropped from an ACK position, the GTID set is kept")
     func mysqlCoordinates() throws {
         let set = try MySQLGTIDSet(parsing: "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5")
-        let ack = LinkAck(durable: 2, applied: 1,
-                          appliedPosition: .mysql(MySQLPosition(gtidSet: set, binlogFile: "bin.000003", binlogOffset: 4)))
+        let ack = LinkAck(
+            durable: 2, applied: 1,
+            appliedPosition: .mysql(MySQLPosition(gtidSet: set, binlogFile: "bin.000003", binlogOffset: 4)))
         var decoder = LinkFrameDecoder()
         let decoded = try decoder.decode(try encoder.encode(.ack(ack)))
-        #expect(decoded == [.ack(LinkAck(durable: 2, applied: 1, appliedPosition: .mysql(MySQLPosition(gtidSet: set))))])
+        #expect(
+            decoded == [.ack(LinkAck(durable: 2, applied: 1, appliedPosition: .mysql(MySQLPosition(gtidSet: set))))])
     }
 
     @Test("the encoder refuses what the decoder would refuse")
@@ -118,13 +132,16 @@ struct FramingTests {
         }
         #expect(throws: LinkFrameError.self) { try small.batchPrefix(sequence: 1, frameLength: 4096) }
         var out: [UInt8] = [9, 9]
-        #expect(throws: LinkFrameError.self) { try small.encode(.batch(sequence: 1, frame: [UInt8](repeating: 0, count: 5000)), into: &out) }
+        #expect(throws: LinkFrameError.self) {
+            try small.encode(.batch(sequence: 1, frame: [UInt8](repeating: 0, count: 5000)), into: &out)
+        }
         #expect(out == [9, 9], "a refused message leaves the buffer as it was")
     }
 
     @Test("error reasons are sanitised and capped when built")
     func reasonSanitised() {
-        let message = LinkErrorMessage(code: .internalError, reason: "line one\nline two\u{0}\u{2028}" + String(repeating: "é", count: 2000))
+        let message = LinkErrorMessage(
+            code: .internalError, reason: "line one\nline two\u{0}\u{2028}" + String(repeating: "é", count: 2000))
         #expect(!message.reason.contains("\n"))
         #expect(message.reason.hasPrefix("line one line two  "))
         #expect(message.reason.utf8.count <= LinkErrorMessage.maximumReasonBytes)
@@ -167,8 +184,10 @@ func decodeError(_ bytes: [UInt8], maximum: Int = LinkFrameLimits.defaultMaximum
 }
 
 /// A valid HELLO payload, assembled by hand so that single fields can be broken.
-func helloPayload(version: UInt16 = 1, pair: [UInt8] = Array("acme-dr".utf8), site: [UInt8] = Array("idc".utf8),
-                  role: UInt8 = 1, stream: [UInt8] = Array("orders".utf8), tail: [UInt8] = [UInt8](repeating: 0, count: 16)) -> [UInt8] {
+func helloPayload(
+    version: UInt16 = 1, pair: [UInt8] = Array("acme-dr".utf8), site: [UInt8] = Array("idc".utf8),
+    role: UInt8 = 1, stream: [UInt8] = Array("orders".utf8), tail: [UInt8] = [UInt8](repeating: 0, count: 16)
+) -> [UInt8] {
     var bytes: [UInt8] = []
     bytes.appendLE(version)
     bytes.append(UInt8(pair.count)); bytes += pair
@@ -183,7 +202,10 @@ struct HostileFramingTests {
     @Test("a 4 GiB length prefix is refused on its four bytes")
     func fourGiB() {
         var decoder = LinkFrameDecoder()
-        #expect(throws: LinkFrameError.frameTooLarge(length: UInt64(UInt32.max), limit: LinkFrameLimits.defaultMaximumFrameLength)) {
+        #expect(
+            throws: LinkFrameError.frameTooLarge(
+                length: UInt64(UInt32.max), limit: LinkFrameLimits.defaultMaximumFrameLength)
+        ) {
             _ = try decoder.decode([0xFF, 0xFF, 0xFF, 0xFF])
         }
         // Nothing was buffered for it, and the decoder stays failed.
@@ -194,8 +216,9 @@ struct HostileFramingTests {
     @Test("a length one over the configured maximum is refused; the maximum itself is not")
     func overMaximum() throws {
         let maximum = 10_000
-        #expect(decodeError(rawFrame(type: 2, [], length: UInt32(maximum + 1)), maximum: maximum)
-            == .frameTooLarge(length: UInt64(maximum + 1), limit: maximum))
+        #expect(
+            decodeError(rawFrame(type: 2, [], length: UInt32(maximum + 1)), maximum: maximum)
+                == .frameTooLarge(length: UInt64(maximum + 1), limit: maximum))
         var decoder = LinkFrameDecoder(maximumFrameLength: maximum)
         var payload: [UInt8] = []
         payload.appendLE(UInt64(1))
@@ -233,7 +256,10 @@ struct HostileFramingTests {
                 // The one cut that is not a truncation: a batch cut right after its sequence
                 // is a complete BATCH whose frame is empty.
                 case .invalidField(.batch, "frame", "empty") where message.kind == .batch && cut == 8: break
-                default: Issue.record("\(message.kind) cut at \(cut) of \(payload.count): expected truncated(\(message.kind)), got \(error)")
+                default:
+                    Issue.record(
+                        "\(message.kind) cut at \(cut) of \(payload.count): expected truncated(\(message.kind)), got \(error)"
+                    )
                 }
             }
         }
@@ -252,10 +278,10 @@ struct HostileFramingTests {
     @Test("invalid names, roles and texts are refused")
     func invalidFields() {
         let cases: [([UInt8], String)] = [
-            (helloPayload(pair: [0xC3, 0x28]), "pair name"),                       // invalid UTF-8
-            (helloPayload(pair: Array("acme dr".utf8)), "pair name"),              // space
-            (helloPayload(site: []), "site name"),                                 // empty
-            (helloPayload(site: Array("ünï".utf8)), "site name"),                  // valid UTF-8, outside the alphabet
+            (helloPayload(pair: [0xC3, 0x28]), "pair name"),  // invalid UTF-8
+            (helloPayload(pair: Array("acme dr".utf8)), "pair name"),  // space
+            (helloPayload(site: []), "site name"),  // empty
+            (helloPayload(site: Array("ünï".utf8)), "site name"),  // valid UTF-8, outside the alphabet
             (helloPayload(site: [UInt8](repeating: 97, count: 65)), "site name"),  // too long
             (helloPayload(role: 3), "data role"),
             (helloPayload(stream: [0xFF]), "stream id"),
@@ -289,9 +315,13 @@ struct HostileFramingTests {
             payload.appendLE(UInt32(position.utf8.count)); payload += position.utf8
             return payload
         }
-        #expect(decodeError(rawFrame(type: 3, ackPayload(flag: 1, engine: "oracle")))
-            == .invalidField(.ack, field: "engine", reason: "unknown database engine"))
-        guard case .invalidField(.ack, "position", _) = decodeError(rawFrame(type: 3, ackPayload(flag: 1, position: "zz"))) else {
+        #expect(
+            decodeError(rawFrame(type: 3, ackPayload(flag: 1, engine: "oracle")))
+                == .invalidField(.ack, field: "engine", reason: "unknown database engine"))
+        guard
+            case .invalidField(.ack, "position", _) = decodeError(
+                rawFrame(type: 3, ackPayload(flag: 1, position: "zz")))
+        else {
             Issue.record("bad position accepted")
             return
         }
@@ -302,7 +332,9 @@ struct HostileFramingTests {
         // BATCH with sequence 0, or with no frame bytes.
         var zero: [UInt8] = []
         zero.appendLE(UInt64(0))
-        #expect(decodeError(rawFrame(type: 2, zero + [1])) == .invalidField(.batch, field: "sequence", reason: "batch sequences start at 1"))
+        #expect(
+            decodeError(rawFrame(type: 2, zero + [1]))
+                == .invalidField(.batch, field: "sequence", reason: "batch sequences start at 1"))
         var one: [UInt8] = []
         one.appendLE(UInt64(1))
         #expect(decodeError(rawFrame(type: 2, one)) == .invalidField(.batch, field: "frame", reason: "empty"))
@@ -356,8 +388,10 @@ struct HostileFramingTests {
                 let buffered = Array(bytes.suffix(decoder.bufferedByteCount))
                 if buffered.count >= 4 {
                     let declared = buffered[0..<4].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
-                    #expect(declared > 0 && declared <= 1 << 16, "round \(i): a refusable length \(declared) was buffered")
-                    #expect(buffered.count < 4 + declared, "round \(i): a whole frame of \(declared) bytes stayed buffered")
+                    #expect(
+                        declared > 0 && declared <= 1 << 16, "round \(i): a refusable length \(declared) was buffered")
+                    #expect(
+                        buffered.count < 4 + declared, "round \(i): a whole frame of \(declared) bytes stayed buffered")
                 }
             } catch {
                 refused += 1
@@ -395,8 +429,9 @@ struct HostileFramingTests {
                 let reencoded = try encoder.encode(message)
                 if case .ack(let ack) = message, ack.appliedPosition != nil {
                     let fixedEnd = 23 + Int(bytes[22])  // type, durable, applied, flag, engine
-                    #expect(reencoded.count > fixedEnd && Array(reencoded[4..<fixedEnd]) == Array(bytes[4..<fixedEnd]),
-                            "\(message) was decoded from a non-canonical \(bytes)")
+                    #expect(
+                        reencoded.count > fixedEnd && Array(reencoded[4..<fixedEnd]) == Array(bytes[4..<fixedEnd]),
+                        "\(message) was decoded from a non-canonical \(bytes)")
                 } else {
                     #expect(reencoded == bytes, "\(message) was decoded from a non-canonical \(bytes)")
                 }

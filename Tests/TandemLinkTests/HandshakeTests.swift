@@ -9,8 +9,9 @@ struct HandshakeTests {
         (.sender, .server), (.sender, .client), (.receiver, .server), (.receiver, .client),
     ]
 
-    @Test("both sides establish, in every data role × transport role combination",
-          arguments: 0..<4)
+    @Test(
+        "both sides establish, in every data role × transport role combination",
+        arguments: 0..<4)
     func handshake(_ index: Int) throws {
         let (role, transport) = Self.combinations[index]
         let other: LinkTransportRole = transport == .server ? .client : .server
@@ -69,8 +70,9 @@ struct HandshakeTests {
     func clientExpectsHello() throws {
         var session = try LinkSession(configuration: configuration(.receiver, .client))
         _ = try session.connected(at: TestClock().now)
-        let actions = session.receive(.heartbeat(LinkHeartbeat(monotonicMicroseconds: 1, wallClock: .init(microsecondsSinceEpoch: 0))),
-                                      at: TestClock().now)
+        let actions = session.receive(
+            .heartbeat(LinkHeartbeat(monotonicMicroseconds: 1, wallClock: .init(microsecondsSinceEpoch: 0))),
+            at: TestClock().now)
         #expect(actions.sentError?.code == .protocolViolation)
         #expect(actions.last?.closeReason?.problem == .protocolViolation("expected HELLO, received HEARTBEAT"))
         #expect(session.phase == .closing)
@@ -96,11 +98,15 @@ struct HandshakeTests {
             let actions = session.receive(.hello(hello), at: TestClock().now)
             #expect(actions.count == 2)
             #expect(actions.sentError?.code == .versionMismatch)
-            #expect(!actions.sentMessages.contains { if case .hello = $0 { true } else { false } },
-                    "a refusing client never sends its HELLO")
+            #expect(
+                !actions.sentMessages.contains { if case .hello = $0 { true } else { false } },
+                "a refusing client never sends its HELLO")
             let reason = try #require(actions.closeReason)
             #expect(reason.problem == .versionMismatch(peer: 2, accepted: 1...1))
-            #expect(reason.description == "closed the link to site \"idc\": version mismatch: HELLO offers link protocol version 2; accepted versions are 1 through 1")
+            #expect(
+                reason.description
+                    == "closed the link to site \"idc\": version mismatch: HELLO offers link protocol version 2; accepted versions are 1 through 1"
+            )
             #expect(reason.hint.contains("same Tandem version"))
             #expect(connectActions.isEmpty == (transport == .client))
         }
@@ -145,7 +151,10 @@ struct HandshakeTests {
         let seen = try #require(server.session.closeReason)
         #expect(seen.closedByPeer)
         #expect(seen.code == .pairMismatch)
-        #expect(seen.description == "site \"cloud\" closed the link: pair mismatch: HELLO names pair \"other-pair\", expected \"acme-dr\"")
+        #expect(
+            seen.description
+                == "site \"cloud\" closed the link: pair mismatch: HELLO names pair \"other-pair\", expected \"acme-dr\""
+        )
         #expect(seen.hint.contains("[site] pair"))
         #expect(server.session.phase == .closed && client.session.phase == .closed)
     }
@@ -184,7 +193,9 @@ struct HandshakeTests {
         let wire = Wire(sender, receiver)
         try wire.connect()
         wire.pump()
-        #expect(receiver.session.closeReason?.problem == .streamMismatch(local: stream("old-stream"), peer: stream("orders-pg")))
+        #expect(
+            receiver.session.closeReason?.problem
+                == .streamMismatch(local: stream("old-stream"), peer: stream("orders-pg")))
         #expect(sender.session.closeReason?.code == .streamMismatch)
 
         // The sender checks too, when it reads the receiver's HELLO first.
@@ -192,8 +203,9 @@ struct HandshakeTests {
         _ = try senderSession.connected(at: TestClock().now)
         var hello = peerHello(for: configuration(.sender, .client))
         hello.stream = stream("old-stream")
-        #expect(senderSession.receive(.hello(hello), at: TestClock().now).closeReason?.problem
-            == .streamMismatch(local: ordersStream, peer: stream("old-stream")))
+        #expect(
+            senderSession.receive(.hello(hello), at: TestClock().now).closeReason?.problem
+                == .streamMismatch(local: ordersStream, peer: stream("old-stream")))
 
         // Adoption: the receiver knows no stream yet.
         let sender2 = try Endpoint(configuration(.sender, .client))

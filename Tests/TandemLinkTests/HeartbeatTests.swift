@@ -27,8 +27,11 @@ struct HeartbeatTests {
         let receivedBySender = sender.received.filter { if case .heartbeat = $0 { true } else { false } }
         #expect(receivedBySender.count == 4)
         // The first heartbeat has nothing to echo yet; later ones echo the peer's.
-        guard case .heartbeat(let first) = sender.sentMessages.first(where: { if case .heartbeat = $0 { true } else { false } }),
-              case .heartbeat(let last) = sender.sentMessages.last
+        guard
+            case .heartbeat(let first) = sender.sentMessages.first(where: {
+                if case .heartbeat = $0 { true } else { false }
+            }),
+            case .heartbeat(let last) = sender.sentMessages.last
         else {
             Issue.record("no heartbeats")
             return
@@ -43,11 +46,13 @@ struct HeartbeatTests {
     @Test("silence for the timeout closes the connection with heartbeatTimeout")
     func timeout() throws {
         var clock = TestClock()
-        var (session, _) = try establishedSession(configuration(.receiver, .server, interval: .seconds(1), timeout: .seconds(10)), clock: clock)
+        var (session, _) = try establishedSession(
+            configuration(.receiver, .server, interval: .seconds(1), timeout: .seconds(10)), clock: clock)
         clock.advance(.seconds(9))
         #expect(session.tick(at: clock.now).sentMessages.count == 1)  // a heartbeat, no timeout
         // Something arrives at 9 s: the silence starts over.
-        _ = session.receive(.heartbeat(LinkHeartbeat(monotonicMicroseconds: 5, wallClock: clock.now.wall)), at: clock.now)
+        _ = session.receive(
+            .heartbeat(LinkHeartbeat(monotonicMicroseconds: 5, wallClock: clock.now.wall)), at: clock.now)
         clock.advance(.seconds(9))
         #expect(session.tick(at: clock.now).closeReason == nil)
         #expect(session.nextDeadline == clock.now.monotonic + .seconds(1))
@@ -56,7 +61,8 @@ struct HeartbeatTests {
         #expect(actions.sentError?.code == .heartbeatTimeout)
         let reason = try #require(actions.closeReason)
         #expect(reason.problem == .heartbeatTimeout(silentFor: .seconds(10)))
-        #expect(reason.description == "closed the link to site \"idc\": heartbeat timeout: nothing received for 10.000 s")
+        #expect(
+            reason.description == "closed the link to site \"idc\": heartbeat timeout: nothing received for 10.000 s")
         #expect(reason.hint.contains("network"))
         #expect(session.phase == .closing)
     }
@@ -79,7 +85,9 @@ struct HeartbeatTests {
         var trueTime = Duration.zero
         func clockA() -> LinkTime { var c = TestClock(); c.advance(trueTime); return c.now }
         func clockB() -> LinkTime {
-            var c = TestClock(elapsed: .seconds(1000), wallAtStart: 1_700_000_000_000_000 - 1_000_000_000, wallSkew: .milliseconds(250))
+            var c = TestClock(
+                elapsed: .seconds(1000), wallAtStart: 1_700_000_000_000_000 - 1_000_000_000,
+                wallSkew: .milliseconds(250))
             c.advance(trueTime)
             return c.now
         }
@@ -136,15 +144,18 @@ struct HeartbeatTests {
         let clock = TestClock()
         var (session, _) = try establishedSession(configuration(.sender, .client), clock: clock)
         let hostile: [LinkHeartbeat.Echo] = [
-            .init(monotonicMicroseconds: .max, heldMicroseconds: 0),          // beyond Int64
+            .init(monotonicMicroseconds: .max, heldMicroseconds: 0),  // beyond Int64
             .init(monotonicMicroseconds: 0, heldMicroseconds: .max),
             .init(monotonicMicroseconds: 5_000_000_000, heldMicroseconds: 0),  // from the future
-            .init(monotonicMicroseconds: 0, heldMicroseconds: 1_000_000),      // held longer than elapsed
+            .init(monotonicMicroseconds: 0, heldMicroseconds: 1_000_000),  // held longer than elapsed
         ]
         for echo in hostile {
             for wall in [Int64.min, 0, Int64.max] {
-                let actions = session.receive(.heartbeat(LinkHeartbeat(
-                    monotonicMicroseconds: .max, wallClock: Timestamp(microsecondsSinceEpoch: wall), echo: echo)), at: clock.now)
+                let actions = session.receive(
+                    .heartbeat(
+                        LinkHeartbeat(
+                            monotonicMicroseconds: .max, wallClock: Timestamp(microsecondsSinceEpoch: wall), echo: echo)
+                    ), at: clock.now)
                 #expect(actions.isEmpty)
             }
         }

@@ -8,8 +8,9 @@ struct LifecycleTests {
     @Test("a peer's ERROR closes the connection with the peer's reason, without answering")
     func peerError() throws {
         var (session, _) = try establishedSession(configuration(.receiver, .server))
-        let actions = session.receive(.error(LinkErrorMessage(code: .shuttingDown, reason: "the site is shutting down")),
-                                      at: TestClock().now)
+        let actions = session.receive(
+            .error(LinkErrorMessage(code: .shuttingDown, reason: "the site is shutting down")),
+            at: TestClock().now)
         #expect(actions.count == 1)
         let reason = try #require(actions.closeReason)
         #expect(reason.closedByPeer)
@@ -26,7 +27,8 @@ struct LifecycleTests {
     func peerErrorDuringHandshake() throws {
         var session = try LinkSession(configuration: configuration(.sender, .client))
         _ = try session.connected(at: TestClock().now)
-        let actions = session.receive(.error(LinkErrorMessage(code: .unrecognized(77), reason: "new reason")), at: TestClock().now)
+        let actions = session.receive(
+            .error(LinkErrorMessage(code: .unrecognized(77), reason: "new reason")), at: TestClock().now)
         let reason = try #require(actions.closeReason)
         #expect(reason.description == "site \"cloud\" closed the link: error code 77: new reason")
         #expect(reason.hint.contains("newer Tandem"))
@@ -34,15 +36,16 @@ struct LifecycleTests {
 
     @Test("every close reason is one line with a hint")
     func reasonsAreOneLine() {
-        let problems: [LinkProblem] = [
-            .versionMismatch(peer: 9, accepted: 1...1), .pairMismatch(expected: pairName, peer: name("x")),
-            .siteMismatch(expected: cloud, peer: idc), .roleConflict(.sender),
-            .streamMismatch(local: ordersStream, peer: stream("b")),
-            .resumeRegressed(acknowledged: 5, resumePoint: 2), .outOfOrderBatch(expected: 2, received: 9),
-            .malformedFrame(.unknownType(9)), .malformedFrame(.frameTooLarge(length: 1 << 32 - 1, limit: 10)),
-            .protocolViolation("x"), .heartbeatTimeout(silentFor: .milliseconds(10_500)), .shuttingDown,
-            .spoolFailure("disk full"), .connectionLost,
-        ] + LinkErrorCode.known.map { .peerError(LinkErrorMessage(code: $0, reason: "r")) }
+        let problems: [LinkProblem] =
+            [
+                .versionMismatch(peer: 9, accepted: 1...1), .pairMismatch(expected: pairName, peer: name("x")),
+                .siteMismatch(expected: cloud, peer: idc), .roleConflict(.sender),
+                .streamMismatch(local: ordersStream, peer: stream("b")),
+                .resumeRegressed(acknowledged: 5, resumePoint: 2), .outOfOrderBatch(expected: 2, received: 9),
+                .malformedFrame(.unknownType(9)), .malformedFrame(.frameTooLarge(length: 1 << 32 - 1, limit: 10)),
+                .protocolViolation("x"), .heartbeatTimeout(silentFor: .milliseconds(10_500)), .shuttingDown,
+                .spoolFailure("disk full"), .connectionLost,
+            ] + LinkErrorCode.known.map { .peerError(LinkErrorMessage(code: $0, reason: "r")) }
         for problem in problems {
             let reason = LinkCloseReason(peerSite: cloud, problem: problem)
             #expect(!reason.description.contains("\n"))
@@ -50,15 +53,18 @@ struct LifecycleTests {
             #expect(!reason.hint.isEmpty)
             #expect(reason.hint.hasSuffix("."))
         }
-        #expect(LinkCloseReason(peerSite: cloud, problem: .heartbeatTimeout(silentFor: .milliseconds(10_500))).description
-            .hasSuffix("nothing received for 10.500 s"))
+        #expect(
+            LinkCloseReason(peerSite: cloud, problem: .heartbeatTimeout(silentFor: .milliseconds(10_500))).description
+                .hasSuffix("nothing received for 10.500 s"))
     }
 
     @Test("a frame the decoder refuses closes the connection with a matching code")
     func decodingFailures() throws {
-        for (error, code) in [(LinkFrameError.frameTooLarge(length: 1 << 32 - 1, limit: 100), LinkErrorCode.frameTooLarge),
-                              (.unknownType(9), .protocolViolation),
-                              (.truncated(.ack, field: "applied sequence"), .protocolViolation)] {
+        for (error, code) in [
+            (LinkFrameError.frameTooLarge(length: 1 << 32 - 1, limit: 100), LinkErrorCode.frameTooLarge),
+            (.unknownType(9), .protocolViolation),
+            (.truncated(.ack, field: "applied sequence"), .protocolViolation),
+        ] {
             var (session, _) = try establishedSession(configuration(.receiver, .server))
             let actions = session.decodingFailed(error)
             #expect(actions.sentError?.code == code)

@@ -11,20 +11,25 @@ import Testing
 /// not durable at the receiver.
 @Suite("Simulation", .timeLimit(.minutes(2)))
 struct SimulationTests {
-    @Test("random cuts, late syncs and restarts: exactly 1...N arrive, once, in order",
-          arguments: [1, 2, 3, 4, 5, 6, 7, 8] as [UInt64])
+    @Test(
+        "random cuts, late syncs and restarts: exactly 1...N arrive, once, in order",
+        arguments: [1, 2, 3, 4, 5, 6, 7, 8] as [UInt64])
     func lossyLink(seed: UInt64) throws {
         var rng = SplitMix64(seed: 0x5151_0000 + seed)
         let count = 300
         let window = 6000
         let senderTransport: LinkTransportRole = seed % 2 == 0 ? .server : .client
         let receiverTransport: LinkTransportRole = senderTransport == .server ? .client : .server
-        let senderConfig = configuration(.sender, senderTransport, window: window, interval: .seconds(1), timeout: .seconds(5))
-        let receiverConfig = configuration(.receiver, receiverTransport, stream: nil, window: window,
-                                           interval: .seconds(1), timeout: .seconds(5))
+        let senderConfig = configuration(
+            .sender, senderTransport, window: window, interval: .seconds(1), timeout: .seconds(5))
+        let receiverConfig = configuration(
+            .receiver, receiverTransport, stream: nil, window: window,
+            interval: .seconds(1), timeout: .seconds(5))
         let source: [[UInt8]] = (1...count).map { sequence in
             // Mostly small batches, some larger than the whole window.
-            let size = rng.chance(0.05) ? Int.random(in: window...(3 * window), using: &rng)
+            let size =
+                rng.chance(0.05)
+                ? Int.random(in: window...(3 * window), using: &rng)
                 : Int.random(in: 1...1500, using: &rng)
             return frame(UInt64(sequence), size: size)
         }
@@ -34,7 +39,8 @@ struct SimulationTests {
         var receiver = try Endpoint(receiverConfig)
         receiver.syncImmediately = false
         var wire = Wire(sender, receiver)
-        var backoff = ReconnectBackoff(minimumDelay: .milliseconds(100), maximumDelay: .seconds(3), stableAfter: .seconds(2))
+        var backoff = ReconnectBackoff(
+            minimumDelay: .milliseconds(100), maximumDelay: .seconds(3), stableAfter: .seconds(2))
         var connections = 0, cuts = 0, restarts = 0, steps = 0
         var closeCodes: [LinkErrorCode?: Int] = [:]
 
@@ -53,7 +59,9 @@ struct SimulationTests {
         while sender.session.acknowledgedDurable < UInt64(count) || receiver.spool.count < count {
             steps += 1
             guard steps < 400_000 else {
-                Issue.record("seed \(seed): no completion after \(steps) steps (acknowledged \(sender.session.acknowledgedDurable))")
+                Issue.record(
+                    "seed \(seed): no completion after \(steps) steps (acknowledged \(sender.session.acknowledgedDurable))"
+                )
                 break
             }
             if !wire.isOpen {
@@ -68,8 +76,10 @@ struct SimulationTests {
                         let survivors = receiver.spool.filter { $0.sequence <= durable }
                         let applied = min(receiver.session.applied, durable)
                         let clock = receiver.clock
-                        receiver = try Endpoint(LinkSession(configuration: receiverConfig.with(stream: receiver.session.stream),
-                                                            durable: durable, applied: applied))
+                        receiver = try Endpoint(
+                            LinkSession(
+                                configuration: receiverConfig.with(stream: receiver.session.stream),
+                                durable: durable, applied: applied))
                         receiver.clock = clock
                         receiver.spool = survivors
                         receiver.syncImmediately = false
@@ -77,8 +87,10 @@ struct SimulationTests {
                         // Sender: restarts knowing what was acknowledged.
                         let clock = sender.clock
                         let acknowledgements = sender.acknowledgements
-                        sender = try Endpoint(LinkSession(configuration: senderConfig,
-                                                          durable: sender.session.acknowledgedDurable))
+                        sender = try Endpoint(
+                            LinkSession(
+                                configuration: senderConfig,
+                                durable: sender.session.acknowledgedDurable))
                         sender.clock = clock
                         sender.source = source
                         sender.acknowledgements = acknowledgements
@@ -143,7 +155,9 @@ struct SimulationTests {
         // A correct pair of sessions never trips over its own protocol: every
         // close is a cut, a timeout, a spool failure or the peer's report of one.
         for code in closeCodes.keys {
-            #expect([nil, .heartbeatTimeout, .spoolFailure].contains(code), "seed \(seed): closed with \(String(describing: code))")
+            #expect(
+                [nil, .heartbeatTimeout, .spoolFailure].contains(code),
+                "seed \(seed): closed with \(String(describing: code))")
         }
         // The run really exercised reconnects.
         #expect(connections > 3, "seed \(seed): \(connections) connections, \(cuts) cuts, \(restarts) restarts")

@@ -27,8 +27,9 @@ struct TestClock {
     var wallSkew: Duration = .zero
 
     var now: LinkTime {
-        LinkTime(monotonic: Self.origin + elapsed,
-                 wall: Timestamp(microsecondsSinceEpoch: wallAtStart + (elapsed + wallSkew).wholeMicroseconds))
+        LinkTime(
+            monotonic: Self.origin + elapsed,
+            wall: Timestamp(microsecondsSinceEpoch: wallAtStart + (elapsed + wallSkew).wholeMicroseconds))
     }
 
     mutating func advance(_ duration: Duration) { elapsed += duration }
@@ -240,17 +241,22 @@ extension Array where Element == LinkAction {
 }
 
 /// A hello as a valid peer of `configuration` would send it.
-func peerHello(for configuration: LinkSession.Configuration, resumePoint: UInt64 = 0,
-               wall: Int64 = 1_700_000_000_000_000) -> LinkHello {
-    LinkHello(pair: configuration.pair, site: configuration.peerSite,
-              role: configuration.dataRole == .sender ? .receiver : .sender,
-              stream: configuration.stream, resumePoint: resumePoint,
-              wallClock: Timestamp(microsecondsSinceEpoch: wall))
+func peerHello(
+    for configuration: LinkSession.Configuration, resumePoint: UInt64 = 0,
+    wall: Int64 = 1_700_000_000_000_000
+) -> LinkHello {
+    LinkHello(
+        pair: configuration.pair, site: configuration.peerSite,
+        role: configuration.dataRole == .sender ? .receiver : .sender,
+        stream: configuration.stream, resumePoint: resumePoint,
+        wallClock: Timestamp(microsecondsSinceEpoch: wall))
 }
 
 /// A session brought to `established` by feeding it a valid peer HELLO directly.
-func establishedSession(_ configuration: LinkSession.Configuration, durable: UInt64 = 0,
-                        peerResume: UInt64 = 0, clock: TestClock = TestClock()) throws -> (LinkSession, [LinkAction]) {
+func establishedSession(
+    _ configuration: LinkSession.Configuration, durable: UInt64 = 0,
+    peerResume: UInt64 = 0, clock: TestClock = TestClock()
+) throws -> (LinkSession, [LinkAction]) {
     var session = try LinkSession(configuration: configuration, durable: durable)
     var actions = try session.connected(at: clock.now)
     actions += session.receive(.hello(peerHello(for: configuration, resumePoint: peerResume)), at: clock.now)

@@ -114,8 +114,12 @@ struct ConcurrencyTests {
                         _ = spool.waitForDurable(beyond: expected - 1, timeout: .milliseconds(200))
                         continue
                     }
-                    if record.sequence != expected { problems.update { $0.append("got \(record.sequence), expected \(expected)") } }
-                    if record.sequence > spool.durableSequence { problems.update { $0.append("\(record.sequence) read before durable") } }
+                    if record.sequence != expected {
+                        problems.update { $0.append("got \(record.sequence), expected \(expected)") }
+                    }
+                    if record.sequence > spool.durableSequence {
+                        problems.update { $0.append("\(record.sequence) read before durable") }
+                    }
                     if (try? decoder.decodeHeader(record.frame).sequence) != record.sequence {
                         problems.update { $0.append("frame \(record.sequence) does not decode") }
                     }

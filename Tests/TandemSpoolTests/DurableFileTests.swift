@@ -5,7 +5,8 @@ import Testing
 @Suite("durable small files")
 struct DurableFileTests {
     static func directory() throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-durable-\(UUID().uuidString)").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-durable-\(UUID().uuidString)")
+            .path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }
@@ -80,7 +81,9 @@ struct DurableFileTests {
             }
         }
         #expect(throws: StateRecord.Damage.self) { try StateRecord(parsing: Array("a=1\n".utf8)).require("b") { $0 } }
-        #expect(throws: StateRecord.Damage.self) { try StateRecord(parsing: Array("n=x\n".utf8)).require("n") { Int($0) } }
+        #expect(throws: StateRecord.Damage.self) {
+            try StateRecord(parsing: Array("n=x\n".utf8)).require("n") { Int($0) }
+        }
         #expect(try StateRecord(parsing: Array("n=7\n".utf8)).require("n") { Int($0) } == 7)
     }
 }

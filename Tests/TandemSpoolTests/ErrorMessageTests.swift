@@ -42,11 +42,19 @@ struct ErrorMessageTests {
 
     @Test("the numbers an operator needs are in the message")
     func specifics() {
-        #expect(SpoolError.corrupt(path: "/x/1.seg", offset: 4096, reason: "r").description == "spool file /x/1.seg is damaged at offset 4096: r")
-        #expect(SpoolError.outOfSequence(path: "/x", expected: 8, received: 10).description.contains("batches 8–9 are missing"))
-        #expect(SpoolError.outOfSequence(path: "/x", expected: 8, received: 7).description.contains("already holds batch 7"))
+        #expect(
+            SpoolError.corrupt(path: "/x/1.seg", offset: 4096, reason: "r").description
+                == "spool file /x/1.seg is damaged at offset 4096: r")
+        #expect(
+            SpoolError.outOfSequence(path: "/x", expected: 8, received: 10).description.contains(
+                "batches 8–9 are missing"))
+        #expect(
+            SpoolError.outOfSequence(path: "/x", expected: 8, received: 7).description.contains("already holds batch 7")
+        )
         #expect(SpoolError.io(path: "/x", operation: "open", errno: EACCES).description.contains("Permission denied"))
-        #expect(SpoolError.writeFailed(path: "/x", operation: "fdatasync", errno: EIO).description.contains("Input/output error"))
+        #expect(
+            SpoolError.writeFailed(path: "/x", operation: "fdatasync", errno: EIO).description.contains(
+                "Input/output error"))
         #expect(SpoolError.spoolFull(path: "/x", bytes: 900, needed: 200, limit: 1000).description.contains("900"))
     }
 }

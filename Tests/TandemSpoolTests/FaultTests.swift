@@ -33,8 +33,10 @@ struct FaultTests {
     }
 
     /// Reopens with the real I/O layer and checks every batch up to `through`.
-    private func expectIntact(_ dir: TemporaryDirectory, _ shape: AppendShape, through last: UInt64,
-                              sourceLocation: SourceLocation = #_sourceLocation) throws {
+    private func expectIntact(
+        _ dir: TemporaryDirectory, _ shape: AppendShape, through last: UInt64,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         let spool = try openSpool(dir.spoolPath(), options: shape.options)
         defer { spool.close() }
         #expect(spool.durableSequence == last, sourceLocation: sourceLocation)
@@ -43,8 +45,9 @@ struct FaultTests {
         for record in records { Frames.expectValid(record, sequence: record.sequence, sourceLocation: sourceLocation) }
     }
 
-    @Test("ENOSPC at any byte of an append: diskFull, the spool exactly as before, later appends work",
-          arguments: AppendShape.allCases)
+    @Test(
+        "ENOSPC at any byte of an append: diskFull, the spool exactly as before, later appends work",
+        arguments: AppendShape.allCases)
     func diskFullAtByte(shape: AppendShape) throws {
         let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
@@ -59,7 +62,8 @@ struct FaultTests {
             for attempt in 1...2 {  // still full on the retry
                 let error = spoolError { () throws(SpoolError) in try spool.append(shape.unit) }
                 guard case .diskFull(let path) = error else {
-                    Issue.record("byte \(position), attempt \(attempt): expected diskFull, got \(String(describing: error))")
+                    Issue.record(
+                        "byte \(position), attempt \(attempt): expected diskFull, got \(String(describing: error))")
                     continue
                 }
                 #expect(path.hasSuffix(".seg"))
@@ -77,8 +81,9 @@ struct FaultTests {
         try expectIntact(dir, shape, through: last + 1)
     }
 
-    @Test("EIO at a byte, or from fdatasync, or from the directory sync of a new segment: writeFailed, unchanged",
-          arguments: AppendShape.allCases)
+    @Test(
+        "EIO at a byte, or from fdatasync, or from the directory sync of a new segment: writeFailed, unchanged",
+        arguments: AppendShape.allCases)
     func otherWriteErrors(shape: AppendShape) throws {
         let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
@@ -123,8 +128,9 @@ struct FaultTests {
         try expectIntact(dir, shape, through: UInt64(2 + shape.unit.count))
     }
 
-    @Test("when the cleanup fails too, intake stops until restart; recovery then cuts the partial append",
-          arguments: AppendShape.allCases)
+    @Test(
+        "when the cleanup fails too, intake stops until restart; recovery then cuts the partial append",
+        arguments: AppendShape.allCases)
     func cleanupFails(shape: AppendShape) throws {
         let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
@@ -157,12 +163,17 @@ struct FaultTests {
         try expectIntact(dir, shape, through: UInt64(2 + shape.unit.count))
     }
 
-    @Test("crash simulation: the process dies at any byte of an append; the restart keeps exactly the whole records",
-          arguments: AppendShape.allCases)
+    @Test(
+        "crash simulation: the process dies at any byte of an append; the restart keeps exactly the whole records",
+        arguments: AppendShape.allCases)
     func crashAndRestart(shape: AppendShape) throws {
         let size = shape.unitBytes
-        let recordEnds = shape.unit.reduce(into: [Int]()) { ends, frame in ends.append((ends.last ?? 0) + recordSize(frame)) }
-        let positions = Array(Set([0, 1, 28, 29, 100, recordEnds[0] - 1, recordEnds[0], recordEnds[0] + 3, size - 1, size])).sorted()
+        let recordEnds = shape.unit.reduce(into: [Int]()) { ends, frame in
+            ends.append((ends.last ?? 0) + recordSize(frame))
+        }
+        let positions = Array(
+            Set([0, 1, 28, 29, 100, recordEnds[0] - 1, recordEnds[0], recordEnds[0] + 3, size - 1, size])
+        ).sorted()
         for position in positions where position <= size {
             let dir = TemporaryDirectory("spooltest")
             defer { dir.remove() }

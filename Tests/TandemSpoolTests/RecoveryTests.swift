@@ -37,8 +37,9 @@ struct RecoveryTests {
         return dir.spoolPath() + "/" + SpoolFormat.segmentName(first: 1)
     }
 
-    @Test("torn last record: cut at every byte inside it, recovery keeps the previous one and appending resumes",
-          arguments: [false, true])
+    @Test(
+        "torn last record: cut at every byte inside it, recovery keeps the previous one and appending resumes",
+        arguments: [false, true])
     func tornAtEveryOffset(lastRecordStartsSegment: Bool) throws {
         let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
@@ -144,7 +145,8 @@ struct RecoveryTests {
                 let before = fileBytes(segment)
                 let error = openError(dir.spoolPath())
                 guard case .corrupt(let file, let offset, let reason) = error else {
-                    Issue.record("batch \(victim.sequence) +\(place): expected corrupt, got \(String(describing: error))")
+                    Issue.record(
+                        "batch \(victim.sequence) +\(place): expected corrupt, got \(String(describing: error))")
                     continue
                 }
                 #expect(file == segment && offset == Int64(victim.offset), "batch \(victim.sequence) +\(place)")
@@ -156,7 +158,8 @@ struct RecoveryTests {
         }
     }
 
-    @Test("pages of the last append reaching the disk out of order: torn; the same damage in an earlier append: refused")
+    @Test(
+        "pages of the last append reaching the disk out of order: torn; the same damage in an earlier append: refused")
     func outOfOrderWriteback() throws {
         let dir = TemporaryDirectory("spooltest")
         defer { dir.remove() }
@@ -250,7 +253,10 @@ struct RecoveryTests {
         let last = recordInfos(pristine).last!
 
         writeFile(older, Array(pristine.dropLast(3)))  // torn-looking end, but not the newest segment
-        guard case .corrupt(older, Int64(last.offset), let reason) = openError(path, options: SpoolOptions(segmentBytes: 400)) else {
+        guard
+            case .corrupt(older, Int64(last.offset), let reason) = openError(
+                path, options: SpoolOptions(segmentBytes: 400))
+        else {
             Issue.record("a cut-off record in an older segment was not refused")
             return
         }
@@ -317,7 +323,8 @@ struct RecoveryTests {
             spool.close()
         }
         #expect(!FileManager.default.fileExists(atPath: path + "/spool.id.tmp"))
-        guard case .streamMismatch(path + "/spool.id", otherStream, "orders-pg") = openError(path, stream: otherStream) else {
+        guard case .streamMismatch(path + "/spool.id", otherStream, "orders-pg") = openError(path, stream: otherStream)
+        else {
             Issue.record("opening another stream's spool was not refused")
             return
         }

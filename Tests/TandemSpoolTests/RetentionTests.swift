@@ -44,7 +44,10 @@ struct RetentionTests {
         #expect(spool.status.oldestSequence == firsts.last! && spool.status.newestSequence == 20)
 
         // Released batches are gone for readers; the rest reads on.
-        guard case .released(_, 1, let oldest) = spoolError({ () throws(SpoolError) in try spool.records(from: 1).next() }) else {
+        guard
+            case .released(_, 1, let oldest) = spoolError({ () throws(SpoolError) in try spool.records(from: 1).next() }
+            )
+        else {
             Issue.record("reading a released batch was not refused")
             return
         }
@@ -74,7 +77,8 @@ struct RetentionTests {
         let oldest = spool.status.oldestSequence!
         try spool.release(upTo: 12)
         #expect(spool.status.oldestSequence! > oldest)
-        guard case .released(_, 2, spool.status.oldestSequence) = spoolError({ () throws(SpoolError) in try cursor.next() }) else {
+        let behindError = spoolError({ () throws(SpoolError) in try cursor.next() })
+        guard case .released(_, 2, spool.status.oldestSequence) = behindError else {
             Issue.record("a cursor behind the checkpoint was not told")
             return
         }

@@ -85,8 +85,11 @@ struct RoundTripTests {
         try spool.append(Frames.frame(1))
         try spool.append(Frames.frames(2...9))  // far more than 500 bytes: a segment of its own
         try spool.append(Frames.frame(10))
-        #expect(segmentNames(path) == ["00000000000000000001.seg", "00000000000000000002.seg", "00000000000000000010.seg"])
-        #expect(fileBytes(path + "/00000000000000000002.seg").count == Frames.frames(2...9).reduce(0) { $0 + recordSize($1) })
+        #expect(
+            segmentNames(path) == ["00000000000000000001.seg", "00000000000000000002.seg", "00000000000000000010.seg"])
+        #expect(
+            fileBytes(path + "/00000000000000000002.seg").count
+                == Frames.frames(2...9).reduce(0) { $0 + recordSize($1) })
         #expect(try readAll(spool, from: 1).map(\.sequence) == Array(1...10))
     }
 
@@ -103,7 +106,9 @@ struct RoundTripTests {
         // Reopened before any batch: the identity file remembers 501, whatever the options say.
         let spool = try openSpool(path)
         #expect(spool.durableSequence == 500)
-        guard case .outOfSequence(_, 501, 1) = spoolError({ () throws(SpoolError) in try spool.append(Frames.frame(1)) }) else {
+        guard
+            case .outOfSequence(_, 501, 1) = spoolError({ () throws(SpoolError) in try spool.append(Frames.frame(1)) })
+        else {
             Issue.record("a batch before the first sequence was not refused")
             return
         }
@@ -198,7 +203,11 @@ struct RoundTripTests {
         flipBit(segment, at: second.offset + 60)
         let cursor = spool.records(from: 1)
         #expect(try cursor.next()?.sequence == 1)
-        guard case .corrupt(segment, Int64(second.offset), let reason) = spoolError({ () throws(SpoolError) in try cursor.next() }) else {
+        guard
+            case .corrupt(segment, Int64(second.offset), let reason) = spoolError({ () throws(SpoolError) in
+                try cursor.next()
+            })
+        else {
             Issue.record("a damaged record was handed out")
             return
         }

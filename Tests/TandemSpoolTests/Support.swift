@@ -45,10 +45,13 @@ enum Frames {
         return Batch(stream: stream, sequence: sequence, transactions: [transaction])
     }
 
-    static func frame(_ sequence: UInt64, stream: StreamID = testStream, payload: Int = 40,
-                      compression: BatchCompression = .none) -> [UInt8] {
+    static func frame(
+        _ sequence: UInt64, stream: StreamID = testStream, payload: Int = 40,
+        compression: BatchCompression = .none
+    ) -> [UInt8] {
         do {
-            return try BatchEncoder(compression: compression).encode(batch(sequence, stream: stream, payload: payload)).frame
+            return try BatchEncoder(compression: compression).encode(batch(sequence, stream: stream, payload: payload))
+                .frame
         } catch {
             fatalError("cannot encode test batch \(sequence): \(error)")
         }
@@ -59,10 +62,14 @@ enum Frames {
     }
 
     /// Checks a frame read back from the spool: byte-identical and decodable.
-    static func expectValid(_ record: SpoolRecord, sequence: UInt64, payload: Int = 40,
-                            sourceLocation: SourceLocation = #_sourceLocation) {
+    static func expectValid(
+        _ record: SpoolRecord, sequence: UInt64, payload: Int = 40,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         #expect(record.sequence == sequence, sourceLocation: sourceLocation)
-        #expect(record.frame == frame(sequence, payload: payload), "frame \(sequence) differs", sourceLocation: sourceLocation)
+        #expect(
+            record.frame == frame(sequence, payload: payload), "frame \(sequence) differs",
+            sourceLocation: sourceLocation)
         do {
             let header = try BatchDecoder().decodeHeader(record.frame)
             #expect(header.sequence == sequence && header.stream == testStream, sourceLocation: sourceLocation)
@@ -74,8 +81,10 @@ enum Frames {
 
 // MARK: - Spool shortcuts
 
-func openSpool(_ directory: String, stream: StreamID = testStream, options: SpoolOptions = SpoolOptions(),
-               io: any SpoolIO = POSIXSpoolIO(), sourceLocation: SourceLocation = #_sourceLocation) throws -> Spool {
+func openSpool(
+    _ directory: String, stream: StreamID = testStream, options: SpoolOptions = SpoolOptions(),
+    io: any SpoolIO = POSIXSpoolIO(), sourceLocation: SourceLocation = #_sourceLocation
+) throws -> Spool {
     do {
         return try Spool.open(directory: directory, stream: stream, options: options, io: io)
     } catch {
@@ -94,7 +103,9 @@ func spoolError<T>(_ body: () throws(SpoolError) -> T) -> SpoolError? {
     }
 }
 
-func openError(_ directory: String, stream: StreamID = testStream, options: SpoolOptions = SpoolOptions()) -> SpoolError? {
+func openError(_ directory: String, stream: StreamID = testStream, options: SpoolOptions = SpoolOptions())
+    -> SpoolError?
+{
     spoolError { () throws(SpoolError) in
         let spool = try Spool.open(directory: directory, stream: stream, options: options)
         spool.close()
@@ -168,7 +179,9 @@ final class FaultyIO: SpoolIO, @unchecked Sendable {
     private var callCounts: [String: Int] = [:]
     private var hook: (@Sendable () -> Void)?
 
-    func failWrites(afterBytes limit: Int, errno code: Int32 = ENOSPC) { arm(.failWrites(afterBytes: limit, errno: code)) }
+    func failWrites(afterBytes limit: Int, errno code: Int32 = ENOSPC) {
+        arm(.failWrites(afterBytes: limit, errno: code))
+    }
     func crash(afterBytes limit: Int) { arm(.crash(afterBytes: limit)) }
     func heal() { arm(.healthy) }
 
@@ -256,7 +269,8 @@ final class FaultyIO: SpoolIO, @unchecked Sendable {
         return n
     }
 
-    func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws(SystemCallError) -> Int {
+    func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws(SystemCallError) -> Int
+    {
         try enter("pread")
         return try real.pread(fd, into: buffer, at: offset)
     }

@@ -14,7 +14,10 @@ import Testing
 private func shell(_ command: String) -> (status: Int32, output: String) {
     do {
         let result = try ChildProcess.capture("/bin/sh", ["-c", command + " 2>&1"], timeout: 30)
-        return (result.status, (result.standardOutput + result.standardError).trimmingCharacters(in: .whitespacesAndNewlines))
+        return (
+            result.status,
+            (result.standardOutput + result.standardError).trimmingCharacters(in: .whitespacesAndNewlines)
+        )
     } catch {
         return (-1, "\(error)")
     }
@@ -38,8 +41,11 @@ struct TmpfsTests {
     /// Fills a 256 KiB tmpfs until the kernel says ENOSPC. Needs root (mount): where it cannot
     /// mount one, the test is reported as skipped (and `appliance/test` under CI=true fails,
     /// since CI runs as root with tmpfs).
-    @Test("a really full disk: diskFull, nothing corrupted, appends resume once retention frees space",
-          .enabled(if: tmpfsUnavailableReason == nil, Comment(rawValue: "needs a tmpfs mount: \(tmpfsUnavailableReason ?? "")")))
+    @Test(
+        "a really full disk: diskFull, nothing corrupted, appends resume once retention frees space",
+        .enabled(
+            if: tmpfsUnavailableReason == nil, Comment(rawValue: "needs a tmpfs mount: \(tmpfsUnavailableReason ?? "")")
+        ))
     func realFullDisk() throws {
         let dir = TemporaryDirectory("tmpfs")
         defer { dir.remove() }
@@ -80,7 +86,9 @@ struct TmpfsTests {
         let before = snapshot(path)
 
         // Still full: a single batch and a group both fail and leave nothing behind.
-        for attempt in [[Frames.frame(next, payload: payload)], (next...next + 3).map { Frames.frame($0, payload: payload) }] {
+        for attempt in [
+            [Frames.frame(next, payload: payload)], (next...next + 3).map { Frames.frame($0, payload: payload) },
+        ] {
             guard case .diskFull = spoolError({ () throws(SpoolError) in try spool.append(attempt) }) else {
                 Issue.record("append on a full disk did not fail with diskFull")
                 continue

@@ -1,5 +1,5 @@
-import Foundation
 import CaptureKit
+import Foundation
 import TandemCodec
 import TandemCore
 

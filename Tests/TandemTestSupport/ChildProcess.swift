@@ -261,7 +261,8 @@ extension ChildProcess {
             unlink(errPath)
         }
         guard out >= 0, err >= 0 else {
-            throw HarnessError(operation: operation, reason: "cannot create \(scratch).out/.err: \(String(cString: strerror(errno)))")
+            throw HarnessError(
+                operation: operation, reason: "cannot create \(scratch).out/.err: \(String(cString: strerror(errno)))")
         }
         let child = try ChildProcess(
             operation: operation, executable: executable, arguments: arguments,
@@ -290,7 +291,8 @@ extension ChildProcess {
         let operation = URL(fileURLWithPath: executable).lastPathComponent
         let output = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard output >= 0 else {
-            throw HarnessError(operation: operation, reason: "cannot open log file \(log): \(String(cString: strerror(errno)))")
+            throw HarnessError(
+                operation: operation, reason: "cannot open log file \(log): \(String(cString: strerror(errno)))")
         }
         defer { close(output) }
         return try ChildProcess(
@@ -308,7 +310,8 @@ extension ChildProcess {
         guard child.wait(timeout: timeout) else {
             terminate(child, grace: 2)
             throw HarnessError(
-                operation: URL(fileURLWithPath: executable).lastPathComponent, reason: "timed out after \(Int(timeout))s",
+                operation: URL(fileURLWithPath: executable).lastPathComponent,
+                reason: "timed out after \(Int(timeout))s",
                 command: child.commandLine, logTail: LogFile.tail(of: [log], lines: 15))
         }
         guard child.exitCode == 0 else {

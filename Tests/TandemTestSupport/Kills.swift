@@ -24,10 +24,12 @@ public enum Kill {
             throw KillFailure("\(what): PID unknown (\(pid.map(String.init) ?? "none")); not signalled\n\(evidence())")
         }
         guard isProcessAlive(pid) else {
-            throw KillFailure("\(what) (PID \(pid)) was no longer running before the kill: it died by itself\n\(evidence())")
+            throw KillFailure(
+                "\(what) (PID \(pid)) was no longer running before the kill: it died by itself\n\(evidence())")
         }
         guard kill(pid, SIGKILL) == 0 else {
-            throw KillFailure("\(what) (PID \(pid)): kill -9 failed: \(String(cString: strerror(errno)))\n\(evidence())")
+            throw KillFailure(
+                "\(what) (PID \(pid)): kill -9 failed: \(String(cString: strerror(errno)))\n\(evidence())")
         }
         guard eventually(10, pollMicroseconds: 5_000, { !isProcessAlive(pid) }) else {
             throw KillFailure("\(what) (PID \(pid)) still ran 10 s after kill -9")
@@ -40,10 +42,14 @@ public enum Kill {
         guard let child else { throw KillFailure("\(what) was never started; nothing to kill") }
         guard child.pid > 0 else { throw KillFailure("\(what): PID \(child.pid); not signalled") }
         guard child.isRunning, isProcessAlive(child.pid) else {
-            throw KillFailure("\(what) (PID \(child.pid)) had already ended (\(child.outcome)) before the kill: it died by itself\n\(evidence())")
+            throw KillFailure(
+                "\(what) (PID \(child.pid)) had already ended (\(child.outcome)) before the kill: it died by itself\n\(evidence())"
+            )
         }
         child.signal(SIGKILL)
-        guard child.wait(timeout: 10) else { throw KillFailure("\(what) (PID \(child.pid)) still ran 10 s after kill -9") }
+        guard child.wait(timeout: 10) else {
+            throw KillFailure("\(what) (PID \(child.pid)) still ran 10 s after kill -9")
+        }
         guard child.terminatingSignal == SIGKILL else {
             throw KillFailure("\(what) (PID \(child.pid)) ended by \(child.outcome), not by the kill\n\(evidence())")
         }
@@ -74,7 +80,9 @@ public struct KillSchedule {
 
     public mutating func int(in range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &random) }
     public mutating func coin() -> Bool { Bool.random(using: &random) }
-    public mutating func microseconds(in range: ClosedRange<UInt32>) -> UInt32 { UInt32.random(in: range, using: &random) }
+    public mutating func microseconds(in range: ClosedRange<UInt32>) -> UInt32 {
+        UInt32.random(in: range, using: &random)
+    }
 
     /// `count` increasing thresholds in `range`, at least `gap` apart (sorted draws, then spread).
     public mutating func thresholds(_ count: Int, in range: ClosedRange<Int>, gap: Int) -> [Int] {

@@ -42,8 +42,10 @@ public func eventuallyAsync(
 }
 
 /// `eventually`, but a timeout throws `TimedOut` naming `what`.
-public func waitFor(_ what: @autoclosure () -> String, seconds: Double, pollMicroseconds: UInt32 = 20_000,
-                    _ condition: () throws -> Bool) throws {
+public func waitFor(
+    _ what: @autoclosure () -> String, seconds: Double, pollMicroseconds: UInt32 = 20_000,
+    _ condition: () throws -> Bool
+) throws {
     guard try eventually(seconds, pollMicroseconds: pollMicroseconds, condition) else {
         throw TimedOut(description: "timed out after \(seconds) s waiting for \(what())")
     }

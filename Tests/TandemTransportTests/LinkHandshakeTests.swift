@@ -4,7 +4,7 @@ import TandemTransport
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite("TLS link: good connections")
@@ -31,9 +31,12 @@ struct LinkConnectionTests {
 
         // The server speaks first, as the session protocol does.
         try await server.send(Array("HELLO from \(sites.listening)\n".utf8))
-        #expect(try await client.receive(exactly: 12 + sites.listening.count) == Array("HELLO from \(sites.listening)\n".utf8))
+        #expect(
+            try await client.receive(exactly: 12 + sites.listening.count)
+                == Array("HELLO from \(sites.listening)\n".utf8))
         try await client.send(Array("HELLO from \(sites.dialing)\n".utf8))
-        #expect(try await server.receive(exactly: 12 + sites.dialing.count) == Array("HELLO from \(sites.dialing)\n".utf8))
+        #expect(
+            try await server.receive(exactly: 12 + sites.dialing.count) == Array("HELLO from \(sites.dialing)\n".utf8))
 
         // A clean finish ends the peer's stream with nil, not an error.
         await client.finish()
@@ -68,7 +71,9 @@ struct LinkConnectionTests {
                 pending.append(contentsOf: chunk)
                 while pending.count >= block {
                     let expected = pattern(block: index, size: block)
-                    let same = pending.withUnsafeBytes { got in expected.withUnsafeBytes { memcmp(got.baseAddress!, $0.baseAddress!, block) == 0 } }
+                    let same = pending.withUnsafeBytes { got in
+                        expected.withUnsafeBytes { memcmp(got.baseAddress!, $0.baseAddress!, block) == 0 }
+                    }
                     if same { matched += 1 }
                     pending.removeFirst(block)
                     index += 1
@@ -150,7 +155,8 @@ struct LinkEdgeTests {
 
     @Test func aSilentClientTimesOutTheHandshake() async throws {
         let fixture = try TransportFixture()
-        let listener = try fixture.listener("cloud", expecting: "idc", options: TransportOptions(handshakeTimeout: .milliseconds(300)))
+        let listener = try fixture.listener(
+            "cloud", expecting: "idc", options: TransportOptions(handshakeTimeout: .milliseconds(300)))
         defer { listener.close() }
         let accepted = listener.acceptInBackground()
         let raw = try RawClient(port: listener.localPort)
@@ -187,12 +193,14 @@ struct LinkEdgeTests {
         defer { first.close() }
         let error = try #require(throws: TransportError.self) {
             _ = try TLSListener(
-                host: "127.0.0.1", port: first.localPort, context: try fixture.context(.server, "cloud"), peerSite: "idc")
+                host: "127.0.0.1", port: first.localPort, context: try fixture.context(.server, "cloud"),
+                peerSite: "idc")
         }
         #expect(error.description.hasPrefix("cannot listen on 127.0.0.1:\(first.localPort): "))
         // A client context cannot listen, a server context cannot dial.
         #expect(throws: TransportError.self) {
-            _ = try TLSListener(host: "127.0.0.1", port: 0, context: try fixture.context(.client, "cloud"), peerSite: "idc")
+            _ = try TLSListener(
+                host: "127.0.0.1", port: 0, context: try fixture.context(.client, "cloud"), peerSite: "idc")
         }
     }
 }

@@ -25,7 +25,8 @@ struct LinkRefusalTests {
         let dialed: Result<TLSConnection, TransportError>
         do {
             dialed = .success(
-                try await TLSDialer(context: client, peerSite: serverSite).connect(host: "127.0.0.1", port: listener.localPort))
+                try await TLSDialer(context: client, peerSite: serverSite).connect(
+                    host: "127.0.0.1", port: listener.localPort))
         } catch {
             dialed = .failure(error)
         }
@@ -44,7 +45,9 @@ struct LinkRefusalTests {
 
     /// After a refusal, the right peer still gets in, and the first bytes the
     /// listener's application reads are that peer's own.
-    func expectListenerStillServes(_ listener: TLSListener, fixture: TransportFixture, client: String, server: String) async throws {
+    func expectListenerStillServes(_ listener: TLSListener, fixture: TransportFixture, client: String, server: String)
+        async throws
+    {
         async let accepted = listener.accept()
         let good = try await TLSDialer(context: fixture.context(.client, client), peerSite: server)
             .connect(host: "127.0.0.1", port: listener.localPort)
@@ -90,7 +93,9 @@ struct LinkRefusalTests {
         #expect(error.reason == .notTLS(detail: "wrong version number"))
         #expect(error.direction == .inbound)
         #expect(error.peerAddress == raw.localAddress)
-        #expect(error.description == "refused connection from \(raw.localAddress): not a TLS connection (wrong version number)")
+        #expect(
+            error.description
+                == "refused connection from \(raw.localAddress): not a TLS connection (wrong version number)")
         #expect(error.isRefusal)
         // The plaintext client gets the end of the connection, at most after a TLS alert record.
         let answer = raw.readToEnd()
@@ -128,8 +133,10 @@ struct LinkRefusalTests {
         #expect(server.reason == .untrustedCertificate(detail: "unable to get local issuer certificate"))
         #expect(server.presentedSite == "idc")
         #expect(server.description.hasPrefix("refused connection from 127.0.0.1:"))
-        #expect(server.description.hasSuffix(
-            " (certificate for \"idc\"): certificate not signed by the pair CA (unable to get local issuer certificate)"))
+        #expect(
+            server.description.hasSuffix(
+                " (certificate for \"idc\"): certificate not signed by the pair CA (unable to get local issuer certificate)"
+            ))
         // TLS 1.3: the client's handshake completed; its first read says it was refused.
         let client = try #require(clientError(result))
         #expect(client.reason == .refusedByPeer(alert: "tlsv1 alert unknown ca"))
@@ -181,7 +188,8 @@ struct LinkRefusalTests {
         let result = await attempt(listener, client: try fixture.context(.client, "mallory"), expecting: "cloud")
         let server = try #require(serverError(result))
         #expect(server.reason == .wrongSite(presented: "mallory"))
-        #expect(server.description.hasSuffix(": certificate from the pair CA is for site \"mallory\", expected \"idc\""))
+        #expect(
+            server.description.hasSuffix(": certificate from the pair CA is for site \"mallory\", expected \"idc\""))
         #expect(clientError(result) != nil)
         try await expectListenerStillServes(listener, fixture: fixture, client: "idc", server: "cloud")
     }
@@ -214,7 +222,8 @@ struct LinkRefusalTests {
     @Test func serverCertificateFromAnotherCAIsRefused() async throws {
         let fixture = try TransportFixture()
         let listener = try TLSListener(
-            host: "127.0.0.1", port: 0, context: try fixture.context(.server, "cloud-other-ca", trusting: fixture.otherCA),
+            host: "127.0.0.1", port: 0,
+            context: try fixture.context(.server, "cloud-other-ca", trusting: fixture.otherCA),
             peerSite: "idc")
         defer { listener.close() }
         let result = await attempt(listener, client: try fixture.context(.client, "idc"), expecting: "cloud")
@@ -224,7 +233,10 @@ struct LinkRefusalTests {
         }
         #expect(client.reason == .untrustedCertificate(detail: "unable to get local issuer certificate"))
         #expect(client.direction == .outbound)
-        #expect(client.description == "refused connection to 127.0.0.1:\(listener.localPort) (certificate for \"cloud\"): certificate not signed by the pair CA (unable to get local issuer certificate)")
+        #expect(
+            client.description
+                == "refused connection to 127.0.0.1:\(listener.localPort) (certificate for \"cloud\"): certificate not signed by the pair CA (unable to get local issuer certificate)"
+        )
         let server = try #require(serverError(result))
         #expect(server.reason == .refusedByPeer(alert: "tlsv1 alert unknown ca"))
         #expect(server.description.contains("(it does not accept this site's certificate)"))

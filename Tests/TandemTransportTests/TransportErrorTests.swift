@@ -32,23 +32,30 @@ struct TransportErrorTests {
         let inbound = TransportError(
             .untrustedCertificate(detail: "unable to get local issuer certificate"), direction: .inbound,
             peerAddress: "127.0.0.1:53422", expectedSite: "idc")
-        #expect(inbound.description
-            == "refused connection from 127.0.0.1:53422: certificate not signed by the pair CA (unable to get local issuer certificate)")
+        #expect(
+            inbound.description
+                == "refused connection from 127.0.0.1:53422: certificate not signed by the pair CA (unable to get local issuer certificate)"
+        )
         let expired = TransportError(
             .certificateExpired(notAfter: Date(timeIntervalSince1970: 1_700_000_000)), direction: .outbound,
             peerAddress: "dr.example.net:7400", presentedSite: "cloud", expectedSite: "cloud")
-        #expect(expired.description
-            == "refused connection to dr.example.net:7400 (certificate for \"cloud\"): certificate expired on 2023-11-14 22:13:20 UTC")
+        #expect(
+            expired.description
+                == "refused connection to dr.example.net:7400 (certificate for \"cloud\"): certificate expired on 2023-11-14 22:13:20 UTC"
+        )
         #expect(expired.isRefusal)
         let lost = TransportError(
-            .connectionLost(detail: "Connection reset by peer"), direction: .outbound, peerAddress: "dr.example.net:7400",
+            .connectionLost(detail: "Connection reset by peer"), direction: .outbound,
+            peerAddress: "dr.example.net:7400",
             expectedSite: "cloud")
-        #expect(lost.description == "connection to dr.example.net:7400 failed: connection lost: Connection reset by peer")
+        #expect(
+            lost.description == "connection to dr.example.net:7400 failed: connection lost: Connection reset by peer")
         #expect(!lost.isRefusal)
     }
 
     @Test func namesFromForeignCertificatesCannotForgeLogLines() {
-        let hostile = "idc\"\nrefused connection from 10.0.0.1:1: all good \\ \u{1B}[31m" + String(repeating: "x", count: 200)
+        let hostile =
+            "idc\"\nrefused connection from 10.0.0.1:1: all good \\ \u{1B}[31m" + String(repeating: "x", count: 200)
         let error = TransportError(
             .wrongSite(presented: hostile), direction: .inbound, peerAddress: "127.0.0.1:1", presentedSite: hostile,
             expectedSite: "idc")

@@ -3,7 +3,7 @@ import Foundation
 import TandemTransport
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Certificates for every case the link must accept or refuse, written to a
@@ -18,7 +18,8 @@ final class TransportFixture: @unchecked Sendable {
     static let day: TimeInterval = 86_400
 
     init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-link-\(UUID().uuidString)").path
+        directory =
+            FileManager.default.temporaryDirectory.appendingPathComponent("tandem-link-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let a = try PairAuthority.create(pair: "acme")
         let b = try PairAuthority.create(pair: "acme")
@@ -33,15 +34,18 @@ final class TransportFixture: @unchecked Sendable {
         try write(
             "idc-expired",
             try a.issueSiteCertificate(
-                site: "idc", validity: CertificateValidity(notBefore: now - 400 * Self.day, notAfter: now - 35 * Self.day)))
+                site: "idc",
+                validity: CertificateValidity(notBefore: now - 400 * Self.day, notAfter: now - 35 * Self.day)))
         try write(
             "cloud-expired",
             try a.issueSiteCertificate(
-                site: "cloud", validity: CertificateValidity(notBefore: now - 400 * Self.day, notAfter: now - 35 * Self.day)))
+                site: "cloud",
+                validity: CertificateValidity(notBefore: now - 400 * Self.day, notAfter: now - 35 * Self.day)))
         try write(
             "idc-future",
             try a.issueSiteCertificate(
-                site: "idc", validity: CertificateValidity(notBefore: now + 2 * Self.day, notAfter: now + 400 * Self.day)))
+                site: "idc",
+                validity: CertificateValidity(notBefore: now + 2 * Self.day, notAfter: now + 400 * Self.day)))
         try write("idc-other-ca", try b.issueSiteCertificate(site: "idc"))
         try write("cloud-other-ca", try b.issueSiteCertificate(site: "cloud"))
     }

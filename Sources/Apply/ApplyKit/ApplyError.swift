@@ -113,25 +113,31 @@ public struct ApplyError: OperatorError, Sendable, Equatable {
         if let fixedHint { return fixedHint }
         switch kind {
         case .connection:
-            return "Check the DR site's [database] settings (host, port, user, password), that the DR database is up and reachable, and that the user may log in."
+            return
+                "Check the DR site's [database] settings (host, port, user, password), that the DR database is up and reachable, and that the user may log in."
         case .originBusy:
-            return "Another apply session for this stream is running at the DR database; stop it before starting this one."
+            return
+                "Another apply session for this stream is running at the DR database; stop it before starting this one."
         case .privilege:
             return "The apply user lacks a privilege its session needs; grant the one the message names."
         case .readOnly:
-            return "The DR database refuses the apply user's writes (read-only); give the apply user the right to write there."
+            return
+                "The DR database refuses the apply user's writes (read-only); give the apply user the right to write there."
         case .connectionLost:
             return "The DR database connection broke; apply resumes from the checkpoint on the next attempt."
         case .rowMismatch:
-            return "The DR copy has diverged from the source; re-seed this table from the source, then restart the applier."
+            return
+                "The DR copy has diverged from the source; re-seed this table from the source, then restart the applier."
         case .value:
             return "The source holds a value the DR column cannot store; fix the source row or the DR column type."
         case .unsupportedTable:
             return "Make the DR table one the applier can write transactionally (see the message)."
         case .sequence:
-            return "The spool does not continue the DR checkpoint; check that the spool belongs to this stream and DR database."
+            return
+                "The spool does not continue the DR checkpoint; check that the spool belongs to this stream and DR database."
         case .chunkOrder:
-            return "The pieces of a large transaction arrived out of order; restart the applier to replay from the checkpoint."
+            return
+                "The pieces of a large transaction arrived out of order; restart the applier to replay from the checkpoint."
         case .checkpoint:
             return "Check the tandem.apply_checkpoint table at the DR database; it must only be written by Tandem."
         case .statement:

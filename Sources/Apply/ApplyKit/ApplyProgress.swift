@@ -131,7 +131,8 @@ public struct ApplyProgress: Sendable {
                 batch: first)
         }
         for (previous, next) in zip(sequences, sequences.dropFirst()) where next != previous + 1 {
-            throw OrderError(kind: .sequence, message: "batch \(next) follows batch \(previous) in one call", batch: next)
+            throw OrderError(
+                kind: .sequence, message: "batch \(next) follows batch \(previous) in one call", batch: next)
         }
         guard open == nil else { return false }
         begin()
@@ -154,7 +155,8 @@ public struct ApplyProgress: Sendable {
         -> (admission: Admission, incomparable: Bool)
     {
         guard var state = open else {
-            throw OrderError(kind: .sequence, message: "no target transaction is open", batch: batch, position: position)
+            throw OrderError(
+                kind: .sequence, message: "no target transaction is open", batch: batch, position: position)
         }
         func orderError(_ message: String) -> OrderError {
             OrderError(kind: .chunkOrder, message: message, batch: batch, position: position)

@@ -192,7 +192,8 @@ public final class SinkDriver<Session: TargetSession>: BatchSink, @unchecked Sen
             break
         }
         try session.apply(transaction.changes, StatementContext(what: "apply", batch: batch, position: position))
-        if progress.applied(position, chunk: chunk, commitTime: transaction.commitTime, rows: transaction.changes.count) {
+        if progress.applied(position, chunk: chunk, commitTime: transaction.commitTime, rows: transaction.changes.count)
+        {
             try session.savepoint(.release, context)
         }
     }

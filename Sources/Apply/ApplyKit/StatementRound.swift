@@ -88,7 +88,9 @@ public struct StatementRound<Tag: Sendable>: Sendable {
     public var isEmpty: Bool { statements.isEmpty }
     public var count: Int { statements.count }
 
-    public mutating func add(_ context: StatementContext, _ expectation: StatementExpectation = .nothing, tag: Tag? = nil) {
+    public mutating func add(
+        _ context: StatementContext, _ expectation: StatementExpectation = .nothing, tag: Tag? = nil
+    ) {
         statements.append(Statement(context: context, expectation: expectation, tag: tag))
     }
 

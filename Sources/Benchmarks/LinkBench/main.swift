@@ -32,7 +32,7 @@ import TandemSpool
 import TandemTransport
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 signal(SIGPIPE, SIG_IGN)
@@ -151,8 +151,9 @@ final class FrameMaker {
     private let relation = Relation(
         name: RelationName(schema: "bench", name: "link"),
         columns: [
-            Column(name: "id", type: .integer(bits: 64, signed: true), nativeType: "bigint", isKey: true,
-                   isNullable: false),
+            Column(
+                name: "id", type: .integer(bits: 64, signed: true), nativeType: "bigint", isKey: true,
+                isNullable: false),
             Column(name: "payload", type: .text, nativeType: "text"),
         ])
 
@@ -176,8 +177,9 @@ final class FrameMaker {
 func contexts(pki: String, role: TLSRole) throws -> TLSContext {
     let layout = PairLayout(directory: pki)
     let site = role == .server ? receiverSite : senderSite
-    return try TLSContext(role: role, caFile: layout.siteCA(site), certificateFile: layout.siteCertificate(site),
-                          keyFile: layout.siteKey(site))
+    return try TLSContext(
+        role: role, caFile: layout.siteCA(site), certificateFile: layout.siteCertificate(site),
+        keyFile: layout.siteKey(site))
 }
 
 // MARK: - receive (child)
@@ -322,7 +324,9 @@ func runReceiver(_ options: Options) throws {
             let kind = (buffer + start + 4).load(as: UInt8.self)
             if kind == LinkMessageKind.batch.rawValue {
                 let sequence = UInt64(littleEndian: (buffer + start + 5).loadUnaligned(as: UInt64.self))
-                guard sequence == expected else { throw BenchFailure("batch \(sequence) arrived, expected \(expected)") }
+                guard sequence == expected else {
+                    throw BenchFailure("batch \(sequence) arrived, expected \(expected)")
+                }
                 expected += 1
                 let frameLength = length - 9
                 bytes += frameLength
@@ -330,7 +334,8 @@ func runReceiver(_ options: Options) throws {
                 groupBytes += frameLength
                 if copyOut {
                     // What a real receiver does: the frame leaves the read buffer as an array of its own.
-                    group.append((sequence, [UInt8](UnsafeRawBufferPointer(start: buffer + start + 13, count: frameLength))))
+                    group.append(
+                        (sequence, [UInt8](UnsafeRawBufferPointer(start: buffer + start + 13, count: frameLength))))
                 } else {
                     lastInPlace = sequence
                 }
@@ -362,8 +367,11 @@ func runReceiver(_ options: Options) throws {
     if let problem = spoolFailure.withLock({ $0 }) { throw BenchFailure("spool append failed: \(problem)") }
     // Final ack after everything is durable; the sender's clock stops when it arrives.
     try acks.send(expected - 1)
-    say(resultLine([("bytes", Double(bytes)), ("batches", Double(batches)), ("seconds", finished - firstByte),
-                      ("cpu", cpu), ("syncs", Double(syncs.load(ordering: .relaxed)))]))
+    say(
+        resultLine([
+            ("bytes", Double(bytes)), ("batches", Double(batches)), ("seconds", finished - firstByte),
+            ("cpu", cpu), ("syncs", Double(syncs.load(ordering: .relaxed))),
+        ]))
     // Wait for the sender to hang up, so the final ack is not cut by our close.
     let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 16)
     defer { scratch.deallocate() }
@@ -445,8 +453,10 @@ func runSender(_ options: Options) throws {
         try connection.write(UnsafeRawBufferPointer(start: out, count: total))
     }
     // End-of-run marker, then wait for the receiver to hold the last batch.
-    let marker = try prefixEncoder.encode(.heartbeat(LinkHeartbeat(
-        monotonicMicroseconds: 0, wallClock: Timestamp(microsecondsSinceEpoch: 0))))
+    let marker = try prefixEncoder.encode(
+        .heartbeat(
+            LinkHeartbeat(
+                monotonicMicroseconds: 0, wallClock: Timestamp(microsecondsSinceEpoch: 0))))
     try writeBytes(connection, marker)
     ackCondition.lock()
     while acked.withLock({ $0 }) < sequence { ackCondition.wait() }
@@ -454,8 +464,10 @@ func runSender(_ options: Options) throws {
     let finished = monotonic()
     let cpu = processCPUSeconds() - cpuStart
     let bytes = cumulative[Int(sequence)]
-    var fields: [(String, Double)] = [("bytes", Double(bytes)), ("batches", Double(sequence)),
-                                      ("seconds", finished - started), ("cpu", cpu), ("frame", Double(template.count))]
+    var fields: [(String, Double)] = [
+        ("bytes", Double(bytes)), ("batches", Double(sequence)),
+        ("seconds", finished - started), ("cpu", cpu), ("frame", Double(template.count)),
+    ]
     if let warmMark {
         fields += [("steadyBytes", Double(bytes - warmMark.bytes)), ("steadySeconds", finished - warmMark.time)]
     }
@@ -509,7 +521,9 @@ func runDelayLine(_ options: Options) throws {
             while head < queue.count, queue[head].due <= now {
                 let late = Int((now - queue[head].due) * 1e6)
                 if late > 1000 { lateOverMillisecond.add(1, ordering: .relaxed) }
-                if late > worstLateMicroseconds.load(ordering: .relaxed) { worstLateMicroseconds.store(late, ordering: .relaxed) }
+                if late > worstLateMicroseconds.load(ordering: .relaxed) {
+                    worstLateMicroseconds.store(late, ordering: .relaxed)
+                }
                 due.append(queue[head].packet)
                 head += 1
             }
@@ -530,7 +544,9 @@ func runDelayLine(_ options: Options) throws {
     let reporter = Thread {
         while true {
             usleep(250_000)
-            say("STATS packets=\(packets.load(ordering: .relaxed)) late1ms=\(lateOverMillisecond.load(ordering: .relaxed)) worstLateUs=\(worstLateMicroseconds.load(ordering: .relaxed)) realtime=\(realTime ? 1 : 0)")
+            say(
+                "STATS packets=\(packets.load(ordering: .relaxed)) late1ms=\(lateOverMillisecond.load(ordering: .relaxed)) worstLateUs=\(worstLateMicroseconds.load(ordering: .relaxed)) realtime=\(realTime ? 1 : 0)"
+            )
         }
     }
     reporter.start()
@@ -563,8 +579,10 @@ final class Child: @unchecked Sendable {
     private var text = ""
     private var closed = false
 
-    init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-         directory: String? = nil, errorLog: String? = nil) throws {
+    init(
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+        directory: String? = nil, errorLog: String? = nil
+    ) throws {
         process.executableURL = URL(fileURLWithPath: executable)
         if let errorLog {
             _ = FileManager.default.createFile(atPath: errorLog, contents: nil)
@@ -635,7 +653,8 @@ final class Child: @unchecked Sendable {
 /// irq, softirq) and stolen by the hypervisor (the vCPU was not running at all).
 func machineCPUSeconds() -> (busy: Double, steal: Double) {
     guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
-          let line = text.split(separator: "\n").first(where: { $0.hasPrefix("cpu ") }) else { return (0, 0) }
+        let line = text.split(separator: "\n").first(where: { $0.hasPrefix("cpu ") })
+    else { return (0, 0) }
     let fields = line.split(separator: " ").dropFirst().compactMap { Double($0) }
     guard fields.count >= 8 else { return (0, 0) }
     let tick = Double(sysconf(Int32(_SC_CLK_TCK)))
@@ -657,21 +676,26 @@ struct StreamResult {
 
 /// One stream between a receiving and a sending child; `wrap*` prefix a command
 /// (`ip netns exec NS`) when the sides run in network namespaces.
-func runStream(pki: String, payload: Int, seconds: Double, mode: String, scratch: String, copyOut: Bool = false,
-               listen: String = "127.0.0.1", dial: String = "127.0.0.1", dialPort: Int? = nil,
-               warmup: Double = 0, wrapReceiver: [String] = [], wrapSender: [String] = []) throws -> StreamResult {
+func runStream(
+    pki: String, payload: Int, seconds: Double, mode: String, scratch: String, copyOut: Bool = false,
+    listen: String = "127.0.0.1", dial: String = "127.0.0.1", dialPort: Int? = nil,
+    warmup: Double = 0, wrapReceiver: [String] = [], wrapSender: [String] = []
+) throws -> StreamResult {
     var receiveArguments = ["receive", "--pki", pki, "--mode", mode, "--listen", listen]
     if mode == "spool" { receiveArguments += ["--spool", scratch + "/spool-\(UUID().uuidString)"] }
     if copyOut { receiveArguments += ["--copy", "yes"] }
     let receiver = try launch(receiveArguments, wrap: wrapReceiver)
     defer { receiver.stop() }
     guard let listening = receiver.waitForLine("LISTENING ", timeout: 20),
-          let port = Int(listening.split(separator: " ")[1]) else {
+        let port = Int(listening.split(separator: " ")[1])
+    else {
         throw BenchFailure("the receiver did not start: \(receiver.finish(timeout: 1))")
     }
-    let sendArguments = ["send", "--pki", pki, "--host", dial, "--port", String(dialPort ?? port),
-                         "--payload", String(payload), "--seconds", String(seconds), "--warmup", String(warmup),
-                         "--frames", mode == "spool" ? "spool" : "template"]
+    let sendArguments = [
+        "send", "--pki", pki, "--host", dial, "--port", String(dialPort ?? port),
+        "--payload", String(payload), "--seconds", String(seconds), "--warmup", String(warmup),
+        "--frames", mode == "spool" ? "spool" : "template",
+    ]
     let sender = try launch(sendArguments, wrap: wrapSender)
     defer { sender.stop() }
     let before = machineCPUSeconds()
@@ -686,8 +710,9 @@ func runStream(pki: String, payload: Int, seconds: Double, mode: String, scratch
     }
     // Approximate: the sides' CPU covers first byte to last ack, the machine's the sender's whole life.
     let ours = (senderResult["cpu"] ?? 0) + (receiverResult["cpu"] ?? 0)
-    return StreamResult(sender: senderResult, receiver: receiverResult, otherCores: max(0, busy - ours) / max(wall, 1e-6),
-                        stealCores: (after.steal - before.steal) / max(wall, 1e-6))
+    return StreamResult(
+        sender: senderResult, receiver: receiverResult, otherCores: max(0, busy - ours) / max(wall, 1e-6),
+        stealCores: (after.steal - before.steal) / max(wall, 1e-6))
 }
 
 /// Wrapped commands may need the port the receiver chose *before* the wrapper
@@ -706,26 +731,38 @@ func makePKI(in scratch: String) throws -> String {
 }
 
 func loadAverage() -> String {
-    (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
+    (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(
+        separator: " ") ?? "?"
 }
 
 func caseLoopback(pki: String, scratch: String, seconds: Double) {
     say("## 1. TLS link alone, loopback\n")
     say("Sender and receiver are separate processes (CPU per side is that process's getrusage, user + system,")
     say("all threads, from first byte to last ack). BATCH frames with the link's 13-byte prefix, blocking")
-    say("TLSConnection write/read, an ACK frame back per read, flow-control window \(LinkSession.Configuration.defaultWindowBytes >> 20) MiB.")
+    say(
+        "TLSConnection write/read, an ACK frame back per read, flow-control window \(LinkSession.Configuration.defaultWindowBytes >> 20) MiB."
+    )
     say("\"in place\": the receiver checks each frame's sequence in its read buffer (the transport alone);")
-    say("\"copied out\": it also copies each frame into an array of its own, as a real receiver must. \(format(seconds, 0)) s per row.")
-    say("\"other load\": CPU cores busy with anything but the two sides during the row (/proc/stat; ksoftirqd network work counts here too), of \(ProcessInfo.processInfo.activeProcessorCount);")
+    say(
+        "\"copied out\": it also copies each frame into an array of its own, as a real receiver must. \(format(seconds, 0)) s per row."
+    )
+    say(
+        "\"other load\": CPU cores busy with anything but the two sides during the row (/proc/stat; ksoftirqd network work counts here too), of \(ProcessInfo.processInfo.activeProcessorCount);"
+    )
     say("\"steal\": cores' worth of time the hypervisor did not run this VM's vCPUs at all.\n")
-    say("| batch frame | receiver | MB/s | batches/s | sender CPU s/GB | receiver CPU s/GB | other load (cores) | steal (cores) | vs 800 MB/s target |")
+    say(
+        "| batch frame | receiver | MB/s | batches/s | sender CPU s/GB | receiver CPU s/GB | other load (cores) | steal (cores) | vs 800 MB/s target |"
+    )
     say("|---|---|---|---|---|---|---|---|---|")
     for (payload, copyOut) in [(256 * 1024, false), (1024 * 1024, false), (256 * 1024, true)] {
         let label = "\(payload / 1024) KiB | \(copyOut ? "copied out" : "in place")"
         do {
-            let result = try runStream(pki: pki, payload: payload, seconds: seconds, mode: "link", scratch: scratch,
-                                       copyOut: copyOut)
-            say("| \(label) | \(format(result.megabytesPerSecond)) | \(format(result.batchesPerSecond, 0)) | \(format(result.senderCPUPerGB, 2)) | \(format(result.receiverCPUPerGB, 2)) | \(format(result.otherCores, 2)) | \(format(result.stealCores, 2)) | \(result.megabytesPerSecond >= 800 ? "met" : "NOT met") |")
+            let result = try runStream(
+                pki: pki, payload: payload, seconds: seconds, mode: "link", scratch: scratch,
+                copyOut: copyOut)
+            say(
+                "| \(label) | \(format(result.megabytesPerSecond)) | \(format(result.batchesPerSecond, 0)) | \(format(result.senderCPUPerGB, 2)) | \(format(result.receiverCPUPerGB, 2)) | \(format(result.otherCores, 2)) | \(format(result.stealCores, 2)) | \(result.megabytesPerSecond >= 800 ? "met" : "NOT met") |"
+            )
         } catch {
             say("| \(label) | failed: \(error) | | | | | | |")
         }
@@ -740,13 +777,17 @@ func caseSpool(pki: String, scratch: String, seconds: Double) {
     say("ack of the last batch, so every counted byte is durable. Sender encodes a real frame per sequence")
     say("(the spool checks header, stream, sequence and CRC32C), so its CPU includes encoding. The spool is")
     say("under \(scratch) (`--scratch DIR` picks the disk); default SpoolOptions (64 MiB segments).\n")
-    say("| batch frame | MB/s | batches/s | fsyncs/s | batches per fsync | sender CPU s/GB | receiver CPU s/GB | other load (cores) | steal (cores) |")
+    say(
+        "| batch frame | MB/s | batches/s | fsyncs/s | batches per fsync | sender CPU s/GB | receiver CPU s/GB | other load (cores) | steal (cores) |"
+    )
     say("|---|---|---|---|---|---|---|---|---|")
     for payload in [256 * 1024, 1024 * 1024] {
         do {
             let result = try runStream(pki: pki, payload: payload, seconds: seconds, mode: "spool", scratch: scratch)
             let syncs = result.receiver["syncs"] ?? 0
-            say("| \(payload / 1024) KiB | \(format(result.megabytesPerSecond)) | \(format(result.batchesPerSecond, 0)) | \(format(syncs / result.sender["seconds"]!, 0)) | \(format(result.receiver["batches"]! / max(syncs, 1), 2)) | \(format(result.senderCPUPerGB, 2)) | \(format(result.receiverCPUPerGB, 2)) | \(format(result.otherCores, 2)) | \(format(result.stealCores, 2)) |")
+            say(
+                "| \(payload / 1024) KiB | \(format(result.megabytesPerSecond)) | \(format(result.batchesPerSecond, 0)) | \(format(syncs / result.sender["seconds"]!, 0)) | \(format(result.receiver["batches"]! / max(syncs, 1), 2)) | \(format(result.senderCPUPerGB, 2)) | \(format(result.receiverCPUPerGB, 2)) | \(format(result.otherCores, 2)) | \(format(result.stealCores, 2)) |"
+            )
         } catch {
             say("| \(payload / 1024) KiB | failed: \(error) | | | | | | | |")
         }
@@ -785,13 +826,14 @@ func runAgents(tandem: String, directory: String, batches: Int) throws -> AgentR
     environment["TANDEM_DB_PASSWORD"] = "synthetic-not-used"
     var children: [Child] = []
     defer {
-        children.forEach { $0.stop() }
+        for child in children { child.stop() }
         try? FileManager.default.removeItem(atPath: directory)
     }
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     let pair = directory + "/pair"
-    let initialise = try Child(tandem, ["pair", "init", "--name", "acme", "--sites", "idc,cloud", "--out", pair],
-                               environment: environment)
+    let initialise = try Child(
+        tandem, ["pair", "init", "--name", "acme", "--sites", "idc,cloud", "--out", pair],
+        environment: environment)
     _ = initialise.finish(timeout: 60)
     guard initialise.process.terminationStatus == 0 else { throw BenchFailure("tandem pair init failed") }
     let port = freePort()
@@ -803,14 +845,18 @@ func runAgents(tandem: String, directory: String, batches: Int) throws -> AgentR
         }
         try text.write(toFile: path, atomically: true, encoding: .utf8)
     }
-    try edit(pair + "/idc/idc.toml", [
-        ("peer = \"cloud.change-me.invalid:7400\"", "peer = \"127.0.0.1:\(port)\""),
-        ("directory = \"/var/lib/tandem/spool\"", "directory = \"\(directory)/idc-spool\""),
-    ])
-    try edit(pair + "/cloud/cloud.toml", [
-        ("listen = \"0.0.0.0:7400\"", "listen = \"127.0.0.1:\(port)\""),
-        ("directory = \"/var/lib/tandem/spool\"", "directory = \"\(directory)/cloud-spool\""),
-    ])
+    try edit(
+        pair + "/idc/idc.toml",
+        [
+            ("peer = \"cloud.change-me.invalid:7400\"", "peer = \"127.0.0.1:\(port)\""),
+            ("directory = \"/var/lib/tandem/spool\"", "directory = \"\(directory)/idc-spool\""),
+        ])
+    try edit(
+        pair + "/cloud/cloud.toml",
+        [
+            ("listen = \"0.0.0.0:7400\"", "listen = \"127.0.0.1:\(port)\""),
+            ("directory = \"/var/lib/tandem/spool\"", "directory = \"\(directory)/cloud-spool\""),
+        ])
     let sink = directory + "/sink.txt"
     func sinkLines() -> Int {
         guard let data = FileManager.default.contents(atPath: sink) else { return 0 }
@@ -818,12 +864,22 @@ func runAgents(tandem: String, directory: String, batches: Int) throws -> AgentR
     }
     let started = monotonic()
     let cpuChildrenBefore = childrenCPU()
-    children.append(try Child(tandem, ["agent", "--config", pair + "/cloud/cloud.toml", "--role", "applier",
-                                       "--synthetic-sink", sink], environment: environment, directory: directory,
-                              errorLog: directory + "/applier.log"))
-    children.append(try Child(tandem, ["agent", "--config", pair + "/idc/idc.toml", "--role", "shipper",
-                                       "--synthetic-batches", String(batches)], environment: environment,
-                              directory: directory, errorLog: directory + "/shipper.log"))
+    children.append(
+        try Child(
+            tandem,
+            [
+                "agent", "--config", pair + "/cloud/cloud.toml", "--role", "applier",
+                "--synthetic-sink", sink,
+            ], environment: environment, directory: directory,
+            errorLog: directory + "/applier.log"))
+    children.append(
+        try Child(
+            tandem,
+            [
+                "agent", "--config", pair + "/idc/idc.toml", "--role", "shipper",
+                "--synthetic-batches", String(batches),
+            ], environment: environment,
+            directory: directory, errorLog: directory + "/shipper.log"))
     var firstLine: Double?
     var lines = 0
     while monotonic() - started < 120 {
@@ -847,7 +903,9 @@ func runAgents(tandem: String, directory: String, batches: Int) throws -> AgentR
                 why += " \(side): `\(line)`"
             }
         }
-        throw BenchFailure("\(lines) of \(batches) batches in the sink after \(format(finished - started, 1)) s; exited on its own: \(ended.isEmpty ? "none" : ended.joined(separator: ", ")).\(why)")
+        throw BenchFailure(
+            "\(lines) of \(batches) batches in the sink after \(format(finished - started, 1)) s; exited on its own: \(ended.isEmpty ? "none" : ended.joined(separator: ", ")).\(why)"
+        )
     }
     return AgentRun(wall: finished - started, steady: finished - (firstLine ?? started), cpu: cpu)
 }
@@ -863,12 +921,16 @@ func caseAgents(scratch: String, batches: Int, attempts: Int) {
     say("`--synthetic-sink`), shipper dials, applier listens, certificates from `tandem pair init`. The clock starts")
     say("before either process starts and stops when the sink file (fdatasync per apply group) holds every line.")
     say("Up to \(attempts) attempts, each in a fresh directory; every attempt is listed.\n")
-    say("| attempt | batches | wall s (incl. start-up) | batches/s (incl. start-up) | batches/s (first→last applied) | both agents' CPU s |")
+    say(
+        "| attempt | batches | wall s (incl. start-up) | batches/s (incl. start-up) | batches/s (first→last applied) | both agents' CPU s |"
+    )
     say("|---|---|---|---|---|---|")
     for attempt in 1...attempts {
         do {
             let run = try runAgents(tandem: tandem, directory: scratch + "/agents-\(attempt)", batches: batches)
-            say("| \(attempt) | \(batches) | \(format(run.wall, 2)) | \(format(Double(batches) / run.wall, 0)) | \(format(Double(batches - 1) / max(run.steady, 1e-6), 0)) | \(format(run.cpu, 2)) |")
+            say(
+                "| \(attempt) | \(batches) | \(format(run.wall, 2)) | \(format(Double(batches) / run.wall, 0)) | \(format(Double(batches - 1) / max(run.steady, 1e-6), 0)) | \(format(run.cpu, 2)) |"
+            )
             break
         } catch {
             say("| \(attempt) | failed: \(error) | | | | |")
@@ -894,7 +956,8 @@ func command(_ tool: String, _ arguments: [String]) throws -> String {
     let child = try Child(tool, arguments)
     let output = child.finish(timeout: 30)
     guard child.process.terminationStatus == 0 else {
-        throw BenchFailure("\(tool) \(arguments.joined(separator: " ")) exited \(child.process.terminationStatus) \(output)")
+        throw BenchFailure(
+            "\(tool) \(arguments.joined(separator: " ")) exited \(child.process.terminationStatus) \(output)")
     }
     return output
 }
@@ -920,8 +983,10 @@ func caseWAN(pki: String, scratch: String, seconds: Double, warmup: Double, cong
             liveNamespaces.withLock { $0.append(namespace) }
         }
         // a —veth— r —veth— b; r routes everything arriving from a or b through the TUN delay line.
-        try command(ipTool, ["link", "add", "va\(id)", "netns", a, "type", "veth", "peer", "name", "ra\(id)", "netns", r])
-        try command(ipTool, ["link", "add", "vb\(id)", "netns", b, "type", "veth", "peer", "name", "rb\(id)", "netns", r])
+        try command(
+            ipTool, ["link", "add", "va\(id)", "netns", a, "type", "veth", "peer", "name", "ra\(id)", "netns", r])
+        try command(
+            ipTool, ["link", "add", "vb\(id)", "netns", b, "type", "veth", "peer", "name", "rb\(id)", "netns", r])
         let setup: [(String, [String])] = [
             (a, ["addr", "add", "10.231.1.1/24", "dev", "va\(id)"]), (a, ["link", "set", "va\(id)", "up"]),
             (a, ["link", "set", "lo", "up"]), (a, ["route", "add", "10.231.2.0/24", "via", "10.231.1.254"]),
@@ -937,12 +1002,17 @@ func caseWAN(pki: String, scratch: String, seconds: Double, warmup: Double, cong
         }
         if let congestionControl {
             for namespace in [a, b] {
-                try command(ipTool, ["netns", "exec", namespace, "/usr/sbin/sysctl", "-q", "-w",
-                                     "net.ipv4.tcp_congestion_control=\(congestionControl)"])
+                try command(
+                    ipTool,
+                    [
+                        "netns", "exec", namespace, "/usr/sbin/sysctl", "-q", "-w",
+                        "net.ipv4.tcp_congestion_control=\(congestionControl)",
+                    ])
             }
         }
         let tun = "td\(id)"
-        delayLine = try Child(ipTool, ["netns", "exec", r, executablePath, "delayline", "--tun", tun, "--delay-ms", "40"])
+        delayLine = try Child(
+            ipTool, ["netns", "exec", r, executablePath, "delayline", "--tun", tun, "--delay-ms", "40"])
         guard delayLine?.waitForLine("READY", timeout: 10) != nil else {
             throw BenchFailure("the delay line did not start: \(delayLine?.finish(timeout: 1) ?? "")")
         }
@@ -953,8 +1023,12 @@ func caseWAN(pki: String, scratch: String, seconds: Double, warmup: Double, cong
         try command(ipTool, ["-n", r, "rule", "add", "iif", "rb\(id)", "lookup", "100"])
         // 100 Mbit/s on each side's egress; queue of about one bandwidth-delay product.
         for (namespace, device) in [(a, "va\(id)"), (b, "vb\(id)")] {
-            try command(ipTool, ["netns", "exec", namespace, tcTool, "qdisc", "add", "dev", device, "root", "tbf",
-                                 "rate", "100mbit", "burst", "64kb", "limit", "1000kb"])
+            try command(
+                ipTool,
+                [
+                    "netns", "exec", namespace, tcTool, "qdisc", "add", "dev", device, "root", "tbf",
+                    "rate", "100mbit", "burst", "64kb", "limit", "1000kb",
+                ])
         }
         // Midway through the run, the sending kernel's own view of the connection (RTT, cwnd, retransmits).
         let socketView = Mutex<String>("not captured")
@@ -971,7 +1045,9 @@ func caseWAN(pki: String, scratch: String, seconds: Double, warmup: Double, cong
             wrapReceiver: [ipTool, "netns", "exec", b], wrapSender: [ipTool, "netns", "exec", a])
         usleep(400_000)  // one more STATS line after the stream
         let stats = delayLine?.lastLine("STATS ").map { String($0.dropFirst(6)) } ?? "no statistics"
-        let drops = ((try? command(ipTool, ["netns", "exec", r, "/bin/cat", "/sys/class/net/\(tun)/statistics/tx_dropped"])) ?? "?")
+        let drops =
+            ((try? command(ipTool, ["netns", "exec", r, "/bin/cat", "/sys/class/net/\(tun)/statistics/tx_dropped"]))
+            ?? "?")
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let rate = 100e6 / 8
         let whole = result.sender["bytes"]! / result.sender["seconds"]!
@@ -981,29 +1057,44 @@ func caseWAN(pki: String, scratch: String, seconds: Double, warmup: Double, cong
         say("the 80 ms round trip (netem is missing from this kernel).")
         usleep(200_000)
         say("Sender's socket at 70 % of the run (`ss -tin`): `\(socketView.withLock { $0 })`")
-        say("Delay line (SCHED_FIFO when realtime=1; late = released more than 1 ms after its 40 ms): \(stats); packets dropped at the TUN queue: \(drops); hypervisor steal during the run: \(format(result.stealCores, 2)) cores.")
-        let counts = Dictionary(uniqueKeysWithValues: stats.split(separator: " ").compactMap { pair -> (String, Double)? in
-            let parts = pair.split(separator: "=")
-            guard parts.count == 2, let value = Double(parts[1]) else { return nil }
-            return (String(parts[0]), value)
-        })
+        say(
+            "Delay line (SCHED_FIFO when realtime=1; late = released more than 1 ms after its 40 ms): \(stats); packets dropped at the TUN queue: \(drops); hypervisor steal during the run: \(format(result.stealCores, 2)) cores."
+        )
+        let counts = Dictionary(
+            uniqueKeysWithValues: stats.split(separator: " ").compactMap { pair -> (String, Double)? in
+                let parts = pair.split(separator: "=")
+                guard parts.count == 2, let value = Double(parts[1]) else { return nil }
+                return (String(parts[0]), value)
+            })
         if let total = counts["packets"], let late = counts["late1ms"], total > 0 {
             let share = late / total
-            say("Emulator fidelity: \(format(100 * share))% of packets left more than 1 ms after their 40 ms (worst \(format((counts["worstLateUs"] ?? 0) / 1000)) ms late).")
+            say(
+                "Emulator fidelity: \(format(100 * share))% of packets left more than 1 ms after their 40 ms (worst \(format((counts["worstLateUs"] ?? 0) / 1000)) ms late)."
+            )
             if share > 0.10 {
-                say("**The emulated link was not faithful in this run** (the delay line did not get the CPU on time: busy or")
-                say("descheduled VM). Extra delay only hurts, so the figures below are a lower bound; rerun on a quieter host.")
+                say(
+                    "**The emulated link was not faithful in this run** (the delay line did not get the CPU on time: busy or"
+                )
+                say(
+                    "descheduled VM). Extra delay only hurts, so the figures below are a lower bound; rerun on a quieter host."
+                )
             }
         }
-        say("TLS link stream of 256 KiB batch frames, acked per read, window \(LinkSession.Configuration.defaultWindowBytes >> 20) MiB, \(format(seconds, 0)) s;")
+        say(
+            "TLS link stream of 256 KiB batch frames, acked per read, window \(LinkSession.Configuration.defaultWindowBytes >> 20) MiB, \(format(seconds, 0)) s;"
+        )
         say("utilisation = batch-frame payload rate ÷ 12.5 MB/s (TCP/IP/TLS framing overhead counts against it:")
         say("the ceiling at MTU 1500 is about 95–96 %).\n")
         say("| span | payload MB/s | utilisation of 100 Mbit/s | target ≥ 90 % |")
         say("|---|---|---|---|")
-        say("| whole run incl. slow start (\(format(result.sender["seconds"]!, 1)) s) | \(format(whole / 1e6, 2)) | \(format(100 * whole / rate)) % | \(whole / rate >= 0.9 ? "met" : "NOT met") |")
+        say(
+            "| whole run incl. slow start (\(format(result.sender["seconds"]!, 1)) s) | \(format(whole / 1e6, 2)) | \(format(100 * whole / rate)) % | \(whole / rate >= 0.9 ? "met" : "NOT met") |"
+        )
         if let steadyBytes = result.sender["steadyBytes"], let steadySeconds = result.sender["steadySeconds"] {
             let steady = steadyBytes / steadySeconds
-            say("| after \(format(warmup, 0)) s warm-up (\(format(steadySeconds, 1)) s) | \(format(steady / 1e6, 2)) | \(format(100 * steady / rate)) % | \(steady / rate >= 0.9 ? "met" : "NOT met") |")
+            say(
+                "| after \(format(warmup, 0)) s warm-up (\(format(steadySeconds, 1)) s) | \(format(steady / 1e6, 2)) | \(format(100 * steady / rate)) % | \(steady / rate >= 0.9 ? "met" : "NOT met") |"
+            )
         }
     } catch {
         say("failed: \(error)")
@@ -1041,15 +1132,21 @@ func runAll(_ options: Options) throws {
     uname(&name)
     let release = withUnsafeBytes(of: &name.release) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
     say("# tandem-linkbench\n")
-    say("\(ProcessInfo.processInfo.activeProcessorCount) CPUs, Linux \(release), load average at start \(loadAverage()); \(Date())\n")
+    say(
+        "\(ProcessInfo.processInfo.activeProcessorCount) CPUs, Linux \(release), load average at start \(loadAverage()); \(Date())\n"
+    )
     let only = options.values["only"].map { Set($0.split(separator: ",").map(String.init)) }
     if only?.contains("loopback") ?? true { caseLoopback(pki: pki, scratch: scratch, seconds: seconds) }
     if only?.contains("spool") ?? true { caseSpool(pki: pki, scratch: scratch, seconds: seconds) }
-    if only?.contains("agents") ?? true { caseAgents(scratch: scratch, batches: options.int("agent-batches", default: 100_000),
-                   attempts: options.int("agent-attempts", default: 3)) }
+    if only?.contains("agents") ?? true {
+        caseAgents(
+            scratch: scratch, batches: options.int("agent-batches", default: 100_000),
+            attempts: options.int("agent-attempts", default: 3))
+    }
     if only?.contains("wan") ?? true {
-        caseWAN(pki: pki, scratch: scratch, seconds: options.double("wan-seconds", default: 10), warmup: 3,
-                congestionControl: options.values["wan-cc"])
+        caseWAN(
+            pki: pki, scratch: scratch, seconds: options.double("wan-seconds", default: 10), warmup: 3,
+            congestionControl: options.values["wan-cc"])
     }
     say("load average at end \(loadAverage())")
 }

@@ -37,9 +37,9 @@ import TandemCodec
 import TandemCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 struct Stream {
@@ -65,23 +65,31 @@ let stream = StreamID("bench")!
 /// pgbench's TPC-B-like transaction: update accounts, tellers, branches; insert history.
 func pgbenchStream(transactions: Int, perBatch: Int) -> Stream {
     let int4 = LogicalType.integer(bits: 32, signed: true)
-    let accounts = Relation(name: RelationName(schema: "public", name: "pgbench_accounts"), columns: [
-        column("aid", int4, "integer", key: true), column("bid", int4, "integer"),
-        column("abalance", int4, "integer"), column("filler", .text, "character(84)"),
-    ])
-    let tellers = Relation(name: RelationName(schema: "public", name: "pgbench_tellers"), columns: [
-        column("tid", int4, "integer", key: true), column("bid", int4, "integer"),
-        column("tbalance", int4, "integer"), column("filler", .text, "character(84)"),
-    ])
-    let branches = Relation(name: RelationName(schema: "public", name: "pgbench_branches"), columns: [
-        column("bid", int4, "integer", key: true), column("bbalance", int4, "integer"),
-        column("filler", .text, "character(88)"),
-    ])
-    let history = Relation(name: RelationName(schema: "public", name: "pgbench_history"), columns: [
-        column("tid", int4, "integer"), column("bid", int4, "integer"), column("aid", int4, "integer"),
-        column("delta", int4, "integer"), column("mtime", .timestamp, "timestamp without time zone"),
-        column("filler", .text, "character(22)"),
-    ])
+    let accounts = Relation(
+        name: RelationName(schema: "public", name: "pgbench_accounts"),
+        columns: [
+            column("aid", int4, "integer", key: true), column("bid", int4, "integer"),
+            column("abalance", int4, "integer"), column("filler", .text, "character(84)"),
+        ])
+    let tellers = Relation(
+        name: RelationName(schema: "public", name: "pgbench_tellers"),
+        columns: [
+            column("tid", int4, "integer", key: true), column("bid", int4, "integer"),
+            column("tbalance", int4, "integer"), column("filler", .text, "character(84)"),
+        ])
+    let branches = Relation(
+        name: RelationName(schema: "public", name: "pgbench_branches"),
+        columns: [
+            column("bid", int4, "integer", key: true), column("bbalance", int4, "integer"),
+            column("filler", .text, "character(88)"),
+        ])
+    let history = Relation(
+        name: RelationName(schema: "public", name: "pgbench_history"),
+        columns: [
+            column("tid", int4, "integer"), column("bid", int4, "integer"), column("aid", int4, "integer"),
+            column("delta", int4, "integer"), column("mtime", .timestamp, "timestamp without time zone"),
+            column("filler", .text, "character(22)"),
+        ])
     let filler = String(repeating: " ", count: 84)
     var rng = SplitMix64(seed: 42)
     var lsn: UInt64 = 0x1_0000_0000
@@ -93,21 +101,32 @@ func pgbenchStream(transactions: Int, perBatch: Int) -> Stream {
         lsn += UInt64(rng.int(300...700))
         time += rng.int(50...400)
         let changes = [
-            RowChange(relation: accounts, kind: .update, new: [.int(aid), .int(bid), .int(rng.int(-100_000...100_000)), .text(filler)]),
-            RowChange(relation: tellers, kind: .update, new: [.int(tid), .int(bid), .int(rng.int(-100_000...100_000)), .null]),
-            RowChange(relation: branches, kind: .update, new: [.int(bid), .int(rng.int(-1_000_000...1_000_000)), .null]),
-            RowChange(relation: history, kind: .insert, new: [
-                .int(tid), .int(bid), .int(aid), .int(delta),
-                .timestamp(Timestamp(microsecondsSinceEpoch: time).utc), .null,
-            ]),
+            RowChange(
+                relation: accounts, kind: .update,
+                new: [.int(aid), .int(bid), .int(rng.int(-100_000...100_000)), .text(filler)]),
+            RowChange(
+                relation: tellers, kind: .update, new: [.int(tid), .int(bid), .int(rng.int(-100_000...100_000)), .null]),
+            RowChange(
+                relation: branches, kind: .update, new: [.int(bid), .int(rng.int(-1_000_000...1_000_000)), .null]),
+            RowChange(
+                relation: history, kind: .insert,
+                new: [
+                    .int(tid), .int(bid), .int(aid), .int(delta),
+                    .timestamp(Timestamp(microsecondsSinceEpoch: time).utc), .null,
+                ]),
         ]
-        current.append(Transaction(commitPosition: .postgresql(LSN(lsn)), commitTime: Timestamp(microsecondsSinceEpoch: time), changes: changes))
+        current.append(
+            Transaction(
+                commitPosition: .postgresql(LSN(lsn)), commitTime: Timestamp(microsecondsSinceEpoch: time),
+                changes: changes))
         if current.count == perBatch {
             batches.append(Batch(stream: stream, sequence: UInt64(batches.count + 1), transactions: current))
             current = []
         }
     }
-    if !current.isEmpty { batches.append(Batch(stream: stream, sequence: UInt64(batches.count + 1), transactions: current)) }
+    if !current.isEmpty {
+        batches.append(Batch(stream: stream, sequence: UInt64(batches.count + 1), transactions: current))
+    }
     return Stream(key: "pgbench", name: "pgbench (3 updates + 1 insert per tx)", batches: batches)
 }
 
@@ -123,7 +142,9 @@ func wideStream(rows: Int, perBatch: Int) -> Stream {
     columns.append(column("b", .binary, "bytea"))
     columns.append(column("j", .json, "jsonb"))
     let relation = Relation(name: RelationName(schema: "app", name: "wide"), columns: columns)
-    let words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet", "kilo", "lima"]
+    let words = [
+        "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet", "kilo", "lima",
+    ]
     var rng = SplitMix64(seed: 7)
     var time: Int64 = 1_760_000_000_000_000
     var batches: [Batch] = []
@@ -131,28 +152,37 @@ func wideStream(rows: Int, perBatch: Int) -> Stream {
     for id in 1...rows {
         time += rng.int(10...100)
         var values: [Value] = [.int(Int64(id))]
-        for _ in 0..<6 { values.append(.decimal(ExactDecimal("\(rng.int(-99_999_999...99_999_999)).\(rng.int(1000...9999))")!)) }
+        for _ in 0..<6 {
+            values.append(.decimal(ExactDecimal("\(rng.int(-99_999_999...99_999_999)).\(rng.int(1000...9999))")!))
+        }
         for _ in 0..<8 {
             let n = Int(rng.int(2...12))
-            values.append(.text((0..<n).map { _ in words[Int(rng.next() % UInt64(words.count))] }.joined(separator: " ")))
+            values.append(
+                .text((0..<n).map { _ in words[Int(rng.next() % UInt64(words.count))] }.joined(separator: " ")))
         }
         for _ in 0..<6 { values.append(.int(rng.int(-2_000_000...2_000_000))) }
-        for _ in 0..<4 { values.append(.timestampWithZone(Timestamp(microsecondsSinceEpoch: time - rng.int(0...86_400_000_000)))) }
+        for _ in 0..<4 {
+            values.append(.timestampWithZone(Timestamp(microsecondsSinceEpoch: time - rng.int(0...86_400_000_000))))
+        }
         for _ in 0..<4 { values.append(.float64(Double(rng.int(-1_000_000...1_000_000)) / 7.0)) }
         values.append(.uuid(UUIDBytes(high: rng.next(), low: rng.next())))
         values.append(.bytes((0..<32).map { _ in UInt8(truncatingIfNeeded: rng.next() % 16) }))
         values.append(.json("{\"id\":\(id),\"tags\":[\"\(words[id % words.count])\"],\"score\":\(rng.int(0...1000))}"))
-        current.append(Transaction(commitPosition: .postgresql(LSN(UInt64(id) * 1000)), commitTime: Timestamp(microsecondsSinceEpoch: time),
-                                   changes: [RowChange(relation: relation, kind: .insert, new: values)]))
+        current.append(
+            Transaction(
+                commitPosition: .postgresql(LSN(UInt64(id) * 1000)),
+                commitTime: Timestamp(microsecondsSinceEpoch: time),
+                changes: [RowChange(relation: relation, kind: .insert, new: values)]))
         if current.count == perBatch {
             batches.append(Batch(stream: stream, sequence: UInt64(batches.count + 1), transactions: current))
             current = []
         }
     }
-    if !current.isEmpty { batches.append(Batch(stream: stream, sequence: UInt64(batches.count + 1), transactions: current)) }
+    if !current.isEmpty {
+        batches.append(Batch(stream: stream, sequence: UInt64(batches.count + 1), transactions: current))
+    }
     return Stream(key: "wide", name: "wide rows (32 mixed columns)", batches: batches)
 }
-
 
 // MARK: - Source-text size
 
@@ -260,8 +290,9 @@ func measure(_ stream: Stream, compression: BatchCompression, level: Int32, opti
     }
     let raw = frames.reduce(0) { $0 + Int($1.header.uncompressedSize) }
 
-    var result = CaseResult(level: compression == .none ? "none" : "zstd \(level)", ratio: Double(raw) / Double(stored),
-                            storedBytesPerRow: Double(stored) / Double(stream.rows))
+    var result = CaseResult(
+        level: compression == .none ? "none" : "zstd \(level)", ratio: Double(raw) / Double(stored),
+        storedBytesPerRow: Double(stored) / Double(stream.rows))
     if options.phase != "decode" {
         result.encodeSeconds = timePasses(over: stream.batches, options: options) {
             try! encoder.encode($0)
@@ -302,11 +333,14 @@ struct Options {
 func runCodec(_ options: Options) throws {
     let clockText = options.clock == .cpu ? "thread CPU time" : "wall-clock time"
     let statText = options.stat == "min" ? "fastest pass" : "median pass"
-    print("Tandem codec benchmark — one thread, release build, ≥\(options.seconds)s per case, \(statText), \(clockText)")
+    print(
+        "Tandem codec benchmark — one thread, release build, ≥\(options.seconds)s per case, \(statText), \(clockText)")
     print("raw = encoded body before compression (all MB/s figures are raw MB/s); MB = 10^6 bytes")
     print("source text = row values in PostgreSQL text form, roughly what pgoutput sends (for comparison only)\n")
     var streams: [Stream] = []
-    if options.streams == "all" || options.streams == "pgbench" { streams.append(pgbenchStream(transactions: 40_000, perBatch: 500)) }
+    if options.streams == "all" || options.streams == "pgbench" {
+        streams.append(pgbenchStream(transactions: 40_000, perBatch: 500))
+    }
     if options.streams == "all" || options.streams == "wide" { streams.append(wideStream(rows: 40_000, perBatch: 500)) }
     for stream in streams {
         let rows = stream.rows
@@ -314,17 +348,24 @@ func runCodec(_ options: Options) throws {
         let raw = try stream.batches.reduce(0) { $0 + Int(try probe.encode($1).header.uncompressedSize) }
         let source = sourceTextBytes(stream)
         print("## \(stream.name): \(rows) rows in \(stream.batches.count) batches")
-        print("raw \(fmt(Double(raw) / Double(rows))) B/row (\(fmt(Double(raw) / 1e6, 2)) MB); source text \(fmt(Double(source) / Double(rows))) B/row (\(fmt(Double(source) / 1e6, 2)) MB)\n")
-        print("| compression | ratio | stored B/row | encode+compress MB/s | encode rows/s | decompress+decode MB/s | decode rows/s | encode+compress, source-text MB/s |")
+        print(
+            "raw \(fmt(Double(raw) / Double(rows))) B/row (\(fmt(Double(raw) / 1e6, 2)) MB); source text \(fmt(Double(source) / Double(rows))) B/row (\(fmt(Double(source) / 1e6, 2)) MB)\n"
+        )
+        print(
+            "| compression | ratio | stored B/row | encode+compress MB/s | encode rows/s | decompress+decode MB/s | decode rows/s | encode+compress, source-text MB/s |"
+        )
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for level in options.levels {
-            let r = try measure(stream, compression: level == nil ? .none : .zstd, level: level ?? BatchEncoder.defaultCompressionLevel,
-                                options: options)
+            let r = try measure(
+                stream, compression: level == nil ? .none : .zstd, level: level ?? BatchEncoder.defaultCompressionLevel,
+                options: options)
             func cell(_ bytes: Int, _ seconds: Double?, _ digits: Int = 1, scale: Double = 1e6) -> String {
                 guard let seconds else { return "—" }
                 return fmt(Double(bytes) / scale / seconds, digits)
             }
-            print("| \(r.level) | \(fmt(r.ratio, 2)) | \(fmt(r.storedBytesPerRow)) | \(padLeft(cell(raw, r.encodeSeconds), 7)) | \(padLeft(cell(rows, r.encodeSeconds, 0, scale: 1), 9)) | \(padLeft(cell(raw, r.decodeSeconds), 7)) | \(padLeft(cell(rows, r.decodeSeconds, 0, scale: 1), 9)) | \(padLeft(cell(source, r.encodeSeconds), 7)) |")
+            print(
+                "| \(r.level) | \(fmt(r.ratio, 2)) | \(fmt(r.storedBytesPerRow)) | \(padLeft(cell(raw, r.encodeSeconds), 7)) | \(padLeft(cell(rows, r.encodeSeconds, 0, scale: 1), 9)) | \(padLeft(cell(raw, r.decodeSeconds), 7)) | \(padLeft(cell(rows, r.decodeSeconds, 0, scale: 1), 9)) | \(padLeft(cell(source, r.encodeSeconds), 7)) |"
+            )
         }
         print("")
     }
@@ -332,13 +373,19 @@ func runCodec(_ options: Options) throws {
 }
 
 func usage() -> Never {
-    print("usage: tandem-bench codec [--seconds N] [--stream pgbench|wide|all] [--levels none,1,3,...] [--phase encode|decode|both] [--clock cpu|wall] [--stat min|median]")
+    print(
+        "usage: tandem-bench codec [--seconds N] [--stream pgbench|wide|all] [--levels none,1,3,...] [--phase encode|decode|both] [--clock cpu|wall] [--stat min|median]"
+    )
     exit(2)
 }
 
 var options = Options()
 var arguments = Array(CommandLine.arguments.dropFirst())
-if arguments.first == "codec" { arguments.removeFirst() } else if let first = arguments.first, !first.hasPrefix("--") { usage() }
+if arguments.first == "codec" {
+    arguments.removeFirst()
+} else if let first = arguments.first, !first.hasPrefix("--") {
+    usage()
+}
 while !arguments.isEmpty {
     let flag = arguments.removeFirst()
     guard !arguments.isEmpty else { usage() }
@@ -353,7 +400,13 @@ while !arguments.isEmpty {
     case "--levels":
         var levels: [Int32?] = []
         for item in value.split(separator: ",") {
-            if item == "none" { levels.append(nil) } else if let level = Int32(item) { levels.append(level) } else { usage() }
+            if item == "none" {
+                levels.append(nil)
+            } else if let level = Int32(item) {
+                levels.append(level)
+            } else {
+                usage()
+            }
         }
         options.levels = levels
     case "--phase":

@@ -1,14 +1,14 @@
 import ApplyKit
-import TandemProcedures
 import ArgumentParser
+import CaptureKit
 import Dispatch
 import Foundation
 import Logging
-import CaptureKit
 import TandemAgent
 import TandemConfig
 import TandemCore
 import TandemLink
+import TandemProcedures
 
 extension AgentRole: ExpressibleByArgument {}
 
@@ -44,7 +44,7 @@ struct Agent: AsyncParsableCommand {
             source.resume()
             return source
         }
-        defer { stops.forEach { $0.cancel() } }
+        defer { for stop in stops { stop.cancel() } }
         do {
             try await agent.value
         } catch {
@@ -56,8 +56,9 @@ struct Agent: AsyncParsableCommand {
         let site = try SiteConfig.load(path: config)
         var settings = try AgentLinkSettings(config: site)
         if let reconnectMaxDelayMs {
-            settings.backoff = ReconnectBackoff(minimumDelay: .milliseconds(min(50, reconnectMaxDelayMs)),
-                                                maximumDelay: .milliseconds(reconnectMaxDelayMs))
+            settings.backoff = ReconnectBackoff(
+                minimumDelay: .milliseconds(min(50, reconnectMaxDelayMs)),
+                maximumDelay: .milliseconds(reconnectMaxDelayMs))
         }
         let role = try RoleJournal(spoolRoot: site.spool.directory).resolve(requested: role)
         var logger = Logger(label: "tandem.agent")
@@ -69,7 +70,8 @@ struct Agent: AsyncParsableCommand {
             if let count = syntheticBatches {
                 source = try SyntheticSource(stream: settings.stream(shippedBy: settings.localSite), count: count)
             } else {
-                source = try agentEngines.entry(for: site.database.engine).source(site: site, link: settings, logger: logger)
+                source = try agentEngines.entry(for: site.database.engine).source(
+                    site: site, link: settings, logger: logger)
             }
             defer { source.stop() }
             try await ShipperService(settings: settings, source: source, logger: logger).run()
@@ -79,7 +81,8 @@ struct Agent: AsyncParsableCommand {
             if let path = syntheticSink {
                 sink = try SyntheticSink(path: path)
             } else {
-                sink = try agentEngines.entry(for: site.database.engine).sink(site: site, stream: stream, logger: logger)
+                sink = try agentEngines.entry(for: site.database.engine).sink(
+                    site: site, stream: stream, logger: logger)
             }
             try await ApplierService(
                 settings: settings, stream: stream, spoolRoot: site.spool.directory,

@@ -27,7 +27,9 @@ struct ConfigCheck: AsyncParsableCommand {
         let logger = Logger(label: "tandem.config")
         do {
             let site = try SiteConfig.load(path: config)
-            logger.debug("configuration valid", metadata: ["file": "\(config)", "site": "\(site.site.name)", "engine": "\(site.database.engine)"])
+            logger.debug(
+                "configuration valid",
+                metadata: ["file": "\(config)", "site": "\(site.site.name)", "engine": "\(site.database.engine)"])
             print("# \(config): valid")
             print(site.renderedForDisplay(), terminator: "")
         } catch {

@@ -43,8 +43,9 @@ struct PairInit: AsyncParsableCommand {
         logger.debug("pair directory created", metadata: ["pair": "\(name)", "directory": "\(out)"])
         let ca = try? Certificate(file: layout.caCertificate)
         print("Created pair \"\(name)\" in \(out):")
-        print("  ca.pem, ca.key    the pair CA\(ca?.notAfter.map { ", valid until \(day($0))" } ?? "");"
-            + " keep ca.key here, off the sites")
+        print(
+            "  ca.pem, ca.key    the pair CA\(ca?.notAfter.map { ", valid until \(day($0))" } ?? "");"
+                + " keep ca.key here, off the sites")
         for (index, site) in names.enumerated() {
             let shape = index == 0 ? "dials \(names[1])" : "listens for \(names[0])"
             print("  \(site)/  for site \(site) (\(shape)): \(site).toml, \(site).pem, \(site).key, ca.pem")
@@ -80,10 +81,12 @@ struct PairRotate: AsyncParsableCommand {
         logger.debug(
             "site certificate rotated",
             metadata: ["site": "\(site)", "serial": "\(rotated.current.serialNumberHex)"])
-        print("Issued a new certificate for site \"\(site)\" (serial \(rotated.current.serialNumberHex)"
-            + "\(rotated.current.notAfter.map { ", valid until \(day($0))" } ?? ""))")
+        print(
+            "Issued a new certificate for site \"\(site)\" (serial \(rotated.current.serialNumberHex)"
+                + "\(rotated.current.notAfter.map { ", valid until \(day($0))" } ?? ""))")
         if let previous = rotated.previous {
-            print("  previous certificate (serial \(previous.serialNumberHex)) kept as \(site).pem.old, \(site).key.old")
+            print(
+                "  previous certificate (serial \(previous.serialNumberHex)) kept as \(site).pem.old, \(site).key.old")
         }
         print("Next: install \(layout.siteCertificate(site)) and \(layout.siteKey(site)) at site \(site)")
         print("and restart its agent.")

@@ -17,7 +17,8 @@ extension PlannedCommand {
 }
 
 struct Seed: PlannedCommand {
-    static let configuration = CommandConfiguration(abstract: "Copy schema and data to the DR site while the source stays online.")
+    static let configuration = CommandConfiguration(
+        abstract: "Copy schema and data to the DR site while the source stays online.")
     static let purpose = "the online initial copy is not built yet"
     @Option(help: "The site's TOML configuration.") var config: String
 }
@@ -35,7 +36,8 @@ struct Verify: PlannedCommand {
 }
 
 struct Switchover: PlannedCommand {
-    static let configuration = CommandConfiguration(abstract: "Planned role swap: fence, drain to zero lag, promote, reverse.")
+    static let configuration = CommandConfiguration(
+        abstract: "Planned role swap: fence, drain to zero lag, promote, reverse.")
     static let purpose = "the switchover procedure is not built yet"
     @Option(help: "The site's TOML configuration.") var config: String
 }
@@ -53,13 +55,15 @@ struct Failover: PlannedCommand {
 }
 
 struct Reinstate: PlannedCommand {
-    static let configuration = CommandConfiguration(abstract: "Bring a failed old primary back as the new DR side (divergence report first).")
+    static let configuration = CommandConfiguration(
+        abstract: "Bring a failed old primary back as the new DR side (divergence report first).")
     static let purpose = "reinstatement is not built yet"
     @Option(help: "The site's TOML configuration.") var config: String
 }
 
 struct Drill: PlannedCommand {
-    static let configuration = CommandConfiguration(abstract: "Timed switchover + failback with a report (RTO, RPO, verification).")
+    static let configuration = CommandConfiguration(
+        abstract: "Timed switchover + failback with a report (RTO, RPO, verification).")
     static let purpose = "drills are not built yet"
     @Option(help: "The site's TOML configuration.") var config: String
 }

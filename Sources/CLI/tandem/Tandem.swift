@@ -38,6 +38,8 @@ struct GlobalOptions: ParsableArguments {
     }
 }
 
+// Deliberate: `--log-level` parses swift-log's own levels; both types come from other packages.
+// swift-format-ignore: AvoidRetroactiveConformances
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
 /// Raised by commands that exist in the tree but are not built yet.

@@ -65,7 +65,9 @@ public final class CaptureHandoff: @unchecked Sendable {
 extension CaptureThread {
     /// Starts a capture session with the rule every engine follows: a lost connection is retried
     /// with backoff, anything else stops capture and is reported through `handoff`.
-    public func start(logger: Logger, handoff: CaptureHandoff, session: @escaping @Sendable () throws(CaptureError) -> Void) {
+    public func start(
+        logger: Logger, handoff: CaptureHandoff, session: @escaping @Sendable () throws(CaptureError) -> Void
+    ) {
         start(
             logger: logger, session: session, recovery: { error in error.kind == .connection ? .retry : .stop },
             failed: { error in handoff.fail(error) })

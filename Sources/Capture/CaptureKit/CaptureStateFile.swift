@@ -23,14 +23,16 @@ public struct CaptureStateFile: Sendable {
     ) throws(CaptureError) -> State? {
         let bytes: [UInt8]?
         do { bytes = try file.load() } catch {
-            throw CaptureError(engine, .stateDamaged, "the capture state file is unreadable: \(error.description)", hint: error.hint)
+            throw CaptureError(
+                engine, .stateDamaged, "the capture state file is unreadable: \(error.description)", hint: error.hint)
         }
         guard let bytes else { return nil }
         do {
             return try decode(try StateRecord(parsing: bytes))
         } catch {
             throw CaptureError(
-                engine, .stateDamaged, "the capture state file \(path) is damaged: \(error.reason) (expected \(expected))",
+                engine, .stateDamaged,
+                "the capture state file \(path) is damaged: \(error.reason) (expected \(expected))",
                 hint: hint)
         }
     }
@@ -40,7 +42,8 @@ public struct CaptureStateFile: Sendable {
         do {
             try file.replace(with: record.rendered(comment: comment))
         } catch {
-            throw CaptureError(engine, .sourceSetup, "cannot record the capture state: \(error.description)", hint: error.hint)
+            throw CaptureError(
+                engine, .sourceSetup, "cannot record the capture state: \(error.description)", hint: error.hint)
         }
     }
 }

@@ -57,7 +57,9 @@ public final class CaptureThread: @unchecked Sendable {
                 } catch {
                     if isStopping { break }
                     backoff.connectionLost(at: .now)
-                    if ContinuousClock.now - sessionStart >= backoff.stableAfter, let line = repeated.recovered(at: sessionStart) {
+                    if ContinuousClock.now - sessionStart >= backoff.stableAfter,
+                        let line = repeated.recovered(at: sessionStart)
+                    {
                         logger.info("capture: the session had been healthy: \(line)")
                     }
                     if recovery(error) == .stop {

@@ -1,6 +1,7 @@
 import CMariaDB
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `mysql_library_init` must run once before any connection is created, and is not itself

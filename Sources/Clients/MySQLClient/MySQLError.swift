@@ -59,4 +59,3 @@ public struct MySQLError: Error, CustomStringConvertible, Sendable, Equatable {
         return line
     }
 }
-

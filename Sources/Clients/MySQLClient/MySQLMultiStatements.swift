@@ -1,6 +1,7 @@
 import CMariaDB
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What one statement of a multi-statement round reported.
@@ -158,7 +159,8 @@ extension MySQLConnection {
                 let info = mysql_info(handle).map { String(cString: $0) }
                 outcomes.append(
                     MySQLStatementOutcome(
-                        affectedRows: mysql_affected_rows(handle), info: info, warningCount: mysql_warning_count(handle)))
+                        affectedRows: mysql_affected_rows(handle), info: info, warningCount: mysql_warning_count(handle)
+                    ))
             }
             if mysql_more_results(handle) == 0 { break }
             gather(received: outcomes.count)
@@ -238,9 +240,11 @@ extension MySQLConnection {
         if let fields = mysql_fetch_fields(result) {
             for index in 0..<fieldCount {
                 let field = fields[index]
-                let name = field.name.map {
-                    String(decoding: UnsafeRawBufferPointer(start: $0, count: Int(field.name_length)), as: UTF8.self)
-                } ?? ""
+                let name =
+                    field.name.map {
+                        String(
+                            decoding: UnsafeRawBufferPointer(start: $0, count: Int(field.name_length)), as: UTF8.self)
+                    } ?? ""
                 columns.append(MySQLColumn(name: name, typeCode: field.type.rawValue, charsetNumber: field.charsetnr))
             }
         }

@@ -69,4 +69,3 @@ public struct PGError: Error, CustomStringConvertible, Sendable, Equatable {
         return line
     }
 }
-

@@ -146,7 +146,8 @@ public final class PrivateKey: @unchecked Sendable {
 
     /// Parses an unencrypted PEM private key (PKCS#8 or traditional form).
     public convenience init(pem: String) throws(OpenSSLError) {
-        self.init(taking: try PEMFile.parse(pem, what: "a PEM private key") { PEM_read_bio_PrivateKey($0, nil, nil, nil) })
+        self.init(
+            taking: try PEMFile.parse(pem, what: "a PEM private key") { PEM_read_bio_PrivateKey($0, nil, nil, nil) })
     }
 
     public convenience init(file path: String) throws(OpenSSLError) {

@@ -63,7 +63,9 @@ public final class TLSContext: @unchecked Sendable {
     public let handle: OpaquePointer
     public let role: TLSRole
 
-    public convenience init(role: TLSRole, caFile: String, certificateFile: String, keyFile: String) throws(OpenSSLError) {
+    public convenience init(role: TLSRole, caFile: String, certificateFile: String, keyFile: String)
+        throws(OpenSSLError)
+    {
         try self.init(role: role, caFile: caFile, identity: (certificateFile, keyFile))
     }
 
@@ -74,7 +76,9 @@ public final class TLSContext: @unchecked Sendable {
         try self.init(role: .client, caFile: caFile, identity: nil)
     }
 
-    private init(role: TLSRole, caFile: String, identity: (certificateFile: String, keyFile: String)?) throws(OpenSSLError) {
+    private init(role: TLSRole, caFile: String, identity: (certificateFile: String, keyFile: String)?)
+        throws(OpenSSLError)
+    {
         ERR_clear_error()
         guard let context = SSL_CTX_new(role == .server ? TLS_server_method() : TLS_client_method()) else {
             throw OpenSSLError.drain(operation: "creating a TLS context")
@@ -96,7 +100,8 @@ public final class TLSContext: @unchecked Sendable {
             }
             guard SSL_CTX_check_private_key(context) == 1 else {
                 throw OpenSSLError.drain(
-                    operation: "matching the key in \(identity.keyFile) to the certificate in \(identity.certificateFile)")
+                    operation:
+                        "matching the key in \(identity.keyFile) to the certificate in \(identity.certificateFile)")
             }
         }
         SSL_CTX_set_verify(context, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import COpenSSL
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The few file operations the pair tooling needs, done with system calls so
 /// that the permission and no-overwrite guarantees are exact.
@@ -32,7 +33,9 @@ enum PEMFile {
     /// Parses PEM text with one of OpenSSL's `PEM_read_bio_*` readers through a
     /// memory BIO; on failure the calling thread's OpenSSL error queue is drained
     /// into the error, naming `what` was being read.
-    static func parse(_ pem: String, what: String, _ read: (OpaquePointer) -> OpaquePointer?) throws(OpenSSLError) -> OpaquePointer {
+    static func parse(_ pem: String, what: String, _ read: (OpaquePointer) -> OpaquePointer?) throws(OpenSSLError)
+        -> OpaquePointer
+    {
         ERR_clear_error()
         let bytes = Array(pem.utf8)
         let parsed: OpaquePointer? = bytes.withUnsafeBytes { raw in

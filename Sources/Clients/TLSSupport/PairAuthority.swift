@@ -80,7 +80,9 @@ public struct PairAuthority: Sendable {
         guard pair.utf8.count <= maximumPairNameLength else {
             throw OpenSSLError(
                 operation: "creating the pair CA",
-                reasons: ["pair name \"\(pair)\" is longer than \(maximumPairNameLength) characters, the most the CA's name can carry"])
+                reasons: [
+                    "pair name \"\(pair)\" is longer than \(maximumPairNameLength) characters, the most the CA's name can carry"
+                ])
         }
         let key = try PrivateKey.generateP256()
         let certificate = try CertificateBuilder.build(
@@ -101,7 +103,8 @@ public struct PairAuthority: Sendable {
             throw OpenSSLError(operation: "loading the pair CA", reasons: ["the certificate is not a CA certificate"])
         }
         guard certificate.matches(key) else {
-            throw OpenSSLError(operation: "loading the pair CA", reasons: ["the key does not belong to the CA certificate"])
+            throw OpenSSLError(
+                operation: "loading the pair CA", reasons: ["the key does not belong to the CA certificate"])
         }
         self.certificate = certificate
         self.key = key
@@ -143,7 +146,9 @@ public struct PairAuthority: Sendable {
     ) throws(CertificateVerificationError) {
         guard let store = X509_STORE_new() else { throw CertificateVerificationError(code: X509_V_ERR_OUT_OF_MEM) }
         defer { X509_STORE_free(store) }
-        guard let context = X509_STORE_CTX_new() else { throw CertificateVerificationError(code: X509_V_ERR_OUT_OF_MEM) }
+        guard let context = X509_STORE_CTX_new() else {
+            throw CertificateVerificationError(code: X509_V_ERR_OUT_OF_MEM)
+        }
         defer { X509_STORE_CTX_free(context) }
         guard X509_STORE_add_cert(store, self.certificate.handle) == 1,
             X509_STORE_CTX_init(context, store, certificate.handle, nil) == 1
@@ -173,7 +178,11 @@ public enum SiteName {
         guard (1...63).contains(name.utf8.count) else {
             return name.isEmpty ? "is empty" : "\"\(name)\" is longer than 63 characters"
         }
-        guard name.utf8.allSatisfy({ isLetterOrDigit($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") }) else {
+        guard
+            name.utf8.allSatisfy({
+                isLetterOrDigit($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".")
+            })
+        else {
             return "\"\(name)\" may only contain letters, digits, \"-\", \"_\" and \".\""
         }
         guard let first = name.utf8.first, isLetterOrDigit(first) else {
@@ -203,8 +212,11 @@ enum CertificateBuilder {
         guard validity.notBefore < validity.notAfter else {
             throw OpenSSLError(operation: operation, reasons: ["notBefore is not before notAfter"])
         }
-        guard ASN1_TIME_set(X509_getm_notBefore(x509), time_t(validity.notBefore.timeIntervalSince1970.rounded(.down))) != nil,
-            ASN1_TIME_set(X509_getm_notAfter(x509), time_t(validity.notAfter.timeIntervalSince1970.rounded(.down))) != nil,
+        guard
+            ASN1_TIME_set(X509_getm_notBefore(x509), time_t(validity.notBefore.timeIntervalSince1970.rounded(.down)))
+                != nil,
+            ASN1_TIME_set(X509_getm_notAfter(x509), time_t(validity.notAfter.timeIntervalSince1970.rounded(.down)))
+                != nil,
             X509_set_pubkey(x509, subjectKey.handle) == 1
         else { throw OpenSSLError.drain(operation: operation) }
         guard let subject = X509_get_subject_name(x509),
@@ -231,15 +243,21 @@ enum CertificateBuilder {
     /// anywhere, so a rotation from any copy of the CA cannot collide.
     private static func setRandomSerial(_ x509: OpaquePointer) throws(OpenSSLError) {
         var bytes = [UInt8](repeating: 0, count: 16)
-        guard RAND_bytes(&bytes, Int32(bytes.count)) == 1 else { throw OpenSSLError.drain(operation: "drawing a serial number") }
+        guard RAND_bytes(&bytes, Int32(bytes.count)) == 1 else {
+            throw OpenSSLError.drain(operation: "drawing a serial number")
+        }
         bytes[0] &= 0x7F  // DER INTEGER is signed; keep it positive
         bytes[0] |= 0x40  // and keep all 128 bits significant, so it is never zero
         guard let bignum = BN_bin2bn(bytes, Int32(bytes.count), nil) else {
             throw OpenSSLError.drain(operation: "drawing a serial number")
         }
         defer { BN_free(bignum) }
-        guard let serial = BN_to_ASN1_INTEGER(bignum, nil) else { throw OpenSSLError.drain(operation: "encoding a serial number") }
+        guard let serial = BN_to_ASN1_INTEGER(bignum, nil) else {
+            throw OpenSSLError.drain(operation: "encoding a serial number")
+        }
         defer { ASN1_INTEGER_free(serial) }
-        guard X509_set_serialNumber(x509, serial) == 1 else { throw OpenSSLError.drain(operation: "setting a serial number") }
+        guard X509_set_serialNumber(x509, serial) == 1 else {
+            throw OpenSSLError.drain(operation: "setting a serial number")
+        }
     }
 }

@@ -1,9 +1,9 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Where `tandem pair init` puts things. One directory per pair:
@@ -68,7 +68,8 @@ public enum PairDirectory {
     /// connections, and the DR site in a cloud region that can expose a port.
     /// Refuses an existing, non-empty `directory` rather than mixing two CAs.
     @discardableResult
-    public static func create(pair: String, sites: [String], at directory: String) throws(PairSetupError) -> PairLayout {
+    public static func create(pair: String, sites: [String], at directory: String) throws(PairSetupError) -> PairLayout
+    {
         try checkNames(pair: pair, sites: sites)
         let layout = PairLayout(directory: directory)
         try refuseExisting(directory)
@@ -270,7 +271,9 @@ public enum PairDirectory {
     private static func alreadyExists(_ directory: String) -> PairSetupError {
         PairSetupError(
             "\(directory) already exists and is not empty; refusing to overwrite a pair directory",
-            hint: "Choose a new --out directory; to renew one site's certificate use `tandem pair rotate --dir \(directory) --site SITE`.")
+            hint:
+                "Choose a new --out directory; to renew one site's certificate use `tandem pair rotate --dir \(directory) --site SITE`."
+        )
     }
 
     private static func refuseExisting(_ directory: String) throws(PairSetupError) {
@@ -285,14 +288,18 @@ public enum PairDirectory {
         do {
             authority = try PairAuthority.create(pair: pair)
         } catch {
-            throw PairSetupError("cannot create the pair CA: \(error)", hint: "This is an OpenSSL failure; check the library installation.")
+            throw PairSetupError(
+                "cannot create the pair CA: \(error)",
+                hint: "This is an OpenSSL failure; check the library installation.")
         }
         try write(authority.certificate.pem, to: layout.caCertificate, mode: PEMFile.certificateMode)
         let caKey: String
         do {
             caKey = try authority.key.pem()
         } catch {
-            throw PairSetupError("cannot encode the CA key: \(error)", hint: "This is an OpenSSL failure; check the library installation.")
+            throw PairSetupError(
+                "cannot encode the CA key: \(error)",
+                hint: "This is an OpenSSL failure; check the library installation.")
         }
         try write(caKey, to: layout.caKey, mode: PEMFile.keyMode)
         for (index, site) in sites.enumerated() {
@@ -300,7 +307,8 @@ public enum PairDirectory {
             do {
                 try PEMFile.makeDirectory(layout.siteDirectory(site), mode: 0o700)
             } catch {
-                throw PairSetupError("cannot create \(layout.siteDirectory(site)): \(error.reason)", hint: "Check the file system.")
+                throw PairSetupError(
+                    "cannot create \(layout.siteDirectory(site)): \(error.reason)", hint: "Check the file system.")
             }
             try write(issued.certificate.pem, to: layout.siteCertificate(site), mode: PEMFile.certificateMode)
             try write(try keyPEM(issued), to: layout.siteKey(site), mode: PEMFile.keyMode)

@@ -33,7 +33,8 @@ public final class ZstdCompressor {
 
     public init(level: Int32) throws(ZstdError) {
         guard (Zstd.minimumLevel...Zstd.maximumLevel).contains(level) else {
-            throw ZstdError(operation: "init", reason: "level \(level) outside \(Zstd.minimumLevel)...\(Zstd.maximumLevel)")
+            throw ZstdError(
+                operation: "init", reason: "level \(level) outside \(Zstd.minimumLevel)...\(Zstd.maximumLevel)")
         }
         guard let context = ZSTD_createCCtx() else {
             throw ZstdError(operation: "init", reason: "out of memory creating a compression context")
@@ -61,8 +62,11 @@ public final class ZstdCompressor {
     /// Compresses `input` as one frame that records its content size into `output`,
     /// which should hold `compressBound(input.count)` bytes, and returns the number
     /// of bytes written. Produces the same frame as `compress(_:appendingTo:)`.
-    public func compress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws(ZstdError) -> Int {
-        let written = ZSTD_compressCCtx(context, output.baseAddress, output.count, input.baseAddress, input.count, level)
+    public func compress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws(ZstdError)
+        -> Int
+    {
+        let written = ZSTD_compressCCtx(
+            context, output.baseAddress, output.count, input.baseAddress, input.count, level)
         if ZSTD_isError(written) != 0 { throw ZstdError(operation: "compress", code: written) }
         return written
     }
@@ -106,7 +110,9 @@ public final class ZstdDecompressor {
     /// content size: the same checks as `decompress(_:expectedSize:)`, in the same
     /// order, but into memory the caller owns (and may reuse). On success every byte
     /// of `output` has been written; on failure its contents are unspecified.
-    public func decompress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws(ZstdError) {
+    public func decompress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer)
+        throws(ZstdError)
+    {
         try checkFrame(input, expectedSize: output.count)
         try run(input, into: output)
     }
@@ -126,7 +132,8 @@ public final class ZstdDecompressor {
             throw ZstdError(operation: "decompress", reason: "frame does not declare its content size")
         }
         guard declared == UInt64(expectedSize) else {
-            throw ZstdError(operation: "decompress", reason: "frame declares \(declared) bytes, header says \(expectedSize)")
+            throw ZstdError(
+                operation: "decompress", reason: "frame declares \(declared) bytes, header says \(expectedSize)")
         }
     }
 

@@ -50,7 +50,8 @@ enum HostPort {
             case .unbracketedIPv6: "an IPv6 address must be written in brackets, like [2001:db8::1]:7400"
             case .badHost(let host): "\(quoted(host)) is not a valid host name or address"
             case .badPort(let port): "port \(quoted(port)) is not a number"
-            case .portOutOfRange(let port): "port \(port) is out of range \(portRange.lowerBound)–\(portRange.upperBound)"
+            case .portOutOfRange(let port):
+                "port \(port) is out of range \(portRange.lowerBound)–\(portRange.upperBound)"
             }
         }
     }

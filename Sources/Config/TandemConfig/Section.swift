@@ -43,12 +43,14 @@ enum ConfigSchema {
             let node = root[key]!
             guard let spec = section(named: key) else {
                 if case .table = node {
-                    let hint = nearestMatch(to: key, among: sectionNames).map { "Did you mean [\($0)]?" }
+                    let hint =
+                        nearestMatch(to: key, among: sectionNames).map { "Did you mean [\($0)]?" }
                         ?? "Known sections are " + sectionNames.map { "[\($0)]" }.joined(separator: ", ") + "."
                     throw context.error(key, "unknown section [\(key)]", hint: hint)
                 }
                 let owner = sections.first { $0.keys.contains(key) }
-                let hint = owner.map { "Keys belong in a section; \(key) goes under [\($0.name)]." }
+                let hint =
+                    owner.map { "Keys belong in a section; \(key) goes under [\($0.name)]." }
                     ?? "Every key belongs in a section such as [site] or [database]."
                 throw context.error(key, "unknown top-level key \(key)", hint: hint)
             }
@@ -65,7 +67,8 @@ enum ConfigSchema {
                         hint: "Put the password in a file readable only by the agent and set "
                             + "password_file, or pass it in the environment and set password_env.")
                 }
-                let hint = nearestMatch(to: entry, among: spec.keys).map { "Did you mean \(key).\($0)?" }
+                let hint =
+                    nearestMatch(to: entry, among: spec.keys).map { "Did you mean \(key).\($0)?" }
                     ?? "Known keys in [\(key)] are: \(spec.keys.joined(separator: ", "))."
                 throw context.error(path, "unknown key \(path)", hint: hint)
             }
@@ -194,7 +197,8 @@ struct Section {
         guard let text = try string(key) else { return nil }
         if let value = E(rawValue: text) { return value }
         let allowed = E.allCases.map(\.rawValue)
-        let hint = nearestMatch(to: text, among: allowed).map { "Did you mean \"\($0)\"?" }
+        let hint =
+            nearestMatch(to: text, among: allowed).map { "Did you mean \"\($0)\"?" }
             ?? "Use one of the listed values."
         throw error(key, "expected \(alternatives(allowed)), got \(quoted(text))", hint: hint)
     }

@@ -223,7 +223,8 @@ struct SiteConfigDecoder {
         let otherKey = modeName == .connect ? "listen" : "peer"
         if l.contains(otherKey) {
             throw l.error(
-                otherKey, "only used with mode = \"\(otherKey == "peer" ? "connect" : "listen")\", "
+                otherKey,
+                "only used with mode = \"\(otherKey == "peer" ? "connect" : "listen")\", "
                     + "but link.mode is \"\(modeName.rawValue)\"",
                 hint: "Remove \(otherKey), or correct link.mode.")
         }

@@ -56,7 +56,8 @@ enum TOMLDocument {
         if let nul = text.utf8.firstIndex(of: 0) {
             let prefix = text.utf8[..<nul]
             let line = prefix.count(where: { $0 == UInt8(ascii: "\n") }) + 1
-            let lineStart = prefix.lastIndex(of: UInt8(ascii: "\n")).map { prefix.index(after: $0) }
+            let lineStart =
+                prefix.lastIndex(of: UInt8(ascii: "\n")).map { prefix.index(after: $0) }
                 ?? prefix.startIndex
             let column = text.utf8[lineStart..<nul].count + 1
             return .failure(TOMLSyntaxError(message: "NUL character in file", line: line, column: column))

@@ -34,8 +34,10 @@ public struct BatchLimits: Sendable, Hashable {
     public var maximumBodyBytes: Int
     public var maximumUncompressedBytes: Int
 
-    public init(maximumHeaderBytes: Int = 64 * 1024, maximumBodyBytes: Int = 64 * 1024 * 1024,
-                maximumUncompressedBytes: Int = 128 * 1024 * 1024) {
+    public init(
+        maximumHeaderBytes: Int = 64 * 1024, maximumBodyBytes: Int = 64 * 1024 * 1024,
+        maximumUncompressedBytes: Int = 128 * 1024 * 1024
+    ) {
         self.maximumHeaderBytes = maximumHeaderBytes
         self.maximumBodyBytes = maximumBodyBytes
         self.maximumUncompressedBytes = maximumUncompressedBytes
@@ -78,8 +80,10 @@ public final class BatchEncoder {
     /// kept, so that one huge batch does not pin its memory for good.
     private static let retainedScratchBytes = 8 * 1024 * 1024
 
-    public init(compression: BatchCompression = .zstd, level: Int32 = BatchEncoder.defaultCompressionLevel,
-                limits: BatchLimits = .default) throws(BatchCodecError) {
+    public init(
+        compression: BatchCompression = .zstd, level: Int32 = BatchEncoder.defaultCompressionLevel,
+        limits: BatchLimits = .default
+    ) throws(BatchCodecError) {
         self.compression = compression
         self.limits = limits
         do {
@@ -104,7 +108,9 @@ public final class BatchEncoder {
         }
         let bodyBytes = UnsafeRawBufferPointer(rebasing: body.written[summary.bodyStart...])
         guard bodyBytes.count <= limits.maximumUncompressedBytes else {
-            throw .invalidBatch("batch \(batch.sequence) body is \(bodyBytes.count) bytes, over the \(limits.maximumUncompressedBytes)-byte limit; split it")
+            throw .invalidBatch(
+                "batch \(batch.sequence) body is \(bodyBytes.count) bytes, over the \(limits.maximumUncompressedBytes)-byte limit; split it"
+            )
         }
         let header = BatchHeader(
             stream: batch.stream, sequence: batch.sequence,
@@ -126,12 +132,14 @@ public final class BatchEncoder {
             compressed.reserve(ZstdCompressor.compressBound(bodyBytes.count))
             let length: Int
             do {
-                length = try compressor!.compress(bodyBytes, into: UnsafeMutableRawBufferPointer(start: compressed.base, count: compressed.capacity))
+                length = try compressor!.compress(
+                    bodyBytes, into: UnsafeMutableRawBufferPointer(start: compressed.base, count: compressed.capacity))
             } catch {
                 throw .compressionFailed(error.description)
             }
             compressed.moveEnd(to: length)
-            frame = try assembleFrame(header: headerWriter.written, storedBody: compressed.written, sequence: batch.sequence)
+            frame = try assembleFrame(
+                header: headerWriter.written, storedBody: compressed.written, sequence: batch.sequence)
             if compressed.capacity <= Self.retainedScratchBytes { compressedScratch = consume compressed }
         }
         if body.capacity <= Self.retainedScratchBytes { bodyScratch = consume body }
@@ -139,8 +147,10 @@ public final class BatchEncoder {
     }
 
     /// Prefix, header, stored body and CRC, in one allocation of the exact size.
-    private func assembleFrame(header: UnsafeRawBufferPointer, storedBody: UnsafeRawBufferPointer,
-                               sequence: UInt64) throws(BatchCodecError) -> [UInt8] {
+    private func assembleFrame(
+        header: UnsafeRawBufferPointer, storedBody: UnsafeRawBufferPointer,
+        sequence: UInt64
+    ) throws(BatchCodecError) -> [UInt8] {
         guard storedBody.count <= limits.maximumBodyBytes else {
             throw .invalidBatch("batch \(sequence) stored body is \(storedBody.count) bytes, over the limit")
         }
@@ -157,7 +167,9 @@ public final class BatchEncoder {
             var offset = BatchFormat.prefixSize
             if header.count > 0 { (base + offset).copyMemory(from: header.baseAddress!, byteCount: header.count) }
             offset += header.count
-            if storedBody.count > 0 { (base + offset).copyMemory(from: storedBody.baseAddress!, byteCount: storedBody.count) }
+            if storedBody.count > 0 {
+                (base + offset).copyMemory(from: storedBody.baseAddress!, byteCount: storedBody.count)
+            }
             offset += storedBody.count
             let crc = tandem_crc32c(0, base, offset)
             base.storeBytes(of: crc.littleEndian, toByteOffset: offset, as: UInt32.self)
@@ -234,12 +246,14 @@ public final class BatchEncoder {
             tableStart += distance
         }
         let bodyStart = transactionsStart - tableLength
-        UnsafeMutableRawPointer(writer.base + bodyStart).copyMemory(from: writer.base + tableStart, byteCount: tableLength)
+        UnsafeMutableRawPointer(writer.base + bodyStart).copyMemory(
+            from: writer.base + tableStart, byteCount: tableLength)
         writer.moveEnd(to: transactionsEnd + (transactionsStart - room))
         relationTableRoom = max(1024, tableLength + tableLength / 2)
-        return BodySummary(bodyStart: bodyStart, rows: rows,
-                           firstCommitTime: Timestamp(microsecondsSinceEpoch: minTime),
-                           lastCommitTime: Timestamp(microsecondsSinceEpoch: maxTime))
+        return BodySummary(
+            bodyStart: bodyStart, rows: rows,
+            firstCommitTime: Timestamp(microsecondsSinceEpoch: minTime),
+            lastCommitTime: Timestamp(microsecondsSinceEpoch: maxTime))
     }
 }
 
@@ -283,7 +297,8 @@ public final class BatchDecoder {
             switch header.compression {
             case .none:
                 guard parts.body.count == Int(header.uncompressedSize) else {
-                    throw .inconsistent("uncompressed body is \(parts.body.count) bytes, header says \(header.uncompressedSize)")
+                    throw .inconsistent(
+                        "uncompressed body is \(parts.body.count) bytes, header says \(header.uncompressedSize)")
                 }
                 // Decoded in place: every value the decoder produces is a copy, so
                 // nothing refers to the frame afterwards.
@@ -333,12 +348,15 @@ public final class BatchDecoder {
         let headerLength = try reader.u32("header length")
         let bodyLength = try reader.u32("body length")
         guard headerLength <= limits.maximumHeaderBytes else {
-            throw .lengthOutOfBounds(field: "header length", value: UInt64(headerLength), limit: UInt64(limits.maximumHeaderBytes))
+            throw .lengthOutOfBounds(
+                field: "header length", value: UInt64(headerLength), limit: UInt64(limits.maximumHeaderBytes))
         }
         guard bodyLength <= limits.maximumBodyBytes else {
-            throw .lengthOutOfBounds(field: "body length", value: UInt64(bodyLength), limit: UInt64(limits.maximumBodyBytes))
+            throw .lengthOutOfBounds(
+                field: "body length", value: UInt64(bodyLength), limit: UInt64(limits.maximumBodyBytes))
         }
-        let declared = UInt64(BatchFormat.prefixSize) + UInt64(headerLength) + UInt64(bodyLength) + UInt64(BatchFormat.trailerSize)
+        let declared =
+            UInt64(BatchFormat.prefixSize) + UInt64(headerLength) + UInt64(bodyLength) + UInt64(BatchFormat.trailerSize)
         guard declared == UInt64(raw.count) else { throw .lengthMismatch(expected: declared, actual: raw.count) }
 
         let checked = raw.count - BatchFormat.trailerSize
@@ -346,18 +364,21 @@ public final class BatchDecoder {
         let computed = tandem_crc32c(0, raw.baseAddress, checked)
         guard stored == computed else { throw .checksumMismatch(stored: stored, computed: computed) }
 
-        let headerBytes = UnsafeRawBufferPointer(rebasing: raw[BatchFormat.prefixSize..<(BatchFormat.prefixSize + Int(headerLength))])
+        let headerBytes = UnsafeRawBufferPointer(
+            rebasing: raw[BatchFormat.prefixSize..<(BatchFormat.prefixSize + Int(headerLength))])
         var headerReader = BinaryReader(headerBytes)
         let header = try headerReader.header(compression: compression)
         guard headerReader.isAtEnd else {
             throw .malformed(field: "batch header", reason: "\(headerReader.remaining) unexpected trailing bytes")
         }
         guard Int(header.uncompressedSize) <= limits.maximumUncompressedBytes else {
-            throw .lengthOutOfBounds(field: "uncompressed body size", value: UInt64(header.uncompressedSize),
-                                     limit: UInt64(limits.maximumUncompressedBytes))
+            throw .lengthOutOfBounds(
+                field: "uncompressed body size", value: UInt64(header.uncompressedSize),
+                limit: UInt64(limits.maximumUncompressedBytes))
         }
         let bodyStart = BatchFormat.prefixSize + Int(headerLength)
-        return FrameParts(header: header, body: UnsafeRawBufferPointer(rebasing: raw[bodyStart..<(bodyStart + Int(bodyLength))]))
+        return FrameParts(
+            header: header, body: UnsafeRawBufferPointer(rebasing: raw[bodyStart..<(bodyStart + Int(bodyLength))]))
     }
 
     private func decodeBody(_ raw: UnsafeRawBufferPointer, header: BatchHeader) throws(BatchCodecError) -> Batch {
@@ -371,7 +392,8 @@ public final class BatchDecoder {
         // time, origin flag, chunk index and flag, change count), so more than
         // remaining / 7 transactions cannot be there.
         guard Int(header.transactionCount) <= reader.remaining / 7 else {
-            throw .lengthOutOfBounds(field: "transaction count", value: UInt64(header.transactionCount), limit: UInt64(reader.remaining / 7))
+            throw .lengthOutOfBounds(
+                field: "transaction count", value: UInt64(header.transactionCount), limit: UInt64(reader.remaining / 7))
         }
         var transactions: [Transaction] = []
         transactions.reserveCapacity(Int(header.transactionCount))
@@ -395,25 +417,32 @@ public final class BatchDecoder {
             }
             minTime = min(minTime, commitTime.microsecondsSinceEpoch)
             maxTime = max(maxTime, commitTime.microsecondsSinceEpoch)
-            transactions.append(Transaction(commitPosition: position, commitTime: commitTime, origin: origin,
-                                            chunk: TransactionChunk(index: chunkIndex, isFinal: finalFlag == 1),
-                                            changes: changes))
+            transactions.append(
+                Transaction(
+                    commitPosition: position, commitTime: commitTime, origin: origin,
+                    chunk: TransactionChunk(index: chunkIndex, isFinal: finalFlag == 1),
+                    changes: changes))
         }
         guard reader.isAtEnd else { throw .inconsistent("\(reader.remaining) bytes follow the last transaction") }
-        try check(header: header, against: transactions, rows: rows,
-                  firstCommitTime: Timestamp(microsecondsSinceEpoch: minTime),
-                  lastCommitTime: Timestamp(microsecondsSinceEpoch: maxTime))
+        try check(
+            header: header, against: transactions, rows: rows,
+            firstCommitTime: Timestamp(microsecondsSinceEpoch: minTime),
+            lastCommitTime: Timestamp(microsecondsSinceEpoch: maxTime))
         return Batch(stream: header.stream, sequence: header.sequence, transactions: transactions)
     }
 
     /// `firstCommitTime`/`lastCommitTime` are the earliest and latest commit times
     /// of `transactions` (meaningless, and unused, when there are none).
-    private func check(header: BatchHeader, against transactions: [Transaction], rows: UInt64,
-                       firstCommitTime: Timestamp, lastCommitTime: Timestamp) throws(BatchCodecError) {
+    private func check(
+        header: BatchHeader, against transactions: [Transaction], rows: UInt64,
+        firstCommitTime: Timestamp, lastCommitTime: Timestamp
+    ) throws(BatchCodecError) {
         guard let first = transactions.first, let last = transactions.last else {
             throw .inconsistent("batch holds no transaction")
         }
-        guard rows == header.rowCount else { throw .inconsistent("body has \(rows) rows, header says \(header.rowCount)") }
+        guard rows == header.rowCount else {
+            throw .inconsistent("body has \(rows) rows, header says \(header.rowCount)")
+        }
         guard first.commitPosition == header.firstPosition, last.commitPosition == header.lastPosition else {
             throw .inconsistent("first/last commit positions differ from the header")
         }
@@ -457,10 +486,13 @@ extension BinaryWriter {
     }
 
     @inline(__always)
-    private mutating func image(_ image: [Value]?, width: Int, of change: UnsafePointer<RowChange>) throws(BatchCodecError) {
+    private mutating func image(_ image: [Value]?, width: Int, of change: UnsafePointer<RowChange>)
+        throws(BatchCodecError)
+    {
         guard let image else { u8(0); return }
         guard image.count == width else {
-            throw .invalidBatch("row image for \(change.pointee.relation.name) has \(image.count) values for \(width) columns")
+            throw .invalidBatch(
+                "row image for \(change.pointee.relation.name) has \(image.count) values for \(width) columns")
         }
         u8(1)
         image.withUnsafeBufferPointer { values in
@@ -496,11 +528,15 @@ struct RelationTable {
     /// The original rule: the first relation with the same name, which must be
     /// equal in every respect, or else a new entry.
     @inline(never)
-    private mutating func slowIndex(of change: UnsafePointer<RowChange>, sequence: UInt64) throws(BatchCodecError) -> Int {
+    private mutating func slowIndex(of change: UnsafePointer<RowChange>, sequence: UInt64) throws(BatchCodecError)
+        -> Int
+    {
         let relation = change.pointee.relation
         if let known = relations.firstIndex(where: { $0.name == relation.name }) {
             guard relations[known] == relation else {
-                throw .invalidBatch("relation \(relation.name) changes shape inside batch \(sequence); start a new batch at a relation change")
+                throw .invalidBatch(
+                    "relation \(relation.name) changes shape inside batch \(sequence); start a new batch at a relation change"
+                )
             }
             return known
         }
@@ -526,12 +562,15 @@ extension BinaryReader {
         let firstTime = Timestamp(microsecondsSinceEpoch: try signed("first commit time"))
         let lastTime = Timestamp(microsecondsSinceEpoch: try signed("last commit time"))
         let transactionCount = try unsigned32("transaction count")
-        guard transactionCount >= 1 else { throw .malformed(field: "transaction count", reason: "a batch holds at least one transaction") }
+        guard transactionCount >= 1 else {
+            throw .malformed(field: "transaction count", reason: "a batch holds at least one transaction")
+        }
         let rowCount = try varint("row count")
         let uncompressed = try unsigned32("uncompressed body size")
-        return BatchHeader(stream: stream, sequence: sequence, firstPosition: first, lastPosition: last,
-                           firstCommitTime: firstTime, lastCommitTime: lastTime, transactionCount: transactionCount,
-                           rowCount: rowCount, uncompressedSize: uncompressed, compression: compression)
+        return BatchHeader(
+            stream: stream, sequence: sequence, firstPosition: first, lastPosition: last,
+            firstCommitTime: firstTime, lastCommitTime: lastTime, transactionCount: transactionCount,
+            rowCount: rowCount, uncompressedSize: uncompressed, compression: compression)
     }
 
     @inline(__always)
@@ -544,7 +583,9 @@ extension BinaryReader {
         case .delete: kind = .delete
         case .truncate:
             let options = try u8("truncate options")
-            guard options & ~3 == 0 else { throw .malformed(field: "truncate options", reason: "unknown bits \(options)") }
+            guard options & ~3 == 0 else {
+                throw .malformed(field: "truncate options", reason: "unknown bits \(options)")
+            }
             kind = .truncate(cascade: options & 1 != 0, restartIdentity: options & 2 != 0)
         case nil:
             throw .malformed(field: "change kind", reason: "unknown kind \(rawKind)")
@@ -558,14 +599,17 @@ extension BinaryReader {
         let new = try image(relation)
         // Insert: new only; delete: old only; update: new, and old if the source
         // sent it; truncate: neither.
-        let imagesFit = switch kind {
-        case .insert: old == nil && new != nil
-        case .delete: old != nil && new == nil
-        case .update: new != nil
-        case .truncate: old == nil && new == nil
-        }
+        let imagesFit =
+            switch kind {
+            case .insert: old == nil && new != nil
+            case .delete: old != nil && new == nil
+            case .update: new != nil
+            case .truncate: old == nil && new == nil
+            }
         guard imagesFit else {
-            throw .malformed(field: "row change", reason: "\(kind) on \(loggable(relation.name.description)) with the wrong row images")
+            throw .malformed(
+                field: "row change",
+                reason: "\(kind) on \(loggable(relation.name.description)) with the wrong row images")
         }
         return RowChange(relation: relation, kind: kind, old: old, new: new)
     }
@@ -576,7 +620,9 @@ extension BinaryReader {
             return nil
         case 1:
             let width = relation.columns.count
-            guard width <= remaining else { throw .truncated(field: "row image of \(loggable(relation.name.description))") }
+            guard width <= remaining else {
+                throw .truncated(field: "row image of \(loggable(relation.name.description))")
+            }
             return try values(count: width)
         case let flag:
             throw .malformed(field: "row image flag", reason: "value \(flag)")

@@ -21,7 +21,8 @@ public enum BatchCodecError: Error, Sendable, Hashable, CustomStringConvertible 
         switch self {
         case .tooShort(let length): "batch frame of \(length) bytes is shorter than the fixed frame header"
         case .badMagic: "not a Tandem batch frame (bad magic bytes)"
-        case .unsupportedVersion(let v): "batch format version \(v) is not supported (this build reads version \(BatchFormat.version))"
+        case .unsupportedVersion(let v):
+            "batch format version \(v) is not supported (this build reads version \(BatchFormat.version))"
         case .unknownCompression(let c): "unknown batch compression code \(c)"
         case .unknownFlags(let f): "unknown batch frame flags 0x\(String(f, radix: 16))"
         case let .lengthOutOfBounds(field, value, limit): "\(field) of \(value) exceeds the limit of \(limit)"

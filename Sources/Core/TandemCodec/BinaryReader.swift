@@ -80,7 +80,8 @@ struct BinaryReader {
     mutating func count(_ field: StaticString, minimumItemSize: Int = 1) throws(BatchCodecError) -> Int {
         let value = try varint(field)
         guard value <= UInt64(remaining / max(minimumItemSize, 1)) else {
-            throw .lengthOutOfBounds(field: "\(field)", value: value, limit: UInt64(remaining / max(minimumItemSize, 1)))
+            throw .lengthOutOfBounds(
+                field: "\(field)", value: value, limit: UInt64(remaining / max(minimumItemSize, 1)))
         }
         return Int(value)
     }

@@ -73,7 +73,9 @@ extension BinaryWriter {
                 }
                 return nil
             case .array(let element):
-                guard depth < maximumArrayDepth else { return "array type nested deeper than \(maximumArrayDepth) levels" }
+                guard depth < maximumArrayDepth else {
+                    return "array type nested deeper than \(maximumArrayDepth) levels"
+                }
                 return problem(with: element, depth: depth + 1)
             default:
                 return nil
@@ -124,13 +126,15 @@ extension BinaryReader {
         case .mysql:
             let text = try string("MySQL GTID set")
             let file = try optionalString("binlog file")
-            let offset: UInt64? = switch try u8("binlog offset flag") {
-            case 0: nil
-            case 1: try varint("binlog offset")
-            case let flag: throw .malformed(field: "binlog offset", reason: "presence flag \(flag)")
-            }
+            let offset: UInt64? =
+                switch try u8("binlog offset flag") {
+                case 0: nil
+                case 1: try varint("binlog offset")
+                case let flag: throw .malformed(field: "binlog offset", reason: "presence flag \(flag)")
+                }
             do {
-                return .mysql(MySQLPosition(gtidSet: try MySQLGTIDSet(parsing: text), binlogFile: file, binlogOffset: offset))
+                return .mysql(
+                    MySQLPosition(gtidSet: try MySQLGTIDSet(parsing: text), binlogFile: file, binlogOffset: offset))
             } catch {
                 throw .malformed(field: "MySQL position", reason: loggable(error.description, limit: 160))
             }
@@ -192,8 +196,10 @@ extension BinaryReader {
             let typeID = try unsigned32("column type id")
             let flags = try u8("column flags")
             guard flags & ~3 == 0 else { throw .malformed(field: "column flags", reason: "unknown bits \(flags)") }
-            columns.append(Column(name: columnName, type: type, nativeType: native, nativeTypeID: typeID,
-                                  isKey: flags & 1 != 0, isNullable: flags & 2 != 0))
+            columns.append(
+                Column(
+                    name: columnName, type: type, nativeType: native, nativeTypeID: typeID,
+                    isKey: flags & 1 != 0, isNullable: flags & 2 != 0))
         }
         return Relation(name: RelationName(schema: schema, name: name), columns: columns)
     }

@@ -60,16 +60,23 @@ extension BinaryWriter {
         case .float64(let d): put8(ValueTag.float64.rawValue); put64(d.bitPattern)
         case .text(let s): put8(ValueTag.text.rawValue); string(s)
         case .bytes(let b): put8(ValueTag.bytes.rawValue); blob(b)
-        case .date(let d): put8(ValueTag.date.rawValue); putDate(d)
-            if _slowPath(!CivilDate.isEncodable(d)) { noteInvalid("date \(d.month)/\(d.day): month or day out of range") }
+        case .date(let d):
+            put8(ValueTag.date.rawValue); putDate(d)
+            if _slowPath(!CivilDate.isEncodable(d)) {
+                noteInvalid("date \(d.month)/\(d.day): month or day out of range")
+            }
         case .time(let t): put8(ValueTag.time.rawValue); putSigned(t.microseconds)
         case .timeWithZone(let t, let offset):
             put8(ValueTag.timeWithZone.rawValue); putSigned(t.microseconds); putSigned(Int64(offset))
-        case .timestamp(let ts): put8(ValueTag.timestamp.rawValue); putDate(ts.date); putSigned(ts.time.microseconds)
-            if _slowPath(!CivilDate.isEncodable(ts.date)) { noteInvalid("timestamp date \(ts.date.month)/\(ts.date.day): month or day out of range") }
+        case .timestamp(let ts):
+            put8(ValueTag.timestamp.rawValue); putDate(ts.date); putSigned(ts.time.microseconds)
+            if _slowPath(!CivilDate.isEncodable(ts.date)) {
+                noteInvalid("timestamp date \(ts.date.month)/\(ts.date.day): month or day out of range")
+            }
         case .timestampWithZone(let ts): put8(ValueTag.timestampWithZone.rawValue); putSigned(ts.microsecondsSinceEpoch)
         case .interval(let i):
-            put8(ValueTag.interval.rawValue); putSigned(Int64(i.months)); putSigned(Int64(i.days)); putSigned(i.microseconds)
+            put8(ValueTag.interval.rawValue); putSigned(Int64(i.months)); putSigned(Int64(i.days));
+            putSigned(i.microseconds)
         case .json(let s): put8(ValueTag.json.rawValue); string(s)
         case .uuid(let u): put8(ValueTag.uuid.rawValue); put64(u.high); put64(u.low)
         case .bits(let b):
@@ -131,7 +138,8 @@ extension BinaryReader {
         case .decimal:
             let text = try string("decimal value")
             guard let decimal = ExactDecimal(text) else {
-                throw .malformed(field: "decimal value", reason: "\"\(loggable(text, limit: 40))\" is not a decimal number")
+                throw .malformed(
+                    field: "decimal value", reason: "\"\(loggable(text, limit: 40))\" is not a decimal number")
             }
             return .decimal(decimal)
         case .float32: return .float32(Float(bitPattern: try u32("float value")))

@@ -54,7 +54,8 @@ enum MariaDBStatementPlanner {
     static func plan(_ change: RowChange, generated: Set<String> = []) throws(PlanError) -> PlannedRow {
         let relation = change.relation
         let columns = relation.columns
-        var row = PlannedRow(table: relation.name, verb: .insert, assigned: [], values: [], matches: [], limitOne: false)
+        var row = PlannedRow(
+            table: relation.name, verb: .insert, assigned: [], values: [], matches: [], limitOne: false)
         func isGenerated(_ index: Int) -> Bool {
             !generated.isEmpty && generated.contains(columns[index].name.lowercased())
         }

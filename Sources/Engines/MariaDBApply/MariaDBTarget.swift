@@ -1,6 +1,6 @@
+import ApplyKit
 import Logging
 import MySQLClient
-import ApplyKit
 import TandemCodec
 import TandemCore
 
@@ -339,7 +339,8 @@ public final class MariaDBTarget: TargetSession {
         }
         let toggle = foreignKeyChecks && unique.count > 1
         if toggle {
-            try enqueue(StatementContext(what: "truncate", batch: batch, position: position)) { sql throws(ApplyError) in
+            try enqueue(StatementContext(what: "truncate", batch: batch, position: position)) {
+                sql throws(ApplyError) in
                 sql.raw("SET SESSION foreign_key_checks = 0")
             }
         }
@@ -350,7 +351,8 @@ public final class MariaDBTarget: TargetSession {
             }
         }
         if toggle {
-            try enqueue(StatementContext(what: "truncate", batch: batch, position: position)) { sql throws(ApplyError) in
+            try enqueue(StatementContext(what: "truncate", batch: batch, position: position)) {
+                sql throws(ApplyError) in
                 sql.raw("SET SESSION foreign_key_checks = 1")
             }
         }
@@ -406,10 +408,13 @@ public final class MariaDBTarget: TargetSession {
                 throw failure(.value, "commit time: \(error.reason)", context)
             }
         }
-        let position: MariaDBLiteral = checkpoint.lastApplied.map { MariaDBLiteral.string($0.storedText) } ?? .plain("NULL")
+        let position: MariaDBLiteral =
+            checkpoint.lastApplied.map { MariaDBLiteral.string($0.storedText) } ?? .plain("NULL")
         let streamName = checkpoint.stream.rawValue
         try enqueue(context) { sql throws(ApplyError) in
-            sql.raw("INSERT INTO `tandem`.`apply_checkpoint` (stream, sequence, position, commit_time, applied_at) VALUES (")
+            sql.raw(
+                "INSERT INTO `tandem`.`apply_checkpoint` (stream, sequence, position, commit_time, applied_at) VALUES ("
+            )
             try sql.literal(.string(streamName))
             sql.raw(", \(lastBatch), ")
             try sql.literal(position)
@@ -452,8 +457,12 @@ public final class MariaDBTarget: TargetSession {
         if size > packetLimit {
             _ = sql.cut(from: start)
             throw failure(
-                .value, "the \(context.what) statement needs \(size) bytes, more than the DR server's max_allowed_packet allows",
-                context, hint: "Raise max_allowed_packet at the DR server (SET GLOBAL max_allowed_packet) above the largest row, then restart the applier.")
+                .value,
+                "the \(context.what) statement needs \(size) bytes, more than the DR server's max_allowed_packet allows",
+                context,
+                hint:
+                    "Raise max_allowed_packet at the DR server (SET GLOBAL max_allowed_packet) above the largest row, then restart the applier."
+            )
         }
         if !pending.isEmpty && sql.count > limit {
             // Too big for this round: send what is there, start the next round with it.
@@ -499,8 +508,9 @@ public final class MariaDBTarget: TargetSession {
         let connection = try requireConnection(statements[0].context)
         let outcome: MySQLMultiOutcome
         do {
-            outcome = try connection.readMultiple(context: "apply round of \(statements.count) statements",
-                                                   statements: statements.count)
+            outcome = try connection.readMultiple(
+                context: "apply round of \(statements.count) statements",
+                statements: statements.count)
         } catch {
             throw lost(error, statements[0].context)
         }
@@ -521,7 +531,8 @@ public final class MariaDBTarget: TargetSession {
                 statements[index].context)
         case .rowCount(let index, let count)?:
             if let run = statements[index].tag {
-                throw failure(.statement, "the insert of \(run.rows.count) rows inserted \(count)", statements[index].context)
+                throw failure(
+                    .statement, "the insert of \(run.rows.count) rows inserted \(count)", statements[index].context)
             }
             throw failure(
                 .rowMismatch, "\(statements[index].context.what) matched \(count) rows where exactly 1 must exist",
@@ -580,7 +591,9 @@ public final class MariaDBTarget: TargetSession {
         try query.literal(schema)
         query.raw(" AND t.TABLE_NAME = ")
         try query.literal(table)
-        query.raw(";SELECT LOWER(COLUMN_NAME) FROM information_schema.COLUMNS WHERE IS_GENERATED = 'ALWAYS' AND TABLE_SCHEMA = ")
+        query.raw(
+            ";SELECT LOWER(COLUMN_NAME) FROM information_schema.COLUMNS WHERE IS_GENERATED = 'ALWAYS' AND TABLE_SCHEMA = "
+        )
         try query.literal(schema)
         query.raw(" AND TABLE_NAME = ")
         try query.literal(table)
@@ -616,14 +629,16 @@ public final class MariaDBTarget: TargetSession {
             throw failure(
                 .unsupportedTable,
                 "table \(name) uses the \(engine) engine, which is not transactional: its rows could not commit together with the checkpoint",
-                context, hint: "Convert the DR table to InnoDB (ALTER TABLE … ENGINE=InnoDB), then restart the applier.")
+                context, hint: "Convert the DR table to InnoDB (ALTER TABLE … ENGINE=InnoDB), then restart the applier."
+            )
         }
         if !allowTriggers, let count = triggers.value(row: 0, column: 0), count != "0" {
             throw failure(
                 .unsupportedTable,
                 "table \(name) has \(count) trigger(s) at the DR server: they would fire again for rows the source's triggers already changed",
                 context,
-                hint: "Drop the DR table's triggers, or make them skip Tandem's session (IF @@session.gtid_domain_id <> \(domainID)) and start the applier with triggers allowed."
+                hint:
+                    "Drop the DR table's triggers, or make them skip Tandem's session (IF @@session.gtid_domain_id <> \(domainID)) and start the applier with triggers allowed."
             )
         }
         let target = TargetTable(generated: Set(generated.rows.compactMap { $0.first ?? nil }))
@@ -636,7 +651,8 @@ public final class MariaDBTarget: TargetSession {
     private func failure(
         _ kind: ApplyError.Kind, _ message: String, _ context: StatementContext, hint: String? = nil
     ) -> ApplyError {
-        ApplyError(.mariadb, 
+        ApplyError(
+            .mariadb,
             kind, message, batchSequence: context.batch, commitPosition: context.position, table: context.table,
             key: context.change.flatMap(MariaDBStatementPlanner.keyDescription), hint: hint)
     }
@@ -672,7 +688,8 @@ public final class MariaDBTarget: TargetSession {
     /// Connector/C's error as the shared shape, with the remedy for its error number.
     static func server(_ error: MySQLError) -> ServerError {
         ServerError(
-            code: "\(error.code)/\(error.sqlState)", sqlState: error.sqlState, number: error.code, message: error.message,
+            code: "\(error.code)/\(error.sqlState)", sqlState: error.sqlState, number: error.code,
+            message: error.message,
             remedy: remedy(number: error.code),
             connectionLost: error.kind == .connectionLost || error.kind == .closed || error.kind == .client)
     }
@@ -685,15 +702,20 @@ public final class MariaDBTarget: TargetSession {
         case 1054:
             return "The DR table lacks a column the source sends; align the DR table definition with the source."
         case 1062, 1451, 1452, 1216, 1217, 4025:
-            return "The DR copy has diverged from the source (a conflicting row); re-seed this table or remove the conflicting row, then restart the applier."
+            return
+                "The DR copy has diverged from the source (a conflicting row); re-seed this table or remove the conflicting row, then restart the applier."
         case 1142, 1143, 1044, 1227:
-            return "The apply user lacks a privilege at the DR server; grant it (SELECT, INSERT, UPDATE, DELETE on the replicated schemas)."
+            return
+                "The apply user lacks a privilege at the DR server; grant it (SELECT, INSERT, UPDATE, DELETE on the replicated schemas)."
         case 1153:
-            return "A statement exceeds the DR server's max_allowed_packet; raise it (SET GLOBAL max_allowed_packet) above the largest row."
+            return
+                "A statement exceeds the DR server's max_allowed_packet; raise it (SET GLOBAL max_allowed_packet) above the largest row."
         case 1205, 1213:
-            return "Another session at the DR server holds locks on these rows; find it (SHOW PROCESSLIST) and restart the applier."
+            return
+                "Another session at the DR server holds locks on these rows; find it (SHOW PROCESSLIST) and restart the applier."
         case 1264, 1265, 1292, 1366, 1406, 1048:
-            return "A DR column's type does not accept the source's value; align the DR table definition with the source."
+            return
+                "A DR column's type does not accept the source's value; align the DR table definition with the source."
         default:
             return nil
         }
@@ -771,7 +793,8 @@ public final class MariaDBTarget: TargetSession {
             connection = try MySQLConnection(
                 host: host, port: port, user: user, password: password, database: database, unixSocket: unixSocket)
         } catch {
-            throw ApplyError(.mariadb, 
+            throw ApplyError(
+                .mariadb,
                 error.kind == .connectionLost ? .connectionLost : .connection, "cannot connect to the DR server",
                 server: Self.server(error))
         }
@@ -796,15 +819,19 @@ public final class MariaDBTarget: TargetSession {
             "SELECT @@session.sql_log_bin, @@global.log_bin, @@global.binlog_format, @@global.read_only, @@max_allowed_packet, @@global.gtid_domain_id",
             "read the server settings")
         guard facts.failure == nil, let row = facts.outcomes.first?.result, row.rowCount == 1 else {
-            throw fail(ApplyError(.mariadb, .connection, "cannot read the server settings", server: facts.failure.map(Self.server)))
+            throw fail(
+                ApplyError(
+                    .mariadb, .connection, "cannot read the server settings", server: facts.failure.map(Self.server)))
         }
         let logsThisSession = row.value(row: 0, column: 0) == "1"
         if row.value(row: 0, column: 1) != "1" {
             logger.warning(
-                "mariadb apply: the DR server has no binary log (log_bin off): after a switchover it cannot be shipped from")
+                "mariadb apply: the DR server has no binary log (log_bin off): after a switchover it cannot be shipped from"
+            )
         } else if row.value(row: 0, column: 2) != "ROW" {
             logger.warning(
-                "mariadb apply: the DR server logs in \(row.value(row: 0, column: 2) ?? "?") format; Tandem capture needs ROW after a switchover")
+                "mariadb apply: the DR server logs in \(row.value(row: 0, column: 2) ?? "?") format; Tandem capture needs ROW after a switchover"
+            )
         }
         if row.value(row: 0, column: 3) == "1" {
             logger.info("mariadb apply: the DR server is read_only; the apply user needs READ_ONLY ADMIN")
@@ -812,10 +839,12 @@ public final class MariaDBTarget: TargetSession {
         if let packet = row.value(row: 0, column: 4).flatMap(Int.init) { packetLimit = max(packet - 4096, 64 << 10) }
         if row.value(row: 0, column: 5) == String(domainID) {
             throw fail(
-                ApplyError(.mariadb, 
+                ApplyError(
+                    .mariadb,
                     .connection,
                     "the DR server's own gtid_domain_id is \(domainID), the apply domain: its local transactions would be taken for applied ones",
-                    hint: "Give the apply sessions a domain no server or application uses (domainID), or change the DR server's gtid_domain_id."
+                    hint:
+                        "Give the apply sessions a domain no server or application uses (domainID), or change the DR server's gtid_domain_id."
                 ))
         }
 
@@ -830,7 +859,10 @@ public final class MariaDBTarget: TargetSession {
             ("SET SESSION time_zone = '+00:00'", "time_zone", nil),
             ("SET SESSION foreign_key_checks = \(foreignKeyChecks ? 1 : 0)", "foreign_key_checks", nil),
             ("SET SESSION unique_checks = 1", "unique_checks", nil),
-            ("SET SESSION sql_safe_updates = 0, max_statement_time = 0", "sql_safe_updates and max_statement_time", nil),
+            (
+                "SET SESSION sql_safe_updates = 0, max_statement_time = 0", "sql_safe_updates and max_statement_time",
+                nil
+            ),
             (
                 "SET SESSION idle_transaction_timeout = 0, idle_write_transaction_timeout = 0, idle_readonly_transaction_timeout = 0",
                 "idle transaction timeouts", nil
@@ -842,7 +874,8 @@ public final class MariaDBTarget: TargetSession {
             let setting = settings[min(setup.outcomes.count, settings.count - 1)]
             if error.code == 1227 || error.code == 1044 {
                 throw fail(
-                    ApplyError(.mariadb, 
+                    ApplyError(
+                        .mariadb,
                         .privilege,
                         "cannot set \(setting.what): the apply user lacks the \(setting.privilege ?? "required") privilege",
                         server: Self.server(error),
@@ -857,7 +890,10 @@ public final class MariaDBTarget: TargetSession {
             "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'tandem' AND TABLE_NAME = 'apply_checkpoint'",
             "look for the checkpoint table")
         guard exists.failure == nil, let count = exists.outcomes.first?.result?.value(row: 0, column: 0) else {
-            throw fail(ApplyError(.mariadb, .checkpoint, "cannot look for the checkpoint table", server: exists.failure.map(Self.server)))
+            throw fail(
+                ApplyError(
+                    .mariadb, .checkpoint, "cannot look for the checkpoint table",
+                    server: exists.failure.map(Self.server)))
         }
         if count == "0" {
             let create = try run(
@@ -872,8 +908,10 @@ public final class MariaDBTarget: TargetSession {
                 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin
                 """, "create the checkpoint table")
             if let error = create.failure {
-                var failure = ApplyError(.mariadb, 
-                    .checkpoint, "cannot create the checkpoint table tandem.apply_checkpoint", server: Self.server(error),
+                var failure = ApplyError(
+                    .mariadb,
+                    .checkpoint, "cannot create the checkpoint table tandem.apply_checkpoint",
+                    server: Self.server(error),
                     hint: "Grant the apply user CREATE on `tandem`.*, or create the table as an administrator.")
                 if Self.isReadOnlyRefusal(error) {
                     failure.kind = .readOnly
@@ -902,7 +940,8 @@ public final class MariaDBTarget: TargetSession {
             throw lost(error, StatementContext(what: "checkpoint read"))
         }
         guard outcome.failure == nil, let result = outcome.outcomes.first?.result else {
-            throw ApplyError(.mariadb, .checkpoint, "cannot read the checkpoint", server: outcome.failure.map(Self.server))
+            throw ApplyError(
+                .mariadb, .checkpoint, "cannot read the checkpoint", server: outcome.failure.map(Self.server))
         }
         guard result.rowCount > 0 else { return .empty }
         guard let text = result.value(row: 0, column: 0), let sequence = UInt64(text) else {
@@ -914,9 +953,12 @@ public final class MariaDBTarget: TargetSession {
         do {
             return SinkCheckpoint(sequence: sequence, position: try Position(storedText: positionText))
         } catch {
-            throw ApplyError(.mariadb, 
+            throw ApplyError(
+                .mariadb,
                 .checkpoint, "the checkpoint's position does not parse: \(error)",
-                hint: "A checkpoint written before positions were stored with their engine holds the bare position: put the source engine's name and a space in front (for example UPDATE tandem.apply_checkpoint SET position = CONCAT('postgresql ', position)), then restart the applier.")
+                hint:
+                    "A checkpoint written before positions were stored with their engine holds the bare position: put the source engine's name and a space in front (for example UPDATE tandem.apply_checkpoint SET position = CONCAT('postgresql ', position)), then restart the applier."
+            )
         }
     }
 

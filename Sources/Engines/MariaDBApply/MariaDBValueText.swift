@@ -79,7 +79,8 @@ public enum MariaDBValueText {
         case .uint(let number): return .plain(String(number))
         case .decimal(let decimal):
             guard decimal.text != "NaN", !decimal.text.hasSuffix("Infinity") else {
-                throw MariaDBValueError("the decimal \(decimal.text) has no MariaDB form (MariaDB DECIMAL has no NaN or infinity)")
+                throw MariaDBValueError(
+                    "the decimal \(decimal.text) has no MariaDB form (MariaDB DECIMAL has no NaN or infinity)")
             }
             return .plain(decimal.text)
         case .float32(let number):

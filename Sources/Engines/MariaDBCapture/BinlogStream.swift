@@ -1,5 +1,5 @@
-import CaptureKit
 import CMariaDB
+import CaptureKit
 import Foundation
 import MariaDBEngine
 import MySQLClient
@@ -42,8 +42,10 @@ final class BinlogStream {
     ///     silence, so an idle stream still wakes the capture thread.
     ///   - register: called with the socket before anything can block on it; returns
     ///     false when the capture is stopping (the stream is then closed and not opened).
-    init(settings: MariaDBCaptureSettings, start: MariaDBGTIDList, heartbeatNanoseconds: UInt64,
-         readTimeoutSeconds: Int, register: (Int32) -> Bool) throws(CaptureError) {
+    init(
+        settings: MariaDBCaptureSettings, start: MariaDBGTIDList, heartbeatNanoseconds: UInt64,
+        readTimeoutSeconds: Int, register: (Int32) -> Bool
+    ) throws(CaptureError) {
         self.start = start
         do {
             connection = try MySQLConnection(
@@ -122,8 +124,9 @@ final class BinlogStream {
         }
         event = fetched
         guard let raw = fetched.pointee.raw_data else {
-            throw CaptureError(.protocolViolation, "Connector/C returned an event without its bytes",
-                                      hint: "Check the Connector/C version (3.3 or later is needed).")
+            throw CaptureError(
+                .protocolViolation, "Connector/C returned an event without its bytes",
+                hint: "Check the Connector/C version (3.3 or later is needed).")
         }
         let buffer = UnsafeBufferPointer(start: raw, count: Int(fetched.pointee.raw_data_size))
         return try Self.eventBytes(buffer)
@@ -140,16 +143,19 @@ final class BinlogStream {
         }
         if packet.first == 0, declaredSize(at: 1) == packet.count - 1 { return Array(packet[1...]) }
         if declaredSize(at: 0) == packet.count { return Array(packet) }
-        throw CaptureError(.protocolViolation,
-                                  "a binlog packet of \(packet.count) bytes does not hold one event (first byte \(packet.first ?? 0))",
-                                  hint: "Capture stops so nothing is skipped; report it with the primary's version.")
+        throw CaptureError(
+            .protocolViolation,
+            "a binlog packet of \(packet.count) bytes does not hold one event (first byte \(packet.first ?? 0))",
+            hint: "Capture stops so nothing is skipped; report it with the primary's version.")
     }
 
     /// Turns the connection's error into a capture error. The server's own error (number
     /// and text) is in the `MYSQL` handle; Connector/C's replication layer only adds its
     /// own for packets it could not parse.
-    static func failure(_ mysql: UnsafeMutablePointer<MYSQL>, rpl: UnsafeMutablePointer<MARIADB_RPL>?, doing what: String,
-                        start: MariaDBGTIDList) -> CaptureError {
+    static func failure(
+        _ mysql: UnsafeMutablePointer<MYSQL>, rpl: UnsafeMutablePointer<MARIADB_RPL>?, doing what: String,
+        start: MariaDBGTIDList
+    ) -> CaptureError {
         var code = mysql_errno(mysql)
         var message = mysql_error(mysql).map { String(cString: $0) } ?? ""
         if code == 0, let rpl {
@@ -159,20 +165,29 @@ final class BinlogStream {
         message = message.trimmingCharacters(in: .whitespacesAndNewlines)
         switch code {
         case 0:
-            return CaptureError(.connection, "\(what): the primary ended the binlog dump",
-                                       hint: "Capture reconnects and resumes from the last acknowledged position.")
+            return CaptureError(
+                .connection, "\(what): the primary ended the binlog dump",
+                hint: "Capture reconnects and resumes from the last acknowledged position.")
         case fatalReadingBinlog where message.contains("max_allowed_packet"):
-            return CaptureError(.sourceSetup, "\(what): the primary refused (\(code)): \(message)",
-                                       hint: "Raise max_allowed_packet on the primary to at least the largest binlog event, then restart the agent.")
+            return CaptureError(
+                .sourceSetup, "\(what): the primary refused (\(code)): \(message)",
+                hint:
+                    "Raise max_allowed_packet on the primary to at least the largest binlog event, then restart the agent."
+            )
         case fatalReadingBinlog:
-            return CaptureError(.reseedRequired, "the primary cannot stream from GTID position '\(start)' (\(code)): \(message)",
-                                       hint: "The binlogs the DR copy needs are gone or the primary's history differs: re-seed the DR site, then remove the capture state file.")
+            return CaptureError(
+                .reseedRequired, "the primary cannot stream from GTID position '\(start)' (\(code)): \(message)",
+                hint:
+                    "The binlogs the DR copy needs are gone or the primary's history differs: re-seed the DR site, then remove the capture state file."
+            )
         case 1044, 1045, 1227, 1142, 1143:
-            return CaptureError(.sourceSetup, "\(what): the primary refused (\(code)): \(message)",
-                                       hint: "Grant the capture user REPLICATION SLAVE and BINLOG MONITOR, then restart the agent.")
+            return CaptureError(
+                .sourceSetup, "\(what): the primary refused (\(code)): \(message)",
+                hint: "Grant the capture user REPLICATION SLAVE and BINLOG MONITOR, then restart the agent.")
         default:
-            return CaptureError(.connection, "\(what) (\(code)): \(message.isEmpty ? "connection lost" : message)",
-                                       hint: "Capture reconnects and resumes from the last acknowledged position.")
+            return CaptureError(
+                .connection, "\(what) (\(code)): \(message.isEmpty ? "connection lost" : message)",
+                hint: "Capture reconnects and resumes from the last acknowledged position.")
         }
     }
 }

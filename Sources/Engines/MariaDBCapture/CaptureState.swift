@@ -1,5 +1,4 @@
 import CaptureKit
-import CaptureKit
 import TandemCore
 import TandemStorage
 
@@ -43,7 +42,9 @@ struct CaptureState: Equatable, Sendable {
 
     func save(directory: String, stream: StreamID) throws(CaptureError) {
         try CaptureStateFile(engine: .mariadb, path: Self.path(directory: directory, stream: stream)).write(
-            StateRecord([("server_uuid", serverUUID), ("server_id", String(serverID)), ("position", position.description)]),
+            StateRecord([
+                ("server_uuid", serverUUID), ("server_id", String(serverID)), ("position", position.description),
+            ]),
             comment: [
                 "Tandem MariaDB capture: the primary and the GTID position the DR site holds durably.",
                 "Written by the agent; edit only as a runbook says (e.g. to step over a DDL statement).",

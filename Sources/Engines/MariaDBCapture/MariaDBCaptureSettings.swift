@@ -35,11 +35,13 @@ public struct MariaDBCaptureSettings: Sendable {
     /// so positions progress.
     public var tableFilter: (@Sendable (_ schema: String, _ table: String) -> Bool)?
 
-    public init(host: String? = "127.0.0.1", port: Int = 3306, user: String, password: String? = nil,
-                database: String? = nil, unixSocket: String? = nil, serverID: UInt32, stream: StreamID,
-                stateDirectory: String, batching: TransactionBatcher.Limits = .init(), compressionLevel: Int32 = 1,
-                heartbeatIntervalNanoseconds: UInt64 = 5_000_000_000, maximumReadyBytes: Int = 64 << 20,
-                applierDomainID: UInt32, tableFilter: (@Sendable (String, String) -> Bool)? = nil) {
+    public init(
+        host: String? = "127.0.0.1", port: Int = 3306, user: String, password: String? = nil,
+        database: String? = nil, unixSocket: String? = nil, serverID: UInt32, stream: StreamID,
+        stateDirectory: String, batching: TransactionBatcher.Limits = .init(), compressionLevel: Int32 = 1,
+        heartbeatIntervalNanoseconds: UInt64 = 5_000_000_000, maximumReadyBytes: Int = 64 << 20,
+        applierDomainID: UInt32, tableFilter: (@Sendable (String, String) -> Bool)? = nil
+    ) {
         self.host = host
         self.port = port
         self.user = user

@@ -1,9 +1,9 @@
+import CaptureKit
 import Dispatch
 import Foundation
 import Logging
 import MariaDBEngine
 import MySQLClient
-import CaptureKit
 import TandemCodec
 import TandemCore
 
@@ -139,8 +139,9 @@ public final class MariaDBSource: BatchSource, @unchecked Sendable {
 
     public func acknowledge(durableThrough position: Position, sequence: UInt64) throws {
         guard case .mariadb(let list) = position else {
-            throw CaptureError(.protocolViolation, "acknowledged a non-MariaDB position \(position)",
-                                      hint: "This is a bug in the shipper; report it.")
+            throw CaptureError(
+                .protocolViolation, "acknowledged a non-MariaDB position \(position)",
+                hint: "This is a bug in the shipper; report it.")
         }
         handoff.acknowledged(sequence)
         let schedule = try lock.withLock { () throws(CaptureError) -> Bool in
@@ -149,9 +150,10 @@ public final class MariaDBSource: BatchSource, @unchecked Sendable {
                 case .after: acknowledgedPosition = list
                 case .same, .before: return false
                 case .incomparable:
-                    throw CaptureError(.protocolViolation,
-                                              "acknowledged position \(list) is not comparable with the acknowledged \(current)",
-                                              hint: "This is a bug in the shipper; report it.")
+                    throw CaptureError(
+                        .protocolViolation,
+                        "acknowledged position \(list) is not comparable with the acknowledged \(current)",
+                        hint: "This is a bug in the shipper; report it.")
                 }
             } else {
                 acknowledgedPosition = list
@@ -199,7 +201,9 @@ public final class MariaDBSource: BatchSource, @unchecked Sendable {
         return CaptureError(
             .schemaChange,
             "DDL is not replicated yet: capture stopped in front of \"\(shortened)\" (GTID \(gtid)); everything before it is durable at the DR site",
-            hint: "Apply the same statement at the DR site, then set position=\(acknowledged.advanced(by: gtid)) in \(stateFilePath) and restart the agent (or re-seed the DR site).")
+            hint:
+                "Apply the same statement at the DR site, then set position=\(acknowledged.advanced(by: gtid)) in \(stateFilePath) and restart the agent (or re-seed the DR site)."
+        )
     }
 
     // MARK: Worker interface
@@ -273,14 +277,18 @@ private final class CaptureWorker: @unchecked Sendable {
             throw CaptureError(
                 .reseedRequired,
                 "the primary (server_id \(facts.serverID)) is not the server this capture started on: it has no tandem.server_identity row, the state file names identity \(recorded?.serverUUID ?? "?")",
-                hint: "If [database] points at the wrong server, fix it; otherwise re-seed the DR site, then remove \(path) and restart.")
+                hint:
+                    "If [database] points at the wrong server, fix it; otherwise re-seed the DR site, then remove \(path) and restart."
+            )
         }
         if let recorded {
             guard recorded.serverUUID == identity, recorded.serverID == facts.serverID else {
                 throw CaptureError(
                     .reseedRequired,
                     "the primary is a different server (server_id \(facts.serverID), identity \(identity)); capture started on server_id \(recorded.serverID), identity \(recorded.serverUUID)",
-                    hint: "If [database] points at the wrong server, fix it; otherwise re-seed the DR site, then remove \(path) and restart.")
+                    hint:
+                        "If [database] points at the wrong server, fix it; otherwise re-seed the DR site, then remove \(path) and restart."
+                )
             }
             return source.adopt(identity: (identity, facts.serverID), position: recorded.position)
         }
@@ -289,7 +297,9 @@ private final class CaptureWorker: @unchecked Sendable {
         let position = source.memoryPosition ?? facts.binlogPosition
         try CaptureState(serverUUID: identity, serverID: facts.serverID, position: position)
             .save(directory: settings.stateDirectory, stream: settings.stream)
-        logger.notice("capture: first start, capturing from GTID position '\(position)'; rows written before it reach the DR site only through a seed")
+        logger.notice(
+            "capture: first start, capturing from GTID position '\(position)'; rows written before it reach the DR site only through a seed"
+        )
         return source.adopt(identity: (identity, facts.serverID), position: position)
     }
 
@@ -315,19 +325,22 @@ private final class CaptureWorker: @unchecked Sendable {
         let acknowledged = try startPosition(facts, recorded: recorded)
         numbering.startingAt(.mariadb(acknowledged))
         guard case .mariadb(let resume)? = numbering.completedThrough else {
-            throw CaptureError(.protocolViolation, "the capture's resume position is not a MariaDB position",
-                                      hint: "This is a bug in the shipper; report it.")
+            throw CaptureError(
+                .protocolViolation, "the capture's resume position is not a MariaDB position",
+                hint: "This is a bug in the shipper; report it.")
         }
 
         let heartbeat = Self.dumpHeartbeatNanoseconds(batchDelay: settings.batching.maximumDelayNanoseconds)
-        let dump = try BinlogStream(settings: settings, start: resume, heartbeatNanoseconds: heartbeat,
-                                    readTimeoutSeconds: Self.readTimeoutSeconds, register: thread.register)
+        let dump = try BinlogStream(
+            settings: settings, start: resume, heartbeatNanoseconds: heartbeat,
+            readTimeoutSeconds: Self.readTimeoutSeconds, register: thread.register)
         let dumpSocket = dump.connection.socket
         defer {
             thread.unregister(dumpSocket)
             dump.close()
         }
-        logger.info("capture: streaming the binlog from GTID position '\(resume)', next batch \(numbering.nextSequence)")
+        logger.info(
+            "capture: streaming the binlog from GTID position '\(resume)', next batch \(numbering.nextSequence)")
 
         let encoder: BatchEncoder
         do { encoder = try BatchEncoder(level: settings.compressionLevel) } catch {
@@ -340,8 +353,9 @@ private final class CaptureWorker: @unchecked Sendable {
         func emit(_ closed: TransactionBatcher.Closed) throws(CaptureError) {
             let batch: SourceBatch
             do { batch = try numbering.seal(closed, with: encoder) } catch {
-                throw CaptureError(.protocolViolation, "cannot encode batch \(numbering.nextSequence): \(error.description)",
-                                          hint: error.hint)
+                throw CaptureError(
+                    .protocolViolation, "cannot encode batch \(numbering.nextSequence): \(error.description)",
+                    hint: error.hint)
             }
             source.handoff.deliver(batch)
         }
@@ -354,7 +368,9 @@ private final class CaptureWorker: @unchecked Sendable {
                 throw CaptureError(
                     .protocolViolation,
                     "undecodable binlog event after GTID position '\(decoder.gtidState)' (\(decoder.binlogFile ?? "?"):\(decoder.binlogPosition)): \(error)",
-                    hint: "Capture stops so nothing is skipped; fix the cause (see the error) or report it with the primary's version.")
+                    hint:
+                        "Capture stops so nothing is skipped; fix the cause (see the error) or report it with the primary's version."
+                )
             }
             let now = DispatchTime.now().uptimeNanoseconds
             switch output {
@@ -374,7 +390,9 @@ private final class CaptureWorker: @unchecked Sendable {
                 let trimmed = statement.trimmingCharacters(in: .whitespacesAndNewlines)
                 if SourceSetup.ownStatements.contains(trimmed) || gtid.domain == settings.applierDomainID { break }
                 if let closed = batcher.flush() { try emit(closed) }
-                logger.error("capture: DDL reached the binlog at GTID \(gtid): \(singleLine(statement, limit: 200)); capture stops in front of it once batch \(numbering.nextSequence - 1) and those before it are durable at the DR site")
+                logger.error(
+                    "capture: DDL reached the binlog at GTID \(gtid): \(singleLine(statement, limit: 200)); capture stops in front of it once batch \(numbering.nextSequence - 1) and those before it are durable at the DR site"
+                )
                 source.stopAtSchemaChange(statement: statement, gtid: gtid)
                 return false
             case nil:
@@ -384,7 +402,8 @@ private final class CaptureWorker: @unchecked Sendable {
         }
 
         var pacing = CapturePacing(
-            batchDelay: settings.batching.maximumDelayNanoseconds, heartbeatInterval: settings.heartbeatIntervalNanoseconds,
+            batchDelay: settings.batching.maximumDelayNanoseconds,
+            heartbeatInterval: settings.heartbeatIntervalNanoseconds,
             maximumReadyBytes: settings.maximumReadyBytes, now: DispatchTime.now().uptimeNanoseconds)
         while !isStopping {
             let dueAt = batcher.dueAt
@@ -414,8 +433,10 @@ private final class CaptureWorker: @unchecked Sendable {
     private func shippable(_ transaction: Transaction) throws(CaptureError) -> Transaction? {
         // The decoder's origin is "domain-server" of the transaction's GTID.
         guard let domainText = transaction.origin?.split(separator: "-").first, let domain = UInt32(domainText) else {
-            throw CaptureError(.protocolViolation, "a decoded transaction carries no GTID domain (origin \(transaction.origin ?? "none"))",
-                                      hint: "This is a bug in the decoder; report it.")
+            throw CaptureError(
+                .protocolViolation,
+                "a decoded transaction carries no GTID domain (origin \(transaction.origin ?? "none"))",
+                hint: "This is a bug in the decoder; report it.")
         }
         if domain == settings.applierDomainID { return nil }
         var kept = transaction

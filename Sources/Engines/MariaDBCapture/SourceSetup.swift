@@ -58,28 +58,34 @@ struct SourceSetup {
         var identity = try readIdentity(connection)
         if identity == nil, createIdentity {
             let fresh = UUID().uuidString.lowercased()
-            try run(connection, "INSERT IGNORE INTO `tandem`.`server_identity` (id, uuid) VALUES (1, '\(fresh)')",
-                    doing: "recording the primary's identity")
+            try run(
+                connection, "INSERT IGNORE INTO `tandem`.`server_identity` (id, uuid) VALUES (1, '\(fresh)')",
+                doing: "recording the primary's identity")
             identity = try readIdentity(connection)
         }
-        let positionText = try query(connection, "SELECT @@GLOBAL.gtid_binlog_pos", doing: "reading gtid_binlog_pos")
+        let positionText =
+            try query(connection, "SELECT @@GLOBAL.gtid_binlog_pos", doing: "reading gtid_binlog_pos")
             .first?.first ?? nil
         let position: MariaDBGTIDList
         do { position = try MariaDBGTIDList(parsing: positionText ?? "") } catch {
-            throw CaptureError(.protocolViolation, "the primary reported gtid_binlog_pos '\(positionText ?? "")': \(error)",
-                                      hint: "Report it with the primary's version.")
+            throw CaptureError(
+                .protocolViolation, "the primary reported gtid_binlog_pos '\(positionText ?? "")': \(error)",
+                hint: "Report it with the primary's version.")
         }
-        return PrimaryFacts(checksum: checksum, serverID: serverID, identity: identity, binlogPosition: position,
-                            charsets: try charsets(connection))
+        return PrimaryFacts(
+            checksum: checksum, serverID: serverID, identity: identity, binlogPosition: position,
+            charsets: try charsets(connection))
     }
 
     /// Refuses, naming every wrong setting, unless the binlog is on and row-based with full
     /// images and full metadata (column names and the primary key come from the metadata).
     private func checkBinlogSettings(_ connection: MySQLConnection) throws(CaptureError) -> (BinlogChecksum, UInt32) {
-        let row = try query(
-            connection,
-            "SELECT @@GLOBAL.log_bin, @@GLOBAL.binlog_format, @@GLOBAL.binlog_row_image, @@GLOBAL.binlog_row_metadata, @@GLOBAL.binlog_checksum, @@GLOBAL.server_id",
-            doing: "reading the binlog settings").first ?? []
+        let row =
+            try query(
+                connection,
+                "SELECT @@GLOBAL.log_bin, @@GLOBAL.binlog_format, @@GLOBAL.binlog_row_image, @@GLOBAL.binlog_row_metadata, @@GLOBAL.binlog_checksum, @@GLOBAL.server_id",
+                doing: "reading the binlog settings"
+            ).first ?? []
         func value(_ index: Int) -> String { (index < row.count ? row[index] : nil)?.uppercased() ?? "?" }
         var problems: [String] = []
         var fixes: [String] = []
@@ -95,19 +101,23 @@ struct SourceSetup {
             }
         }
         guard problems.isEmpty else {
-            throw CaptureError(.sourceSetup, "the primary's binlog is not usable for capture: " + problems.joined(separator: "; "),
-                                      hint: fixes.joined(separator: "; ") + ", then restart the agent.")
+            throw CaptureError(
+                .sourceSetup, "the primary's binlog is not usable for capture: " + problems.joined(separator: "; "),
+                hint: fixes.joined(separator: "; ") + ", then restart the agent.")
         }
         let checksum: BinlogChecksum
         switch value(4) {
         case "NONE": checksum = .none
         case "CRC32": checksum = .crc32
         default:
-            throw CaptureError(.sourceSetup, "binlog_checksum = \(value(4)) is not supported",
-                                      hint: "SET GLOBAL binlog_checksum = CRC32 (or NONE).")
+            throw CaptureError(
+                .sourceSetup, "binlog_checksum = \(value(4)) is not supported",
+                hint: "SET GLOBAL binlog_checksum = CRC32 (or NONE).")
         }
         guard let serverID = UInt32(value(5)) else {
-            throw CaptureError(.protocolViolation, "the primary reported server_id '\(value(5))'", hint: "Report it with the primary's version.")
+            throw CaptureError(
+                .protocolViolation, "the primary reported server_id '\(value(5))'",
+                hint: "Report it with the primary's version.")
         }
         return (checksum, serverID)
     }
@@ -133,36 +143,49 @@ struct SourceSetup {
         }
         guard bad.isEmpty else {
             let names = bad.prefix(20).joined(separator: ", ") + (bad.count > 20 ? " and \(bad.count - 20) more" : "")
-            throw CaptureError(.sourceSetup, "table\(bad.count == 1 ? "" : "s") without a primary key: \(names)",
-                                      hint: "Add a primary key to each, or exclude them in [tables], then restart the agent.")
+            throw CaptureError(
+                .sourceSetup, "table\(bad.count == 1 ? "" : "s") without a primary key: \(names)",
+                hint: "Add a primary key to each, or exclude them in [tables], then restart the agent.")
         }
     }
 
     /// Creates what is missing of the `tandem` schema. Existing objects are left alone
     /// (MariaDB would write even a no-op `IF NOT EXISTS` to the binlog).
     private func ensureObjects(_ connection: MySQLConnection) throws(CaptureError) {
-        let present = Set(try query(connection,
-                                    "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'tandem'",
-                                    doing: "looking up the tandem schema").compactMap { $0.first ?? nil })
-        let schemaExists = !(try query(connection,
-                                       "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'tandem'",
-                                       doing: "looking up the tandem schema").isEmpty)
+        let present = Set(
+            try query(
+                connection,
+                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'tandem'",
+                doing: "looking up the tandem schema"
+            ).compactMap { $0.first ?? nil })
+        let schemaExists =
+            !(try query(
+                connection,
+                "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'tandem'",
+                doing: "looking up the tandem schema"
+            ).isEmpty)
         if !schemaExists { try run(connection, Self.createSchema, doing: "creating the tandem schema") }
-        if !present.contains("heartbeat") { try run(connection, Self.createHeartbeat, doing: "creating tandem.heartbeat") }
+        if !present.contains("heartbeat") {
+            try run(connection, Self.createHeartbeat, doing: "creating tandem.heartbeat")
+        }
         if !present.contains("server_identity") {
             try run(connection, Self.createIdentity, doing: "creating tandem.server_identity")
         }
     }
 
     private func readIdentity(_ connection: MySQLConnection) throws(CaptureError) -> String? {
-        try query(connection, "SELECT uuid FROM `tandem`.`server_identity` WHERE id = 1",
-                  doing: "reading the primary's identity").first?.first ?? nil
+        try query(
+            connection, "SELECT uuid FROM `tandem`.`server_identity` WHERE id = 1",
+            doing: "reading the primary's identity"
+        ).first?.first ?? nil
     }
 
     private func charsets(_ connection: MySQLConnection) throws(CaptureError) -> MariaDBCharsets {
         var names: [UInt32: String] = [:]
-        for row in try query(connection, "SELECT ID, CHARACTER_SET_NAME FROM information_schema.COLLATIONS",
-                             doing: "reading the collations") {
+        for row in try query(
+            connection, "SELECT ID, CHARACTER_SET_NAME FROM information_schema.COLLATIONS",
+            doing: "reading the collations")
+        {
             if row.count == 2, let id = row[0].flatMap({ UInt32($0) }), let name = row[1] { names[id] = name }
         }
         return MariaDBCharsets(charsetNames: names)

@@ -62,7 +62,8 @@ public struct BinlogDecoder: Sendable {
     /// Resolved tables by table id, reused while the TABLE_MAP is byte-for-byte the same.
     private var resolved: [UInt64: (map: TableMapEvent, table: BinlogTable)] = [:]
 
-    public init(startPosition: MariaDBGTIDList, checksum: BinlogChecksum = .crc32, charsets: MariaDBCharsets = .builtin) {
+    public init(startPosition: MariaDBGTIDList, checksum: BinlogChecksum = .crc32, charsets: MariaDBCharsets = .builtin)
+    {
         self.parser = BinlogEventParser(checksum: checksum)
         self.charsets = charsets
         self.gtidState = startPosition
@@ -211,12 +212,13 @@ public struct BinlogDecoder: Sendable {
         tableMaps.removeAll(keepingCapacity: true)
         gtidState = gtidState.advanced(by: open.gtid)
         if let ddl { return .ddl(statement: ddl, gtid: open.gtid) }
-        return .transaction(Transaction(
-            commitPosition: .mariadb(gtidState),
-            commitTime: Timestamp(microsecondsSinceEpoch: Int64(header.timestamp) * 1_000_000),
-            origin: "\(open.gtid.domain)-\(open.gtid.server)",
-            chunk: TransactionChunk(index: open.emittedChunks, isFinal: true),
-            changes: open.changes))
+        return .transaction(
+            Transaction(
+                commitPosition: .mariadb(gtidState),
+                commitTime: Timestamp(microsecondsSinceEpoch: Int64(header.timestamp) * 1_000_000),
+                origin: "\(open.gtid.domain)-\(open.gtid.server)",
+                chunk: TransactionChunk(index: open.emittedChunks, isFinal: true),
+                changes: open.changes))
     }
 
     /// The first word of a statement, upper-cased ASCII ("BEGIN", "COMMIT", "SAVEPOINT", …).

@@ -60,8 +60,10 @@ public struct BinlogEventHeader: Hashable, Sendable {
     /// `LOG_EVENT_IGNORABLE_F`: a reader that does not know the type may skip the event.
     public static let ignorableFlag: UInt16 = 0x0080
 
-    public init(timestamp: UInt32, typeCode: UInt8, serverID: UInt32, eventSize: UInt32, logPosition: UInt32,
-                flags: UInt16) {
+    public init(
+        timestamp: UInt32, typeCode: UInt8, serverID: UInt32, eventSize: UInt32, logPosition: UInt32,
+        flags: UInt16
+    ) {
         self.timestamp = timestamp
         self.typeCode = typeCode
         self.serverID = serverID
@@ -122,8 +124,10 @@ public struct FormatDescriptionEvent: Hashable, Sendable {
     /// The algorithm that applies to the following events (and to this event itself).
     public var checksum: BinlogChecksum
 
-    public init(binlogVersion: UInt16, serverVersion: String, createTimestamp: UInt32, headerLength: UInt8,
-                postHeaderLengths: [UInt8], checksum: BinlogChecksum) {
+    public init(
+        binlogVersion: UInt16, serverVersion: String, createTimestamp: UInt32, headerLength: UInt8,
+        postHeaderLengths: [UInt8], checksum: BinlogChecksum
+    ) {
         self.binlogVersion = binlogVersion
         self.serverVersion = serverVersion
         self.createTimestamp = createTimestamp
@@ -194,8 +198,10 @@ public struct GTIDEvent: Hashable, Sendable {
     public static let extraFlagCommitAlter: UInt8 = 0x04
     public static let extraFlagRollbackAlter: UInt8 = 0x08
 
-    public init(sequence: UInt64, domain: UInt32, flags: UInt8, commitID: UInt64? = nil, xa: XAID? = nil,
-                extraFlags: UInt8 = 0, extraEngines: UInt8? = nil, startAlterSequence: UInt64? = nil) {
+    public init(
+        sequence: UInt64, domain: UInt32, flags: UInt8, commitID: UInt64? = nil, xa: XAID? = nil,
+        extraFlags: UInt8 = 0, extraEngines: UInt8? = nil, startAlterSequence: UInt64? = nil
+    ) {
         self.sequence = sequence
         self.domain = domain
         self.flags = flags
@@ -242,8 +248,10 @@ public struct QueryEvent: Hashable, Sendable {
     /// Whether it arrived as QUERY_COMPRESSED (already inflated here).
     public var wasCompressed: Bool
 
-    public init(threadID: UInt32, executionTime: UInt32, errorCode: UInt16, statusVariables: [UInt8],
-                database: String, statement: [UInt8], wasCompressed: Bool = false) {
+    public init(
+        threadID: UInt32, executionTime: UInt32, errorCode: UInt16, statusVariables: [UInt8],
+        database: String, statement: [UInt8], wasCompressed: Bool = false
+    ) {
         self.threadID = threadID
         self.executionTime = executionTime
         self.errorCode = errorCode
@@ -277,8 +285,10 @@ public struct RowsEvent: Hashable, Sendable {
 
     public static let statementEndFlag: UInt16 = 0x0001
 
-    public init(kind: Kind, tableID: UInt64, flags: UInt16, columnCount: Int, columnsPresent: [Bool],
-                columnsPresentAfter: [Bool]?, rowData: [UInt8], wasCompressed: Bool = false) {
+    public init(
+        kind: Kind, tableID: UInt64, flags: UInt16, columnCount: Int, columnsPresent: [Bool],
+        columnsPresentAfter: [Bool]?, rowData: [UInt8], wasCompressed: Bool = false
+    ) {
         self.kind = kind
         self.tableID = tableID
         self.flags = flags

@@ -78,7 +78,8 @@ public struct BinlogEventParser: Sendable {
                 throw .truncated(event: type, field: "checksum", offset: BinlogEventHeader.length, needed: 4)
             }
             end -= 4
-            let stored = UInt32(bytes[end]) | UInt32(bytes[end + 1]) << 8 | UInt32(bytes[end + 2]) << 16
+            let stored =
+                UInt32(bytes[end]) | UInt32(bytes[end + 1]) << 8 | UInt32(bytes[end + 2]) << 16
                 | UInt32(bytes[end + 3]) << 24
             let computed = Checksums.crc32(UnsafeBufferPointer(rebasing: bytes[0..<end]))
             guard stored == computed else { throw .checksumMismatch(type: type, stored: stored, computed: computed) }
@@ -155,10 +156,10 @@ public struct BinlogEventParser: Sendable {
         case BinlogEventType.tableMap:
             return .tableMap(try tableMap(&r))
         case BinlogEventType.writeRowsV1, BinlogEventType.updateRowsV1, BinlogEventType.deleteRowsV1,
-             BinlogEventType.writeRowsV2, BinlogEventType.updateRowsV2, BinlogEventType.deleteRowsV2,
-             BinlogEventType.writeRowsCompressedV1, BinlogEventType.updateRowsCompressedV1,
-             BinlogEventType.deleteRowsCompressedV1, BinlogEventType.writeRowsCompressedV2,
-             BinlogEventType.updateRowsCompressedV2, BinlogEventType.deleteRowsCompressedV2:
+            BinlogEventType.writeRowsV2, BinlogEventType.updateRowsV2, BinlogEventType.deleteRowsV2,
+            BinlogEventType.writeRowsCompressedV1, BinlogEventType.updateRowsCompressedV1,
+            BinlogEventType.deleteRowsCompressedV1, BinlogEventType.writeRowsCompressedV2,
+            BinlogEventType.updateRowsCompressedV2, BinlogEventType.deleteRowsCompressedV2:
             return .rows(try rows(type: type, reader: &r))
         default:
             _ = r.rest()
@@ -169,10 +170,13 @@ public struct BinlogEventParser: Sendable {
     /// FORMAT_DESCRIPTION: version 4, 50-byte server version, create time, header length,
     /// post-header lengths, then (checksum-aware servers) the algorithm byte and a 4-byte
     /// checksum that is always present, zero-filled when the algorithm is OFF.
-    static func formatDescription(_ bytes: UnsafeBufferPointer<UInt8>) throws(BinlogParseError) -> FormatDescriptionEvent {
+    static func formatDescription(_ bytes: UnsafeBufferPointer<UInt8>) throws(BinlogParseError)
+        -> FormatDescriptionEvent
+    {
         let type = BinlogEventType.formatDescription
-        var r = ByteReader(UnsafeBufferPointer(rebasing: bytes[BinlogEventHeader.length...]), event: type,
-                           base: BinlogEventHeader.length)
+        var r = ByteReader(
+            UnsafeBufferPointer(rebasing: bytes[BinlogEventHeader.length...]), event: type,
+            base: BinlogEventHeader.length)
         let version = try r.u16("binlog version")
         guard version == 4 else { throw .unsupportedBinlogVersion(version) }
         let versionBytes = try r.take(50, "server version")
@@ -194,20 +198,24 @@ public struct BinlogEventParser: Sendable {
             case 1:
                 checksum = .crc32
                 let end = bytes.count - 4
-                let stored = UInt32(bytes[end]) | UInt32(bytes[end + 1]) << 8 | UInt32(bytes[end + 2]) << 16
+                let stored =
+                    UInt32(bytes[end]) | UInt32(bytes[end + 1]) << 8 | UInt32(bytes[end + 2]) << 16
                     | UInt32(bytes[end + 3]) << 24
                 // Computed with LOG_EVENT_BINLOG_IN_USE_F clear: the flag changes after the fact.
                 var copy = Array(bytes[0..<end])
                 copy[17] &= ~UInt8(BinlogEventHeader.binlogInUseFlag)
                 let computed = Checksums.crc32(copy)
-                guard stored == computed else { throw .checksumMismatch(type: type, stored: stored, computed: computed) }
+                guard stored == computed else {
+                    throw .checksumMismatch(type: type, stored: stored, computed: computed)
+                }
             default:
                 throw .unsupportedChecksumAlgorithm(algorithm)
             }
         }
         let lengths = try r.take(arrayLength, "post-header lengths")
-        return FormatDescriptionEvent(binlogVersion: version, serverVersion: serverVersion, createTimestamp: created,
-                                      headerLength: headerLength, postHeaderLengths: lengths, checksum: checksum)
+        return FormatDescriptionEvent(
+            binlogVersion: version, serverVersion: serverVersion, createTimestamp: created,
+            headerLength: headerLength, postHeaderLengths: lengths, checksum: checksum)
     }
 
     /// Whether the server that wrote the FORMAT_DESCRIPTION knows binlog checksums (and so
@@ -234,8 +242,9 @@ public struct BinlogEventParser: Sendable {
         try r.expectZero("database terminator")
         let compressed = type == BinlogEventType.queryCompressed
         let statement = compressed ? try decompress(&r) : r.rest()
-        return QueryEvent(threadID: thread, executionTime: time, errorCode: error, statusVariables: status,
-                          database: database, statement: statement, wasCompressed: compressed)
+        return QueryEvent(
+            threadID: thread, executionTime: time, errorCode: error, statusVariables: status,
+            database: database, statement: statement, wasCompressed: compressed)
     }
 
     /// GTID: sequence, domain, flags2, then what the flags announce. MariaDB pads the
@@ -249,11 +258,13 @@ public struct BinlogEventParser: Sendable {
             let gtridLength = Int(try r.u8("XA gtrid length"))
             let bqualLength = Int(try r.u8("XA bqual length"))
             guard gtridLength <= 64, bqualLength <= 64 else {
-                throw .invalidValue(event: r.event, field: "XA id", offset: r.base + r.offset - 2,
-                                    reason: "gtrid \(gtridLength) / bqual \(bqualLength) bytes, at most 64 each")
+                throw .invalidValue(
+                    event: r.event, field: "XA id", offset: r.base + r.offset - 2,
+                    reason: "gtrid \(gtridLength) / bqual \(bqualLength) bytes, at most 64 each")
             }
-            event.xa = GTIDEvent.XAID(formatID: formatID, gtrid: try r.take(gtridLength, "XA gtrid"),
-                                      bqual: try r.take(bqualLength, "XA bqual"))
+            event.xa = GTIDEvent.XAID(
+                formatID: formatID, gtrid: try r.take(gtridLength, "XA gtrid"),
+                bqual: try r.take(bqualLength, "XA bqual"))
         }
         if !r.isAtEnd {
             event.extraFlags = try r.u8("extra flags")
@@ -275,7 +286,9 @@ public struct BinlogEventParser: Sendable {
         if postHeader == 6 {
             return (UInt64(try r.u32("table id")), try r.u16("flags"), 0)
         }
-        guard postHeader >= minimum else { throw .postHeaderTooShort(event: type, length: postHeader, minimum: minimum) }
+        guard postHeader >= minimum else {
+            throw .postHeaderTooShort(event: type, length: postHeader, minimum: minimum)
+        }
         return (try r.uint(6, "table id"), try r.u16("flags"), postHeader - 8)
     }
 
@@ -295,19 +308,25 @@ public struct BinlogEventParser: Sendable {
         metadata.reserveCapacity(count)
         var m = try r.sub(metadataLength, "metadata")
         for (column, type) in types.enumerated() {
-            guard let size = TableMapEvent.metadataSize(of: type) else { throw .unknownColumnType(column: column, type: type) }
-            guard size <= m.remaining else { throw .metadataLengthMismatch(declared: metadataLength, used: m.offset + size) }
+            guard let size = TableMapEvent.metadataSize(of: type) else {
+                throw .unknownColumnType(column: column, type: type)
+            }
+            guard size <= m.remaining else {
+                throw .metadataLengthMismatch(declared: metadataLength, used: m.offset + size)
+            }
             metadata.append(UInt16(try m.uint(size, "column metadata")))
         }
         guard m.isAtEnd else { throw .metadataLengthMismatch(declared: metadataLength, used: m.offset) }
         let nullable = try r.bitmap(count, "null bitmap")
         let optional = try Self.optionalMetadata(&r)
         if let names = optional.columnNames, names.count != count {
-            throw .invalidValue(event: r.event, field: "column names", offset: r.base + r.offset,
-                                reason: "\(names.count) names for \(count) columns")
+            throw .invalidValue(
+                event: r.event, field: "column names", offset: r.base + r.offset,
+                reason: "\(names.count) names for \(count) columns")
         }
-        return TableMapEvent(tableID: tableID, flags: flags, schema: schema, table: table, columnTypes: types,
-                             columnMetadata: metadata, nullable: nullable, optional: optional)
+        return TableMapEvent(
+            tableID: tableID, flags: flags, schema: schema, table: table, columnTypes: types,
+            columnMetadata: metadata, nullable: nullable, optional: optional)
     }
 
     static func optionalMetadata(_ r: inout ByteReader) throws(BinlogParseError) -> TableMapOptionalMetadata {
@@ -325,7 +344,11 @@ public struct BinlogEventParser: Sendable {
             case 3, 11:
                 var list: [UInt32] = []
                 while !f.isAtEnd { list.append(try f.collation("column collation")) }
-                if fieldType == 3 { result.characterCollations = .perColumn(list) } else { result.enumAndSetCollations = .perColumn(list) }
+                if fieldType == 3 {
+                    result.characterCollations = .perColumn(list)
+                } else {
+                    result.enumAndSetCollations = .perColumn(list)
+                }
             case 4:
                 var names: [String] = []
                 while !f.isAtEnd { names.append(try f.utf8(try f.packedCount("column name length"), "column name")) }
@@ -394,8 +417,9 @@ public struct BinlogEventParser: Sendable {
             // The extra-data length counts its own two bytes.
             let extraLength = Int(try r.u16("extra data length"))
             guard extraLength >= 2 else {
-                throw .invalidValue(event: type, field: "extra data length", offset: r.base + r.offset - 2,
-                                    reason: "\(extraLength) is below its own 2 bytes")
+                throw .invalidValue(
+                    event: type, field: "extra data length", offset: r.base + r.offset - 2,
+                    reason: "\(extraLength) is below its own 2 bytes")
             }
             try r.skip(max(extra - 2, 0), "post-header")
             try r.skip(extraLength - 2, "extra data")
@@ -405,14 +429,16 @@ public struct BinlogEventParser: Sendable {
         let at = r.offset
         let count64 = try r.packedInteger("column count")
         guard count64 <= UInt64(r.remaining) * 8 else {
-            throw .truncated(event: type, field: "columns bitmap", offset: r.base + at, needed: Int(min(count64, 1 << 40) / 8))
+            throw .truncated(
+                event: type, field: "columns bitmap", offset: r.base + at, needed: Int(min(count64, 1 << 40) / 8))
         }
         let count = Int(count64)
         let present = try r.bitmap(count, "columns bitmap")
         let presentAfter = kind == .update ? try r.bitmap(count, "after-image columns bitmap") : nil
         let data = compressed ? try decompress(&r) : r.rest()
-        return RowsEvent(kind: kind, tableID: tableID, flags: flags, columnCount: count, columnsPresent: present,
-                         columnsPresentAfter: presentAfter, rowData: data, wasCompressed: compressed)
+        return RowsEvent(
+            kind: kind, tableID: tableID, flags: flags, columnCount: count, columnsPresent: present,
+            columnsPresentAfter: presentAfter, rowData: data, wasCompressed: compressed)
     }
 
     /// MariaDB's compressed payload: one header byte (bit 7 set, algorithm in bits 4–6,
@@ -443,7 +469,8 @@ extension ByteReader {
     /// A reader over the next `n` bytes, which it consumes here.
     mutating func sub(_ n: Int, _ field: String) throws(BinlogParseError) -> ByteReader {
         try need(n, field)
-        let reader = ByteReader(UnsafeBufferPointer(rebasing: bytes[offset..<(offset + n)]), event: event, base: base + offset)
+        let reader = ByteReader(
+            UnsafeBufferPointer(rebasing: bytes[offset..<(offset + n)]), event: event, base: base + offset)
         offset += n
         return reader
     }

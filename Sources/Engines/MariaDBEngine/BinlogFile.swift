@@ -20,12 +20,16 @@ public enum BinlogFile {
         var events: [Range<Int>] = []
         var offset = 4
         while offset < file.count {
-            guard file.count - offset >= BinlogEventHeader.length else { return Split(events: events, incompleteTail: offset) }
-            let size = Int(file[offset + 9]) | Int(file[offset + 10]) << 8 | Int(file[offset + 11]) << 16
+            guard file.count - offset >= BinlogEventHeader.length else {
+                return Split(events: events, incompleteTail: offset)
+            }
+            let size =
+                Int(file[offset + 9]) | Int(file[offset + 10]) << 8 | Int(file[offset + 11]) << 16
                 | Int(file[offset + 12]) << 24
             guard size >= BinlogEventHeader.length else {
-                throw .invalidValue(event: file[offset + 4], field: "event size", offset: offset,
-                                    reason: "\(size) is below the 19-byte header")
+                throw .invalidValue(
+                    event: file[offset + 4], field: "event size", offset: offset,
+                    reason: "\(size) is below the 19-byte header")
             }
             guard file.count - offset >= size else { return Split(events: events, incompleteTail: offset) }
             events.append(offset..<(offset + size))

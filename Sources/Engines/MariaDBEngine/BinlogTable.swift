@@ -86,7 +86,8 @@ public struct BinlogTable: Hashable, Sendable {
                     throw .missingMetadata(table: name, what: "signedness (binlog_row_metadata=FULL)")
                 }
                 guard numeric / 8 < bitmap.count else {
-                    throw .invalidTableMap(table: name, reason: "signedness bitmap too short for numeric column \(numeric)")
+                    throw .invalidTableMap(
+                        table: name, reason: "signedness bitmap too short for numeric column \(numeric)")
                 }
                 return bitmap[numeric / 8] & (0x80 >> UInt8(numeric % 8)) != 0
             }
@@ -99,8 +100,9 @@ public struct BinlogTable: Hashable, Sendable {
                     throw .invalidTableMap(table: name, reason: "no charset for character column \(character)")
                 }
                 guard let encoding = charsets.encoding(ofCollation: collation) else {
-                    throw unsupported("collation \(collation) (\(charsets.charsetNames[collation] ?? "unknown charset")); "
-                        + "only binary, utf8mb3, utf8mb4 and ascii are decoded")
+                    throw unsupported(
+                        "collation \(collation) (\(charsets.charsetNames[collation] ?? "unknown charset")); "
+                            + "only binary, utf8mb3, utf8mb4 and ascii are decoded")
                 }
                 return encoding
             }
@@ -110,7 +112,8 @@ public struct BinlogTable: Hashable, Sendable {
                     throw .missingMetadata(table: name, what: "\(what) values (binlog_row_metadata=FULL)")
                 }
                 guard let collations = meta.enumAndSetCollations,
-                      let collation = collations.collation(at: enumOrSet) else {
+                    let collation = collations.collation(at: enumOrSet)
+                else {
                     throw .missingMetadata(table: name, what: "ENUM/SET charsets (binlog_row_metadata=FULL)")
                 }
                 guard case .utf8 = charsets.encoding(ofCollation: collation) else {
@@ -157,8 +160,12 @@ public struct BinlogTable: Hashable, Sendable {
                 kind = .bit(bits: bits)
             case 10, 14: kind = .date
             case 17, 18, 19:
-                guard low <= 6 else { throw .invalidTableMap(table: name, reason: "fractional digits \(low) of \(column)") }
-                kind = type == 19 ? .time(fractionalDigits: low)
+                guard low <= 6 else {
+                    throw .invalidTableMap(table: name, reason: "fractional digits \(low) of \(column)")
+                }
+                kind =
+                    type == 19
+                    ? .time(fractionalDigits: low)
                     : type == 18 ? .datetime(fractionalDigits: low) : .timestamp(fractionalDigits: low)
             case 7, 11, 12:
                 // The pre-10.1 formats carry no metadata, and MariaDB's fractional variants of
@@ -188,10 +195,14 @@ public struct BinlogTable: Hashable, Sendable {
                 default: throw unsupported("string real type \(realType)")
                 }
             case 249, 250, 251, 252:
-                guard (1...4).contains(low) else { throw .invalidTableMap(table: name, reason: "BLOB length size \(low)") }
+                guard (1...4).contains(low) else {
+                    throw .invalidTableMap(table: name, reason: "BLOB length size \(low)")
+                }
                 kind = .blob(lengthBytes: low, encoding: try characterEncoding())
             case 255:
-                guard (1...4).contains(low) else { throw .invalidTableMap(table: name, reason: "GEOMETRY length size \(low)") }
+                guard (1...4).contains(low) else {
+                    throw .invalidTableMap(table: name, reason: "GEOMETRY length size \(low)")
+                }
                 // Geometry columns have a (binary) charset and take a slot among character columns.
                 _ = try characterEncoding()
                 kind = .geometry(lengthBytes: low)
@@ -206,12 +217,15 @@ public struct BinlogTable: Hashable, Sendable {
             let (logical, described) = Self.describe(kind, geometryType: geometryType)
             let native = unsignedNonInteger ? described + " unsigned" : described
             kinds.append(kind)
-            columns.append(Column(name: column, type: logical, nativeType: native,
-                                  nativeTypeID: UInt32(Self.realType(of: kind, tableMapType: type)),
-                                  isKey: isKey[index], isNullable: map.nullable[index]))
+            columns.append(
+                Column(
+                    name: column, type: logical, nativeType: native,
+                    nativeTypeID: UInt32(Self.realType(of: kind, tableMapType: type)),
+                    isKey: isKey[index], isNullable: map.nullable[index]))
         }
         if let bitmap = meta.unsignedBitmap, bitmap.count > (numeric + 7) / 8 {
-            throw .invalidTableMap(table: name, reason: "signedness bitmap has \(bitmap.count) bytes for \(numeric) numeric columns")
+            throw .invalidTableMap(
+                table: name, reason: "signedness bitmap has \(bitmap.count) bytes for \(numeric) numeric columns")
         }
         self.init(tableID: map.tableID, relation: Relation(name: name, columns: columns), columnKinds: kinds)
     }
@@ -238,8 +252,10 @@ public struct BinlogTable: Hashable, Sendable {
             }
         }
         func quoted(_ members: [String]) -> String {
-            members.map { member in "'" + member.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "''") + "'" }
-                .joined(separator: ",")
+            members.map { member in
+                "'" + member.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "''") + "'"
+            }
+            .joined(separator: ",")
         }
         switch kind {
         case let .integer(bytes, unsigned):
@@ -248,7 +264,8 @@ public struct BinlogTable: Hashable, Sendable {
         case .year: return (.year, "year")
         case .float: return (.float32, "float")
         case .double: return (.float64, "double")
-        case let .decimal(precision, scale): return (.decimal(precision: precision, scale: scale), "decimal(\(precision),\(scale))")
+        case let .decimal(precision, scale):
+            return (.decimal(precision: precision, scale: scale), "decimal(\(precision),\(scale))")
         case .bit(let bits): return (.bits, "bit(\(bits))")
         case .date: return (.date, "date")
         case .time(let digits): return (.time, digits == 0 ? "time" : "time(\(digits))")
@@ -263,8 +280,10 @@ public struct BinlogTable: Hashable, Sendable {
         case .enumeration(_, let members): return (.enumeration, "enum(\(quoted(members)))")
         case .set(_, let members): return (.set, "set(\(quoted(members)))")
         case .geometry:
-            let names = ["geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon",
-                         "geometrycollection"]
+            let names = [
+                "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon",
+                "geometrycollection",
+            ]
             return (.binary, geometryType.flatMap { $0 < 8 ? names[Int($0)] : nil } ?? "geometry")
         }
     }

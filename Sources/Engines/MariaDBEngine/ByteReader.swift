@@ -68,8 +68,9 @@ struct ByteReader {
         case 253: return try uint(3, field)
         case 254: return try uint(8, field)
         default:
-            throw .invalidValue(event: event, field: field, offset: base + at,
-                                reason: "byte \(first) does not start a length-encoded integer")
+            throw .invalidValue(
+                event: event, field: field, offset: base + at,
+                reason: "byte \(first) does not start a length-encoded integer")
         }
     }
 
@@ -115,7 +116,8 @@ struct ByteReader {
         let at = offset
         let byte = try u8(field)
         guard byte == 0 else {
-            throw .invalidValue(event: event, field: field, offset: base + at, reason: "expected a NUL terminator, got \(byte)")
+            throw .invalidValue(
+                event: event, field: field, offset: base + at, reason: "expected a NUL terminator, got \(byte)")
         }
     }
 }

@@ -28,8 +28,10 @@ public struct MariaDBCharsets: Hashable, Sendable {
     public static let binaryCollation: UInt32 = 63
 
     public static let builtin: MariaDBCharsets = {
-        var names: [UInt32: String] = [63: "binary", 11: "ascii", 65: "ascii", 33: "utf8mb3", 83: "utf8mb3",
-                                       223: "utf8mb3", 45: "utf8mb4", 46: "utf8mb4"]
+        var names: [UInt32: String] = [
+            63: "binary", 11: "ascii", 65: "ascii", 33: "utf8mb3", 83: "utf8mb3",
+            223: "utf8mb3", 45: "utf8mb4", 46: "utf8mb4",
+        ]
         for id in UInt32(192)...215 { names[id] = "utf8mb3" }
         for id in UInt32(224)...247 { names[id] = "utf8mb4" }
         for id: UInt32 in [5, 8, 15, 31, 47, 48, 49, 94] { names[id] = "latin1" }

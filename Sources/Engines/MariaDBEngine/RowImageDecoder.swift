@@ -27,7 +27,8 @@ public enum RowImageDecoder {
                     changes.append(RowChange(relation: table.relation, kind: .delete, old: old))
                 case .update:
                     let old = try image(&reader, present: event.columnsPresent, table: table)
-                    let new = try image(&reader, present: event.columnsPresentAfter ?? event.columnsPresent, table: table)
+                    let new = try image(
+                        &reader, present: event.columnsPresentAfter ?? event.columnsPresent, table: table)
                     changes.append(RowChange(relation: table.relation, kind: .update, old: old, new: new))
                 }
             }
@@ -118,7 +119,9 @@ public enum RowImageDecoder {
             return .timestampWithZone(Timestamp(microsecondsSinceEpoch: seconds * 1_000_000 + fraction))
         case let .variableString(maximum, encoding):
             let length = Int(try r.uint(maximum > 255 ? 2 : 1, "length"))
-            guard length <= maximum else { throw ValueError.invalid("length \(length) above the column's \(maximum) bytes") }
+            guard length <= maximum else {
+                throw ValueError.invalid("length \(length) above the column's \(maximum) bytes")
+            }
             return try text(try r.take(length, "string"), encoding)
         case let .fixedString(size, encoding):
             let length = Int(try r.uint(size > 255 ? 2 : 1, "length"))
@@ -138,14 +141,17 @@ public enum RowImageDecoder {
         case let .enumeration(packLength, members):
             let index = Int(try r.uint(packLength, "enum"))
             if index == 0 { return .text("") }
-            guard index <= members.count else { throw ValueError.invalid("ENUM index \(index) of \(members.count) members") }
+            guard index <= members.count else {
+                throw ValueError.invalid("ENUM index \(index) of \(members.count) members")
+            }
             return .text(members[index - 1])
         case let .set(packLength, members):
             let mask = try r.uint(packLength, "set")
             guard members.count >= 64 || mask >> UInt64(members.count) == 0 else {
                 throw ValueError.invalid("SET bits \(String(mask, radix: 2)) beyond its \(members.count) members")
             }
-            return .text(members.indices.filter { mask & (1 << UInt64($0)) != 0 }.map { members[$0] }.joined(separator: ","))
+            return .text(
+                members.indices.filter { mask & (1 << UInt64($0)) != 0 }.map { members[$0] }.joined(separator: ","))
         }
     }
 
@@ -166,7 +172,8 @@ public enum RowImageDecoder {
         let integerDigits = precision - scale
         let (integerGroups, integerLeading) = integerDigits.quotientAndRemainder(dividingBy: 9)
         let (fractionGroups, fractionTrailing) = scale.quotientAndRemainder(dividingBy: 9)
-        let size = bytesForDigits[integerLeading] + integerGroups * 4 + fractionGroups * 4 + bytesForDigits[fractionTrailing]
+        let size =
+            bytesForDigits[integerLeading] + integerGroups * 4 + fractionGroups * 4 + bytesForDigits[fractionTrailing]
         var bytes = try r.take(size, "decimal")
         let negative = bytes[0] & 0x80 == 0
         bytes[0] ^= 0x80
@@ -214,7 +221,9 @@ public enum RowImageDecoder {
                 packed[i] = stored[i] << UInt8(unused) | next
             }
         }
-        guard let value = BitString(count: bits, bytes: packed) else { throw ValueError.invalid("BIT(\(bits)) packing") }
+        guard let value = BitString(count: bits, bytes: packed) else {
+            throw ValueError.invalid("BIT(\(bits)) packing")
+        }
         return value
     }
 
@@ -248,9 +257,12 @@ public enum RowImageDecoder {
         let yearMonth = yearMonthDay >> 5
         let clock = packed & 0x1_FFFF
         let hour = clock >> 12, minute = clock >> 6 & 0x3F, second = clock & 0x3F
-        guard hour < 24, minute < 60, second < 60 else { throw ValueError.invalid("time of day \(hour):\(minute):\(second)") }
+        guard hour < 24, minute < 60, second < 60 else {
+            throw ValueError.invalid("time of day \(hour):\(minute):\(second)")
+        }
         let day = try date(year: Int(yearMonth / 13), month: Int(yearMonth % 13), day: Int(yearMonthDay & 0x1F))
-        return CivilDateTime(date: day, time: TimeOfDay(hours: hour, minutes: minute, seconds: second, microseconds: fraction))
+        return CivilDateTime(
+            date: day, time: TimeOfDay(hours: hour, minutes: minute, seconds: second, microseconds: fraction))
     }
 
     /// TIME2: 3 bytes big-endian offset by 2^23 (hours 10 bits, minutes 6, seconds 6),

@@ -17,8 +17,10 @@ public struct TableMapEvent: Hashable, Sendable {
     public var nullable: [Bool]
     public var optional: TableMapOptionalMetadata
 
-    public init(tableID: UInt64, flags: UInt16, schema: String, table: String, columnTypes: [UInt8],
-                columnMetadata: [UInt16], nullable: [Bool], optional: TableMapOptionalMetadata) {
+    public init(
+        tableID: UInt64, flags: UInt16, schema: String, table: String, columnTypes: [UInt8],
+        columnMetadata: [UInt16], nullable: [Bool], optional: TableMapOptionalMetadata
+    ) {
         self.tableID = tableID
         self.flags = flags
         self.schema = schema
@@ -92,9 +94,11 @@ public struct TableMapOptionalMetadata: Hashable, Sendable {
     /// Field types this parser does not know (skipped by their length).
     public var unknownFields: [UInt8]
 
-    public init(unsignedBitmap: [UInt8]? = nil, characterCollations: Collations? = nil, columnNames: [String]? = nil,
-                setMembers: [[[UInt8]]]? = nil, enumMembers: [[[UInt8]]]? = nil, geometryTypes: [UInt32]? = nil,
-                primaryKey: [KeyPart]? = nil, enumAndSetCollations: Collations? = nil, unknownFields: [UInt8] = []) {
+    public init(
+        unsignedBitmap: [UInt8]? = nil, characterCollations: Collations? = nil, columnNames: [String]? = nil,
+        setMembers: [[[UInt8]]]? = nil, enumMembers: [[[UInt8]]]? = nil, geometryTypes: [UInt32]? = nil,
+        primaryKey: [KeyPart]? = nil, enumAndSetCollations: Collations? = nil, unknownFields: [UInt8] = []
+    ) {
         self.unsignedBitmap = unsignedBitmap
         self.characterCollations = characterCollations
         self.columnNames = columnNames

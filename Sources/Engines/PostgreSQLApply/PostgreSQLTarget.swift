@@ -84,7 +84,8 @@ public final class PostgreSQLTarget: TargetSession {
     /// already restricted to `A-Z a-z 0-9 . _ -`; anything else is replaced by `_` defensively.
     public static func originName(for stream: StreamID) -> String {
         let safe = stream.rawValue.unicodeScalars.map { scalar -> Character in
-            let ok = (scalar >= "a" && scalar <= "z") || (scalar >= "A" && scalar <= "Z")
+            let ok =
+                (scalar >= "a" && scalar <= "z") || (scalar >= "A" && scalar <= "Z")
                 || (scalar >= "0" && scalar <= "9") || scalar == "." || scalar == "_" || scalar == "-"
             return ok ? Character(scalar) : "_"
         }
@@ -171,7 +172,8 @@ public final class PostgreSQLTarget: TargetSession {
     /// count is checked here, not by the server, so a COMMIT pipelined behind an UPDATE that
     /// matched no row would commit before the mismatch is seen.
     public func commit(_ checkpoint: CheckpointRow) throws(ApplyError) {
-        let context = StatementContext(what: "checkpoint", batch: checkpoint.sequence, position: checkpoint.appliedPosition)
+        let context = StatementContext(
+            what: "checkpoint", batch: checkpoint.sequence, position: checkpoint.appliedPosition)
         var commitTime: String?
         if let time = checkpoint.lastCommitTime {
             do {
@@ -190,12 +192,17 @@ public final class PostgreSQLTarget: TargetSession {
                     commit_time = coalesce(excluded.commit_time, c.commit_time),
                     applied_at = excluded.applied_at
                 """,
-                [checkpoint.stream.rawValue, String(checkpoint.sequence), checkpoint.lastApplied?.storedText, commitTime]),
+                [
+                    checkpoint.stream.rawValue, String(checkpoint.sequence), checkpoint.lastApplied?.storedText,
+                    commitTime,
+                ]),
             context, .affected(1))
         if case .postgresql(let lsn)? = checkpoint.lastApplied, let commitTime {
             // Shown in pg_replication_origin_status.remote_lsn once this transaction commits.
             try send(
-                .query("SELECT pg_replication_origin_xact_setup($1::pg_lsn, $2::timestamptz)", [lsn.description, commitTime]),
+                .query(
+                    "SELECT pg_replication_origin_xact_setup($1::pg_lsn, $2::timestamptz)",
+                    [lsn.description, commitTime]),
                 StatementContext(what: "origin progress", batch: checkpoint.sequence, position: checkpoint.lastApplied))
         }
         try flushRound()
@@ -284,8 +291,9 @@ public final class PostgreSQLTarget: TargetSession {
     private func advanceSequence(
         _ sequence: (schema: String, name: String, lastValue: Int64), batch: UInt64?, position: Position?
     ) throws(ApplyError) {
-        let context = StatementContext(what: "sequence", batch: batch, position: position,
-                                     table: RelationName(schema: sequence.schema, name: sequence.name))
+        let context = StatementContext(
+            what: "sequence", batch: batch, position: position,
+            table: RelationName(schema: sequence.schema, name: sequence.name))
         try send(
             .query(
                 """
@@ -395,7 +403,8 @@ public final class PostgreSQLTarget: TargetSession {
                 .rowMismatch, "\(sent[index].context.what) matched \(count) rows where exactly 1 must exist",
                 sent[index].context)
         case .matchedUnknown(let index)?:
-            throw failure(.statement, "internal error: no row count for \(sent[index].context.what)", sent[index].context)
+            throw failure(
+                .statement, "internal error: no row count for \(sent[index].context.what)", sent[index].context)
         case .outcomeCount(let got, let expected)?:
             throw failure(
                 .statement, "internal error: the pipeline returned \(got) outcomes for \(expected) commands",
@@ -494,9 +503,11 @@ public final class PostgreSQLTarget: TargetSession {
         case "42804", "42883":
             return "A DR column's type differs from the source's; align the DR table definition with the source."
         case let state where state.hasPrefix("23"):
-            return "The DR copy has diverged from the source (a conflicting row); re-seed this table or remove the conflicting row, then restart the applier."
+            return
+                "The DR copy has diverged from the source (a conflicting row); re-seed this table or remove the conflicting row, then restart the applier."
         case let state where state.hasPrefix("22"):
-            return "A DR column's type does not accept the source's value; align the DR table definition with the source."
+            return
+                "A DR column's type does not accept the source's value; align the DR table definition with the source."
         default:
             return nil
         }
@@ -574,7 +585,7 @@ public final class PostgreSQLTarget: TargetSession {
             do {
                 _ = try connection.execParams("SELECT pg_replication_origin_session_setup($1)", [originName])
                 break
-            } catch where error.sqlState == "55006" {
+            } catch  where error.sqlState == "55006" {
                 if ContinuousClock.now < deadline {
                     usleep(100_000)
                     continue
@@ -584,7 +595,9 @@ public final class PostgreSQLTarget: TargetSession {
                     .postgresql, .originBusy,
                     "the replication origin \(originName) is in use by another session (another applier for stream \(stream)?)",
                     server: Self.server(error),
-                    hint: "Another applier session holds this stream's replication origin; stop it (see pg_stat_activity) before starting this one.")
+                    hint:
+                        "Another applier session holds this stream's replication origin; stop it (see pg_stat_activity) before starting this one."
+                )
             } catch {
                 connection.close()
                 throw ApplyError(
@@ -605,7 +618,8 @@ public final class PostgreSQLTarget: TargetSession {
                 "SELECT sequence, position FROM tandem.apply_checkpoint WHERE stream = $1", [stream.rawValue])
         } catch {
             throw ApplyError(
-                .postgresql, error.kind == .connectionLost ? .connectionLost : .checkpoint, "cannot read the checkpoint",
+                .postgresql, error.kind == .connectionLost ? .connectionLost : .checkpoint,
+                "cannot read the checkpoint",
                 server: Self.server(error))
         }
         guard result.rowCount > 0 else { return .empty }
@@ -619,8 +633,10 @@ public final class PostgreSQLTarget: TargetSession {
             return SinkCheckpoint(sequence: sequence, position: try Position(storedText: positionText))
         } catch {
             throw ApplyError(
-                .postgresql,                 .checkpoint, "the checkpoint's position does not parse: \(error)",
-                hint: "A checkpoint written before positions were stored with their engine holds the bare position: put the source engine's name and a space in front (for example UPDATE tandem.apply_checkpoint SET position = CONCAT('postgresql ', position)), then restart the applier.")
+                .postgresql, .checkpoint, "the checkpoint's position does not parse: \(error)",
+                hint:
+                    "A checkpoint written before positions were stored with their engine holds the bare position: put the source engine's name and a space in front (for example UPDATE tandem.apply_checkpoint SET position = CONCAT('postgresql ', position)), then restart the applier."
+            )
         }
     }
 

@@ -206,7 +206,8 @@ enum StatementPlanner {
         let condition = conditions.joined(separator: " AND ")
         let rowFilter: String
         if shape.locateOneRow {
-            rowFilter = shape.partitioned
+            rowFilter =
+                shape.partitioned
                 ? "(tableoid, ctid) = (SELECT tableoid, ctid FROM \(scope) WHERE \(condition) LIMIT 1)"
                 : "ctid = (SELECT ctid FROM \(scope) WHERE \(condition) LIMIT 1)"
         } else {

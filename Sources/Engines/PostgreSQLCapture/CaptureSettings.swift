@@ -24,10 +24,12 @@ public struct PostgreSQLCaptureSettings: Sendable {
     /// replication socket (the server keeps the WAL) so memory stays bounded.
     public var maximumReadyBytes: Int
 
-    public init(conninfo: String, stream: StreamID, slotName: String, publicationName: String,
-                tableFilter: (@Sendable (String, String) -> Bool)? = nil, stateDirectory: String,
-                batching: TransactionBatcher.Limits = .init(), compressionLevel: Int32 = 1,
-                heartbeatIntervalNanoseconds: UInt64 = 5_000_000_000, maximumReadyBytes: Int = 32 << 20) {
+    public init(
+        conninfo: String, stream: StreamID, slotName: String, publicationName: String,
+        tableFilter: (@Sendable (String, String) -> Bool)? = nil, stateDirectory: String,
+        batching: TransactionBatcher.Limits = .init(), compressionLevel: Int32 = 1,
+        heartbeatIntervalNanoseconds: UInt64 = 5_000_000_000, maximumReadyBytes: Int = 32 << 20
+    ) {
         self.conninfo = conninfo
         self.stream = stream
         self.slotName = slotName
@@ -44,9 +46,10 @@ public struct PostgreSQLCaptureSettings: Sendable {
     /// digits and `_`, at most 63 bytes (NAMEDATALEN - 1).
     public static func objectName(_ parts: String...) -> String {
         let joined = parts.joined(separator: "_").lowercased()
-        let cleaned = String(joined.unicodeScalars.map { scalar -> Character in
-            (("a"..."z").contains(scalar) || ("0"..."9").contains(scalar)) ? Character(scalar) : "_"
-        })
+        let cleaned = String(
+            joined.unicodeScalars.map { scalar -> Character in
+                (("a"..."z").contains(scalar) || ("0"..."9").contains(scalar)) ? Character(scalar) : "_"
+            })
         return String(cleaned.prefix(63))
     }
 }

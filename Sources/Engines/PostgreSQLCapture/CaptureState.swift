@@ -20,7 +20,8 @@ struct CaptureState: Equatable {
     static func load(directory: String, slot: String) throws(CaptureError) -> CaptureState? {
         try CaptureStateFile(engine: .postgresql, path: path(directory: directory, slot: slot)).read(
             expected: "system_identifier= and timeline= lines",
-            hint: "Restore it from a backup; if the DR copy is known to match this primary, remove the file and restart (it is recorded again), otherwise re-seed the DR site and remove it."
+            hint:
+                "Restore it from a backup; if the DR copy is known to match this primary, remove the file and restart (it is recorded again), otherwise re-seed the DR site and remove it."
         ) { record throws(StateRecord.Damage) in
             CaptureState(
                 systemIdentifier: try record.require("system_identifier") { $0.isEmpty ? nil : $0 },
@@ -37,7 +38,8 @@ struct CaptureState: Equatable {
     /// Nil when `current` is the same cluster on the same timeline.
     func mismatch(with current: CaptureState) -> String? {
         if current.systemIdentifier != systemIdentifier {
-            return "the primary is a different cluster (system identifier \(current.systemIdentifier), capture started on \(systemIdentifier))"
+            return
+                "the primary is a different cluster (system identifier \(current.systemIdentifier), capture started on \(systemIdentifier))"
         }
         if current.timeline != timeline {
             return "the primary changed timeline (\(timeline) → \(current.timeline)): it was promoted or restored"

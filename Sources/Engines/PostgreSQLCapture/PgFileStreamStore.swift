@@ -31,7 +31,8 @@ final class PgFileStreamStore: PgStreamStore, @unchecked Sendable {
     init(directory: String) throws {
         self.directory = directory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasSuffix(".spill") {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        where name.hasSuffix(".spill") {
             unlink("\(directory)/\(name)")
         }
     }
@@ -59,7 +60,9 @@ final class PgFileStreamStore: PgStreamStore, @unchecked Sendable {
             spill.firstOffset[subxid] = spill.fileLength + Int64(spill.buffer.count)
         }
         let length = UInt32(bytes.count)
-        spill.buffer += [UInt8(length & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length >> 16 & 0xFF), UInt8(length >> 24)]
+        spill.buffer += [
+            UInt8(length & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length >> 16 & 0xFF), UInt8(length >> 24),
+        ]
         spill.buffer += bytes
         if spill.buffer.count >= Self.bufferLimit { try flush(&spill) }
     }
@@ -94,7 +97,9 @@ final class PgFileStreamStore: PgStreamStore, @unchecked Sendable {
         var written = 0
         while written < spill.buffer.count {
             let result = spill.buffer.withUnsafeBytes { raw in
-                pwrite(spill.descriptor, raw.baseAddress! + written, raw.count - written, off_t(spill.fileLength) + off_t(written))
+                pwrite(
+                    spill.descriptor, raw.baseAddress! + written, raw.count - written,
+                    off_t(spill.fileLength) + off_t(written))
             }
             if result < 0 {
                 if errno == EINTR { continue }

@@ -1,9 +1,9 @@
+import CaptureKit
 import Dispatch
 import Foundation
 import Logging
 import PGClient
 import PostgreSQLEngine
-import CaptureKit
 import TandemCodec
 import TandemCore
 
@@ -63,8 +63,9 @@ public final class PostgreSQLSource: BatchSource, @unchecked Sendable {
 
     public func acknowledge(durableThrough position: Position, sequence: UInt64) throws {
         guard case .postgresql(let lsn) = position else {
-            throw CaptureError(.protocolViolation, "acknowledged a non-PostgreSQL position \(position)",
-                               hint: "This is a bug in the shipper; report it.")
+            throw CaptureError(
+                .protocolViolation, "acknowledged a non-PostgreSQL position \(position)",
+                hint: "This is a bug in the shipper; report it.")
         }
         handoff.acknowledged(sequence)
         lock.withLock { acknowledgedLSN = max(acknowledgedLSN, lsn) }
@@ -119,7 +120,7 @@ private final class CaptureWorker: @unchecked Sendable {
         guard let list = try? JSONSerialization.jsonObject(with: Data(content)) as? [[Any]] else { return [] }
         return list.compactMap { entry in
             guard entry.count == 3, let schema = entry[0] as? String, let name = entry[1] as? String,
-                  let value = (entry[2] as? NSNumber)?.int64Value
+                let value = (entry[2] as? NSNumber)?.int64Value
             else { return nil }
             return SequenceValues.change(schema: schema, name: name, lastValue: value)
         }
@@ -139,14 +140,19 @@ private final class CaptureWorker: @unchecked Sendable {
         defer { replication.close() }
         if let recorded = try CaptureState.load(directory: settings.stateDirectory, slot: settings.slotName) {
             if let problem = recorded.mismatch(with: replication.identity) {
-                throw CaptureError(.reseedRequired, problem,
-                                   hint: "The DR copy no longer matches this primary's history: re-seed the DR site, then remove \(CaptureState.path(directory: settings.stateDirectory, slot: settings.slotName)).")
+                throw CaptureError(
+                    .reseedRequired, problem,
+                    hint:
+                        "The DR copy no longer matches this primary's history: re-seed the DR site, then remove \(CaptureState.path(directory: settings.stateDirectory, slot: settings.slotName))."
+                )
             }
         } else {
             try replication.identity.save(directory: settings.stateDirectory, slot: settings.slotName)
         }
         try replication.start(slot: settings.slotName, publication: settings.publicationName)
-        logger.info("capture: streaming slot \(settings.slotName) (publication \(settings.publicationName)) from \(start), next batch \(numbering.nextSequence)")
+        logger.info(
+            "capture: streaming slot \(settings.slotName) (publication \(settings.publicationName)) from \(start), next batch \(numbering.nextSequence)"
+        )
 
         let encoder: BatchEncoder
         do { encoder = try BatchEncoder(level: settings.compressionLevel) } catch {
@@ -154,8 +160,9 @@ private final class CaptureWorker: @unchecked Sendable {
         }
         let spill: PgFileStreamStore
         do { spill = try PgFileStreamStore(directory: settings.stateDirectory + "/capture-spill") } catch {
-            throw CaptureError(.sourceSetup, "cannot prepare the spill directory: \(error)",
-                               hint: "Check [spool] directory, its permissions and free space.")
+            throw CaptureError(
+                .sourceSetup, "cannot prepare the spill directory: \(error)",
+                hint: "Check [spool] directory, its permissions and free space.")
         }
         var decoder = PgOutputDecoder(chunkChanges: Self.chunkChanges, streamStore: spill)
         var batcher = TransactionBatcher(limits: settings.batching)
@@ -166,7 +173,9 @@ private final class CaptureWorker: @unchecked Sendable {
         func emit(_ closed: TransactionBatcher.Closed) throws(CaptureError) {
             let batch: SourceBatch
             do { batch = try numbering.seal(closed, with: encoder) } catch {
-                throw CaptureError(.protocolViolation, "cannot encode batch \(numbering.nextSequence): \(error.description)", hint: error.hint)
+                throw CaptureError(
+                    .protocolViolation, "cannot encode batch \(numbering.nextSequence): \(error.description)",
+                    hint: error.hint)
             }
             source.handoff.deliver(batch)
         }
@@ -174,8 +183,10 @@ private final class CaptureWorker: @unchecked Sendable {
         func sendStatus(replyRequested: Bool) throws(CaptureError) {
             feedback.confirm(source.confirmedLSN)
             let clock = Int64(Date().timeIntervalSince1970 * 1_000_000) - ReplicationMessage.postgresEpochOffset
-            if let status = feedback.statusDue(now: DispatchTime.now().uptimeNanoseconds, clock: clock,
-                                               replyRequested: replyRequested) {
+            if let status = feedback.statusDue(
+                now: DispatchTime.now().uptimeNanoseconds, clock: clock,
+                replyRequested: replyRequested)
+            {
                 try replication.send(status)
             }
         }
@@ -212,7 +223,8 @@ private final class CaptureWorker: @unchecked Sendable {
         }
 
         var pacing = CapturePacing(
-            batchDelay: settings.batching.maximumDelayNanoseconds, heartbeatInterval: settings.heartbeatIntervalNanoseconds,
+            batchDelay: settings.batching.maximumDelayNanoseconds,
+            heartbeatInterval: settings.heartbeatIntervalNanoseconds,
             maximumReadyBytes: settings.maximumReadyBytes, now: DispatchTime.now().uptimeNanoseconds)
         while !isStopping {
             var replyRequested = false
@@ -242,8 +254,9 @@ private final class CaptureWorker: @unchecked Sendable {
                         } catch let error as CaptureError {
                             throw error
                         } catch {
-                            throw CaptureError(.protocolViolation, "undecodable pgoutput message at \(walStart): \(error)",
-                                               hint: "Capture stops so nothing is skipped; report it with the primary's version.")
+                            throw CaptureError(
+                                .protocolViolation, "undecodable pgoutput message at \(walStart): \(error)",
+                                hint: "Capture stops so nothing is skipped; report it with the primary's version.")
                         }
                     case .keepalive(let walEnd, _, let reply):
                         lastKeepalive = walEnd
@@ -253,7 +266,7 @@ private final class CaptureWorker: @unchecked Sendable {
                 }
             }
             if let walEnd = lastKeepalive, batcher.isEmpty, !decoder.isInTransaction,
-               decoder.bufferedTransactionIDs.isEmpty, source.handoff.allDurable
+                decoder.bufferedTransactionIDs.isEmpty, source.handoff.allDurable
             {
                 feedback.confirmIdle(walEnd: walEnd)
             }

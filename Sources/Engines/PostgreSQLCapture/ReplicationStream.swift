@@ -1,5 +1,5 @@
-import CaptureKit
 import CLibPQ
+import CaptureKit
 import Foundation
 import PGClient
 import PostgreSQLEngine
@@ -26,9 +26,11 @@ final class ReplicationStream {
 
     init(conninfo: String) throws(CaptureError) {
         do {
-            connection = try PGConnection(conninfo: conninfo, extraKeywords: [
-                ("replication", "database"), ("options", Self.outputSettings),
-            ])
+            connection = try PGConnection(
+                conninfo: conninfo,
+                extraKeywords: [
+                    ("replication", "database"), ("options", Self.outputSettings),
+                ])
         } catch {
             throw CaptureError.database(error, doing: "opening the replication connection")
         }
@@ -37,10 +39,11 @@ final class ReplicationStream {
             throw CaptureError.database(error, doing: "IDENTIFY_SYSTEM")
         }
         guard result.rowCount == 1, let system = result.value(row: 0, column: 0),
-              let timeline = result.value(row: 0, column: 1).flatMap(Int.init)
+            let timeline = result.value(row: 0, column: 1).flatMap(Int.init)
         else {
-            throw CaptureError(.protocolViolation, "IDENTIFY_SYSTEM returned an unexpected result",
-                               hint: "Check that the server is PostgreSQL 15 or later.")
+            throw CaptureError(
+                .protocolViolation, "IDENTIFY_SYSTEM returned an unexpected result",
+                hint: "Check that the server is PostgreSQL 15 or later.")
         }
         identity = CaptureState(systemIdentifier: system, timeline: timeline)
     }
@@ -55,22 +58,26 @@ final class ReplicationStream {
         } catch {
             throw CaptureError.database(error, doing: "quoting slot and publication names")
         }
-        let command = "START_REPLICATION SLOT \(slotName) LOGICAL 0/0 (proto_version '2', publication_names \(pubLiteral), streaming 'on', messages 'true')"
+        let command =
+            "START_REPLICATION SLOT \(slotName) LOGICAL 0/0 (proto_version '2', publication_names \(pubLiteral), streaming 'on', messages 'true')"
         let result: PGResult
         do { result = try connection.exec(command) } catch {
             if error.sqlState == "42704" || error.message.contains("does not exist") {
-                throw CaptureError(.reseedRequired, "replication slot \(slot) disappeared: \(error.message)",
-                                   hint: "Re-seed the DR site; the slot is recreated on the next start.")
+                throw CaptureError(
+                    .reseedRequired, "replication slot \(slot) disappeared: \(error.message)",
+                    hint: "Re-seed the DR site; the slot is recreated on the next start.")
             }
             if error.sqlState == "55000", error.message.contains("invalidated") || error.message.contains("removed") {
-                throw CaptureError(.reseedRequired, "replication slot \(slot) cannot be used: \(error.message)",
-                                   hint: "Re-seed the DR site and recreate the slot.")
+                throw CaptureError(
+                    .reseedRequired, "replication slot \(slot) cannot be used: \(error.message)",
+                    hint: "Re-seed the DR site and recreate the slot.")
             }
             throw CaptureError.database(error, doing: "START_REPLICATION")
         }
         guard result.status == .copyBoth else {
-            throw CaptureError(.protocolViolation, "START_REPLICATION did not switch to COPY BOTH (\(result.status))",
-                               hint: "Check the primary's log.")
+            throw CaptureError(
+                .protocolViolation, "START_REPLICATION did not switch to COPY BOTH (\(result.status))",
+                hint: "Check the primary's log.")
         }
     }
 
@@ -94,7 +101,8 @@ final class ReplicationStream {
             var descriptor = pollfd(fd: connection.socket, events: Int16(POLLIN), revents: 0)
             let ready = poll(&descriptor, 1, timeoutMilliseconds)
             if ready < 0, errno != EINTR {
-                throw CaptureError(.connection, "poll on the replication connection failed: errno \(errno)", hint: "Capture retries.")
+                throw CaptureError(
+                    .connection, "poll on the replication connection failed: errno \(errno)", hint: "Capture retries.")
             }
             if ready > 0, PQconsumeInput(connection.handle) == 0 {
                 throw lost("reading from the replication connection")
@@ -133,7 +141,9 @@ final class ReplicationStream {
 
     func send(_ bytes: [UInt8]) throws(CaptureError) {
         let sent = bytes.withUnsafeBufferPointer { buffer in
-            buffer.withMemoryRebound(to: CChar.self) { PQputCopyData(connection.handle, $0.baseAddress, Int32($0.count)) }
+            buffer.withMemoryRebound(to: CChar.self) {
+                PQputCopyData(connection.handle, $0.baseAddress, Int32($0.count))
+            }
         }
         guard sent == 1, PQflush(connection.handle) >= 0 else { throw lost("sending a status update") }
     }
@@ -142,7 +152,8 @@ final class ReplicationStream {
 
     private func lost(_ doing: String) -> CaptureError {
         let message = String(cString: PQerrorMessage(connection.handle)).trimmingCharacters(in: .whitespacesAndNewlines)
-        return CaptureError(.connection, "\(doing): \(message.isEmpty ? "connection lost" : message)",
-                            hint: "Capture reconnects and resumes from the slot.")
+        return CaptureError(
+            .connection, "\(doing): \(message.isEmpty ? "connection lost" : message)",
+            hint: "Capture reconnects and resumes from the slot.")
     }
 }

@@ -23,22 +23,27 @@ struct SourceSetup {
     private func checkWalLevel(_ connection: PGConnection) throws(CaptureError) {
         let level = try query(connection, "SHOW wal_level", doing: "reading wal_level").first?.first ?? nil
         guard level == "logical" else {
-            throw CaptureError(.sourceSetup, "the primary runs with wal_level = \(level ?? "?"), logical decoding needs 'logical'",
-                               hint: "Set wal_level = logical in postgresql.conf and restart PostgreSQL.")
+            throw CaptureError(
+                .sourceSetup, "the primary runs with wal_level = \(level ?? "?"), logical decoding needs 'logical'",
+                hint: "Set wal_level = logical in postgresql.conf and restart PostgreSQL.")
         }
     }
 
     private func ensurePublication(_ connection: PGConnection) throws(CaptureError) {
         let name = settings.publicationName
         let quoted = try quote(connection, name)
-        let exists = try query(connection, "SELECT puballtables FROM pg_publication WHERE pubname = $1", [name],
-                               doing: "looking up publication \(name)")
+        let exists = try query(
+            connection, "SELECT puballtables FROM pg_publication WHERE pubname = $1", [name],
+            doing: "looking up publication \(name)")
         guard let filter = settings.tableFilter else {
             if exists.isEmpty {
-                try run(connection, "CREATE PUBLICATION \(quoted) FOR ALL TABLES", doing: "creating publication \(name)")
+                try run(
+                    connection, "CREATE PUBLICATION \(quoted) FOR ALL TABLES", doing: "creating publication \(name)")
             } else if exists[0][0] != "t" {
-                throw CaptureError(.sourceSetup, "publication \(name) exists but is not FOR ALL TABLES while [tables] selects every table",
-                                   hint: "DROP PUBLICATION \(name) and restart the agent, or list the tables in [tables].")
+                throw CaptureError(
+                    .sourceSetup,
+                    "publication \(name) exists but is not FOR ALL TABLES while [tables] selects every table",
+                    hint: "DROP PUBLICATION \(name) and restart the agent, or list the tables in [tables].")
             }
             return
         }
@@ -57,11 +62,14 @@ struct SourceSetup {
         }
         let list = tables.joined(separator: ", ")
         if exists.isEmpty {
-            try run(connection, tables.isEmpty ? "CREATE PUBLICATION \(quoted)" : "CREATE PUBLICATION \(quoted) FOR TABLE \(list)",
-                    doing: "creating publication \(name)")
+            try run(
+                connection,
+                tables.isEmpty ? "CREATE PUBLICATION \(quoted)" : "CREATE PUBLICATION \(quoted) FOR TABLE \(list)",
+                doing: "creating publication \(name)")
         } else if exists[0][0] == "t" {
-            throw CaptureError(.sourceSetup, "publication \(name) is FOR ALL TABLES while [tables] selects only some",
-                               hint: "DROP PUBLICATION \(name) and restart the agent; Tandem recreates it with the selected tables.")
+            throw CaptureError(
+                .sourceSetup, "publication \(name) is FOR ALL TABLES while [tables] selects only some",
+                hint: "DROP PUBLICATION \(name) and restart the agent; Tandem recreates it with the selected tables.")
         } else if !tables.isEmpty {
             // Tables created since the last start join here; tables the operator excluded leave.
             try run(connection, "ALTER PUBLICATION \(quoted) SET TABLE \(list)", doing: "updating publication \(name)")
@@ -90,39 +98,56 @@ struct SourceSetup {
         }
         guard bad.isEmpty else {
             let names = bad.prefix(20).joined(separator: ", ") + (bad.count > 20 ? " and \(bad.count - 20) more" : "")
-            throw CaptureError(.sourceSetup, "table\(bad.count == 1 ? "" : "s") without a primary key or usable replica identity: \(names)",
-                               hint: "Add a primary key, or ALTER TABLE … REPLICA IDENTITY FULL (or USING INDEX a unique index), or exclude the table in [tables].")
+            throw CaptureError(
+                .sourceSetup,
+                "table\(bad.count == 1 ? "" : "s") without a primary key or usable replica identity: \(names)",
+                hint:
+                    "Add a primary key, or ALTER TABLE … REPLICA IDENTITY FULL (or USING INDEX a unique index), or exclude the table in [tables]."
+            )
         }
     }
 
     private func ensureSlot(_ connection: PGConnection) throws(CaptureError) -> LSN {
         let name = settings.slotName
-        let rows = try query(connection,
-                             "SELECT plugin, database = current_database(), confirmed_flush_lsn, wal_status, slot_type FROM pg_replication_slots WHERE slot_name = $1",
-                             [name], doing: "looking up slot \(name)")
+        let rows = try query(
+            connection,
+            "SELECT plugin, database = current_database(), confirmed_flush_lsn, wal_status, slot_type FROM pg_replication_slots WHERE slot_name = $1",
+            [name], doing: "looking up slot \(name)")
         let state = try CaptureState.load(directory: settings.stateDirectory, slot: name)
         guard let row = rows.first else {
             if state != nil {
-                throw CaptureError(.reseedRequired, "replication slot \(name) no longer exists on the primary",
-                                   hint: "Changes made since it was dropped are lost to the DR copy: re-seed the DR site, then remove \(CaptureState.path(directory: settings.stateDirectory, slot: name)) and restart.")
+                throw CaptureError(
+                    .reseedRequired, "replication slot \(name) no longer exists on the primary",
+                    hint:
+                        "Changes made since it was dropped are lost to the DR copy: re-seed the DR site, then remove \(CaptureState.path(directory: settings.stateDirectory, slot: name)) and restart."
+                )
             }
-            let created = try query(connection, "SELECT lsn FROM pg_create_logical_replication_slot($1, 'pgoutput')", [name],
-                                    doing: "creating slot \(name)")
+            let created = try query(
+                connection, "SELECT lsn FROM pg_create_logical_replication_slot($1, 'pgoutput')", [name],
+                doing: "creating slot \(name)")
             guard let text = created.first?[0] ?? nil, let lsn = try? LSN(parsing: text) else {
-                throw CaptureError(.sourceSetup, "slot \(name) was created but reported no LSN", hint: "Check the primary's log.")
+                throw CaptureError(
+                    .sourceSetup, "slot \(name) was created but reported no LSN", hint: "Check the primary's log.")
             }
             return lsn
         }
         guard row[4] == "logical", row[0] == "pgoutput", row[1] == "t" else {
-            throw CaptureError(.sourceSetup, "slot \(name) exists but is not a pgoutput logical slot of this database",
-                               hint: "Drop it (SELECT pg_drop_replication_slot('\(name)')) if it is not in use, or change the pair name.")
+            throw CaptureError(
+                .sourceSetup, "slot \(name) exists but is not a pgoutput logical slot of this database",
+                hint:
+                    "Drop it (SELECT pg_drop_replication_slot('\(name)')) if it is not in use, or change the pair name."
+            )
         }
         if row[3] == "lost" {
-            throw CaptureError(.reseedRequired, "replication slot \(name) was invalidated (wal_status = lost): the WAL it needed is gone",
-                               hint: "Raise max_slot_wal_keep_size, then re-seed the DR site and recreate the slot.")
+            throw CaptureError(
+                .reseedRequired,
+                "replication slot \(name) was invalidated (wal_status = lost): the WAL it needed is gone",
+                hint: "Raise max_slot_wal_keep_size, then re-seed the DR site and recreate the slot.")
         }
         guard let text = row[2], let lsn = try? LSN(parsing: text) else {
-            throw CaptureError(.sourceSetup, "slot \(name) has no confirmed_flush_lsn", hint: "Drop and recreate the slot, then re-seed.")
+            throw CaptureError(
+                .sourceSetup, "slot \(name) has no confirmed_flush_lsn",
+                hint: "Drop and recreate the slot, then re-seed.")
         }
         return lsn
     }
@@ -134,7 +159,9 @@ struct SourceSetup {
     {
         do {
             let result = params.isEmpty ? try connection.exec(sql) : try connection.execParams(sql, params)
-            return (0..<result.rowCount).map { row in (0..<result.columnCount).map { result.value(row: row, column: $0) } }
+            return (0..<result.rowCount).map { row in
+                (0..<result.columnCount).map { result.value(row: row, column: $0) }
+            }
         } catch {
             throw CaptureError.database(error, doing: what)
         }
@@ -145,6 +172,8 @@ struct SourceSetup {
     }
 
     private func quote(_ connection: PGConnection, _ name: String) throws(CaptureError) -> String {
-        do { return try connection.escapeIdentifier(name) } catch { throw CaptureError.database(error, doing: "quoting \(name)") }
+        do { return try connection.escapeIdentifier(name) } catch {
+            throw CaptureError.database(error, doing: "quoting \(name)")
+        }
     }
 }

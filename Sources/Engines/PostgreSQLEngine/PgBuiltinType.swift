@@ -41,16 +41,23 @@ enum PgBuiltinType {
         case numeric:
             // numeric's typmod is ((precision << 16) | scale) + VARHDRSZ; -1 means unconstrained.
             if typeModifier >= 4 {
-                ("numeric", .decimal(precision: Int((typeModifier - 4) >> 16 & 0xFFFF),
-                                     scale: Int((typeModifier - 4) & 0xFFFF)))
+                (
+                    "numeric",
+                    .decimal(
+                        precision: Int((typeModifier - 4) >> 16 & 0xFFFF),
+                        scale: Int((typeModifier - 4) & 0xFFFF))
+                )
             } else {
                 ("numeric", .decimal(precision: nil, scale: nil))
             }
         default:
-            if let name = otherBuiltinNames[oid] { (name, .other) }
-            else if let element = arrayElements[oid], let inner = lookup(element, typeModifier: -1) {
+            if let name = otherBuiltinNames[oid] {
+                (name, .other)
+            } else if let element = arrayElements[oid], let inner = lookup(element, typeModifier: -1) {
                 ("_" + inner.name, .array(inner.type))
-            } else { nil }
+            } else {
+                nil
+            }
         }
     }
 
@@ -96,7 +103,10 @@ enum PgBuiltinType {
         case "-Infinity": return -.infinity
         default:
             // Swift also accepts "inf", "nan", hex floats: refuse anything that is not plain decimal.
-            guard text.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || $0 == 43 || $0 == 45 || $0 == 46 || $0 == 101 || $0 == 69 })
+            guard
+                text.utf8.allSatisfy({
+                    ($0 >= 48 && $0 <= 57) || $0 == 43 || $0 == 45 || $0 == 46 || $0 == 101 || $0 == 69
+                })
             else { return nil }
             // Parsed straight into the target width: going through Double would round twice.
             return F(text)

@@ -94,7 +94,6 @@ public struct PgOutputDecoder: Sendable {
         var messages: [PgLogicalMessage] = []
     }
 
-
     private let parser = PgOutputParser()
     public private(set) var relations: [UInt32: PgOutputRelation] = [:]
     /// Names of non-built-in types from Type messages, used as `Column.nativeType`.
@@ -163,7 +162,9 @@ public struct PgOutputDecoder: Sendable {
 
     private mutating func feedOne(_ bytes: [UInt8], emit: (PgOutputEvent) throws -> Void) throws -> PgOutputEvent? {
         let message: PgOutputMessage
-        do { message = try parser.parse(bytes, inStream: openStream != nil) } catch { throw PgOutputDecodeError.parse(error) }
+        do { message = try parser.parse(bytes, inStream: openStream != nil) } catch {
+            throw PgOutputDecodeError.parse(error)
+        }
 
         if let top = openStream {
             switch message {
@@ -247,7 +248,9 @@ public struct PgOutputDecoder: Sendable {
 
     /// Store failures (a full disk under a file-backed store) become decoder errors.
     private func store(_ body: () throws -> Void) throws(PgOutputDecodeError) {
-        do { try body() } catch let error as PgOutputDecodeError { throw error } catch { throw .streamStore("\(error)") }
+        do { try body() } catch let error as PgOutputDecodeError { throw error } catch {
+            throw .streamStore("\(error)")
+        }
     }
 
     private func finish(_ pending: Pending, commitLSN: UInt64, endLSN: UInt64, time: Int64) throws(PgOutputDecodeError)
@@ -263,7 +266,8 @@ public struct PgOutputDecoder: Sendable {
     /// Hands on the changes collected so far as a non-final chunk.
     private func cut(_ pending: inout Pending) throws(PgOutputDecodeError) -> PgOutputEvent {
         let piece = Transaction(
-            commitPosition: .postgresql(LSN(pending.finalLSN ?? 0)), commitTime: try Self.timestamp(pending.commitTime ?? 0),
+            commitPosition: .postgresql(LSN(pending.finalLSN ?? 0)),
+            commitTime: try Self.timestamp(pending.commitTime ?? 0),
             origin: pending.origin, chunk: TransactionChunk(index: pending.emittedChunks, isFinal: false),
             changes: pending.changes)
         pending.changes = []
@@ -286,9 +290,11 @@ public struct PgOutputDecoder: Sendable {
             pending.changes.append(RowChange(relation: rel.relation, kind: .insert, new: try Self.row(new, rel)))
         case .update(_, let relid, let old, let new):
             let rel = try cached(relid)
-            pending.changes.append(RowChange(relation: rel.relation, kind: .update,
-                                             old: try old.map { (o) throws(PgOutputDecodeError) in try Self.old(o, rel) },
-                                             new: try Self.row(new, rel)))
+            pending.changes.append(
+                RowChange(
+                    relation: rel.relation, kind: .update,
+                    old: try old.map { (o) throws(PgOutputDecodeError) in try Self.old(o, rel) },
+                    new: try Self.row(new, rel)))
         case .delete(_, let relid, let old):
             let rel = try cached(relid)
             pending.changes.append(RowChange(relation: rel.relation, kind: .delete, old: try Self.old(old, rel)))
@@ -296,14 +302,17 @@ public struct PgOutputDecoder: Sendable {
             // All relids resolved before any is appended: a refused message changes nothing.
             var truncates: [RowChange] = []
             for relid in relids {
-                truncates.append(RowChange(
-                    relation: try cached(relid).relation,
-                    kind: .truncate(cascade: options & 1 != 0, restartIdentity: options & 2 != 0)))
+                truncates.append(
+                    RowChange(
+                        relation: try cached(relid).relation,
+                        kind: .truncate(cascade: options & 1 != 0, restartIdentity: options & 2 != 0)))
             }
             pending.changes += truncates
         case .message(_, let transactional, let lsn, let prefix, let content):
-            pending.messages.append(PgLogicalMessage(lsn: LSN(lsn), transactional: transactional, prefix: prefix,
-                                                     content: content))
+            pending.messages.append(
+                PgLogicalMessage(
+                    lsn: LSN(lsn), transactional: transactional, prefix: prefix,
+                    content: content))
         case .begin, .commit, .streamStart, .streamStop, .streamCommit, .streamAbort:
             throw .streamInsideTransaction
         }
@@ -328,9 +337,10 @@ public struct PgOutputDecoder: Sendable {
     {
         let columns = r.columns.map { c in
             let builtin = PgBuiltinType.lookup(c.typeOID, typeModifier: c.typeModifier)
-            return Column(name: c.name, type: builtin?.type ?? .other,
-                          nativeType: builtin?.name ?? typeNames[c.typeOID] ?? "oid \(c.typeOID)",
-                          nativeTypeID: c.typeOID, isKey: c.isKey)
+            return Column(
+                name: c.name, type: builtin?.type ?? .other,
+                nativeType: builtin?.name ?? typeNames[c.typeOID] ?? "oid \(c.typeOID)",
+                nativeTypeID: c.typeOID, isKey: c.isKey)
         }
         return PgOutputRelation(
             relid: r.relid, replicaIdentity: r.replicaIdentity,
@@ -368,8 +378,9 @@ public struct PgOutputDecoder: Sendable {
                     throw .invalidUTF8(relation: rel.relation.name, column: column.name)
                 }
                 guard let value = PgBuiltinType.value(text: text, typeOID: column.nativeTypeID) else {
-                    throw .invalidValue(relation: rel.relation.name, column: column.name,
-                                        typeOID: column.nativeTypeID, text: text)
+                    throw .invalidValue(
+                        relation: rel.relation.name, column: column.name,
+                        typeOID: column.nativeTypeID, text: text)
                 }
                 values.append(value)
             }

@@ -28,7 +28,8 @@ public enum PgOutputMessage: Hashable, Sendable {
         switch self {
         case .relation(let r): r.xid
         case .type(let x, _, _, _), .insert(let x, _, _), .update(let x, _, _, _), .delete(let x, _, _),
-             .truncate(let x, _, _), .message(let x, _, _, _, _): x
+            .truncate(let x, _, _), .message(let x, _, _, _, _):
+            x
         default: nil
         }
     }
@@ -61,8 +62,10 @@ public struct PgOutputRelationMessage: Hashable, Sendable {
     public var replicaIdentity: UInt8
     public var columns: [Column]
 
-    public init(xid: UInt32?, relid: UInt32, namespace: String, name: String, replicaIdentity: UInt8,
-                columns: [Column]) {
+    public init(
+        xid: UInt32?, relid: UInt32, namespace: String, name: String, replicaIdentity: UInt8,
+        columns: [Column]
+    ) {
         self.xid = xid
         self.relid = relid
         self.namespace = namespace

@@ -31,8 +31,9 @@ public struct PgOutputParser: Sendable {
         case UInt8(ascii: "B"):
             return .begin(finalLSN: try r.u64("final LSN"), commitTime: try r.i64("commit time"), xid: try r.u32("xid"))
         case UInt8(ascii: "C"):
-            return .commit(flags: try r.u8("flags"), commitLSN: try r.u64("commit LSN"),
-                           endLSN: try r.u64("end LSN"), commitTime: try r.i64("commit time"))
+            return .commit(
+                flags: try r.u8("flags"), commitLSN: try r.u64("commit LSN"),
+                endLSN: try r.u64("end LSN"), commitTime: try r.i64("commit time"))
         case UInt8(ascii: "O"):
             return .origin(commitLSN: try r.u64("origin LSN"), name: try r.string("origin name"))
         case UInt8(ascii: "R"):
@@ -46,14 +47,19 @@ public struct PgOutputParser: Sendable {
             // Each column takes at least 1 + 1 + 4 + 4 bytes: bound the reservation by what is present.
             columns.reserveCapacity(min(count, r.remaining / 10))
             for _ in 0..<count {
-                columns.append(.init(flags: try r.u8("column flags"), name: try r.string("column name"),
-                                     typeOID: try r.u32("column type"), typeModifier: try r.i32("column typmod")))
+                columns.append(
+                    .init(
+                        flags: try r.u8("column flags"), name: try r.string("column name"),
+                        typeOID: try r.u32("column type"), typeModifier: try r.i32("column typmod")))
             }
-            return .relation(.init(xid: x, relid: relid, namespace: namespace, name: name,
-                                   replicaIdentity: identity, columns: columns))
+            return .relation(
+                .init(
+                    xid: x, relid: relid, namespace: namespace, name: name,
+                    replicaIdentity: identity, columns: columns))
         case UInt8(ascii: "Y"):
-            return .type(xid: try xid(), oid: try r.u32("type OID"), namespace: try r.string("type namespace"),
-                         name: try r.string("type name"))
+            return .type(
+                xid: try xid(), oid: try r.u32("type OID"), namespace: try r.string("type namespace"),
+                name: try r.string("type name"))
         case UInt8(ascii: "I"):
             let x = try xid()
             let relid = try r.u32("relid")
@@ -98,16 +104,18 @@ public struct PgOutputParser: Sendable {
             let lsn = try r.u64("message LSN")
             let prefix = try r.string("message prefix")
             let length = try r.length("message length")
-            return .message(xid: x, transactional: flags & 1 != 0, lsn: lsn, prefix: prefix,
-                            content: try r.take(length, "message content"))
+            return .message(
+                xid: x, transactional: flags & 1 != 0, lsn: lsn, prefix: prefix,
+                content: try r.take(length, "message content"))
         case UInt8(ascii: "S"):
             let x = try r.u32("xid")
             return .streamStart(xid: x, firstSegment: try r.u8("first segment") == 1)
         case UInt8(ascii: "E"):
             return .streamStop
         case UInt8(ascii: "c"):
-            return .streamCommit(xid: try r.u32("xid"), flags: try r.u8("flags"), commitLSN: try r.u64("commit LSN"),
-                                 endLSN: try r.u64("end LSN"), commitTime: try r.i64("commit time"))
+            return .streamCommit(
+                xid: try r.u32("xid"), flags: try r.u8("flags"), commitLSN: try r.u64("commit LSN"),
+                endLSN: try r.u64("end LSN"), commitTime: try r.i64("commit time"))
         case UInt8(ascii: "A"):
             return .streamAbort(xid: try r.u32("xid"), subxid: try r.u32("subtransaction xid"))
         default:

@@ -20,12 +20,14 @@ public enum ReplicationMessage: Hashable, Sendable {
         switch kind {
         case UInt8(ascii: "w"):
             guard bytes.count >= 25 else { throw .truncated(kind: kind, length: bytes.count) }
-            return .xlogData(walStart: LSN(readUInt64(bytes, 1)), walEnd: LSN(readUInt64(bytes, 9)),
-                             sendTime: Int64(bitPattern: readUInt64(bytes, 17)), data: Array(bytes[25...]))
+            return .xlogData(
+                walStart: LSN(readUInt64(bytes, 1)), walEnd: LSN(readUInt64(bytes, 9)),
+                sendTime: Int64(bitPattern: readUInt64(bytes, 17)), data: Array(bytes[25...]))
         case UInt8(ascii: "k"):
             guard bytes.count >= 18 else { throw .truncated(kind: kind, length: bytes.count) }
-            return .keepalive(walEnd: LSN(readUInt64(bytes, 1)), sendTime: Int64(bitPattern: readUInt64(bytes, 9)),
-                              replyRequested: bytes[17] != 0)
+            return .keepalive(
+                walEnd: LSN(readUInt64(bytes, 1)), sendTime: Int64(bitPattern: readUInt64(bytes, 9)),
+                replyRequested: bytes[17] != 0)
         default:
             throw .unknownKind(kind)
         }
@@ -34,12 +36,16 @@ public enum ReplicationMessage: Hashable, Sendable {
     /// The Standby status update: `write` is what was received, `flush` what may be
     /// confirmed to the slot (the server advances `confirmed_flush_lsn` to it and may
     /// recycle WAL before it), `apply` is reported equal to `flush`.
-    public static func standbyStatus(write: LSN, flush: LSN, apply: LSN, clock: Int64,
-                                     replyRequested: Bool = false) -> [UInt8] {
+    public static func standbyStatus(
+        write: LSN, flush: LSN, apply: LSN, clock: Int64,
+        replyRequested: Bool = false
+    ) -> [UInt8] {
         var out: [UInt8] = [UInt8(ascii: "r")]
         out.reserveCapacity(34)
         for value in [write.rawValue, flush.rawValue, apply.rawValue, UInt64(bitPattern: clock)] {
-            for shift in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
+            for shift in stride(from: 56, through: 0, by: -8) {
+                out.append(UInt8(truncatingIfNeeded: value >> UInt64(shift)))
+            }
         }
         out.append(replyRequested ? 1 : 0)
         return out
@@ -97,7 +103,9 @@ public struct SlotFeedback: Sendable {
     public var idleInterval: UInt64
 
     /// `start` is the slot's `confirmed_flush_lsn` when streaming began.
-    public init(start: LSN, changeDelayNanoseconds: UInt64 = 1_000_000_000, idleIntervalNanoseconds: UInt64 = 10_000_000_000) {
+    public init(
+        start: LSN, changeDelayNanoseconds: UInt64 = 1_000_000_000, idleIntervalNanoseconds: UInt64 = 10_000_000_000
+    ) {
         received = start
         confirmed = start
         changeDelay = changeDelayNanoseconds
@@ -130,7 +138,8 @@ public struct SlotFeedback: Sendable {
         guard due else { return nil }
         lastSentAt = now
         lastSentConfirmed = confirmed
-        return ReplicationMessage.standbyStatus(write: max(received, confirmed), flush: confirmed, apply: confirmed,
-                                                clock: clock)
+        return ReplicationMessage.standbyStatus(
+            write: max(received, confirmed), flush: confirmed, apply: confirmed,
+            clock: clock)
     }
 }

@@ -107,7 +107,8 @@ public struct LinkCloseReason: Hashable, Sendable, OperatorError {
         switch problem {
         case .peerError(let message): Self.hint(for: message.code, fromPeer: true)
         case .malformedFrame(let error): error.hint
-        case .connectionLost: "The link reconnects with backoff; check the network between the sites if it keeps dropping."
+        case .connectionLost:
+            "The link reconnects with backoff; check the network between the sites if it keeps dropping."
         default: Self.hint(for: problem.errorCode ?? .internalError, fromPeer: false)
         }
     }
@@ -135,7 +136,8 @@ public struct LinkCloseReason: Hashable, Sendable, OperatorError {
         case .heartbeatTimeout:
             "Check the network path between the sites; the link reconnects on its own."
         case .shuttingDown:
-            fromPeer ? "The peer's agent is stopping; the link reconnects when it is back."
+            fromPeer
+                ? "The peer's agent is stopping; the link reconnects when it is back."
                 : "The link reconnects when this site's agent starts again."
         case .spoolFailure:
             "Free space on, or repair, the DR site's spool directory; intake resumes when the link reconnects."

@@ -31,7 +31,7 @@ public struct LinkEstimates: Hashable, Sendable {
     /// one-way delay earlier, so the figure is biased by that delay.
     mutating func recordHello(peerWall: Timestamp, localWall: Timestamp) {
         guard sampleCount == 0,
-              let difference = checkedDifference(peerWall.microsecondsSinceEpoch, localWall.microsecondsSinceEpoch)
+            let difference = checkedDifference(peerWall.microsecondsSinceEpoch, localWall.microsecondsSinceEpoch)
         else { return }
         clockOffset = .microseconds(difference)
     }

@@ -192,8 +192,9 @@ private struct FieldReader {
         }
         let resumePoint = try u64("resume point")
         let wall = try i64("wall clock")
-        return LinkHello(version: version, pair: pair, site: site, role: role, stream: stream,
-                         resumePoint: resumePoint, wallClock: Timestamp(microsecondsSinceEpoch: wall))
+        return LinkHello(
+            version: version, pair: pair, site: site, role: role, stream: stream,
+            resumePoint: resumePoint, wallClock: Timestamp(microsecondsSinceEpoch: wall))
     }
 
     mutating func ack() throws(LinkFrameError) -> LinkAck {
@@ -222,11 +223,13 @@ private struct FieldReader {
         let wall = try i64("wall clock")
         var echo: LinkHeartbeat.Echo?
         if try flag("echo flag") {
-            echo = LinkHeartbeat.Echo(monotonicMicroseconds: try u64("echoed monotonic time"),
-                                      heldMicroseconds: try u64("echo hold time"))
+            echo = LinkHeartbeat.Echo(
+                monotonicMicroseconds: try u64("echoed monotonic time"),
+                heldMicroseconds: try u64("echo hold time"))
         }
-        return LinkHeartbeat(monotonicMicroseconds: monotonic, wallClock: Timestamp(microsecondsSinceEpoch: wall),
-                             echo: echo)
+        return LinkHeartbeat(
+            monotonicMicroseconds: monotonic, wallClock: Timestamp(microsecondsSinceEpoch: wall),
+            echo: echo)
     }
 
     mutating func errorMessage() throws(LinkFrameError) -> LinkErrorMessage {

@@ -23,7 +23,9 @@ public struct LinkFrameEncoder: Sendable {
     /// Appends one frame to `out`. On error `out` is left as it was.
     public func encode(_ message: LinkMessage, into out: inout [UInt8]) throws(LinkFrameError) {
         let start = out.count
-        if case .batch(_, let frame) = message { out.reserveCapacity(start + LinkFrameLimits.batchOverhead + frame.count) }
+        if case .batch(_, let frame) = message {
+            out.reserveCapacity(start + LinkFrameLimits.batchOverhead + frame.count)
+        }
         out.append(contentsOf: [0, 0, 0, 0, message.kind.rawValue])
         do throws(LinkFrameError) {
             try writePayload(message, into: &out)
@@ -122,7 +124,6 @@ public struct LinkFrameEncoder: Sendable {
 func clampedFrameLength(_ value: Int) -> Int {
     min(max(value, LinkFrameLimits.minimumMaximumFrameLength), LinkFrameLimits.largestExpressibleFrameLength)
 }
-
 
 extension [UInt8] {
     mutating func appendLE<T: FixedWidthInteger>(_ value: T) {

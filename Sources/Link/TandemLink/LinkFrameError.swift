@@ -92,7 +92,8 @@ public enum LinkUsageError: Error, Hashable, Sendable, OperatorError {
         switch self {
         case let .wrongRole(event, role): "\(event) does not apply to the \(role) side of the link"
         case .alreadyConnected: "connected reported while the previous connection is still open"
-        case let .outOfOrderOffer(expected, offered): "batch \(offered) offered, but the link expects batch \(expected) next"
+        case let .outOfOrderOffer(expected, offered):
+            "batch \(offered) offered, but the link expects batch \(expected) next"
         case let .offerWhileWaiting(waiting, offered):
             "batch \(offered) offered while batch \(waiting) still waits for the window"
         case .emptyBatch(let sequence): "batch \(sequence) offered with a size of zero"

@@ -79,8 +79,10 @@ public struct LinkHello: Hashable, Sendable {
     /// offset estimate (heartbeats refine it).
     public var wallClock: Timestamp
 
-    public init(version: UInt16 = LinkProtocol.currentVersion, pair: LinkName, site: LinkName,
-                role: LinkDataRole, stream: StreamID?, resumePoint: UInt64, wallClock: Timestamp) {
+    public init(
+        version: UInt16 = LinkProtocol.currentVersion, pair: LinkName, site: LinkName,
+        role: LinkDataRole, stream: StreamID?, resumePoint: UInt64, wallClock: Timestamp
+    ) {
         self.version = version
         self.pair = pair
         self.site = site

@@ -95,4 +95,3 @@ public struct LinkTime: Hashable, Sendable {
         self.wall = wall
     }
 }
-

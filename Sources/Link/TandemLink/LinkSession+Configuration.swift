@@ -31,12 +31,14 @@ extension LinkSession {
         public static let defaultHeartbeatInterval: Duration = .seconds(1)
         public static let defaultHeartbeatTimeout: Duration = .seconds(10)
 
-        public init(pair: LinkName, localSite: LinkName, peerSite: LinkName, dataRole: LinkDataRole,
-                    transportRole: LinkTransportRole, stream: StreamID? = nil,
-                    windowBytes: Int = Configuration.defaultWindowBytes,
-                    heartbeatInterval: Duration = Configuration.defaultHeartbeatInterval,
-                    heartbeatTimeout: Duration = Configuration.defaultHeartbeatTimeout,
-                    maximumFrameLength: Int = LinkFrameLimits.defaultMaximumFrameLength) {
+        public init(
+            pair: LinkName, localSite: LinkName, peerSite: LinkName, dataRole: LinkDataRole,
+            transportRole: LinkTransportRole, stream: StreamID? = nil,
+            windowBytes: Int = Configuration.defaultWindowBytes,
+            heartbeatInterval: Duration = Configuration.defaultHeartbeatInterval,
+            heartbeatTimeout: Duration = Configuration.defaultHeartbeatTimeout,
+            maximumFrameLength: Int = LinkFrameLimits.defaultMaximumFrameLength
+        ) {
             self.pair = pair
             self.localSite = localSite
             self.peerSite = peerSite
@@ -79,7 +81,9 @@ extension LinkSession {
             guard frameRange.contains(maximumFrameLength) else {
                 throw LinkConfigurationError(
                     "maximum frame length \(maximumFrameLength) is outside \(frameRange.lowerBound)...\(frameRange.upperBound)",
-                    hint: "Keep the default of \(LinkFrameLimits.defaultMaximumFrameLength) bytes unless batches are larger.")
+                    hint:
+                        "Keep the default of \(LinkFrameLimits.defaultMaximumFrameLength) bytes unless batches are larger."
+                )
             }
         }
     }

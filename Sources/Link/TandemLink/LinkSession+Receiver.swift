@@ -91,7 +91,12 @@ extension LinkSession {
     /// Called only when durable or applied progress changed (or on establishment),
     /// so every ACK carries news and none is repeated.
     mutating func acknowledge() -> [LinkAction] {
-        [.send(.ack(LinkAck(durable: receiver.durable, applied: receiver.applied,
-                            appliedPosition: receiver.appliedPosition)))]
+        [
+            .send(
+                .ack(
+                    LinkAck(
+                        durable: receiver.durable, applied: receiver.applied,
+                        appliedPosition: receiver.appliedPosition)))
+        ]
     }
 }

@@ -130,7 +130,9 @@ extension LinkSession {
     /// Sender: batches sent and not yet acknowledged as durable.
     public var batchesInFlight: Int { sender.inFlight.count }
     /// Sender: the sequence `offer` expects next (nil unless established).
-    public var nextSequenceToSend: UInt64? { phase == .established && configuration.dataRole == .sender ? sender.nextToSend : nil }
+    public var nextSequenceToSend: UInt64? {
+        phase == .established && configuration.dataRole == .sender ? sender.nextToSend : nil
+    }
     /// Sender: the offer waiting for the window, if any.
     public var waitingOffer: UInt64? { sender.waiting?.sequence }
     /// Sender: the highest batch the receiver has acknowledged as durable, ever.
@@ -143,12 +145,14 @@ extension LinkSession {
 
     mutating func receiveAck(_ ack: LinkAck) -> [LinkAction] {
         guard ack.durable >= sender.peerDurable else {
-            return fail(.protocolViolation(
-                "ACK durable batch \(ack.durable) is below batch \(sender.peerDurable), already acknowledged"))
+            return fail(
+                .protocolViolation(
+                    "ACK durable batch \(ack.durable) is below batch \(sender.peerDurable), already acknowledged"))
         }
         guard ack.durable <= sender.highestSent else {
-            return fail(.protocolViolation(
-                "ACK says batch \(ack.durable) is durable, but only batches up to \(sender.highestSent) were sent"))
+            return fail(
+                .protocolViolation(
+                    "ACK says batch \(ack.durable) is durable, but only batches up to \(sender.highestSent) were sent"))
         }
         guard ack.applied <= ack.durable else {
             return fail(.protocolViolation("ACK applied batch \(ack.applied) is beyond durable batch \(ack.durable)"))
@@ -162,12 +166,15 @@ extension LinkSession {
 
         var actions: [LinkAction] = []
         if ack.durable > sender.acknowledgedDurable || ack.applied != sender.reportedApplied
-            || ack.appliedPosition != sender.reportedPosition {
+            || ack.appliedPosition != sender.reportedPosition
+        {
             sender.acknowledgedDurable = max(sender.acknowledgedDurable, ack.durable)
             sender.reportedApplied = ack.applied
             sender.reportedPosition = ack.appliedPosition
-            actions.append(.acknowledged(durable: sender.acknowledgedDurable, applied: ack.applied,
-                                         position: ack.appliedPosition))
+            actions.append(
+                .acknowledged(
+                    durable: sender.acknowledgedDurable, applied: ack.applied,
+                    position: ack.appliedPosition))
         }
         if let waiting = sender.waiting, fitsWindow(waiting.size) {
             sender.waiting = nil

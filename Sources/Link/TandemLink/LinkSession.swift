@@ -75,8 +75,10 @@ public struct LinkSession: Sendable {
     ///     highest batch it knows to be durable at the receiver (0 if unknown); a
     ///     receiver that later resumes below it is refused (`resumeRegressed`).
     ///   - applied, appliedPosition: receiver: its apply checkpoint. Ignored for a sender.
-    public init(configuration: Configuration, durable: UInt64 = 0, applied: UInt64 = 0,
-                appliedPosition: Position? = nil) throws(LinkConfigurationError) {
+    public init(
+        configuration: Configuration, durable: UInt64 = 0, applied: UInt64 = 0,
+        appliedPosition: Position? = nil
+    ) throws(LinkConfigurationError) {
         try configuration.validate()
         guard durable < .max else {
             throw LinkConfigurationError("durable batch \(durable) is out of range", hint: "Check the spool's state.")
@@ -88,8 +90,9 @@ public struct LinkSession: Sendable {
         }
         self.configuration = configuration
         sender = SenderProgress(acknowledgedDurable: durable)
-        receiver = ReceiverProgress(highestReceived: durable, durable: durable, applied: applied,
-                                    appliedPosition: appliedPosition, stream: configuration.stream)
+        receiver = ReceiverProgress(
+            highestReceived: durable, durable: durable, applied: applied,
+            appliedPosition: appliedPosition, stream: configuration.stream)
     }
 
     // MARK: - Events from the transport
@@ -97,8 +100,9 @@ public struct LinkSession: Sendable {
     /// The transport connected (TLS handshake done, peer certificate verified).
     public mutating func connected(at time: LinkTime) throws(LinkUsageError) -> [LinkAction] {
         guard phase == .idle || phase == .closed else { throw .alreadyConnected }
-        connection = Connection(origin: time.monotonic, lastReceived: time.monotonic,
-                                lastHeartbeatSent: time.monotonic, lastTime: time)
+        connection = Connection(
+            origin: time.monotonic, lastReceived: time.monotonic,
+            lastHeartbeatSent: time.monotonic, lastTime: time)
         estimates = LinkEstimates()
         peer = nil
         closeReason = nil
@@ -148,7 +152,7 @@ public struct LinkSession: Sendable {
             return fail(.heartbeatTimeout(silentFor: silence))
         }
         guard phase == .established,
-              time.monotonic - connection.lastHeartbeatSent >= configuration.heartbeatInterval
+            time.monotonic - connection.lastHeartbeatSent >= configuration.heartbeatInterval
         else { return [] }
         self.connection?.lastHeartbeatSent = time.monotonic
         return [.send(.heartbeat(makeHeartbeat(at: time)))]
@@ -205,14 +209,18 @@ public struct LinkSession: Sendable {
 
     mutating func sendHello(at time: LinkTime) -> LinkAction {
         connection?.helloSent = true
-        let resumePoint = switch configuration.dataRole {
-        case .sender: max(sender.highestAvailable, sender.acknowledgedDurable)
-        case .receiver: receiver.durable
-        }
-        return .send(.hello(LinkHello(
-            version: LinkProtocol.currentVersion, pair: configuration.pair, site: configuration.localSite,
-            role: configuration.dataRole, stream: configuration.dataRole == .sender ? configuration.stream : receiver.stream,
-            resumePoint: resumePoint, wallClock: time.wall)))
+        let resumePoint =
+            switch configuration.dataRole {
+            case .sender: max(sender.highestAvailable, sender.acknowledgedDurable)
+            case .receiver: receiver.durable
+            }
+        return .send(
+            .hello(
+                LinkHello(
+                    version: LinkProtocol.currentVersion, pair: configuration.pair, site: configuration.localSite,
+                    role: configuration.dataRole,
+                    stream: configuration.dataRole == .sender ? configuration.stream : receiver.stream,
+                    resumePoint: resumePoint, wallClock: time.wall)))
     }
 
     private mutating func receiveHandshake(_ message: LinkMessage, at time: LinkTime) -> [LinkAction] {
@@ -323,16 +331,18 @@ public struct LinkSession: Sendable {
 
     private mutating func receiveHeartbeat(_ heartbeat: LinkHeartbeat, at time: LinkTime) {
         guard let connection else { return }
-        self.connection?.peerHeartbeat = PeerHeartbeat(monotonicMicroseconds: heartbeat.monotonicMicroseconds,
-                                                       receivedAt: time.monotonic)
+        self.connection?.peerHeartbeat = PeerHeartbeat(
+            monotonicMicroseconds: heartbeat.monotonicMicroseconds,
+            receivedAt: time.monotonic)
         guard let echo = heartbeat.echo,
-              let sentOffset = Int64(exactly: echo.monotonicMicroseconds),
-              let held = Int64(exactly: echo.heldMicroseconds)
+            let sentOffset = Int64(exactly: echo.monotonicMicroseconds),
+            let held = Int64(exactly: echo.heldMicroseconds)
         else { return }
         let sentAt = connection.origin + .microseconds(sentOffset)
         guard sentAt <= time.monotonic else { return }
-        estimates.recordEcho(elapsed: time.monotonic - sentAt, held: .microseconds(held),
-                             peerWall: heartbeat.wallClock, localWall: time.wall)
+        estimates.recordEcho(
+            elapsed: time.monotonic - sentAt, held: .microseconds(held),
+            peerWall: heartbeat.wallClock, localWall: time.wall)
     }
 
     private func makeHeartbeat(at time: LinkTime) -> LinkHeartbeat {

@@ -43,7 +43,9 @@ public struct RoleJournal: Sendable {
         } catch {
             throw JournalError(
                 "the pair journal \(path) is damaged: \(error.reason)",
-                hint: "It should hold `role=shipper` or `role=applier`; restore it from the other site's view of the pair.")
+                hint:
+                    "It should hold `role=shipper` or `role=applier`; restore it from the other site's view of the pair."
+            )
         }
     }
 
@@ -52,7 +54,9 @@ public struct RoleJournal: Sendable {
         let record = StateRecord([("role", role.rawValue)])
         do {
             try file.replace(
-                with: record.rendered(comment: ["Tandem pair journal: this site's role. Changed only by switchover procedures."]),
+                with: record.rendered(comment: [
+                    "Tandem pair journal: this site's role. Changed only by switchover procedures."
+                ]),
                 permissions: 0o644)
         } catch {
             throw JournalError("cannot write the pair journal: \(error.description)", hint: error.hint)
@@ -65,7 +69,8 @@ public struct RoleJournal: Sendable {
             if let requested, requested != recorded {
                 throw JournalError(
                     "--role \(requested.rawValue) disagrees with the pair journal (\(path)), which says this site is the \(recorded.rawValue)",
-                    hint: "Roles change only through a switchover; leave --role out to run as the \(recorded.rawValue).")
+                    hint: "Roles change only through a switchover; leave --role out to run as the \(recorded.rawValue)."
+                )
             }
             return recorded
         }

@@ -154,10 +154,12 @@ public struct ApplierCore {
         }
         guard header.stream == stream else {
             return .invalidField(
-                .batch, field: "frame", reason: "batch \(sequence) belongs to stream \"\(header.stream)\", expected \"\(stream)\"")
+                .batch, field: "frame",
+                reason: "batch \(sequence) belongs to stream \"\(header.stream)\", expected \"\(stream)\"")
         }
         guard header.sequence == sequence else {
-            return .invalidField(.batch, field: "frame", reason: "batch \(sequence) carries a frame of batch \(header.sequence)")
+            return .invalidField(
+                .batch, field: "frame", reason: "batch \(sequence) carries a frame of batch \(header.sequence)")
         }
         return nil
     }

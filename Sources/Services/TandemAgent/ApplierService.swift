@@ -39,8 +39,10 @@ public final class ApplierService {
     /// Opens (or creates) the stream's spool under `spoolRoot` and reads the sink's checkpoint.
     /// `spoolLimit` is `[spool] max_bytes`: a full spool refuses intake (the connection
     /// closes with the reason, the shipper retries) until apply releases segments.
-    public init(settings: AgentLinkSettings, stream: StreamID, spoolRoot: String, spoolLimit: Int64? = nil,
-                sink: any BatchSink, logger: Logger) throws(AgentError) {
+    public init(
+        settings: AgentLinkSettings, stream: StreamID, spoolRoot: String, spoolLimit: Int64? = nil,
+        sink: any BatchSink, logger: Logger
+    ) throws(AgentError) {
         self.settings = settings
         self.stream = stream
         self.sink = sink
@@ -53,13 +55,15 @@ public final class ApplierService {
         }
         do {
             try FileManager.default.createDirectory(atPath: spoolRoot, withIntermediateDirectories: true)
-            spool = try Spool.open(directory: Spool.streamDirectory(root: spoolRoot, stream: stream), stream: stream,
-                                   options: SpoolOptions(maximumBytes: spoolLimit, firstSequence: checkpoint.sequence + 1))
+            spool = try Spool.open(
+                directory: Spool.streamDirectory(root: spoolRoot, stream: stream), stream: stream,
+                options: SpoolOptions(maximumBytes: spoolLimit, firstSequence: checkpoint.sequence + 1))
         } catch let error as SpoolError {
             throw AgentError("cannot open the spool: \(error.description)", hint: error.hint)
         } catch {
-            throw AgentError("cannot create the spool directory \(spoolRoot): \(error)",
-                             hint: "Check [spool] directory and its permissions.")
+            throw AgentError(
+                "cannot create the spool directory \(spoolRoot): \(error)",
+                hint: "Check [spool] directory and its permissions.")
         }
         let durable = spool.durableSequence
         guard checkpoint.sequence <= durable else {
@@ -69,9 +73,10 @@ public final class ApplierService {
         }
         let session: LinkSession
         do {
-            session = try LinkSession(configuration: settings.sessionConfiguration(role: .receiver, stream: stream),
-                                      durable: durable, applied: checkpoint.sequence,
-                                      appliedPosition: checkpoint.position)
+            session = try LinkSession(
+                configuration: settings.sessionConfiguration(role: .receiver, stream: stream),
+                durable: durable, applied: checkpoint.sequence,
+                appliedPosition: checkpoint.position)
         } catch {
             throw AgentError("link settings: \(error)", hint: "Check the [site] and [link] sections.")
         }
@@ -79,7 +84,9 @@ public final class ApplierService {
         connector = Connector(settings: settings, logger: logger)
         channel = LinkChannel(logger: logger)
         writer = SpoolWriter(spool: spool, events: events)
-        logger.info("applier: stream \(stream) from \(settings.peerSite): spool durable through batch \(durable), applied through \(checkpoint.sequence); \(spool.recovery)")
+        logger.info(
+            "applier: stream \(stream) from \(settings.peerSite): spool durable through batch \(durable), applied through \(checkpoint.sequence); \(spool.recovery)"
+        )
     }
 
     public func run() async throws {
@@ -147,7 +154,9 @@ public final class ApplierService {
         let establishedAt = channel.establishedAt
         channel.detach()
         if let reason {
-            logger.warning("link: connection to \(settings.peerSite) closed: \(reason.description)\(error.map { " (\($0.description))" } ?? "")")
+            logger.warning(
+                "link: connection to \(settings.peerSite) closed: \(reason.description)\(error.map { " (\($0.description))" } ?? "")"
+            )
         }
         connector.connectionEnded(establishedAt: establishedAt)
     }
@@ -159,7 +168,9 @@ public final class ApplierService {
                 channel.queue(message)
             case .established(let peer, let durable):
                 channel.establishedAt = .now
-                logger.info("link: established with \(peer.site) (shipper has batches through \(peer.resumePoint); durable here through \(durable))")
+                logger.info(
+                    "link: established with \(peer.site) (shipper has batches through \(peer.resumePoint); durable here through \(durable))"
+                )
             case .store(let frames, let epoch):
                 writer.enqueue(frames.map { ($0.sequence, $0.frame) }, epoch: epoch)
             case .close(let reason):

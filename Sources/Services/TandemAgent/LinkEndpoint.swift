@@ -1,11 +1,11 @@
 import ApplyKit
 import Foundation
 import Logging
+import TLSSupport
 import TandemConfig
 import TandemCore
 import TandemLink
 import TandemTransport
-import TLSSupport
 
 /// How an agent reaches its peer and runs the link, independent of its data role.
 public struct AgentLinkSettings: Sendable {
@@ -23,11 +23,13 @@ public struct AgentLinkSettings: Sendable {
     public var heartbeatTimeout: Duration
     public var windowBytes: Int
 
-    public init(pair: LinkName, localSite: LinkName, peerSite: LinkName, mode: LinkMode, caFile: String,
-                certificateFile: String, keyFile: String, backoff: ReconnectBackoff = ReconnectBackoff(),
-                heartbeatInterval: Duration = LinkSession.Configuration.defaultHeartbeatInterval,
-                heartbeatTimeout: Duration = LinkSession.Configuration.defaultHeartbeatTimeout,
-                windowBytes: Int = LinkSession.Configuration.defaultWindowBytes) {
+    public init(
+        pair: LinkName, localSite: LinkName, peerSite: LinkName, mode: LinkMode, caFile: String,
+        certificateFile: String, keyFile: String, backoff: ReconnectBackoff = ReconnectBackoff(),
+        heartbeatInterval: Duration = LinkSession.Configuration.defaultHeartbeatInterval,
+        heartbeatTimeout: Duration = LinkSession.Configuration.defaultHeartbeatTimeout,
+        windowBytes: Int = LinkSession.Configuration.defaultWindowBytes
+    ) {
         self.pair = pair
         self.localSite = localSite
         self.peerSite = peerSite
@@ -44,13 +46,15 @@ public struct AgentLinkSettings: Sendable {
     /// Reads the link settings of a loaded site configuration.
     public init(config: SiteConfig) throws(AgentError) {
         guard let pair = LinkName(config.site.pair), let local = LinkName(config.site.name),
-              let peer = LinkName(config.link.peerSite)
+            let peer = LinkName(config.link.peerSite)
         else {
-            throw AgentError("site, pair or peer name is not usable on the link",
-                             hint: "Use names of letters, digits, '.', '_' and '-', as `tandem pair init` writes them.")
+            throw AgentError(
+                "site, pair or peer name is not usable on the link",
+                hint: "Use names of letters, digits, '.', '_' and '-', as `tandem pair init` writes them.")
         }
-        self.init(pair: pair, localSite: local, peerSite: peer, mode: config.link.mode, caFile: config.link.caFile,
-                  certificateFile: config.link.certificateFile, keyFile: config.link.keyFile)
+        self.init(
+            pair: pair, localSite: local, peerSite: peer, mode: config.link.mode, caFile: config.link.caFile,
+            certificateFile: config.link.certificateFile, keyFile: config.link.keyFile)
     }
 
     public var transportRole: LinkTransportRole {
@@ -123,18 +127,21 @@ final class Connector: Sendable {
     func start(events: EventQueue<AgentEvent>) throws(AgentError) -> Task<Void, Never> {
         let context: TLSContext
         do {
-            context = try TLSContext(role: settings.transportRole == .server ? .server : .client,
-                                     caFile: settings.caFile, certificateFile: settings.certificateFile,
-                                     keyFile: settings.keyFile)
+            context = try TLSContext(
+                role: settings.transportRole == .server ? .server : .client,
+                caFile: settings.caFile, certificateFile: settings.certificateFile,
+                keyFile: settings.keyFile)
         } catch {
-            throw AgentError("cannot load the link's TLS material: \(error)",
-                             hint: "Check [link] ca, certificate and key; `tandem pair init` writes them.")
+            throw AgentError(
+                "cannot load the link's TLS material: \(error)",
+                hint: "Check [link] ca, certificate and key; `tandem pair init` writes them.")
         }
         switch settings.mode {
         case .listen(let host, let port):
             let listener: TLSListener
             do {
-                listener = try TLSListener(host: host, port: port, context: context, peerSite: settings.peerSite.rawValue)
+                listener = try TLSListener(
+                    host: host, port: port, context: context, peerSite: settings.peerSite.rawValue)
             } catch {
                 throw AgentError("cannot listen on \(settings.mode.address): \(error.description)", hint: error.hint)
             }
@@ -179,7 +186,9 @@ final class Connector: Sendable {
         while !Task.isCancelled {
             do {
                 let connection = try await dialer.connect(host: host, port: port)
-                if let line = repeated.recovered(at: .now) { logger.info("link: \(settings.peerSite) reachable again: \(line)") }
+                if let line = repeated.recovered(at: .now) {
+                    logger.info("link: \(settings.peerSite) reachable again: \(line)")
+                }
                 epoch += 1
                 events.post(.connected(connection, epoch: epoch))
                 let establishedAt = await iterator.next() ?? nil
@@ -188,8 +197,8 @@ final class Connector: Sendable {
             } catch {
                 let delay = backoff.nextDelay(using: &random)
                 if let line = repeated.failed(
-                    "cannot connect to \(settings.peerSite) at \(settings.mode.address): \(error.description)", at: .now)
-                {
+                    "cannot connect to \(settings.peerSite) at \(settings.mode.address): \(error.description)", at: .now
+                ) {
                     logger.warning("link: \(line); retrying with backoff (next in \(delay.secondsText))")
                 }
                 try? await Task.sleep(for: delay)
@@ -200,7 +209,6 @@ final class Connector: Sendable {
         }
     }
 }
-
 
 /// Now, for the session: the monotonic clock and the wall clock.
 func linkTime() -> LinkTime {
@@ -235,7 +243,9 @@ final class LinkChannel {
         decoder = LinkFrameDecoder()
         output = []
         establishedAt = nil
-        logger.info("link: connected to \(connection.peerSite) at \(connection.peerAddress) (\(connection.protocolVersion), \(connection.cipherSuite))")
+        logger.info(
+            "link: connected to \(connection.peerSite) at \(connection.peerAddress) (\(connection.protocolVersion), \(connection.cipherSuite))"
+        )
         reader = Task {
             do throws(TransportError) {
                 while let chunk = try await connection.receive() {

@@ -36,8 +36,9 @@ struct Outbox {
 
     mutating func append(_ batch: SourceBatch) throws(AgentError) {
         guard batch.sequence == nextSequence else {
-            throw AgentError("the source produced batch \(batch.sequence), expected \(nextSequence)",
-                             hint: "This is a bug in the source; report it.")
+            throw AgentError(
+                "the source produced batch \(batch.sequence), expected \(nextSequence)",
+                hint: "This is a bug in the source; report it.")
         }
         entries.append(batch)
         bytes += batch.frame.count

@@ -27,7 +27,8 @@ public final class ShipperService {
         self.source = source
         self.logger = logger
         do {
-            let session = try LinkSession(configuration: settings.sessionConfiguration(role: .sender, stream: source.stream))
+            let session = try LinkSession(
+                configuration: settings.sessionConfiguration(role: .sender, stream: source.stream))
             core = ShipperCore(session: session, outboxBatches: maximumBatches)
         } catch {
             throw AgentError("link settings: \(error)", hint: "Check the [site] and [link] sections.")
@@ -93,7 +94,8 @@ public final class ShipperService {
         channel.detach()
         if let reason {
             logger.warning(
-                "link: connection to \(settings.peerSite) closed: \(reason.description)\(error.map { " (\($0.description))" } ?? "")")
+                "link: connection to \(settings.peerSite) closed: \(reason.description)\(error.map { " (\($0.description))" } ?? "")"
+            )
         }
         connector.connectionEnded(establishedAt: establishedAt)
     }

@@ -5,9 +5,9 @@ import TandemCodec
 import TandemCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Test-only batches: batch N is a pure function of N, so a restarted shipper can
@@ -17,8 +17,9 @@ public enum SyntheticBatches {
     public static let relation = Relation(
         name: RelationName(schema: "synthetic", name: "stream"),
         columns: [
-            Column(name: "id", type: .integer(bits: 64, signed: true), nativeType: "bigint", isKey: true,
-                   isNullable: false),
+            Column(
+                name: "id", type: .integer(bits: 64, signed: true), nativeType: "bigint", isKey: true,
+                isNullable: false),
             Column(name: "payload", type: .text, nativeType: "text"),
         ])
 
@@ -34,8 +35,11 @@ public enum SyntheticBatches {
         let transaction = Transaction(
             commitPosition: position(of: sequence),
             commitTime: Timestamp(microsecondsSinceEpoch: 1_700_000_000_000_000 + Int64(sequence)),
-            changes: [RowChange(relation: relation, kind: .insert,
-                                new: [.int(Int64(sequence)), .text(payload)])])
+            changes: [
+                RowChange(
+                    relation: relation, kind: .insert,
+                    new: [.int(Int64(sequence)), .text(payload)])
+            ])
         return Batch(stream: stream, sequence: sequence, transactions: [transaction])
     }
 
@@ -143,7 +147,8 @@ public final class SyntheticSink: BatchSink, @unchecked Sendable {
         current = .empty
         let text = String(decoding: data.prefix(keep), as: UTF8.self)
         if let last = text.split(separator: "\n").last,
-           let sequence = last.split(separator: " ").first.flatMap({ UInt64($0) }) {
+            let sequence = last.split(separator: " ").first.flatMap({ UInt64($0) })
+        {
             current = SinkCheckpoint(sequence: sequence, position: SyntheticBatches.position(of: sequence))
         }
         lseek(descriptor, 0, SEEK_END)
@@ -168,7 +173,9 @@ public final class SyntheticSink: BatchSink, @unchecked Sendable {
         var bytes = Array(text.utf8)
         var offset = 0
         while offset < bytes.count {
-            let written = bytes.withUnsafeMutableBytes { write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+            let written = bytes.withUnsafeMutableBytes {
+                write(descriptor, $0.baseAddress! + offset, $0.count - offset)
+            }
             guard written > 0 else {
                 throw Failure(description: "synthetic sink write to \(path): \(String(cString: strerror(errno)))")
             }

@@ -1,3 +1,6 @@
+import TandemCodec
+import TandemCore
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
@@ -5,8 +8,6 @@
 #elseif canImport(Darwin)
     import Darwin
 #endif
-import TandemCodec
-import TandemCore
 
 /// How a spool is laid out and bounded.
 public struct SpoolOptions: Sendable, Hashable {
@@ -27,8 +28,10 @@ public struct SpoolOptions: Sendable, Hashable {
     /// Limits for the frame check done on every appended frame.
     public var frameLimits: BatchLimits
 
-    public init(segmentBytes: Int64 = SpoolOptions.defaultSegmentBytes, maximumBytes: Int64? = nil,
-                firstSequence: UInt64 = 1, frameLimits: BatchLimits = .default) {
+    public init(
+        segmentBytes: Int64 = SpoolOptions.defaultSegmentBytes, maximumBytes: Int64? = nil,
+        firstSequence: UInt64 = 1, frameLimits: BatchLimits = .default
+    ) {
         self.segmentBytes = segmentBytes
         self.maximumBytes = maximumBytes
         self.firstSequence = firstSequence
@@ -140,8 +143,10 @@ public final class Spool: @unchecked Sendable {
     /// The record buffer is kept between appends unless one append made it larger than this.
     private static let retainedBufferBytes = 8 * 1024 * 1024
 
-    private init(stream: StreamID, directory: String, options: SpoolOptions, recovery: SpoolRecovery, io: any SpoolIO,
-                 published: Published, directoryFD: Int32, activeFD: Int32, decoder: BatchDecoder) {
+    private init(
+        stream: StreamID, directory: String, options: SpoolOptions, recovery: SpoolRecovery, io: any SpoolIO,
+        published: Published, directoryFD: Int32, activeFD: Int32, decoder: BatchDecoder
+    ) {
         self.stream = stream
         self.directory = directory
         self.options = options
@@ -193,8 +198,10 @@ public final class Spool: @unchecked Sendable {
 
         try lockDirectory(directoryFD, directory: directory, io: io)
         let names = try sys(directory) { () throws(SystemCallError) in try io.listDirectory(directory) }
-        let segmentFiles = names.compactMap { name in SpoolFormat.segmentFirst(fromName: name).map { (first: $0, name: name) } }
-            .sorted { $0.first < $1.first }
+        let segmentFiles = names.compactMap { name in
+            SpoolFormat.segmentFirst(fromName: name).map { (first: $0, name: name) }
+        }
+        .sorted { $0.first < $1.first }
 
         // Identity: read it, or create it when the directory holds no spool yet.
         let identityPath = join(directory, SpoolFormat.identityFileName)
@@ -211,9 +218,11 @@ public final class Spool: @unchecked Sendable {
             }
         } else {
             guard segmentFiles.isEmpty else {
-                throw .notASpool(path: directory, reason: "it holds segment files but no \(SpoolFormat.identityFileName)")
+                throw .notASpool(
+                    path: directory, reason: "it holds segment files but no \(SpoolFormat.identityFileName)")
             }
-            identity = SpoolIdentity(format: SpoolFormat.version, stream: stream.rawValue, firstSequence: options.firstSequence)
+            identity = SpoolIdentity(
+                format: SpoolFormat.version, stream: stream.rawValue, firstSequence: options.firstSequence)
             try writeIdentity(identity, directory: directory, directoryFD: directoryFD, io: io)
             created = true
         }
@@ -226,17 +235,21 @@ public final class Spool: @unchecked Sendable {
         var activeFD: Int32 = -1
         var cut: ScannedSegment?
         if let oldest = segmentFiles.first, oldest.first < identity.firstSequence {
-            throw .corrupt(path: join(directory, oldest.name), offset: 0,
-                           reason: "segment starts at batch \(oldest.first), before the spool's first batch \(identity.firstSequence)")
+            throw .corrupt(
+                path: join(directory, oldest.name), offset: 0,
+                reason:
+                    "segment starts at batch \(oldest.first), before the spool's first batch \(identity.firstSequence)")
         }
         for (index, file) in segmentFiles.enumerated() {
             let path = join(directory, file.name)
             let isNewest = index == segmentFiles.count - 1
             if index > 0 && file.first != next {
-                throw .corrupt(path: path, offset: 0,
-                               reason: file.first > next
-                                   ? "segment starts at batch \(file.first) but the previous one ends at batch \(next - 1): batches \(next)–\(file.first - 1) are missing"
-                                   : "segment starts at batch \(file.first) but the previous one already holds batches up to \(next - 1)")
+                throw .corrupt(
+                    path: path, offset: 0,
+                    reason: file.first > next
+                        ? "segment starts at batch \(file.first) but the previous one ends at batch \(next - 1): batches \(next)–\(file.first - 1) are missing"
+                        : "segment starts at batch \(file.first) but the previous one already holds batches up to \(next - 1)"
+                )
             }
             let fd = try sys(path) { () throws(SystemCallError) in
                 try io.openFile(path, flags: isNewest ? O_RDWR : O_RDONLY, mode: 0)
@@ -259,13 +272,15 @@ public final class Spool: @unchecked Sendable {
             segments.append(Segment(first: file.first, path: path, end: scanned.end))
         }
 
-        let report = SpoolRecovery(created: created, segments: segmentFiles.count, records: records,
-                                   cutFile: cut?.path, cutOffset: cut?.cutOffset, cutBytes: cut?.cutBytes ?? 0,
-                                   cutReason: cut?.cutReason, durableSequence: next - 1)
+        let report = SpoolRecovery(
+            created: created, segments: segmentFiles.count, records: records,
+            cutFile: cut?.path, cutOffset: cut?.cutOffset, cutBytes: cut?.cutBytes ?? 0,
+            cutReason: cut?.cutReason, durableSequence: next - 1)
         succeeded = true
-        return Spool(stream: stream, directory: directory, options: options, recovery: report, io: io,
-                     published: Published(segments: segments, next: next, bytes: bytes),
-                     directoryFD: directoryFD, activeFD: activeFD, decoder: decoder)
+        return Spool(
+            stream: stream, directory: directory, options: options, recovery: report, io: io,
+            published: Published(segments: segments, next: next, bytes: bytes),
+            directoryFD: directoryFD, activeFD: activeFD, decoder: decoder)
     }
 
     // MARK: - Appending
@@ -319,7 +334,8 @@ public final class Spool: @unchecked Sendable {
         recordBuffer.reserveCapacity(Int(size))
         defer { if recordBuffer.capacity > Self.retainedBufferBytes { recordBuffer = [] } }
         for (index, frame) in frames.enumerated() {
-            RecordHeader.appendRecord(frame: frame, sequence: first + UInt64(index), appendStart: first, to: &recordBuffer)
+            RecordHeader.appendRecord(
+                frame: frame, sequence: first + UInt64(index), appendStart: first, to: &recordBuffer)
         }
 
         var fd = activeFD
@@ -376,7 +392,9 @@ public final class Spool: @unchecked Sendable {
                 try io.unlink(path)
                 try io.fsync(directoryFD)
             } catch let cleanup {
-                stop("could not remove the new segment \(path) after a failed directory sync (\(cleanup.call): \(errnoText(cleanup.code)))")
+                stop(
+                    "could not remove the new segment \(path) after a failed directory sync (\(cleanup.call): \(errnoText(cleanup.code)))"
+                )
             }
             throw writeFailure(error, path: directory)
         }
@@ -409,7 +427,9 @@ public final class Spool: @unchecked Sendable {
                 try io.fsync(fd)
             }
         } catch {
-            stop("after \(cause.call) failed (\(errnoText(cause.code))), removing the partial append from \(path) failed too (\(error.call): \(errnoText(error.code)))")
+            stop(
+                "after \(cause.call) failed (\(errnoText(cause.code))), removing the partial append from \(path) failed too (\(error.call): \(errnoText(error.code)))"
+            )
         }
     }
 
@@ -518,9 +538,10 @@ public final class Spool: @unchecked Sendable {
                 if segments[middle].first <= sequence { low = middle + 1 } else { high = middle }
             }
             let holdsAny = segments.first.map { $0.first < published.next } ?? false
-            return ReadView(closed: published.closed, next: published.next,
-                            segment: low > 0 ? segments[low - 1] : nil,
-                            oldest: holdsAny ? segments.first!.first : nil)
+            return ReadView(
+                closed: published.closed, next: published.next,
+                segment: low > 0 ? segments[low - 1] : nil,
+                oldest: holdsAny ? segments.first!.first : nil)
         }
     }
 
@@ -568,7 +589,9 @@ public final class Spool: @unchecked Sendable {
         }
     }
 
-    private static func readIdentity(_ path: String, stream: StreamID, io: any SpoolIO) throws(SpoolError) -> SpoolIdentity {
+    private static func readIdentity(_ path: String, stream: StreamID, io: any SpoolIO) throws(SpoolError)
+        -> SpoolIdentity
+    {
         let bytes = try sys(path) { () throws(SystemCallError) -> [UInt8]? in
             let fd = try io.openFile(path, flags: O_RDONLY, mode: 0)
             defer { io.close(fd) }

@@ -1,3 +1,5 @@
+import CTandemShims
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
@@ -5,7 +7,6 @@
 #elseif canImport(Darwin)
     import Darwin
 #endif
-import CTandemShims
 
 /// Reads durable batches in order, from a given sequence on, while appends go on.
 ///
@@ -64,14 +65,18 @@ public final class SpoolCursor {
             offset = try seek(fd: fd, segment: segment, to: nextSequence)
         }
         let (fd, path) = (current!.fd, current!.path)
-        let (header, headerBytes) = try readHeader(fd: fd, path: path, at: offset, expected: nextSequence, end: segment.end)
-        var frame = try readFully(fd: fd, path: path, at: offset + Int64(SpoolFormat.headerSize),
-                                  count: Int(header.length) + SpoolFormat.trailerSize)
+        let (header, headerBytes) = try readHeader(
+            fd: fd, path: path, at: offset, expected: nextSequence, end: segment.end)
+        var frame = try readFully(
+            fd: fd, path: path, at: offset + Int64(SpoolFormat.headerSize),
+            count: Int(header.length) + SpoolFormat.trailerSize)
         let length = Int(header.length)
         let (crc, stored) = frame.withUnsafeBytes { raw in
             let headerCRC = headerBytes.withUnsafeBytes { tandem_crc32c(0, $0.baseAddress, $0.count) }
-            return (tandem_crc32c(headerCRC, raw.baseAddress, length),
-                    raw.loadUnaligned(fromByteOffset: length, as: UInt32.self).littleEndian)
+            return (
+                tandem_crc32c(headerCRC, raw.baseAddress, length),
+                raw.loadUnaligned(fromByteOffset: length, as: UInt32.self).littleEndian
+            )
         }
         guard crc == stored else {
             throw .corrupt(path: path, offset: offset, reason: "record checksum mismatch in batch \(nextSequence)")
@@ -102,13 +107,18 @@ public final class SpoolCursor {
         }
         let bytes = try readFully(fd: fd, path: path, at: offset, count: SpoolFormat.headerSize)
         guard let header = bytes.withUnsafeBytes({ RecordHeader($0) }) else {
-            throw .corrupt(path: path, offset: offset, reason: "no valid record header where batch \(expected) should start")
+            throw .corrupt(
+                path: path, offset: offset, reason: "no valid record header where batch \(expected) should start")
         }
         guard header.sequence == expected else {
-            throw .corrupt(path: path, offset: offset, reason: "record holds batch \(header.sequence) where batch \(expected) was expected")
+            throw .corrupt(
+                path: path, offset: offset,
+                reason: "record holds batch \(header.sequence) where batch \(expected) was expected")
         }
         guard offset + header.recordSize <= end else {
-            throw .corrupt(path: path, offset: offset, reason: "record of batch \(expected) runs past the durable end of the segment")
+            throw .corrupt(
+                path: path, offset: offset,
+                reason: "record of batch \(expected) runs past the durable end of the segment")
         }
         return (header, bytes)
     }
@@ -119,11 +129,14 @@ public final class SpoolCursor {
         while got < count {
             let n = try sys(path) { () throws(SystemCallError) in
                 try bytes.withMutableRawBytes { (raw) throws(SystemCallError) in
-                    try spool.io.pread(fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[got...]), at: offset + Int64(got))
+                    try spool.io.pread(
+                        fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[got...]), at: offset + Int64(got))
                 }
             }
             guard n > 0 else {
-                throw .corrupt(path: path, offset: offset + Int64(got), reason: "the file ends before the durable end of the segment")
+                throw .corrupt(
+                    path: path, offset: offset + Int64(got),
+                    reason: "the file ends before the durable end of the segment")
             }
             got += n
         }

@@ -55,7 +55,7 @@ enum SpoolFormat {
         guard name.hasSuffix(segmentSuffix) else { return nil }
         let digits = name.dropLast(segmentSuffix.count)
         guard digits.utf8.count == segmentDigits, digits.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
-              let value = UInt64(digits), value >= 1
+            let value = UInt64(digits), value >= 1
         else { return nil }
         return value
     }
@@ -75,8 +75,8 @@ struct RecordHeader: Hashable {
     init?(_ bytes: UnsafeRawBufferPointer) {
         precondition(bytes.count >= SpoolFormat.headerSize)
         guard bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self).littleEndian == SpoolFormat.recordMagic,
-              bytes.loadUnaligned(fromByteOffset: 24, as: UInt32.self).littleEndian
-              == tandem_crc32c(0, bytes.baseAddress, 24)
+            bytes.loadUnaligned(fromByteOffset: 24, as: UInt32.self).littleEndian
+                == tandem_crc32c(0, bytes.baseAddress, 24)
         else { return nil }
         length = bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian
         sequence = bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self).littleEndian
@@ -136,7 +136,9 @@ struct SpoolIdentity: Hashable {
 
     static func parse(_ text: String) -> Result<SpoolIdentity, ParseFailure> {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
-        guard lines.first == "tandem-spool" else { return .failure(.malformed("the identity file does not start with \"tandem-spool\"")) }
+        guard lines.first == "tandem-spool" else {
+            return .failure(.malformed("the identity file does not start with \"tandem-spool\""))
+        }
         var fields: [String: String] = [:]
         for line in lines.dropFirst() {
             guard let space = line.firstIndex(of: " ") else {

@@ -79,7 +79,8 @@ struct POSIXSpoolIO: SpoolIO {
         }
     }
 
-    func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws(SystemCallError) -> Int {
+    func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws(SystemCallError) -> Int
+    {
         while true {
             let n = systemPread(fd, buffer.baseAddress, buffer.count, off_t(offset))
             if n >= 0 { return n }
@@ -100,7 +101,9 @@ struct POSIXSpoolIO: SpoolIO {
     }
 
     func ftruncate(_ fd: Int32, to length: Int64) throws(SystemCallError) {
-        while systemFtruncate(fd, off_t(length)) != 0 { if errno != EINTR { throw SystemCallError("ftruncate", errno) } }
+        while systemFtruncate(fd, off_t(length)) != 0 {
+            if errno != EINTR { throw SystemCallError("ftruncate", errno) }
+        }
     }
 
     func fileSize(_ fd: Int32) throws(SystemCallError) -> Int64 {
@@ -170,7 +173,9 @@ extension Array where Element == UInt8 {
         try withUnsafeBytes { raw in Result { () throws(E) -> R in try body(raw) } }.get()
     }
 
-    mutating func withMutableRawBytes<R, E: Error>(_ body: (UnsafeMutableRawBufferPointer) throws(E) -> R) throws(E) -> R {
+    mutating func withMutableRawBytes<R, E: Error>(_ body: (UnsafeMutableRawBufferPointer) throws(E) -> R) throws(E)
+        -> R
+    {
         try withUnsafeMutableBytes { raw in Result { () throws(E) -> R in try body(raw) } }.get()
     }
 }

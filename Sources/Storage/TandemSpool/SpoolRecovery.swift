@@ -1,3 +1,5 @@
+import CTandemShims
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
@@ -5,7 +7,6 @@
 #elseif canImport(Darwin)
     import Darwin
 #endif
-import CTandemShims
 
 /// What start-up recovery found and did.
 public struct SpoolRecovery: Sendable, Hashable, CustomStringConvertible {
@@ -25,7 +26,8 @@ public struct SpoolRecovery: Sendable, Hashable, CustomStringConvertible {
     public var durableSequence: UInt64
 
     public var description: String {
-        var text = created
+        var text =
+            created
             ? "created an empty spool"
             : "verified \(records) records in \(segments) segments; durable through batch \(durableSequence)"
         if let cutFile, let cutOffset {
@@ -66,7 +68,8 @@ final class FileWindow {
             while got < want {
                 let n: Int
                 do throws(SystemCallError) {
-                    n = try io.pread(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[got..<want]), at: offset + Int64(got))
+                    n = try io.pread(
+                        fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[got..<want]), at: offset + Int64(got))
                 } catch {
                     throw .io(path: path, operation: error.call, errno: error.code)
                 }
@@ -167,7 +170,9 @@ enum SegmentScanner {
         throws(SpoolError) -> ScannedSegment
     {
         let size: Int64
-        do throws(SystemCallError) { size = try io.fileSize(fd) } catch { throw .io(path: path, operation: error.call, errno: error.code) }
+        do throws(SystemCallError) { size = try io.fileSize(fd) } catch {
+            throw .io(path: path, operation: error.call, errno: error.code)
+        }
         let window = FileWindow(io: io, fd: fd, path: path, size: size)
         var result = ScannedSegment(first: first, path: path, end: size, next: first, records: 0)
         var offset: Int64 = 0
@@ -183,18 +188,26 @@ enum SegmentScanner {
                 throw .corrupt(path: path, offset: offset, reason: reason)
             case let .damaged(reason, searchFrom):
                 guard isNewest else {
-                    throw .corrupt(path: path, offset: offset,
-                                   reason: "\(reason), in a segment that is not the newest (it was complete before the next one was started)")
+                    throw .corrupt(
+                        path: path, offset: offset,
+                        reason:
+                            "\(reason), in a segment that is not the newest (it was complete before the next one was started)"
+                    )
                 }
                 if let later = try laterAppend(window, from: searchFrom, damagedSequence: result.next) {
-                    throw .corrupt(path: path, offset: offset,
-                                   reason: "\(reason); the intact record of batch \(later.sequence) at offset \(later.offset) was written by a later append, so this is not a torn write")
+                    throw .corrupt(
+                        path: path, offset: offset,
+                        reason:
+                            "\(reason); the intact record of batch \(later.sequence) at offset \(later.offset) was written by a later append, so this is not a torn write"
+                    )
                 }
                 do throws(SystemCallError) {
                     try io.ftruncate(fd, to: offset)
                     try io.fsync(fd)
                 } catch {
-                    throw .io(path: path, operation: "\(error.call) while cutting a torn tail at offset \(offset)", errno: error.code)
+                    throw .io(
+                        path: path, operation: "\(error.call) while cutting a torn tail at offset \(offset)",
+                        errno: error.code)
                 }
                 result.end = offset
                 result.cutOffset = offset
@@ -206,28 +219,36 @@ enum SegmentScanner {
         return result
     }
 
-    private static func examine(_ window: FileWindow, at offset: Int64, expected: UInt64,
-                                previousAppendStart: UInt64?) throws(SpoolError) -> Examined {
+    private static func examine(
+        _ window: FileWindow, at offset: Int64, expected: UInt64,
+        previousAppendStart: UInt64?
+    ) throws(SpoolError) -> Examined {
         let remaining = window.size - offset
         guard remaining >= Int64(SpoolFormat.headerSize) else {
-            return .damaged(reason: "partial record header (\(remaining) of \(SpoolFormat.headerSize) bytes) where batch \(expected) should start",
-                            searchFrom: window.size)
+            return .damaged(
+                reason:
+                    "partial record header (\(remaining) of \(SpoolFormat.headerSize) bytes) where batch \(expected) should start",
+                searchFrom: window.size)
         }
         guard let header = try window.header(at: offset) else {
-            return .damaged(reason: "no valid record header (bad magic or header checksum) where batch \(expected) should start",
-                            searchFrom: offset + 1)
+            return .damaged(
+                reason: "no valid record header (bad magic or header checksum) where batch \(expected) should start",
+                searchFrom: offset + 1)
         }
         guard header.sequence == expected else {
             let what = header.sequence < expected ? "a duplicate or stale batch" : "a sequence gap"
             return .inconsistent("record holds batch \(header.sequence) where batch \(expected) was expected (\(what))")
         }
         guard header.appendStart == header.sequence || header.appendStart == previousAppendStart else {
-            return .inconsistent("record of batch \(header.sequence) claims an append starting at batch \(header.appendStart), which does not match the records before it")
+            return .inconsistent(
+                "record of batch \(header.sequence) claims an append starting at batch \(header.appendStart), which does not match the records before it"
+            )
         }
         let end = offset + header.recordSize
         guard end <= window.size else {
-            return .damaged(reason: "record of batch \(expected) is cut off (\(remaining) of \(header.recordSize) bytes present)",
-                            searchFrom: window.size)
+            return .damaged(
+                reason: "record of batch \(expected) is cut off (\(remaining) of \(header.recordSize) bytes present)",
+                searchFrom: window.size)
         }
         let covered = Int64(SpoolFormat.headerSize) + Int64(header.length)
         let computed = try window.checksum(from: offset, count: covered)
@@ -247,7 +268,8 @@ enum SegmentScanner {
         let firstMagicByte = Int32(SpoolFormat.recordMagic & 0xFF)
         var position = from
         while position + headerSize <= window.size {
-            let chunk = try window.bytes(at: position, count: Int(min(Int64(FileWindow.capacity), window.size - position)))
+            let chunk = try window.bytes(
+                at: position, count: Int(min(Int64(FileWindow.capacity), window.size - position)))
             guard let hit = memchr(chunk.baseAddress!, firstMagicByte, chunk.count) else {
                 position += Int64(chunk.count)
                 continue

@@ -3,9 +3,9 @@ import CTandemShims
 import TLSSupport
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// What OpenSSL said about a failed call, captured on the calling thread right
@@ -41,7 +41,9 @@ struct OpenSSLFailure {
 
     var detail: String {
         if !entries.isEmpty { return entries.map(\.text).joined(separator: "; ") }
-        if sslError == SSL_ERROR_SYSCALL { return systemError == 0 ? "unexpected end of stream" : Sockets.errorText(systemError) }
+        if sslError == SSL_ERROR_SYSCALL {
+            return systemError == 0 ? "unexpected end of stream" : Sockets.errorText(systemError)
+        }
         return "SSL error \(sslError)"
     }
 
@@ -108,7 +110,8 @@ struct OpenSSLFailure {
         if let entry = sslReason(in: Self.versionReasons) { return .tlsVersion(detail: entry.text) }
         if let entry = sslReason(in: Self.notTLSReasons) { return .notTLS(detail: entry.text) }
         if sslReason(in: [SSL_R_UNEXPECTED_EOF_WHILE_READING]) != nil
-            || (sslError == SSL_ERROR_SYSCALL && (systemError == 0 || systemError == ECONNRESET || systemError == EPIPE))
+            || (sslError == SSL_ERROR_SYSCALL
+                && (systemError == 0 || systemError == ECONNRESET || systemError == EPIPE))
         {
             return .closedDuringHandshake
         }
@@ -189,7 +192,8 @@ enum Handshake {
         else {
             SSL_free(ssl)
             close(descriptor)
-            throw failure(.handshakeFailed(detail: "the handshake ended without TLS 1.3 and a verified peer certificate"))
+            throw failure(
+                .handshakeFailed(detail: "the handshake ended without TLS 1.3 and a verified peer certificate"))
         }
         let certificate = Certificate(retaining: peer)
         let core = ConnectionCore(

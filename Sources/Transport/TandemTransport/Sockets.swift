@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Settings for link sockets and connections. The defaults suit one long-lived
 /// stream over a WAN link of tens of milliseconds.
@@ -118,7 +119,8 @@ enum Sockets {
         var list: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(host, String(port), &hints, &list)
         guard status == 0, let list else {
-            return .failure(Problem(text: status == EAI_SYSTEM ? errorText(errno) : String(cString: gai_strerror(status))))
+            return .failure(
+                Problem(text: status == EAI_SYSTEM ? errorText(errno) : String(cString: gai_strerror(status))))
         }
         defer { freeaddrinfo(list) }
         var addresses: [Address] = []

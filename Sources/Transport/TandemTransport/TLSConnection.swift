@@ -5,9 +5,9 @@ import Synchronization
 import TLSSupport
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// An established, mutually authenticated TLS 1.3 link connection.

@@ -2,9 +2,9 @@ import Foundation
 import TLSSupport
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Dials the peer site's link listener (`link.mode = "connect"`).
@@ -29,7 +29,9 @@ public struct TLSDialer: Sendable {
     /// Connects to `host:port` within `timeout` (TCP), then runs the TLS
     /// handshake within `options.handshakeTimeout`. Cancelling the task ends
     /// the attempt with `.closed`.
-    public func connect(host: String, port: Int, timeout: Duration = .seconds(10)) async throws(TransportError) -> TLSConnection {
+    public func connect(host: String, port: Int, timeout: Duration = .seconds(10)) async throws(TransportError)
+        -> TLSConnection
+    {
         let stop = StopFlag()
         let result = await withTaskCancellationHandler {
             await Threads.run(name: "tandem-tls-dial") { [self] in
@@ -53,7 +55,9 @@ public struct TLSDialer: Sendable {
         func failure(_ reason: TransportError.Reason) -> TransportError {
             TransportError(reason, direction: .outbound, peerAddress: dialed, expectedSite: peerSite)
         }
-        guard context.role == .client else { throw failure(.connectFailed(detail: "the TLS context is a server context")) }
+        guard context.role == .client else {
+            throw failure(.connectFailed(detail: "the TLS context is a server context"))
+        }
         let addresses: [Sockets.Address]
         switch Sockets.resolve(host: host, port: port, passive: false) {
         case .success(let found): addresses = found

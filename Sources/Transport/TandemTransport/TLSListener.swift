@@ -3,9 +3,9 @@ import Synchronization
 import TLSSupport
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Accepts the peer site's link connections on a local address.
@@ -41,7 +41,8 @@ public final class TLSListener: @unchecked Sendable {
         _ = Sockets.ignoreSIGPIPE
         let requested = Sockets.format(host: host, port: port)
         func failure(_ detail: String) -> TransportError {
-            TransportError(.listenFailed(detail: detail), direction: .inbound, peerAddress: requested, expectedSite: peerSite)
+            TransportError(
+                .listenFailed(detail: detail), direction: .inbound, peerAddress: requested, expectedSite: peerSite)
         }
         guard context.role == .server else { throw failure("the TLS context is a client context") }
         let addresses: [Sockets.Address]
@@ -123,7 +124,8 @@ public final class TLSListener: @unchecked Sendable {
             if accepted < 0 {
                 let code = errno
                 if closed.isSet {
-                    throw TransportError(.closed, direction: .inbound, peerAddress: localAddress, expectedSite: peerSite)
+                    throw TransportError(
+                        .closed, direction: .inbound, peerAddress: localAddress, expectedSite: peerSite)
                 }
                 switch code {
                 case EAGAIN, EWOULDBLOCK, EINTR, ECONNABORTED, EPROTO:

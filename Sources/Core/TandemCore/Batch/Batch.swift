@@ -7,10 +7,10 @@ public struct StreamID: Hashable, Sendable, CustomStringConvertible {
     /// 1–64 characters of `A-Z a-z 0-9 . _ -`: safe in file names, SQL literals and logs.
     public init?(_ rawValue: String) {
         guard (1...64).contains(rawValue.utf8.count),
-              rawValue.utf8.allSatisfy({ byte in
-                  (byte >= 48 && byte <= 57) || (byte | 0x20 >= 97 && byte | 0x20 <= 122)
-                      || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
-              })
+            rawValue.utf8.allSatisfy({ byte in
+                (byte >= 48 && byte <= 57) || (byte | 0x20 >= 97 && byte | 0x20 <= 122)
+                    || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+            })
         else { return nil }
         self.rawValue = rawValue
     }
@@ -40,9 +40,11 @@ public struct BatchHeader: Hashable, Sendable {
     public var uncompressedSize: UInt32
     public var compression: BatchCompression
 
-    public init(stream: StreamID, sequence: UInt64, firstPosition: Position, lastPosition: Position,
-                firstCommitTime: Timestamp, lastCommitTime: Timestamp, transactionCount: UInt32,
-                rowCount: UInt64, uncompressedSize: UInt32, compression: BatchCompression) {
+    public init(
+        stream: StreamID, sequence: UInt64, firstPosition: Position, lastPosition: Position,
+        firstCommitTime: Timestamp, lastCommitTime: Timestamp, transactionCount: UInt32,
+        rowCount: UInt64, uncompressedSize: UInt32, compression: BatchCompression
+    ) {
         self.stream = stream
         self.sequence = sequence
         self.firstPosition = firstPosition

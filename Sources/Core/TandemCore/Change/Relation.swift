@@ -54,8 +54,10 @@ public struct Column: Hashable, Sendable {
     public var isKey: Bool
     public var isNullable: Bool
 
-    public init(name: String, type: LogicalType, nativeType: String, nativeTypeID: UInt32 = 0,
-                isKey: Bool = false, isNullable: Bool = true) {
+    public init(
+        name: String, type: LogicalType, nativeType: String, nativeTypeID: UInt32 = 0,
+        isKey: Bool = false, isNullable: Bool = true
+    ) {
         self.name = name
         self.type = type
         self.nativeType = nativeType

@@ -9,11 +9,13 @@
 public enum SequenceValues {
     public static let name = RelationName(schema: "tandem", name: "$sequence_values")
 
-    public static let relation = Relation(name: name, columns: [
-        Column(name: "schema", type: .text, nativeType: "text", isKey: true, isNullable: false),
-        Column(name: "name", type: .text, nativeType: "text", isKey: true, isNullable: false),
-        Column(name: "last_value", type: .integer(bits: 64, signed: true), nativeType: "bigint", isNullable: false),
-    ])
+    public static let relation = Relation(
+        name: name,
+        columns: [
+            Column(name: "schema", type: .text, nativeType: "text", isKey: true, isNullable: false),
+            Column(name: "name", type: .text, nativeType: "text", isKey: true, isNullable: false),
+            Column(name: "last_value", type: .integer(bits: 64, signed: true), nativeType: "bigint", isNullable: false),
+        ])
 
     public static func change(schema: String, name: String, lastValue: Int64) -> RowChange {
         RowChange(relation: relation, kind: .insert, new: [.text(schema), .text(name), .int(lastValue)])
@@ -22,7 +24,7 @@ public enum SequenceValues {
     /// (schema, name, last value) of a change on the pseudo-relation, nil for any other.
     public static func values(of change: RowChange) -> (schema: String, name: String, lastValue: Int64)? {
         guard change.relation.name == name, case .insert = change.kind, let new = change.new, new.count == 3,
-              case .text(let schema) = new[0], case .text(let sequence) = new[1], case .int(let value) = new[2]
+            case .text(let schema) = new[0], case .text(let sequence) = new[1], case .int(let value) = new[2]
         else { return nil }
         return (schema, sequence, value)
     }

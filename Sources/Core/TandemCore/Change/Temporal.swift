@@ -43,7 +43,8 @@ public struct TimeOfDay: Hashable, Sendable, CustomStringConvertible {
         let m = microseconds.magnitude
         let frac = m % 1_000_000
         let totalSeconds = m / 1_000_000
-        var text = "\(sign)\(pad(Int(totalSeconds / 3600), 2)):\(pad(Int(totalSeconds / 60 % 60), 2)):\(pad(Int(totalSeconds % 60), 2))"
+        var text =
+            "\(sign)\(pad(Int(totalSeconds / 3600), 2)):\(pad(Int(totalSeconds / 60 % 60), 2)):\(pad(Int(totalSeconds % 60), 2))"
         if frac != 0 { text += "." + pad(Int(frac), 6) }
         return text
     }

@@ -76,8 +76,10 @@ public struct Transaction: Hashable, Sendable {
     public var chunk: TransactionChunk
     public var changes: [RowChange]
 
-    public init(commitPosition: Position, commitTime: Timestamp, origin: String? = nil,
-                chunk: TransactionChunk = .whole, changes: [RowChange]) {
+    public init(
+        commitPosition: Position, commitTime: Timestamp, origin: String? = nil,
+        chunk: TransactionChunk = .whole, changes: [RowChange]
+    ) {
         self.commitPosition = commitPosition
         self.commitTime = commitTime
         self.origin = origin

@@ -109,8 +109,8 @@ public struct UUIDBytes: Hashable, Sendable, CustomStringConvertible {
     public init?(parsing text: String) {
         let hex = text.utf8.filter { $0 != UInt8(ascii: "-") }
         guard text.utf8.count == 36, hex.count == 32, hex.allSatisfy(\.isASCIIHexDigit),
-              let high = UInt64(String(decoding: hex[0..<16], as: UTF8.self), radix: 16),
-              let low = UInt64(String(decoding: hex[16..<32], as: UTF8.self), radix: 16)
+            let high = UInt64(String(decoding: hex[0..<16], as: UTF8.self), radix: 16),
+            let low = UInt64(String(decoding: hex[16..<32], as: UTF8.self), radix: 16)
         else { return nil }
         self.init(high: high, low: low)
     }

@@ -15,23 +15,25 @@ public struct LSN: RawRepresentable, Hashable, Comparable, Sendable, CustomStrin
     public init(parsing text: String) throws(PositionError) {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2,
-              let high = LSN.hexWord(parts[0]),
-              let low = LSN.hexWord(parts[1])
+            let high = LSN.hexWord(parts[0]),
+            let low = LSN.hexWord(parts[1])
         else {
-            throw PositionError(.postgresql, text: text, expected: "an LSN like 16/B374D848 (two groups of 1-8 hex digits)")
+            throw PositionError(
+                .postgresql, text: text, expected: "an LSN like 16/B374D848 (two groups of 1-8 hex digits)")
         }
         self.rawValue = UInt64(high) << 32 | UInt64(low)
     }
 
     private static func hexWord(_ part: Substring) -> UInt32? {
         guard (1...8).contains(part.utf8.count),
-              part.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 | 0x20 >= 97 && $0 | 0x20 <= 102) })
+            part.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 | 0x20 >= 97 && $0 | 0x20 <= 102) })
         else { return nil }
         return UInt32(part, radix: 16)
     }
 
     public var description: String {
-        String(rawValue >> 32, radix: 16, uppercase: true) + "/" + String(rawValue & 0xFFFF_FFFF, radix: 16, uppercase: true)
+        String(rawValue >> 32, radix: 16, uppercase: true) + "/"
+            + String(rawValue & 0xFFFF_FFFF, radix: 16, uppercase: true)
     }
 
     public static func < (lhs: LSN, rhs: LSN) -> Bool { lhs.rawValue < rhs.rawValue }

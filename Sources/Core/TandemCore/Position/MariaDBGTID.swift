@@ -13,10 +13,11 @@ public struct MariaDBGTID: Hashable, Sendable, CustomStringConvertible {
     public init(parsing text: Substring) throws(PositionError) {
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count == 3,
-              parts.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 48 && $0 <= 57 } }),
-              let domain = UInt32(parts[0]), let server = UInt32(parts[1]), let sequence = UInt64(parts[2])
+            parts.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 48 && $0 <= 57 } }),
+            let domain = UInt32(parts[0]), let server = UInt32(parts[1]), let sequence = UInt64(parts[2])
         else {
-            throw PositionError(.mariadb, text: String(text), expected: "a GTID like 0-1-42 (domain-server-sequence, decimal)")
+            throw PositionError(
+                .mariadb, text: String(text), expected: "a GTID like 0-1-42 (domain-server-sequence, decimal)")
         }
         self.init(domain: domain, server: server, sequence: sequence)
     }
@@ -41,8 +42,9 @@ public struct MariaDBGTIDList: Hashable, Sendable, CustomStringConvertible {
     public init(_ gtids: [MariaDBGTID]) throws(PositionError) {
         let sorted = gtids.sorted { $0.domain < $1.domain }
         for index in sorted.indices.dropFirst() where sorted[index].domain == sorted[index - 1].domain {
-            throw PositionError(.mariadb, text: gtids.map(\.description).joined(separator: ","),
-                                expected: "at most one GTID per domain (domain \(sorted[index].domain) appears twice)")
+            throw PositionError(
+                .mariadb, text: gtids.map(\.description).joined(separator: ","),
+                expected: "at most one GTID per domain (domain \(sorted[index].domain) appears twice)")
         }
         self.gtids = sorted
     }

@@ -24,16 +24,19 @@ public struct MySQLGTIDSet: Hashable, Sendable, CustomStringConvertible {
         for entry in compact.split(separator: ",", omittingEmptySubsequences: false) {
             let fields = entry.split(separator: ":", omittingEmptySubsequences: false)
             guard fields.count >= 2, let uuid = MySQLGTIDSet.canonicalUUID(fields[0]) else {
-                throw PositionError(.mysql, text: text, expected: "a GTID set like 3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:11")
+                throw PositionError(
+                    .mysql, text: text, expected: "a GTID set like 3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:11")
             }
             for field in fields.dropFirst() {
                 let bounds = field.split(separator: "-", omittingEmptySubsequences: false)
                 guard (1...2).contains(bounds.count),
-                      bounds.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 48 && $0 <= 57 } }),
-                      let lower = UInt64(bounds[0]), let upper = UInt64(bounds.last!),
-                      lower >= 1, lower <= upper
+                    bounds.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 48 && $0 <= 57 } }),
+                    let lower = UInt64(bounds[0]), let upper = UInt64(bounds.last!),
+                    lower >= 1, lower <= upper
                 else {
-                    throw PositionError(.mysql, text: text, expected: "transaction ranges like 1-5 or 11 (positive, ascending) after each server UUID")
+                    throw PositionError(
+                        .mysql, text: text,
+                        expected: "transaction ranges like 1-5 or 11 (positive, ascending) after each server UUID")
                 }
                 insert(uuid: uuid, Interval(lower, upper))
             }
@@ -63,7 +66,8 @@ public struct MySQLGTIDSet: Hashable, Sendable, CustomStringConvertible {
     public func contains(_ other: MySQLGTIDSet) -> Bool {
         for (uuid, theirs) in other.servers {
             guard let mine = servers[uuid] else { return false }
-            for interval in theirs where !mine.contains(where: { $0.lower <= interval.lower && interval.upper <= $0.upper }) {
+            for interval in theirs
+            where !mine.contains(where: { $0.lower <= interval.lower && interval.upper <= $0.upper }) {
                 return false
             }
         }
@@ -84,7 +88,7 @@ public struct MySQLGTIDSet: Hashable, Sendable, CustomStringConvertible {
     static func canonicalUUID(_ text: Substring) -> String? {
         let groups = text.split(separator: "-", omittingEmptySubsequences: false)
         guard groups.map(\.utf8.count) == [8, 4, 4, 4, 12],
-              groups.allSatisfy({ $0.utf8.allSatisfy(\.isASCIIHexDigit) })
+            groups.allSatisfy({ $0.utf8.allSatisfy(\.isASCIIHexDigit) })
         else { return nil }
         return text.lowercased()
     }

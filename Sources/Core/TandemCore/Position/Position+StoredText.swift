@@ -25,7 +25,9 @@ extension Position {
         else {
             throw PositionError(
                 nil, text: text,
-                expected: "an engine name (\(DatabaseEngine.allCases.map(\.rawValue).joined(separator: ", "))), a space and the position")
+                expected:
+                    "an engine name (\(DatabaseEngine.allCases.map(\.rawValue).joined(separator: ", "))), a space and the position"
+            )
         }
         self = try Position(engine: engine, parsing: String(text[text.index(after: space)...]))
     }

@@ -17,8 +17,10 @@ public struct ReconnectBackoff: Hashable, Sendable {
 
     /// Delays are sanitised rather than refused: a non-positive minimum becomes
     /// 1 ms and a maximum below the minimum becomes the minimum.
-    public init(minimumDelay: Duration = .milliseconds(200), maximumDelay: Duration = .seconds(30),
-                stableAfter: Duration = .seconds(60)) {
+    public init(
+        minimumDelay: Duration = .milliseconds(200), maximumDelay: Duration = .seconds(30),
+        stableAfter: Duration = .seconds(60)
+    ) {
         let minimum = minimumDelay > .zero ? minimumDelay : .milliseconds(1)
         self.minimumDelay = minimum
         self.maximumDelay = max(maximumDelay, minimum)

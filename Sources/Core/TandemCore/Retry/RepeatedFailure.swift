@@ -18,7 +18,8 @@ public struct RepeatedFailure: Sendable, Hashable {
     /// What to log for a failure described by `message` at `now`, or nil for nothing.
     public mutating func failed(_ message: String, at now: ContinuousClock.Instant) -> String? {
         if message != current {
-            let line = total > 0 && current != nil ? "\(message) (the previous failure repeated \(total) times)" : message
+            let line =
+                total > 0 && current != nil ? "\(message) (the previous failure repeated \(total) times)" : message
             current = message
             since = now
             lastLine = now

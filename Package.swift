@@ -195,7 +195,8 @@ let package = Package(
         .target(
             name: "TandemTestSupport",
             dependencies: [
-                "PGClient", "MySQLClient", "TandemAgent", "CaptureKit", "TandemCodec", "TandemCore", "SeededRandom",
+                "PGClient", "MySQLClient", "TandemAgent", "CaptureKit", "ApplyKit", "TandemCodec", "TandemCore",
+                "SeededRandom",
             ],
             path: "Tests/TandemTestSupport"),
         .testTarget(

@@ -9,24 +9,15 @@ import TandemTestSupport
 
 /// Hand-built batches for the MariaDB sink: relations, transactions and frames as MariaDB
 /// capture produces them (positions are GTID states), encoded by the real codec.
-enum Fixture {
+enum Fixture: ChangeFixture {
     static let stream = StreamID("orders-eu")!
+    static let defaultSchema = "app"
+    static let nativeInteger = "bigint"
     static let logger = Logger(label: "mariadb-apply-tests")
 
     /// The GTID state after source transaction `sequence` of domain 0, server 1.
     static func gtid(_ sequence: UInt64, domain: UInt32 = 0) -> Position {
         .mariadb(try! MariaDBGTIDList([MariaDBGTID(domain: domain, server: 1, sequence: sequence)]))
-    }
-
-    static func column(
-        _ name: String, _ type: LogicalType = .integer(bits: 64, signed: true), native: String = "bigint",
-        key: Bool = false
-    ) -> Column {
-        Column(name: name, type: type, nativeType: native, isKey: key)
-    }
-
-    static func relation(_ name: String, schema: String = "app", _ columns: [Column]) -> Relation {
-        Relation(name: RelationName(schema: schema, name: name), columns: columns)
     }
 
     /// `app.items(id bigint key, name varchar, note text, qty bigint)` as the source describes it.
@@ -44,29 +35,6 @@ enum Fixture {
 
     static let itemsQuery = "SELECT id, name, note, qty FROM app.items ORDER BY id"
 
-    static func insert(_ relation: Relation, _ values: [Value]) -> RowChange {
-        RowChange(relation: relation, kind: .insert, new: values)
-    }
-
-    static func update(_ relation: Relation, old: [Value]? = nil, _ new: [Value]) -> RowChange {
-        RowChange(relation: relation, kind: .update, old: old, new: new)
-    }
-
-    static func delete(_ relation: Relation, _ old: [Value]) -> RowChange {
-        RowChange(relation: relation, kind: .delete, old: old)
-    }
-
-    static func truncate(_ relation: Relation) -> RowChange {
-        RowChange(relation: relation, kind: .truncate(cascade: false, restartIdentity: false))
-    }
-
-    /// An old image holding only the key columns, everything else not sent.
-    static func keyImage(_ relation: Relation, _ key: [Value]) -> [Value] {
-        var image = Array(repeating: Value.unchanged, count: relation.columns.count)
-        for (index, value) in zip(relation.keyColumnIndices, key) { image[index] = value }
-        return image
-    }
-
     static let baseTime: Int64 = 1_700_000_000_000_000
 
     static func transaction(
@@ -76,12 +44,6 @@ enum Fixture {
             commitPosition: gtid(sequence, domain: domain),
             commitTime: Timestamp(microsecondsSinceEpoch: baseTime + Int64(sequence)), origin: "\(domain)-1",
             chunk: chunk, changes: changes)
-    }
-
-    static func batch(_ sequence: UInt64, _ transactions: [Transaction], stream: StreamID = stream) throws -> SinkBatch
-    {
-        let encoded = try BatchEncoder().encode(Batch(stream: stream, sequence: sequence, transactions: transactions))
-        return SinkBatch(sequence: sequence, frame: encoded.frame)
     }
 
     static func sink(

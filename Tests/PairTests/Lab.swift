@@ -17,8 +17,7 @@ struct LabError: Error, CustomStringConvertible {
 final class Lab: @unchecked Sendable {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
-    static let tandem = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        .appendingPathComponent("tandem").path
+    static var tandem: String { TandemBinaries.tandem }
     static var postgresBin: String {
         if let dir = ProcessInfo.processInfo.environment["TANDEM_PG_BINDIR"] { return dir }
         let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
@@ -51,8 +50,16 @@ final class Lab: @unchecked Sendable {
 
     var primaryDSN: String { values["PRIMARY_DSN"] ?? "" }
     var drDSN: String { values["DR_DSN"] ?? "" }
-    var shipperPID: Int32 { Int32(values["PRIMARY_AGENT_PID"] ?? "") ?? 0 }
-    var applierPID: Int32 { Int32(values["DR_AGENT_PID"] ?? "") ?? 0 }
+    /// The agents' PIDs as `lab.env` records them; nil when unknown (never 0: `kill(0, …)`
+    /// would signal the test runner's whole process group).
+    var shipperPID: Int32? { Self.pid(values["PRIMARY_AGENT_PID"]) }
+    var applierPID: Int32? { Self.pid(values["DR_AGENT_PID"]) }
+    func agentPID(_ site: String) -> Int32? { site == "primary" ? shipperPID : applierPID }
+
+    private static func pid(_ text: String?) -> Int32? {
+        guard let text, let pid = Int32(text), pid > 0 else { return nil }
+        return pid
+    }
 
     func primary() throws -> PGConnection { try PGConnection(conninfo: primaryDSN) }
 
@@ -94,8 +101,12 @@ final class Lab: @unchecked Sendable {
         }
     }
 
+    /// The agent's log (decoded leniently: one line of invalid UTF-8 must not hide the rest).
     func agentLog(_ site: String) -> String {
-        (try? String(contentsOfFile: "\(directory)/\(site)/agent.log", encoding: .utf8)) ?? ""
+        guard let data = FileManager.default.contents(atPath: "\(directory)/\(site)/agent.log") else {
+            return "(no log at \(directory)/\(site)/agent.log)"
+        }
+        return String(decoding: data, as: UTF8.self)
     }
 
     func down() {
@@ -106,48 +117,23 @@ final class Lab: @unchecked Sendable {
 
     /// Runs a PostgreSQL client tool (pgbench) to completion.
     func runTool(_ tool: String, _ arguments: [String], timeout: TimeInterval) throws {
-        let log = directory + "/\(tool).log"
-        let fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        defer { close(fd) }
-        let child = try ChildProcess(
-            operation: tool, executable: "\(Self.postgresBin)/\(tool)", arguments: arguments,
-            environment: ProcessInfo.processInfo.environment, output: fd, directory: "/tmp")
-        guard child.wait(timeout: timeout) else {
-            child.signal(SIGKILL)
-            throw LabError("\(tool) did not finish in \(Int(timeout)) s")
-        }
-        guard child.exitCode == 0 else {
-            throw LabError("\(tool) \(arguments.joined(separator: " ")) failed: \(Self.tail(log))")
-        }
+        try ChildProcess.runLogged(
+            "\(Self.postgresBin)/\(tool)", arguments, log: directory + "/\(tool).log",
+            directory: "/tmp", timeout: timeout)
     }
 
     /// Starts a PostgreSQL client tool in the background.
     func launchTool(_ tool: String, _ arguments: [String]) throws -> ChildProcess {
-        let log = directory + "/\(tool).log"
-        let fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        defer { close(fd) }
-        return try ChildProcess(
-            operation: tool, executable: "\(Self.postgresBin)/\(tool)", arguments: arguments,
-            environment: ProcessInfo.processInfo.environment, output: fd, directory: "/tmp")
+        try ChildProcess.start(
+            "\(Self.postgresBin)/\(tool)", arguments, log: directory + "/\(tool).log", directory: "/tmp")
     }
 
     private func run(_ arguments: [String], timeout: TimeInterval) throws {
-        let log = directory + ".log"
-        let fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        defer { close(fd) }
         var environment = ProcessInfo.processInfo.environment
         environment["TANDEM_BIN"] = Self.tandem
-        let child = try ChildProcess(
-            operation: "appliance/lab", executable: Self.repository + "/appliance/lab",
-            arguments: arguments, environment: environment, output: fd,
-            directory: Self.repository)
-        guard child.wait(timeout: timeout) else {
-            child.signal(SIGKILL)
-            throw LabError("appliance/lab \(arguments.first ?? "") did not finish in \(Int(timeout)) s")
-        }
-        guard child.exitCode == 0 else {
-            throw LabError("appliance/lab \(arguments.joined(separator: " ")) failed: \(Self.tail(log))")
-        }
+        try ChildProcess.runLogged(
+            Self.repository + "/appliance/lab", arguments, environment: environment,
+            log: directory + ".log", directory: Self.repository, timeout: timeout)
     }
 
     static func tail(_ path: String) -> String {
@@ -160,12 +146,92 @@ extension PGConnection {
     func scalar(_ sql: String) throws -> String? { try exec(sql).value(row: 0, column: 0) }
 }
 
-/// Polls until `condition` holds; false after `seconds`.
-func eventually(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if try condition() { return true }
-        usleep(100_000)
+/// One kill -9 of the kill tests: which site's agent, at what DR progress.
+struct LabKill: CustomStringConvertible {
+    var site: String
+    var progress: Int
+    var description: String { "\(site)@\(progress)" }
+}
+
+extension Lab {
+    /// The last lines of an agent's log, for failure messages.
+    func agentLogTail(_ site: String, characters: Int = 3000) -> String {
+        "--- \(site) agent log\n" + String(agentLog(site).suffix(characters))
     }
-    return try condition()
+
+    /// Kills the shipper or the applier (a seeded coin) with kill -9 each time the DR site's
+    /// progress (`progress`, e.g. the applied batch sequence) has passed the next threshold,
+    /// a seeded step beyond the progress at the previous kill, and restarts it after a seeded
+    /// pause; until `running` turns false. Progress, not the clock: every interval between
+    /// two kills holds real replication work, however fast or slow the machine is.
+    func killAgentsAtProgress(
+        _ schedule: inout KillSchedule, step: ClosedRange<Int>, while running: () -> Bool,
+        progress: () throws -> Int
+    ) throws -> [LabKill] {
+        try killAgents(&schedule, while: running, progress: progress) { schedule, reached in
+            reached + schedule.int(in: step)
+        }
+    }
+
+    /// `count` kills, each once the DR site's progress has grown by a seeded `step` since the
+    /// previous one, however long that takes (`progress` may keep a workload going meanwhile).
+    func killAgentsAtProgress(
+        _ schedule: inout KillSchedule, step: ClosedRange<Int>, count: Int, progress: () throws -> Int
+    ) throws -> [LabKill] {
+        var planned = 0
+        return try killAgents(
+            &schedule, while: { true }, progress: progress,
+            nextThreshold: { schedule, reached in
+                guard planned < count else { return nil }
+                planned += 1
+                return reached + schedule.int(in: step)
+            })
+    }
+
+    /// The kill loop. `nextThreshold` gives the progress at which to kill next, from the
+    /// progress at the previous kill (nil: done). Before each kill both agents must be alive
+    /// (one that crashed by itself fails the test, with its log) and the victim's PID known;
+    /// after it the victim must be gone.
+    private func killAgents(
+        _ schedule: inout KillSchedule, while running: () -> Bool, progress: () throws -> Int,
+        nextThreshold: (inout KillSchedule, Int) -> Int?
+    ) throws -> [LabKill] {
+        var kills: [LabKill] = []
+        var reached = try progress()
+        var next = nextThreshold(&schedule, reached)
+        while running(), let threshold = next {
+            let passed = try eventually(180, pollMicroseconds: 50_000) {
+                guard running() else { return true }
+                reached = try progress()
+                return reached >= threshold
+            }
+            guard running() else { break }
+            guard passed else {
+                throw LabError(
+                    "the DR site stayed at \(reached), short of the kill threshold \(threshold), for 180 s; kills so far \(kills); \(schedule.replay)\n\(agentLogTail("primary"))\n\(agentLogTail("dr"))"
+                )
+            }
+            try expectAgentsAlive("at DR progress \(reached), kills so far \(kills); \(schedule.replay)")
+            let site = schedule.coin() ? "primary" : "dr"
+            do {
+                try Kill.live(pid: agentPID(site), "the \(site) agent") { agentLogTail(site) }
+            } catch {
+                throw LabError("\(error); kills so far \(kills); \(schedule.replay)")
+            }
+            kills.append(LabKill(site: site, progress: reached))
+            usleep(schedule.microseconds(in: 100_000...800_000))
+            try startAgent(site)
+            next = nextThreshold(&schedule, reached)
+        }
+        return kills
+    }
+
+    /// Throws, with the dead agent's log, unless both agents run.
+    func expectAgentsAlive(_ context: String) throws {
+        for site in ["primary", "dr"] where !isProcessAlive(agentPID(site) ?? 0) {
+            throw LabError(
+                "the \(site) agent (PID \(agentPID(site).map(String.init) ?? "unknown")) is not running: it died by itself; \(context)\n\(agentLogTail(site))"
+            )
+        }
+    }
 }

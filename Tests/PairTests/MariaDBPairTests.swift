@@ -134,21 +134,34 @@ struct MariaDBPairTests {
             }
             thread.start()
         }
-        var kills: [String] = []
-        var generator = SystemRandomNumberGenerator()
-        while Date() < deadline {
-            usleep(UInt32.random(in: 1_500_000...3_500_000, using: &generator))
-            guard Date() < deadline else { break }
-            let site = Bool.random(using: &generator) ? "primary" : "dr"
-            kill(site == "primary" ? lab.shipperPID : lab.applierPID, SIGKILL)
-            kills.append(site)
-            usleep(UInt32.random(in: 100_000...800_000, using: &generator))
-            try lab.startAgent(site)
+        // Kills follow the DR site's progress (the applied batch sequence), not the clock.
+        var schedule = KillSchedule("workloadWithKills")
+        let drProgress = try lab.mariadb("dr")
+        defer { drProgress.close() }
+        let started = Date()
+        let killed: [LabKill]
+        do {
+            killed = try lab.killAgentsAtProgress(
+                &schedule, step: 15...55, while: { Date() < deadline },
+                progress: {
+                    // (The applier creates the table when it first connects: until then, 0.)
+                    Int(
+                        (try? drProgress.query("SELECT COALESCE(MAX(sequence), 0) FROM tandem.apply_checkpoint")
+                            .value(row: 0, column: 0)) ?? nil ?? "") ?? 0
+                })
+        } catch {
+            done.wait()  // the workload threads end at the deadline
+            throw error
         }
+        print(
+            "workloadWithKills: \(killed.count) kills in \(Int(Date().timeIntervalSince(started))) s at applied batch: \(killed); \(schedule.replay)"
+        )
+        let kills = killed.map(\.site)
         done.wait()
         #expect(failures.entries.isEmpty, "\(failures.entries)")
-        #expect(kills.count >= 10, "only \(kills.count) kills")
-        #expect(Set(kills).count == 2, "both agents must have been killed: \(kills)")
+        try lab.expectAgentsAlive("after the workload; kills \(killed); \(schedule.replay)")
+        #expect(kills.count >= 10, "only \(kills.count) kills; \(schedule.replay)")
+        #expect(Set(kills).count == 2, "both agents must have been killed: \(kills); \(schedule.replay)")
         #expect(
             try Self.waitForCatchUp(lab, seconds: 600),
             "the DR site did not catch up; applier log: \(lab.agentLog("dr").suffix(3000)); shipper log: \(lab.agentLog("primary").suffix(2000))"

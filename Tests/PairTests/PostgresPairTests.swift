@@ -142,7 +142,10 @@ struct PostgresPairTests {
     @Test("pgbench with the shipper and the applier killed -9 at random: both sides identical, nothing twice")
     func pgbenchWithKills() throws {
         let scale = Int(ProcessInfo.processInfo.environment["TANDEM_PAIR_PGBENCH_SCALE"] ?? "") ?? 10
-        let seconds = Int(ProcessInfo.processInfo.environment["TANDEM_PAIR_PGBENCH_SECONDS"] ?? "") ?? 60
+        // pgbench runs in rounds of a fixed number of transactions per client, one round after
+        // another until the kills are done: the number of kills does not depend on the
+        // machine's speed, and every kill lands while the workload runs.
+        let perClient = Int(ProcessInfo.processInfo.environment["TANDEM_PAIR_PGBENCH_TRANSACTIONS"] ?? "") ?? 500
         let lab = try Lab()
         defer { lab.down() }
         for dsn in [lab.drDSN, lab.primaryDSN] {
@@ -166,30 +169,45 @@ struct PostgresPairTests {
         try lab.runTool("pgbench", ["-i", "-I", "g", "-s", "\(scale)", lab.primaryDSN], timeout: 600)
         let script = lab.directory + "/tpcb-counted.sql"
         try Self.pgbenchScript.write(toFile: script, atomically: true, encoding: .utf8)
-        let bench = try lab.launchTool(
-            "pgbench", ["-n", "-c", "4", "-j", "2", "-T", "\(seconds)", "-f", script, "-s", "\(scale)", lab.primaryDSN])
+        func launchRound() throws -> ChildProcess {
+            try lab.launchTool(
+                "pgbench",
+                ["-n", "-c", "4", "-j", "2", "-t", "\(perClient)", "-f", script, "-s", "\(scale)", lab.primaryDSN])
+        }
+        var bench = try launchRound()
+        var rounds: [ChildProcess] = [bench]
 
-        var kills: [String] = []
-        var generator = SystemRandomNumberGenerator()
-        while bench.isRunning {
-            usleep(UInt32.random(in: 1_500_000...4_000_000, using: &generator))
-            guard bench.isRunning else { break }
-            let site = Bool.random(using: &generator) ? "primary" : "dr"
-            let pid = site == "primary" ? lab.shipperPID : lab.applierPID
-            kill(pid, SIGKILL)
-            kills.append(site)
-            usleep(UInt32.random(in: 100_000...800_000, using: &generator))
-            try lab.startAgent(site)
+        // Kills follow the DR site's progress: the pgbench transactions applied there (the
+        // per-client counters) must have grown by a seeded 150-600 since the previous kill.
+        // (The DR site applies in bursts after a restart, so a step can be overshot; it is never
+        // skipped.) 14 kills, each while a round runs.
+        var schedule = KillSchedule("pgbenchWithKills")
+        let dr = try lab.dr()
+        defer { dr.close() }
+        let started = Date()
+        let killed = try lab.killAgentsAtProgress(&schedule, step: 150...600, count: 14) {
+            if !bench.isRunning {
+                bench = try launchRound()
+                rounds.append(bench)
+            }
+            return Int(try dr.scalar("SELECT coalesce(sum(n), 0) FROM tx_counter") ?? "") ?? 0
+        }
+        _ = bench.wait(timeout: 600)
+        print(
+            "pgbenchWithKills: \(killed.count) kills in \(Int(Date().timeIntervalSince(started))) s, \(rounds.count) pgbench rounds of \(4 * perClient) transactions, at applied transaction: \(killed); \(schedule.replay)"
+        )
+        let kills = killed.map(\.site)
+        try lab.expectAgentsAlive("after the workload; kills \(killed); \(schedule.replay)")
+        for (index, round) in rounds.enumerated() {
+            #expect(round.exitCode == 0, "pgbench round \(index + 1) of \(rounds.count): \(round.outcome)")
         }
         #expect(bench.exitCode == 0, "pgbench failed: \(Lab.tail(lab.directory + "/pgbench.log"))")
-        #expect(kills.count >= 10, "only \(kills.count) kills during the run")
-        #expect(Set(kills).count == 2, "both agents must have been killed: \(kills)")
+        #expect(kills.count >= 10, "only \(kills.count) kills during the run; \(schedule.replay)")
+        #expect(Set(kills).count == 2, "both agents must have been killed: \(kills); \(schedule.replay)")
 
         #expect(
             try Self.waitForCatchUp(lab, seconds: 600),
             "the DR site did not catch up; applier log: \(lab.agentLog("dr").suffix(3000))")
-        let dr = try lab.dr()
-        defer { dr.close() }
         let transactions = try primary.scalar("SELECT sum(n) FROM tx_counter") ?? ""
         #expect(Int(transactions) ?? 0 > 100, "pgbench ran only \(transactions) transactions")
         #expect(try dr.scalar("SELECT sum(n) FROM tx_counter") == transactions)

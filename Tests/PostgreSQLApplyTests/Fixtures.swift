@@ -9,22 +9,13 @@ import TandemTestSupport
 
 /// Hand-built batches for the sink: relations, transactions and frames exactly as capture
 /// would produce them, encoded by the real codec.
-enum Fixture {
+enum Fixture: ChangeFixture {
     static let stream = StreamID("orders-eu")!
+    static let defaultSchema = "public"
+    static let nativeInteger = "int8"
     static let logger = Logger(label: "postgresql-apply-tests")
 
     static func lsn(_ value: UInt64) -> Position { .postgresql(LSN(value)) }
-
-    static func column(
-        _ name: String, _ type: LogicalType = .integer(bits: 64, signed: true), native: String = "int8",
-        key: Bool = false
-    ) -> Column {
-        Column(name: name, type: type, nativeType: native, isKey: key)
-    }
-
-    static func relation(_ name: String, schema: String = "public", _ columns: [Column]) -> Relation {
-        Relation(name: RelationName(schema: schema, name: name), columns: columns)
-    }
 
     /// `items(id int8 key, name text, note text, qty int8)` as the source describes it.
     static let items = relation(
@@ -34,25 +25,6 @@ enum Fixture {
             column("qty"),
         ])
 
-    static func insert(_ relation: Relation, _ values: [Value]) -> RowChange {
-        RowChange(relation: relation, kind: .insert, new: values)
-    }
-
-    static func update(_ relation: Relation, old: [Value]? = nil, _ new: [Value]) -> RowChange {
-        RowChange(relation: relation, kind: .update, old: old, new: new)
-    }
-
-    static func delete(_ relation: Relation, _ old: [Value]) -> RowChange {
-        RowChange(relation: relation, kind: .delete, old: old)
-    }
-
-    /// A 'K'-style old image: the key columns, everything else not sent.
-    static func keyImage(_ relation: Relation, _ key: [Value]) -> [Value] {
-        var image = Array(repeating: Value.unchanged, count: relation.columns.count)
-        for (index, value) in zip(relation.keyColumnIndices, key) { image[index] = value }
-        return image
-    }
-
     static func transaction(
         _ position: UInt64, _ changes: [RowChange], chunk: TransactionChunk = .whole,
         time: Int64 = 1_700_000_000_000_000
@@ -60,12 +32,6 @@ enum Fixture {
         Transaction(
             commitPosition: lsn(position), commitTime: Timestamp(microsecondsSinceEpoch: time + Int64(position)),
             chunk: chunk, changes: changes)
-    }
-
-    static func batch(_ sequence: UInt64, _ transactions: [Transaction], stream: StreamID = stream) throws -> SinkBatch
-    {
-        let encoded = try BatchEncoder().encode(Batch(stream: stream, sequence: sequence, transactions: transactions))
-        return SinkBatch(sequence: sequence, frame: encoded.frame)
     }
 
     static func sink(_ server: PostgresServer, database: String = "postgres", originWait: Duration = .seconds(5))

@@ -13,14 +13,15 @@
 # Swift Testing reports a skip as `<symbol> Test <name> skipped[: "<comment>"]` (and a
 # skipped suite as `<symbol> Suite <name> skipped…`); XCTest as
 # `Test Case '<name>' skipped (… seconds)`. The symbol in front keeps a test's own printed
-# text ("WAN test skipped: …") from counting.
+# text ("WAN test skipped: …") from counting, and the anchored end a test whose name says
+# "skipped" ("… are skipped; …" started / passed after …).
 set -euo pipefail
 export LC_ALL=C
 
 skipped() { # file
     # Colour codes first (swift test colours its output on a terminal).
     sed -e 's/\x1b\[[0-9;]*m//g' -- "$1" | sed -n -E \
-        -e 's/^[^A-Za-z0-9[:space:]]+ (Test|Suite) (.+) skipped($|[:.].*)$/\1 \2/p' \
+        -e 's/^[^A-Za-z0-9[:space:]]+ (Test|Suite) (.+) skipped(\.|: ".*")?$/\1 \2/p' \
         -e "s/^Test Case '([^']+)' skipped.*$/Test \1/p"
 }
 

@@ -337,21 +337,6 @@ final class LinkChannel {
         logger.info("link: closed the connection to \(peerSite): shutting down")
     }
 
-    /// Cancelled (SIGTERM/SIGINT): the peer is told this side is shutting down, so
-    /// its log says so rather than "connection lost". Nothing else is needed: every
-    /// promise made so far is already durable, the agent is crash-safe at any point.
-    /// Shared by both services; `session` is theirs, this only carries out its close.
-    func shutDown(_ session: inout LinkSession, peerSite: LinkName, logger: Logger) async {
-        guard isOpen else { return }
-        let messages = session.close().compactMap { action -> LinkMessage? in
-            if case .send(let message) = action { return message }
-            return nil
-        }
-        await finish(saying: messages)
-        session.disconnected()
-        logger.info("link: closed the connection to \(peerSite): shutting down")
-    }
-
     func detach(closing: Bool = true) {
         reader?.cancel()
         reader = nil

@@ -37,3 +37,13 @@ public struct CaptureError: Error, Sendable, OperatorError {
         self.hint = hint
     }
 }
+
+extension CaptureError {
+    /// The shipper acknowledged a position of another engine: a bug in the shipper, never a
+    /// state of the source, so capture refuses it rather than guess.
+    public static func foreignPosition(_ position: Position, engine: DatabaseEngine) -> CaptureError {
+        CaptureError(
+            engine, .protocolViolation, "acknowledged a position that is not \(engine.displayName)'s: \(position)",
+            hint: "This is a bug in the shipper; report it.")
+    }
+}

@@ -11,7 +11,7 @@ import TandemCore
 
 /// The binlog dump connection (`COM_BINLOG_DUMP` in GTID mode) through Connector/C's
 /// replication API: the I/O edge of capture. Confined to the capture thread, except that
-/// another thread may `shutdown(2)` its socket to end a blocking read (see `CaptureWorker`).
+/// another thread may `shutdown(2)` its socket to end a blocking read (see `CaptureThread`).
 ///
 /// Only the transport of Connector/C is used: each fetched event's raw bytes go to Tandem's
 /// own parser and decoder (`BinlogDecoder`). Connector/C 3.3's own interpretation of the

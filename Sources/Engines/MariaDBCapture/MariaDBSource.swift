@@ -72,15 +72,15 @@ import TandemCore
 /// `stop()` and `restart(at:)` shut the capture's sockets down, which ends a blocking read
 /// at once, so they return promptly (a connection attempt in progress can take up to its
 /// 5-second timeout).
-public final class MariaDBSource: BatchSource, @unchecked Sendable {
+public final class MariaDBSource: BatchSource, CaptureEngine, @unchecked Sendable {
     // @unchecked: the shared state below is guarded by `lock`; the worker owns the rest, and
     // `writtenPosition` belongs to `persistQueue`.
     public let stream: StreamID
     let settings: MariaDBCaptureSettings
-    let logger: Logger
+    public let logger: Logger
 
-    /// The ready queue and the hand-off bookkeeping shared with every engine's capture.
-    fileprivate let handoff = CaptureHandoff()
+    /// The capture thread, the driver and the hand-over, shared with every engine's capture.
+    private let runner = CaptureRunner<MariaDBSource>()
     private let lock = NSLock()
     /// The highest acknowledged position; nil until a session read the state file.
     private var acknowledgedPosition: MariaDBGTIDList?
@@ -88,7 +88,6 @@ public final class MariaDBSource: BatchSource, @unchecked Sendable {
     private var identity: (uuid: String, serverID: UInt32)?
     private var schemaChange: (statement: String, gtid: MariaDBGTID)?
     private var persistScheduled = false
-    private var worker: CaptureWorker?
 
     private let persistQueue = DispatchQueue(label: "tandem-capture-state")
     /// How long acknowledgements gather before the state file is written (with an fsync):
@@ -105,7 +104,7 @@ public final class MariaDBSource: BatchSource, @unchecked Sendable {
     }
 
     deinit {
-        worker?.stopAndWait()
+        runner.stop()
         persistQueue.sync { persist() }
     }
 
@@ -113,18 +112,12 @@ public final class MariaDBSource: BatchSource, @unchecked Sendable {
     public var stateFilePath: String { CaptureState.path(directory: settings.stateDirectory, stream: stream) }
 
     public func restart(at sequence: UInt64) throws {
-        worker?.stopAndWait()
-        handoff.restart(at: sequence)
-        lock.withLock { schemaChange = nil }
-        try throwIfFailed()
-        let next = CaptureWorker(source: self, firstSequence: sequence)
-        worker = next
-        next.start()
+        try runner.restart(at: sequence, engine: self) { lock.withLock { schemaChange = nil } }
     }
 
     public func next() throws -> SourceBatch? {
         try throwIfFailed()
-        let change = handoff.allDurable ? lock.withLock { schemaChange } : nil
+        let change = runner.handoff.allDurable ? lock.withLock { schemaChange } : nil
         if let change {
             // Everything before the statement is durable: make the state file say so
             // before telling the operator to edit it.
@@ -134,16 +127,12 @@ public final class MariaDBSource: BatchSource, @unchecked Sendable {
             fail(error)
             throw error
         }
-        return try handoff.next()
+        return try runner.next()
     }
 
     public func acknowledge(durableThrough position: Position, sequence: UInt64) throws {
-        guard case .mariadb(let list) = position else {
-            throw CaptureError(
-                .protocolViolation, "acknowledged a non-MariaDB position \(position)",
-                hint: "This is a bug in the shipper; report it.")
-        }
-        handoff.acknowledged(sequence)
+        guard case .mariadb(let list) = position else { throw CaptureError.foreignPosition(position, engine: .mariadb) }
+        runner.handoff.acknowledged(sequence)
         let schedule = try lock.withLock { () throws(CaptureError) -> Bool in
             if let current = acknowledgedPosition {
                 switch list.compare(to: current) {
@@ -169,12 +158,12 @@ public final class MariaDBSource: BatchSource, @unchecked Sendable {
     /// Stops the capture thread and writes the last acknowledged position (the agent is
     /// shutting down).
     public func stop() {
-        worker?.stopAndWait()
+        runner.stop()
         persistQueue.sync { persist() }
     }
 
     private func throwIfFailed() throws(CaptureError) {
-        if let failure = handoff.failed { throw failure }
+        if let failure = runner.handoff.failed { throw failure }
     }
 
     /// Writes the acknowledged position if it moved since the last write. Runs on
@@ -208,7 +197,7 @@ public final class MariaDBSource: BatchSource, @unchecked Sendable {
 
     // MARK: Worker interface
 
-    fileprivate func fail(_ error: CaptureError) { handoff.fail(error) }
+    fileprivate func fail(_ error: CaptureError) { runner.handoff.fail(error) }
 
     fileprivate func stopAtSchemaChange(statement: String, gtid: MariaDBGTID) {
         lock.withLock { schemaChange = (statement, gtid) }
@@ -227,20 +216,15 @@ public final class MariaDBSource: BatchSource, @unchecked Sendable {
     }
 
     fileprivate var memoryPosition: MariaDBGTIDList? { lock.withLock { acknowledgedPosition } }
-}
 
-/// The capture session: connections, decoding, filtering, batching, heartbeats, on a
-/// `CaptureThread` that reconnects after connection failures and stops for good on anything
-/// that needs the operator.
-private final class CaptureWorker: @unchecked Sendable {
-    // @unchecked: `numbering` is touched by the capture thread only.
-    private unowned let source: MariaDBSource
-    private var settings: MariaDBCaptureSettings { source.settings }
-    private var logger: Logger { source.logger }
-    private let thread = CaptureThread()
-    /// Batch numbers, and the position after the last transaction a delivered batch completed:
-    /// the batch position for batches that complete nothing, and where a reconnect resumes.
-    private var numbering: BatchNumbering
+    // MARK: CaptureEngine
+
+    public var driverSettings: CaptureDriver.Settings {
+        CaptureDriver.Settings(
+            engine: .mariadb, stream: stream, batching: settings.batching, compressionLevel: settings.compressionLevel,
+            heartbeatIntervalNanoseconds: settings.heartbeatIntervalNanoseconds,
+            maximumReadyBytes: settings.maximumReadyBytes)
+    }
 
     /// Silence after which the primary sends a HEARTBEAT on the dump: the batch delay, within
     /// 10 ms … 1 s. A read blocks until the next event, so an idle dump must wake the capture
@@ -254,25 +238,67 @@ private final class CaptureWorker: @unchecked Sendable {
     /// A dump silent for this long (no event, no heartbeat) is taken as broken.
     static let readTimeoutSeconds = 10
 
-    init(source: MariaDBSource, firstSequence: UInt64) {
-        self.source = source
-        self.numbering = BatchNumbering(stream: source.stream, firstSequence: firstSequence)
+    /// Checks the primary (`SourceSetup`), verifies it against the state file (or records it on
+    /// the first start) and starts the binlog dump after the last transaction this thread
+    /// delivered completely, or else from the acknowledged position.
+    public func openSession(numbering: inout BatchNumbering, thread: CaptureThread) throws(CaptureError)
+        -> MariaDBCaptureSession?
+    {
+        let control: MySQLConnection
+        do {
+            control = try MySQLConnection(
+                host: settings.host, port: settings.port, user: settings.user, password: settings.password,
+                database: settings.database, unixSocket: settings.unixSocket, connectTimeout: 5,
+                readTimeout: 30, writeTimeout: 30)
+        } catch {
+            throw CaptureError.database(error, doing: "connecting to the primary")
+        }
+        let controlSocket = control.socket
+        guard thread.register(controlSocket) else {
+            control.close()
+            return nil
+        }
+        do throws(CaptureError) {
+            let recorded = try CaptureState.load(directory: settings.stateDirectory, stream: settings.stream)
+            let facts = try SourceSetup(settings: settings).prepare(on: control, createIdentity: recorded == nil)
+            let acknowledged = try startPosition(facts, recorded: recorded)
+            numbering.startingAt(.mariadb(acknowledged))
+            guard case .mariadb(let resume)? = numbering.completedThrough else {
+                throw CaptureError(
+                    .protocolViolation, "the capture's resume position is not a MariaDB position",
+                    hint: "This is a bug in the shipper; report it.")
+            }
+            let heartbeat = Self.dumpHeartbeatNanoseconds(batchDelay: settings.batching.maximumDelayNanoseconds)
+            let dump = try BinlogStream(
+                settings: settings, start: resume, heartbeatNanoseconds: heartbeat,
+                readTimeoutSeconds: Self.readTimeoutSeconds, register: thread.register)
+            logger.info(
+                "capture: streaming the binlog from GTID position '\(resume)', next batch \(numbering.nextSequence)")
+            var decoder = BinlogDecoder(startPosition: resume, checksum: facts.checksum, charsets: facts.charsets)
+            decoder.chunkChanges = 8192
+            return MariaDBCaptureSession(
+                source: self, thread: thread, control: control, dump: dump, decoder: decoder)
+        } catch {
+            thread.unregister(controlSocket)
+            control.close()
+            throw error
+        }
     }
 
-    func start() {
-        thread.start(logger: logger, handoff: source.handoff) { [self] () throws(CaptureError) in try session() }
+    /// Capture stopped in front of DDL, once everything before it was handed over: from now
+    /// on `next()` reports it as soon as that is durable.
+    public func sessionStopped(atBoundaryOf session: MariaDBCaptureSession, numbering: BatchNumbering) {
+        guard let (statement, gtid) = session.schemaChange else { return }
+        logger.error(
+            "capture: DDL reached the binlog at GTID \(gtid): \(singleLine(statement, limit: 200)); capture stops in front of it once batch \(numbering.nextSequence - 1) and those before it are durable at the DR site"
+        )
+        stopAtSchemaChange(statement: statement, gtid: gtid)
     }
-
-    /// Stops the session (its sockets are shut down, so a blocked read returns at once) and
-    /// waits for the thread.
-    func stopAndWait() { thread.stopAndWait() }
-
-    private var isStopping: Bool { thread.isStopping }
 
     /// Verifies the primary against the state file (or records it on the first start) and
     /// returns where streaming resumes.
     private func startPosition(_ facts: PrimaryFacts, recorded: CaptureState?) throws(CaptureError) -> MariaDBGTIDList {
-        let path = source.stateFilePath
+        let path = stateFilePath
         guard let identity = facts.identity else {
             throw CaptureError(
                 .reseedRequired,
@@ -290,147 +316,22 @@ private final class CaptureWorker: @unchecked Sendable {
                         "If [database] points at the wrong server, fix it; otherwise re-seed the DR site, then remove \(path) and restart."
                 )
             }
-            return source.adopt(identity: (identity, facts.serverID), position: recorded.position)
+            return adopt(identity: (identity, facts.serverID), position: recorded.position)
         }
         // First start. A position still in memory means the file vanished while running:
         // keep what was acknowledged rather than jump to the primary's current position.
-        let position = source.memoryPosition ?? facts.binlogPosition
+        let position = memoryPosition ?? facts.binlogPosition
         try CaptureState(serverUUID: identity, serverID: facts.serverID, position: position)
             .save(directory: settings.stateDirectory, stream: settings.stream)
         logger.notice(
             "capture: first start, capturing from GTID position '\(position)'; rows written before it reach the DR site only through a seed"
         )
-        return source.adopt(identity: (identity, facts.serverID), position: position)
-    }
-
-    private func session() throws(CaptureError) {
-        let control: MySQLConnection
-        do {
-            control = try MySQLConnection(
-                host: settings.host, port: settings.port, user: settings.user, password: settings.password,
-                database: settings.database, unixSocket: settings.unixSocket, connectTimeout: 5,
-                readTimeout: 30, writeTimeout: 30)
-        } catch {
-            throw CaptureError.database(error, doing: "connecting to the primary")
-        }
-        let controlSocket = control.socket
-        defer {
-            thread.unregister(controlSocket)
-            control.close()
-        }
-        guard thread.register(controlSocket) else { return }
-
-        let recorded = try CaptureState.load(directory: settings.stateDirectory, stream: settings.stream)
-        let facts = try SourceSetup(settings: settings).prepare(on: control, createIdentity: recorded == nil)
-        let acknowledged = try startPosition(facts, recorded: recorded)
-        numbering.startingAt(.mariadb(acknowledged))
-        guard case .mariadb(let resume)? = numbering.completedThrough else {
-            throw CaptureError(
-                .protocolViolation, "the capture's resume position is not a MariaDB position",
-                hint: "This is a bug in the shipper; report it.")
-        }
-
-        let heartbeat = Self.dumpHeartbeatNanoseconds(batchDelay: settings.batching.maximumDelayNanoseconds)
-        let dump = try BinlogStream(
-            settings: settings, start: resume, heartbeatNanoseconds: heartbeat,
-            readTimeoutSeconds: Self.readTimeoutSeconds, register: thread.register)
-        let dumpSocket = dump.connection.socket
-        defer {
-            thread.unregister(dumpSocket)
-            dump.close()
-        }
-        logger.info(
-            "capture: streaming the binlog from GTID position '\(resume)', next batch \(numbering.nextSequence)")
-
-        let encoder: BatchEncoder
-        do { encoder = try BatchEncoder(level: settings.compressionLevel) } catch {
-            throw CaptureError(.sourceSetup, "cannot set up the batch encoder: \(error.description)", hint: error.hint)
-        }
-        var decoder = BinlogDecoder(startPosition: resume, checksum: facts.checksum, charsets: facts.charsets)
-        decoder.chunkChanges = 8192
-        var batcher = TransactionBatcher(limits: settings.batching)
-
-        func emit(_ closed: TransactionBatcher.Closed) throws(CaptureError) {
-            let batch: SourceBatch
-            do { batch = try numbering.seal(closed, with: encoder) } catch {
-                throw CaptureError(
-                    .protocolViolation, "cannot encode batch \(numbering.nextSequence): \(error.description)",
-                    hint: error.hint)
-            }
-            source.handoff.deliver(batch)
-        }
-
-        /// Decodes one event and hands what it completes to the batcher. False when capture
-        /// stops in front of DDL.
-        func take(_ bytes: [UInt8]) throws(CaptureError) -> Bool {
-            let output: BinlogDecoderEvent?
-            do { output = try decoder.feed(bytes) } catch {
-                throw CaptureError(
-                    .protocolViolation,
-                    "undecodable binlog event after GTID position '\(decoder.gtidState)' (\(decoder.binlogFile ?? "?"):\(decoder.binlogPosition)): \(error)",
-                    hint:
-                        "Capture stops so nothing is skipped; fix the cause (see the error) or report it with the primary's version."
-                )
-            }
-            let now = DispatchTime.now().uptimeNanoseconds
-            switch output {
-            case .transaction(let transaction)?:
-                if let kept = try shippable(transaction) {
-                    for closed in batcher.add(kept, end: kept.commitPosition, now: now) { try emit(closed) }
-                }
-            case .chunk(let piece)?:
-                // Committed rows of a large transaction: shipped now, acknowledged with its last piece.
-                if let kept = try shippable(piece) {
-                    for closed in batcher.add(kept, end: nil, now: now) {
-                        while source.handoff.readyBytes >= settings.maximumReadyBytes, !isStopping { usleep(5_000) }
-                        try emit(closed)
-                    }
-                }
-            case .ddl(let statement, let gtid)?:
-                let trimmed = statement.trimmingCharacters(in: .whitespacesAndNewlines)
-                if SourceSetup.ownStatements.contains(trimmed) || gtid.domain == settings.applierDomainID { break }
-                if let closed = batcher.flush() { try emit(closed) }
-                logger.error(
-                    "capture: DDL reached the binlog at GTID \(gtid): \(singleLine(statement, limit: 200)); capture stops in front of it once batch \(numbering.nextSequence - 1) and those before it are durable at the DR site"
-                )
-                source.stopAtSchemaChange(statement: statement, gtid: gtid)
-                return false
-            case nil:
-                break
-            }
-            return true
-        }
-
-        var pacing = CapturePacing(
-            batchDelay: settings.batching.maximumDelayNanoseconds,
-            heartbeatInterval: settings.heartbeatIntervalNanoseconds,
-            maximumReadyBytes: settings.maximumReadyBytes, now: DispatchTime.now().uptimeNanoseconds)
-        while !isStopping {
-            let dueAt = batcher.dueAt
-            // Whether the next read would return at once; only asked while a batch is open.
-            let observed = CapturePacing.Observation(
-                now: DispatchTime.now().uptimeNanoseconds, batchDueAt: dueAt,
-                inputPending: dueAt != nil && dump.hasPendingInput, readyBytes: source.handoff.readyBytes)
-            switch pacing.next(observed) {
-            case .closeBatch:
-                if let closed = batcher.flush() { try emit(closed) }
-            case .heartbeat:
-                do { try control.execute(SourceSetup.heartbeat) } catch {
-                    throw CaptureError.database(error, doing: "writing the heartbeat")
-                }
-            case .wait(let nanoseconds):
-                usleep(UInt32(nanoseconds / 1_000))
-            case .read:
-                // Blocks until the next event without an open batch; the dump heartbeat (period
-                // = the batch delay) bounds it.
-                guard try take(dump.next()) else { return }
-            }
-        }
+        return adopt(identity: (identity, facts.serverID), position: position)
     }
 
     /// The transaction as shipped, or nil when it is not shipped at all (written by
     /// Tandem's applier at this site). Changes of tables that are not captured are dropped.
-    private func shippable(_ transaction: Transaction) throws(CaptureError) -> Transaction? {
+    fileprivate func shippable(_ transaction: Transaction) throws(CaptureError) -> Transaction? {
         // The decoder's origin is "domain-server" of the transaction's GTID.
         guard let domainText = transaction.origin?.split(separator: "-").first, let domain = UInt32(domainText) else {
             throw CaptureError(
@@ -442,5 +343,76 @@ private final class CaptureWorker: @unchecked Sendable {
         var kept = transaction
         kept.changes.removeAll { !settings.captures(schema: $0.relation.name.schema, table: $0.relation.name.name) }
         return kept
+    }
+}
+
+/// One binlog dump session: reads and decodes events, filters what is not shipped, stops in
+/// front of DDL. Batching is the driver's.
+public final class MariaDBCaptureSession: CaptureSession {
+    private unowned let source: MariaDBSource
+    private let thread: CaptureThread
+    private let control: MySQLConnection
+    private let dump: BinlogStream
+    private var decoder: BinlogDecoder
+    /// The statement capture stopped in front of, once it did.
+    fileprivate private(set) var schemaChange: (statement: String, gtid: MariaDBGTID)?
+
+    fileprivate init(
+        source: MariaDBSource, thread: CaptureThread, control: MySQLConnection, dump: BinlogStream,
+        decoder: BinlogDecoder
+    ) {
+        self.source = source
+        self.thread = thread
+        self.control = control
+        self.dump = dump
+        self.decoder = decoder
+    }
+
+    public var hasPendingInput: Bool { dump.hasPendingInput }
+
+    /// One event. The read blocks until the next event whatever the timeout; the dump heartbeat
+    /// (period = the batch delay) bounds it.
+    public func read(timeoutNanoseconds: UInt64, take: (Captured) throws(CaptureError) -> Void) throws(CaptureError) {
+        let bytes = try dump.next()
+        let output: BinlogDecoderEvent?
+        do { output = try decoder.feed(bytes) } catch {
+            throw CaptureError(
+                .protocolViolation,
+                "undecodable binlog event after GTID position '\(decoder.gtidState)' (\(decoder.binlogFile ?? "?"):\(decoder.binlogPosition)): \(error)",
+                hint:
+                    "Capture stops so nothing is skipped; fix the cause (see the error) or report it with the primary's version."
+            )
+        }
+        switch output {
+        case .transaction(let transaction)?:
+            if let kept = try source.shippable(transaction) { try take(.transaction(kept, end: kept.commitPosition)) }
+        case .chunk(let piece)?:
+            // Committed rows of a large transaction: shipped now, acknowledged with its last piece.
+            if let kept = try source.shippable(piece) { try take(.chunk(kept)) }
+        case .ddl(let statement, let gtid)?:
+            let trimmed = statement.trimmingCharacters(in: .whitespacesAndNewlines)
+            if SourceSetup.ownStatements.contains(trimmed) || gtid.domain == source.settings.applierDomainID { return }
+            schemaChange = (statement, gtid)
+            try take(.boundary)
+        case nil:
+            break
+        }
+    }
+
+    public func writeHeartbeat() throws(CaptureError) {
+        do { try control.execute(SourceSetup.heartbeat) } catch {
+            throw CaptureError.database(error, doing: "writing the heartbeat")
+        }
+    }
+
+    /// The binlog dump needs no answer, and the capture's position advances only by
+    /// acknowledgement (`MariaDBSource`), never by idleness.
+    public func stepped(quiescent: Bool) {}
+
+    public func close() {
+        thread.unregister(dump.connection.socket)
+        dump.close()
+        thread.unregister(control.socket)
+        control.close()
     }
 }

@@ -26,19 +26,16 @@ import TandemCore
 /// stops reading the socket and the server holds the WAL. Batches are cut at
 /// `[batch] max_bytes`, large transactions into chunks. Transactions the server streams
 /// before commit (`streaming 'on'`, past `logical_decoding_work_mem`) are written to spill
-/// files (`PgFileStreamStore`) in the spool directory until their commit. When to read,
-/// wait, close a batch or write a heartbeat is `CapturePacing`'s rule, shared with MariaDB.
-public final class PostgreSQLSource: BatchSource, @unchecked Sendable {
-    // @unchecked: the shared state below is guarded by `lock`; the worker owns the rest.
+/// files (`PgFileStreamStore`) in the spool directory until their commit. Batching, pacing and
+/// backpressure are the shared `CaptureDriver`'s; this engine opens sessions and decodes.
+public final class PostgreSQLSource: BatchSource, CaptureEngine, @unchecked Sendable {
+    // @unchecked: `acknowledgedLSN` is guarded by `lock`; the runner is used from the shipper's loop.
     public let stream: StreamID
     let settings: PostgreSQLCaptureSettings
-    let logger: Logger
-
-    /// The ready queue and the hand-off bookkeeping shared with every engine's capture.
-    fileprivate let handoff = CaptureHandoff()
+    public let logger: Logger
     private let lock = NSLock()
     private var acknowledgedLSN = LSN.zero
-    private var worker: CaptureWorker?
+    private let runner = CaptureRunner<PostgreSQLSource>()
 
     public init(settings: PostgreSQLCaptureSettings, logger: Logger) {
         self.stream = settings.stream
@@ -46,62 +43,101 @@ public final class PostgreSQLSource: BatchSource, @unchecked Sendable {
         self.logger = logger
     }
 
-    deinit { worker?.stopAndWait() }
+    deinit { runner.stop() }
 
-    public func restart(at sequence: UInt64) throws {
-        worker?.stopAndWait()
-        handoff.restart(at: sequence)
-        if let failure = handoff.failed { throw failure }
-        let next = CaptureWorker(source: self, firstSequence: sequence)
-        worker = next
-        next.start()
-    }
+    public func restart(at sequence: UInt64) throws { try runner.restart(at: sequence, engine: self) }
 
-    public func next() throws -> SourceBatch? {
-        try handoff.next()
-    }
+    public func next() throws -> SourceBatch? { try runner.next() }
 
     public func acknowledge(durableThrough position: Position, sequence: UInt64) throws {
         guard case .postgresql(let lsn) = position else {
-            throw CaptureError(
-                .protocolViolation, "acknowledged a non-PostgreSQL position \(position)",
-                hint: "This is a bug in the shipper; report it.")
+            throw CaptureError.foreignPosition(position, engine: .postgresql)
         }
-        handoff.acknowledged(sequence)
+        runner.handoff.acknowledged(sequence)
         lock.withLock { acknowledgedLSN = max(acknowledgedLSN, lsn) }
     }
 
     /// Stops the capture thread (the agent is shutting down).
-    public func stop() { worker?.stopAndWait() }
+    public func stop() { runner.stop() }
 
-    // MARK: Worker interface
-
+    /// What the slot may be confirmed up to: the end of what the applier reported durable.
     fileprivate var confirmedLSN: LSN { lock.withLock { acknowledgedLSN } }
+
+    // MARK: CaptureEngine
+
+    public var driverSettings: CaptureDriver.Settings {
+        CaptureDriver.Settings(
+            engine: .postgresql, stream: stream, batching: settings.batching,
+            compressionLevel: settings.compressionLevel,
+            heartbeatIntervalNanoseconds: settings.heartbeatIntervalNanoseconds,
+            maximumReadyBytes: settings.maximumReadyBytes)
+    }
+
+    /// Checks the primary (`SourceSetup`), verifies the cluster against the state file (or
+    /// records it on the first start) and starts streaming the slot from where it stands.
+    public func openSession(numbering: inout BatchNumbering, thread: CaptureThread) throws(CaptureError)
+        -> PostgreSQLCaptureSession?
+    {
+        let control: PGConnection
+        do { control = try PGConnection(conninfo: settings.conninfo) } catch {
+            throw CaptureError.database(error, doing: "connecting to the primary")
+        }
+        var replication: ReplicationStream?
+        do throws(CaptureError) {
+            let start = try SourceSetup(settings: settings).prepare(on: control)
+            let stream = try ReplicationStream(conninfo: settings.conninfo)
+            replication = stream
+            try verifyCluster(stream.identity)
+            try stream.start(slot: settings.slotName, publication: settings.publicationName)
+            let spill: PgFileStreamStore
+            do { spill = try PgFileStreamStore(directory: settings.stateDirectory + "/capture-spill") } catch {
+                throw CaptureError(
+                    .sourceSetup, "cannot prepare the spill directory: \(error)",
+                    hint: "Check [spool] directory, its permissions and free space.")
+            }
+            numbering.startingAt(.postgresql(start))
+            logger.info(
+                "capture: streaming slot \(settings.slotName) (publication \(settings.publicationName)) from \(start), next batch \(numbering.nextSequence)"
+            )
+            return PostgreSQLCaptureSession(
+                source: self, control: control, replication: stream, start: start, spill: spill)
+        } catch {
+            replication?.close()
+            control.close()
+            throw error
+        }
+    }
+
+    public func sessionStopped(atBoundaryOf session: PostgreSQLCaptureSession, numbering: BatchNumbering) {}
+
+    /// A cluster other than the one this capture started on (a restored backup, a promoted
+    /// standby of another history) cannot continue the DR copy: the state file says which.
+    private func verifyCluster(_ identity: CaptureState) throws(CaptureError) {
+        if let recorded = try CaptureState.load(directory: settings.stateDirectory, slot: settings.slotName) {
+            if let problem = recorded.mismatch(with: identity) {
+                throw CaptureError(
+                    .reseedRequired, problem,
+                    hint:
+                        "The DR copy no longer matches this primary's history: re-seed the DR site, then remove \(CaptureState.path(directory: settings.stateDirectory, slot: settings.slotName))."
+                )
+            }
+        } else {
+            try identity.save(directory: settings.stateDirectory, slot: settings.slotName)
+        }
+    }
 }
 
-/// The capture session: connection, decoding, batching, status updates, on a `CaptureThread`
-/// that reconnects after connection failures and stops for good on anything that needs the
-/// operator.
-private final class CaptureWorker: @unchecked Sendable {
-    // @unchecked: `numbering` is touched by the capture thread only.
+/// One streaming session of the slot: reads and decodes `pgoutput`, answers the server with
+/// status updates, writes heartbeats. Batching is the driver's.
+public final class PostgreSQLCaptureSession: CaptureSession {
     private unowned let source: PostgreSQLSource
-    private var settings: PostgreSQLCaptureSettings { source.settings }
-    private var logger: Logger { source.logger }
-    private let thread = CaptureThread()
-    private var numbering: BatchNumbering
-
-    init(source: PostgreSQLSource, firstSequence: UInt64) {
-        self.source = source
-        self.numbering = BatchNumbering(stream: source.stream, firstSequence: firstSequence)
-    }
-
-    func start() {
-        thread.start(logger: logger, handoff: source.handoff) { [self] () throws(CaptureError) in try session() }
-    }
-
-    func stopAndWait() { thread.stopAndWait() }
-
-    private var isStopping: Bool { thread.isStopping }
+    private let control: PGConnection
+    private let replication: ReplicationStream
+    private var decoder: PgOutputDecoder
+    private var feedback: SlotFeedback
+    /// The server's WAL end from its last keepalive: where an idle slot may be confirmed.
+    private var lastKeepalive: LSN?
+    private var replyRequested = false
 
     static let heartbeatPrefix = "tandem.heartbeat"
 
@@ -113,6 +149,20 @@ private final class CaptureWorker: @unchecked Sendable {
           SELECT json_agg(json_build_array(schemaname, sequencename, last_value))::text
           FROM pg_sequences WHERE last_value IS NOT NULL AND schemaname <> 'tandem'), '[]'))
         """
+
+    /// Changes per decoded piece of a large transaction: bounds what the decoder holds.
+    static let chunkChanges = 8192
+
+    fileprivate init(
+        source: PostgreSQLSource, control: PGConnection, replication: ReplicationStream, start: LSN,
+        spill: PgFileStreamStore
+    ) {
+        self.source = source
+        self.control = control
+        self.replication = replication
+        self.decoder = PgOutputDecoder(chunkChanges: Self.chunkChanges, streamStore: spill)
+        self.feedback = SlotFeedback(start: start)
+    }
 
     /// The heartbeat's sequence list as changes on `SequenceValues.relation`; anything
     /// unreadable is left out (a heartbeat must never stop capture).
@@ -126,152 +176,79 @@ private final class CaptureWorker: @unchecked Sendable {
         }
     }
 
-    /// Changes per decoded piece of a large transaction: bounds what the decoder holds.
-    static let chunkChanges = 8192
+    public var hasPendingInput: Bool { replication.hasPendingInput }
 
-    private func session() throws(CaptureError) {
-        let control: PGConnection
-        do { control = try PGConnection(conninfo: settings.conninfo) } catch {
-            throw CaptureError.database(error, doing: "connecting to the primary")
-        }
-        defer { control.close() }
-        let start = try SourceSetup(settings: settings).prepare(on: control)
-        let replication = try ReplicationStream(conninfo: settings.conninfo)
-        defer { replication.close() }
-        if let recorded = try CaptureState.load(directory: settings.stateDirectory, slot: settings.slotName) {
-            if let problem = recorded.mismatch(with: replication.identity) {
-                throw CaptureError(
-                    .reseedRequired, problem,
-                    hint:
-                        "The DR copy no longer matches this primary's history: re-seed the DR site, then remove \(CaptureState.path(directory: settings.stateDirectory, slot: settings.slotName))."
-                )
-            }
-        } else {
-            try replication.identity.save(directory: settings.stateDirectory, slot: settings.slotName)
-        }
-        try replication.start(slot: settings.slotName, publication: settings.publicationName)
-        logger.info(
-            "capture: streaming slot \(settings.slotName) (publication \(settings.publicationName)) from \(start), next batch \(numbering.nextSequence)"
-        )
-
-        let encoder: BatchEncoder
-        do { encoder = try BatchEncoder(level: settings.compressionLevel) } catch {
-            throw CaptureError(.sourceSetup, "cannot set up the batch encoder: \(error.description)", hint: error.hint)
-        }
-        let spill: PgFileStreamStore
-        do { spill = try PgFileStreamStore(directory: settings.stateDirectory + "/capture-spill") } catch {
-            throw CaptureError(
-                .sourceSetup, "cannot prepare the spill directory: \(error)",
-                hint: "Check [spool] directory, its permissions and free space.")
-        }
-        var decoder = PgOutputDecoder(chunkChanges: Self.chunkChanges, streamStore: spill)
-        var batcher = TransactionBatcher(limits: settings.batching)
-        var feedback = SlotFeedback(start: start)
-        numbering.startingAt(.postgresql(start))
-        var lastKeepalive: LSN?
-
-        func emit(_ closed: TransactionBatcher.Closed) throws(CaptureError) {
-            let batch: SourceBatch
-            do { batch = try numbering.seal(closed, with: encoder) } catch {
-                throw CaptureError(
-                    .protocolViolation, "cannot encode batch \(numbering.nextSequence): \(error.description)",
-                    hint: error.hint)
-            }
-            source.handoff.deliver(batch)
-        }
-
-        func sendStatus(replyRequested: Bool) throws(CaptureError) {
-            feedback.confirm(source.confirmedLSN)
-            let clock = Int64(Date().timeIntervalSince1970 * 1_000_000) - ReplicationMessage.postgresEpochOffset
-            if let status = feedback.statusDue(
-                now: DispatchTime.now().uptimeNanoseconds, clock: clock,
-                replyRequested: replyRequested)
-            {
-                try replication.send(status)
-            }
-        }
-
-        /// The memory bound: while the shipper has not taken enough ready batches, wait
-        /// (also in the middle of a large transaction), still answering the server so it
-        /// does not time the connection out.
-        func waitForRoom() throws(CaptureError) {
-            while source.handoff.readyBytes >= settings.maximumReadyBytes {
-                if isStopping { throw CaptureError(.connection, "capture is stopping", hint: "") }
-                try sendStatus(replyRequested: false)
-                usleep(5_000)
-            }
-        }
-
-        /// One decoded event: filtered, batched, and every batch it closes shipped.
-        func take(_ event: PgOutputEvent) throws(CaptureError) {
-            var transaction: Transaction
-            let end: Position?
-            switch event {
-            case .transaction(let whole, let endLSN, let messages):
-                (transaction, end) = (whole, .postgresql(endLSN))
-                for message in messages where message.prefix == Self.heartbeatPrefix {
-                    transaction.changes += Self.sequenceChanges(message.content)
-                }
-            case .chunk(let piece): (transaction, end) = (piece, nil)
-            case .message: return
-            }
-            if let origin = transaction.origin, origin.hasPrefix(tandemOriginPrefix) { return }
-            for closed in batcher.add(transaction, end: end, now: DispatchTime.now().uptimeNanoseconds) {
-                try waitForRoom()
-                try emit(closed)
-            }
-        }
-
-        var pacing = CapturePacing(
-            batchDelay: settings.batching.maximumDelayNanoseconds,
-            heartbeatInterval: settings.heartbeatIntervalNanoseconds,
-            maximumReadyBytes: settings.maximumReadyBytes, now: DispatchTime.now().uptimeNanoseconds)
-        while !isStopping {
-            var replyRequested = false
-            let dueAt = batcher.dueAt
-            let observed = CapturePacing.Observation(
-                now: DispatchTime.now().uptimeNanoseconds, batchDueAt: dueAt,
-                inputPending: dueAt != nil && replication.hasPendingInput, readyBytes: source.handoff.readyBytes)
-            switch pacing.next(observed) {
-            case .closeBatch:
-                if let closed = batcher.flush() { try emit(closed) }
-            case .heartbeat:
+    public func read(timeoutNanoseconds: UInt64, take: (Captured) throws(CaptureError) -> Void) throws(CaptureError) {
+        let messages = try replication.read(timeoutMilliseconds: Int32(min(timeoutNanoseconds / 1_000_000, 1_000)))
+        for message in messages {
+            switch message {
+            case .xlogData(let walStart, _, _, let data):
+                feedback.receivedThrough(walStart)
                 do {
-                    _ = try control.exec(Self.heartbeatSQL)
-                } catch {
-                    throw CaptureError.database(error, doing: "writing the heartbeat")
-                }
-            case .wait(let nanoseconds):
-                usleep(UInt32(nanoseconds / 1_000))
-            case .read(let timeout):
-                let messages = try replication.read(timeoutMilliseconds: Int32(min(timeout / 1_000_000, 1_000)))
-                for message in messages {
-                    switch message {
-                    case .xlogData(let walStart, _, _, let data):
-                        feedback.receivedThrough(walStart)
-                        do {
-                            try decoder.feed(data) { event in try take(event) }
-                        } catch let error as CaptureError {
-                            throw error
-                        } catch {
-                            throw CaptureError(
-                                .protocolViolation, "undecodable pgoutput message at \(walStart): \(error)",
-                                hint: "Capture stops so nothing is skipped; report it with the primary's version.")
-                        }
-                    case .keepalive(let walEnd, _, let reply):
-                        lastKeepalive = walEnd
-                        replyRequested = replyRequested || reply
-                        feedback.receivedThrough(walEnd)
+                    try decoder.feed(data) { event in
+                        if let captured = Self.captured(event) { try take(captured) }
                     }
+                } catch let error as CaptureError {
+                    throw error
+                } catch {
+                    throw CaptureError(
+                        .protocolViolation, "undecodable pgoutput message at \(walStart): \(error)",
+                        hint: "Capture stops so nothing is skipped; report it with the primary's version.")
                 }
+            case .keepalive(let walEnd, _, let reply):
+                lastKeepalive = walEnd
+                replyRequested = replyRequested || reply
+                feedback.receivedThrough(walEnd)
             }
-            if let walEnd = lastKeepalive, batcher.isEmpty, !decoder.isInTransaction,
-                decoder.bufferedTransactionIDs.isEmpty, source.handoff.allDurable
-            {
-                feedback.confirmIdle(walEnd: walEnd)
-            }
-            // Status updates go out whatever the step was, so waiting never times the slot out.
-            try sendStatus(replyRequested: replyRequested)
         }
+    }
+
+    /// A decoded event as shipped: heartbeats carry the sequences' values, Tandem's own writes
+    /// (a replication origin of Tandem's applier) are not shipped back, bare messages are not
+    /// transactions.
+    private static func captured(_ event: PgOutputEvent) -> Captured? {
+        switch event {
+        case .transaction(var transaction, let endLSN, let messages):
+            if let origin = transaction.origin, origin.hasPrefix(tandemOriginPrefix) { return nil }
+            for message in messages where message.prefix == heartbeatPrefix {
+                transaction.changes += sequenceChanges(message.content)
+            }
+            return .transaction(transaction, end: .postgresql(endLSN))
+        case .chunk(let piece):
+            if let origin = piece.origin, origin.hasPrefix(tandemOriginPrefix) { return nil }
+            return .chunk(piece)
+        case .message:
+            return nil
+        }
+    }
+
+    public func writeHeartbeat() throws(CaptureError) {
+        do { _ = try control.exec(Self.heartbeatSQL) } catch {
+            throw CaptureError.database(error, doing: "writing the heartbeat")
+        }
+    }
+
+    /// Confirms the slot up to what the applier made durable, and an idle slot up to the
+    /// server's WAL end when nothing is open anywhere (no batch, no transaction half decoded or
+    /// spilled, every batch durable); sends a status update when one is due. While a hand-over
+    /// waits for room this runs with `quiescent` false and touches no decoder state: the decoder
+    /// is then inside `feed`.
+    public func stepped(quiescent: Bool) throws(CaptureError) {
+        if quiescent, let walEnd = lastKeepalive, !decoder.isInTransaction, decoder.bufferedTransactionIDs.isEmpty {
+            feedback.confirmIdle(walEnd: walEnd)
+        }
+        feedback.confirm(source.confirmedLSN)
+        let clock = Int64(Date().timeIntervalSince1970 * 1_000_000) - ReplicationMessage.postgresEpochOffset
+        if let status = feedback.statusDue(
+            now: DispatchTime.now().uptimeNanoseconds, clock: clock, replyRequested: replyRequested)
+        {
+            try replication.send(status)
+        }
+        replyRequested = false
+    }
+
+    public func close() {
+        replication.close()
+        control.close()
     }
 }

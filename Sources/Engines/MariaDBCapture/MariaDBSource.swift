@@ -274,10 +274,9 @@ public final class MariaDBSource: BatchSource, CaptureEngine, @unchecked Sendabl
                 readTimeoutSeconds: Self.readTimeoutSeconds, register: thread.register)
             logger.info(
                 "capture: streaming the binlog from GTID position '\(resume)', next batch \(numbering.nextSequence)")
-            var decoder = BinlogDecoder(startPosition: resume, checksum: facts.checksum, charsets: facts.charsets)
-            decoder.chunkChanges = 8192
             return MariaDBCaptureSession(
-                source: self, thread: thread, control: control, dump: dump, decoder: decoder)
+                source: self, thread: thread, connections: (control, dump),
+                decoder: BinlogDecoder(startPosition: resume, checksum: facts.checksum, charsets: facts.charsets))
         } catch {
             thread.unregister(controlSocket)
             control.close()
@@ -357,15 +356,18 @@ public final class MariaDBCaptureSession: CaptureSession {
     /// The statement capture stopped in front of, once it did.
     fileprivate private(set) var schemaChange: (statement: String, gtid: MariaDBGTID)?
 
+    /// Changes per decoded piece of a large transaction: bounds what the decoder holds.
+    static let chunkChanges = 8192
+
     fileprivate init(
-        source: MariaDBSource, thread: CaptureThread, control: MySQLConnection, dump: BinlogStream,
+        source: MariaDBSource, thread: CaptureThread, connections: (MySQLConnection, BinlogStream),
         decoder: BinlogDecoder
     ) {
         self.source = source
         self.thread = thread
-        self.control = control
-        self.dump = dump
+        (control, dump) = connections
         self.decoder = decoder
+        self.decoder.chunkChanges = Self.chunkChanges
     }
 
     public var hasPendingInput: Bool { dump.hasPendingInput }

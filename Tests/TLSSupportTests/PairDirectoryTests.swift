@@ -20,6 +20,16 @@ func permissions(_ path: String) throws -> Int {
     return (attributes[.posixPermissions] as? NSNumber)?.intValue ?? -1
 }
 
+extension PairDirectory {
+    /// The pair directory as `tandem pair init` creates it, with the starting configurations.
+    @discardableResult
+    static func create(pair: String, sites: [String], at directory: String) throws(PairSetupError) -> PairLayout {
+        try create(pair: pair, sites: sites, at: directory) { site, peer, dials in
+            StartingConfig.text(pair: pair, site: site, peer: peer, dials: dials)
+        }
+    }
+}
+
 @Suite("pair directory: init and rotate")
 struct PairDirectoryTests {
     static let environment = ["TANDEM_DB_PASSWORD": "not-a-real-password"]
@@ -81,7 +91,7 @@ struct PairDirectoryTests {
         arguments: [("a", "b"), ("dc_1.eu", "9dr"), ("primary-site", "dr-site")])
     func startingConfigsParseForOtherNames(names: (String, String)) throws {
         for (site, peer, dials) in [(names.0, names.1, true), (names.1, names.0, false)] {
-            let text = PairDirectory.startingConfig(pair: "p", site: site, peer: peer, dials: dials)
+            let text = StartingConfig.text(pair: "p", site: site, peer: peer, dials: dials)
             let config = try SiteConfig.parse(text, file: "/etc/tandem/\(site).toml", environment: Self.environment)
             #expect(config.site.name == site)
             #expect(config.link.peerSite == peer)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import TLSSupport
+import TandemConfig
 import TandemTransport
 
 /// The pair's certificates: one private CA per pair, one certificate per site.
@@ -36,7 +37,9 @@ struct PairInit: AsyncParsableCommand {
             .map { $0.trimmingCharacters(in: .whitespaces) }
         let layout: PairLayout
         do {
-            layout = try PairDirectory.create(pair: name, sites: names, at: out)
+            layout = try PairDirectory.create(pair: name, sites: names, at: out) { site, peer, dials in
+                StartingConfig.text(pair: name, site: site, peer: peer, dials: dials)
+            }
         } catch {
             throw report(error)
         }

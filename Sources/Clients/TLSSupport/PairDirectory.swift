@@ -57,19 +57,20 @@ public struct PairSetupError: Error, Sendable, CustomStringConvertible {
 
 /// Creating a pair directory and rotating site certificates in it.
 public enum PairDirectory {
-    /// The port the starting configurations use for the link.
-    public static let defaultLinkPort = 7400
-
     /// Creates the pair CA, a certificate and key for each of the two sites,
     /// and a starting configuration for each, in a new directory `directory`.
+    /// `configuration` writes a site's configuration text (`StartingConfig` in the
+    /// config target: this target knows certificates, not TOML).
     ///
     /// The first site dials out to the second, which listens: the usual shape,
     /// with the primary (IDC) behind a firewall that allows outbound
     /// connections, and the DR site in a cloud region that can expose a port.
     /// Refuses an existing, non-empty `directory` rather than mixing two CAs.
     @discardableResult
-    public static func create(pair: String, sites: [String], at directory: String) throws(PairSetupError) -> PairLayout
-    {
+    public static func create(
+        pair: String, sites: [String], at directory: String,
+        configuration: (_ site: String, _ peer: String, _ dials: Bool) -> String
+    ) throws(PairSetupError) -> PairLayout {
         try checkNames(pair: pair, sites: sites)
         let layout = PairLayout(directory: directory)
         try refuseExisting(directory)
@@ -91,7 +92,7 @@ public enum PairDirectory {
         }
         let staging = String(cString: created)
         do throws(PairSetupError) {
-            try populate(PairLayout(directory: staging), pair: pair, sites: sites)
+            try populate(PairLayout(directory: staging), pair: pair, sites: sites, configuration: configuration)
             PEMFile.syncDirectory(staging)
             // rename(2) fails on a non-empty target: a directory that appeared
             // meanwhile is still never overwritten.
@@ -172,73 +173,6 @@ public enum PairDirectory {
         return (previous, issued.certificate)
     }
 
-    /// The starting configuration of `site`. Valid for `SiteConfig.parse` as
-    /// written (given the password variable is set); the database settings
-    /// and the peer's address are placeholders to edit.
-    public static func startingConfig(pair: String, site: String, peer: String, dials: Bool) -> String {
-        let link: String
-        if dials {
-            link = """
-                [link]
-                # \(site) dials out to \(peer), which listens. Which side dials is a network
-                # choice and does not change when the data direction reverses.
-                mode = "connect"
-                # PLACEHOLDER: the address and port where \(peer) listens.
-                peer = "\(peer).change-me.invalid:\(defaultLinkPort)"
-                """
-        } else {
-            link = """
-                [link]
-                # \(site) accepts the connection that \(peer) dials. Which side dials is a
-                # network choice and does not change when the data direction reverses.
-                mode = "listen"
-                # The local address and port; \(peer) must be able to reach it.
-                listen = "0.0.0.0:\(defaultLinkPort)"
-                """
-        }
-        return """
-            # Tandem site configuration for site "\(site)" of pair "\(pair)".
-            #
-            # Written by `tandem pair init`. Copy this directory (\(site).toml, \(site).pem,
-            # \(site).key, ca.pem) to the \(site) site, e.g. to /etc/tandem/, keeping
-            # \(site).key readable only by the agent's user. Then edit every line marked
-            # PLACEHOLDER and check the result with:
-            #     tandem config check --config /etc/tandem/\(site).toml
-            # appliance/config/*.example.toml describe every key.
-            # Relative paths are resolved against the directory of this file.
-
-            [site]
-            name = "\(site)"
-            pair = "\(pair)"
-
-            [database]
-            # PLACEHOLDER: this site's database. engine = "postgresql", "mariadb" or
-            # "mysql" (MariaDB/MySQL also need server_id); both sites run the same engine.
-            engine = "postgresql"
-            # PLACEHOLDER: host of the local database server.
-            host = "127.0.0.1"
-            # PLACEHOLDER: the replication user created for Tandem.
-            user = "tandem"
-            # PLACEHOLDER: the database to replicate.
-            database = "app"
-            # The password is read from this environment variable of the agent (for
-            # instance set by systemd's EnvironmentFile=); it never goes in this file.
-            password_env = "TANDEM_DB_PASSWORD"
-
-            \(link)
-            # The site name \(peer)'s certificate must carry.
-            peer_site = "\(peer)"
-            ca = "ca.pem"
-            certificate = "\(site).pem"
-            key = "\(site).key"
-
-            [spool]
-            # PLACEHOLDER: a local disk with room for the longest outage to ride through.
-            directory = "/var/lib/tandem/spool"
-
-            """
-    }
-
     // MARK: Steps
 
     private static func checkNames(pair: String, sites: [String]) throws(PairSetupError) {
@@ -283,7 +217,10 @@ public enum PairDirectory {
         else { throw alreadyExists(directory) }
     }
 
-    private static func populate(_ layout: PairLayout, pair: String, sites: [String]) throws(PairSetupError) {
+    private static func populate(
+        _ layout: PairLayout, pair: String, sites: [String],
+        configuration: (_ site: String, _ peer: String, _ dials: Bool) -> String
+    ) throws(PairSetupError) {
         let authority: PairAuthority
         do {
             authority = try PairAuthority.create(pair: pair)
@@ -315,7 +252,7 @@ public enum PairDirectory {
             try write(authority.certificate.pem, to: layout.siteCA(site), mode: PEMFile.certificateMode)
             let peer = sites[1 - index]
             try write(
-                startingConfig(pair: pair, site: site, peer: peer, dials: index == 0),
+                configuration(site, peer, index == 0),
                 to: layout.siteConfig(site), mode: PEMFile.certificateMode)
             PEMFile.syncDirectory(layout.siteDirectory(site))
         }

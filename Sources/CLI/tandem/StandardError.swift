@@ -1,3 +1,6 @@
+import ArgumentParser
+import TandemCore
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -15,5 +18,23 @@ enum FileHandleStandardError {
                 offset += written
             }
         }
+    }
+}
+
+/// Prints an error as the operator sees it and turns it into an exit code.
+func report(_ error: any Error) -> ExitCode {
+    var stderr = StandardError()
+    if let explained = error as? any OperatorError {
+        print("tandem: error: \(explained.description)", to: &stderr)
+        print("  hint: \(explained.hint)", to: &stderr)
+    } else {
+        print("tandem: error: \(error)", to: &stderr)
+    }
+    return ExitCode(1)
+}
+
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) {
+        FileHandleStandardError.write(string)
     }
 }

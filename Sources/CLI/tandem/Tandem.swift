@@ -41,30 +41,3 @@ struct GlobalOptions: ParsableArguments {
 // Deliberate: `--log-level` parses swift-log's own levels; both types come from other packages.
 // swift-format-ignore: AvoidRetroactiveConformances
 extension Logger.Level: @retroactive ExpressibleByArgument {}
-
-/// Raised by commands that exist in the tree but are not built yet.
-struct NotBuiltYet: OperatorError {
-    var command: String
-    var purpose: String
-
-    var description: String { "`tandem \(command)` is not built yet: \(purpose)" }
-    var hint: String { "see README.md, \"What works today\", for what this version can do" }
-}
-
-/// Prints an error as the operator sees it and turns it into an exit code.
-func report(_ error: any Error) -> ExitCode {
-    var stderr = StandardError()
-    if let explained = error as? any OperatorError {
-        print("tandem: error: \(explained.description)", to: &stderr)
-        print("  hint: \(explained.hint)", to: &stderr)
-    } else {
-        print("tandem: error: \(error)", to: &stderr)
-    }
-    return ExitCode(1)
-}
-
-struct StandardError: TextOutputStream {
-    mutating func write(_ string: String) {
-        FileHandleStandardError.write(string)
-    }
-}

@@ -1,22 +1,5 @@
 import TandemCore
 
-/// Bounds on link frames.
-public enum LinkFrameLimits {
-    /// 80 MiB. Must exceed the largest BATCH frame: the batch codec's default
-    /// maximum frame (16-byte prefix + 64 KiB header + 64 MiB body + 4-byte CRC)
-    /// plus the type byte and the 8-byte sequence. The margin leaves room for the
-    /// codec's limits to grow a little without a protocol change.
-    public static let defaultMaximumFrameLength = 80 * 1024 * 1024
-    /// Below this, a HELLO or an ACK carrying a long MySQL GTID set might not fit.
-    public static let minimumMaximumFrameLength = 4096
-    /// The length prefix is a u32.
-    public static let largestExpressibleFrameLength = Int(UInt32.max)
-    /// Length prefix (4) + type (1) + sequence (8) in front of a batch frame.
-    public static let batchOverhead = 13
-    /// What the length prefix counts on top of the batch frame: type and sequence.
-    static let batchLengthOverhead = 9
-}
-
 /// Why bytes from the peer could not be read as a link message.
 ///
 /// Refusing a frame changes nothing: the session answers with an ERROR and closes
@@ -71,60 +54,4 @@ public enum LinkFrameError: Error, Hashable, Sendable, OperatorError {
         default: .protocolViolation
         }
     }
-}
-
-/// Mistakes of the I/O layer driving a `LinkSession`: calling an event that does
-/// not apply to this side, or out of order.
-///
-/// These are bugs in the caller, not peer misbehaviour, so they are thrown to the
-/// caller and leave the session unchanged instead of closing the connection.
-public enum LinkUsageError: Error, Hashable, Sendable, OperatorError {
-    case wrongRole(event: String, role: LinkDataRole)
-    case alreadyConnected
-    case outOfOrderOffer(expected: UInt64, offered: UInt64)
-    case offerWhileWaiting(waiting: UInt64, offered: UInt64)
-    case emptyBatch(sequence: UInt64)
-    case batchTooLarge(sequence: UInt64, size: Int, limit: Int)
-    case storedBeyondReceived(stored: UInt64, received: UInt64)
-    case appliedBeyondDurable(applied: UInt64, durable: UInt64)
-
-    public var description: String {
-        switch self {
-        case let .wrongRole(event, role): "\(event) does not apply to the \(role) side of the link"
-        case .alreadyConnected: "connected reported while the previous connection is still open"
-        case let .outOfOrderOffer(expected, offered):
-            "batch \(offered) offered, but the link expects batch \(expected) next"
-        case let .offerWhileWaiting(waiting, offered):
-            "batch \(offered) offered while batch \(waiting) still waits for the window"
-        case .emptyBatch(let sequence): "batch \(sequence) offered with a size of zero"
-        case let .batchTooLarge(sequence, size, limit):
-            "batch \(sequence) is \(size) bytes, over the link's \(limit)-byte batch limit"
-        case let .storedBeyondReceived(stored, received):
-            "spool reported batch \(stored) stored, but only batches up to \(received) were received"
-        case let .appliedBeyondDurable(applied, durable):
-            "batch \(applied) reported applied, but only batches up to \(durable) are durable"
-        }
-    }
-
-    public var hint: String {
-        switch self {
-        case .batchTooLarge:
-            "Lower the batch size limit below the link's maximum frame size."
-        default:
-            "This is a bug in Tandem's link driver; report it with the log line."
-        }
-    }
-}
-
-/// A `LinkSession.Configuration` that cannot work.
-public struct LinkConfigurationError: Error, Hashable, Sendable, OperatorError {
-    public var problem: String
-    public var hint: String
-
-    public init(_ problem: String, hint: String) {
-        self.problem = problem
-        self.hint = hint
-    }
-
-    public var description: String { "invalid link configuration: \(problem)" }
 }

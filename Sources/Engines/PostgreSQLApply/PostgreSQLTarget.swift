@@ -155,11 +155,7 @@ public final class PostgreSQLTarget: TargetSession {
     }
 
     public func savepoint(_ step: SavepointStep, _ context: StatementContext) throws(ApplyError) {
-        switch step {
-        case .set: try send(.query("SAVEPOINT tandem_chunk", []), context)
-        case .rollBack: try send(.query("ROLLBACK TO SAVEPOINT tandem_chunk", []), context)
-        case .release: try send(.query("RELEASE SAVEPOINT tandem_chunk", []), context)
-        }
+        try send(.query(step.sql, []), context)
     }
 
     public func flush() throws(ApplyError) {
@@ -263,15 +259,13 @@ public final class PostgreSQLTarget: TargetSession {
                 try advanceSequence(sequence, batch: batch, position: position)
                 continue
             }
-            try applyRow(change, batch: batch, position: position)
+            try applyRow(change, call)
         }
         try flushTruncates()
     }
 
-    private func applyRow(_ change: RowChange, batch: UInt64?, position: Position?) throws(ApplyError) {
-        let context = StatementContext(
-            what: Self.verbName(change.kind), batch: batch, position: position, table: change.relation.name,
-            change: change)
+    private func applyRow(_ change: RowChange, _ call: StatementContext) throws(ApplyError) {
+        let context = StatementContext(applying: change, in: call)
         let target = try targetTable(change.relation.name, context)
         let planned: PlannedStatement
         do {
@@ -280,8 +274,7 @@ public final class PostgreSQLTarget: TargetSession {
             throw failure(.value, error.message, context)
         }
         let name = try statementName(for: planned.shape, context)
-        let expectation: StatementExpectation = planned.shape.verb == .check ? .returnedOne : .affected(1)
-        try send(.execute(name, planned.parameters), context, expectation)
+        try send(.execute(name, planned.parameters), context, planned.expectation)
     }
 
     /// Moves the DR site's sequence forward to at least the source's value, never back.
@@ -622,30 +615,7 @@ public final class PostgreSQLTarget: TargetSession {
                 "cannot read the checkpoint",
                 server: Self.server(error))
         }
-        guard result.rowCount > 0 else { return .empty }
-        guard let text = result.value(row: 0, column: 0), let sequence = UInt64(text) else {
-            throw ApplyError(.postgresql, .checkpoint, "the checkpoint's sequence is not a batch number")
-        }
-        guard let positionText = result.value(row: 0, column: 1) else {
-            return SinkCheckpoint(sequence: sequence, position: nil)
-        }
-        do {
-            return SinkCheckpoint(sequence: sequence, position: try Position(storedText: positionText))
-        } catch {
-            throw ApplyError(
-                .postgresql, .checkpoint, "the checkpoint's position does not parse: \(error)",
-                hint:
-                    "A checkpoint written before positions were stored with their engine holds the bare position: put the source engine's name and a space in front (for example UPDATE tandem.apply_checkpoint SET position = CONCAT('postgresql ', position)), then restart the applier."
-            )
-        }
-    }
-
-    private static func verbName(_ kind: RowChange.Kind) -> String {
-        switch kind {
-        case .insert: "insert"
-        case .update: "update"
-        case .delete: "delete"
-        case .truncate: "truncate"
-        }
+        return try checkpoint(
+            stored: result.rowCount > 0 ? (result.value(row: 0, column: 0), result.value(row: 0, column: 1)) : nil)
     }
 }

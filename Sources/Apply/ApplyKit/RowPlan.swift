@@ -172,3 +172,34 @@ public enum RowIdentity {
         return "(" + (text.count <= 200 ? text : String(text.prefix(200)) + "…") + ")"
     }
 }
+
+/// An engine's statement planner, as the errors of its statements need it: the engine, and how
+/// it names a row. Every error at a statement goes through here, so the two engines locate
+/// their errors alike (batch, transaction, table, key).
+public protocol StatementDialect {
+    static var engine: DatabaseEngine { get }
+    /// The row's key for an error message (see `RowIdentity`).
+    static func keyDescription(_ change: RowChange) -> String?
+}
+
+extension StatementDialect {
+    /// An error found at `context`'s statement. The key is rendered only now: most statements
+    /// never fail, and rendering is not free.
+    public static func failure(
+        _ kind: ApplyError.Kind, _ message: String, _ context: StatementContext, hint: String? = nil
+    ) -> ApplyError {
+        ApplyError(engine, kind, message, context, key: context.change.flatMap(keyDescription), hint: hint)
+    }
+
+    /// `plan`'s result, or, for a row that cannot become a statement, a `.value` error at the
+    /// row's statement: what was shipped is at fault, not the DR database.
+    public static func planned<Plan>(_ context: StatementContext, _ plan: () throws(RowPlanError) -> Plan)
+        throws(ApplyError) -> Plan
+    {
+        do {
+            return try plan()
+        } catch {
+            throw failure(.value, error.message, context)
+        }
+    }
+}

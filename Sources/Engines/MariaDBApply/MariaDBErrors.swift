@@ -9,19 +9,10 @@ enum MariaDBErrors {
     static let readOnlyHint =
         "The DR server is read_only: grant the apply user READ_ONLY ADMIN (GRANT READ_ONLY ADMIN ON *.* TO …); since MariaDB 10.11 SUPER no longer includes it."
 
-    /// An error found at `context`'s statement; the row's key is rendered only now.
-    static func failure(
-        _ kind: ApplyError.Kind, _ message: String, _ context: StatementContext, hint: String? = nil
-    ) -> ApplyError {
-        ApplyError(
-            .mariadb, kind, message, context, key: context.change.flatMap(MariaDBStatementPlanner.keyDescription),
-            hint: hint)
-    }
-
     /// The server's (or the client library's) refusal of `context`'s statement. A refusal for
     /// `read_only` is told apart: its remedy is a privilege, not the statement.
     static func failure(_ error: MySQLError, _ context: StatementContext) -> ApplyError {
-        var result = failure(.statement, "\(context.what) failed", context)
+        var result = MariaDBStatementPlanner.failure(.statement, "\(context.what) failed", context)
         switch error.kind {
         case .connectionLost, .closed, .client:
             result.kind = .connectionLost
@@ -41,7 +32,7 @@ enum MariaDBErrors {
     /// statement), keeping what it says.
     static func located(_ error: ApplyError, _ context: StatementContext) -> ApplyError {
         guard error.batchSequence == nil, error.table == nil else { return error }
-        var result = failure(error.kind, error.message, context, hint: error.fixedHint)
+        var result = MariaDBStatementPlanner.failure(error.kind, error.message, context, hint: error.fixedHint)
         result.server = error.server
         return result
     }

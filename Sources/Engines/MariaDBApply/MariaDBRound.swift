@@ -82,7 +82,7 @@ struct MariaDBRound {
 
     func requireConnection(_ context: StatementContext) throws(ApplyError) -> MySQLConnection {
         guard let connection = link.connection, connection.isOpen else {
-            throw MariaDBErrors.failure(.connectionLost, "the DR connection is closed", context)
+            throw MariaDBStatementPlanner.failure(.connectionLost, "the DR connection is closed", context)
         }
         return connection
     }
@@ -153,7 +153,7 @@ struct MariaDBRound {
         let limit = min(Self.roundBytes, packetLimit)
         if size > packetLimit {
             _ = sql.cut(from: start)
-            throw MariaDBErrors.failure(
+            throw MariaDBStatementPlanner.failure(
                 .value,
                 "the \(context.what) statement needs \(size) bytes, more than the DR server's max_allowed_packet allows",
                 context,
@@ -222,16 +222,16 @@ struct MariaDBRound {
         case .refused(let index)?:
             throw pinpoint(statements[index], outcome.failure!, connection)
         case .matchedUnknown(let index)?:
-            throw MariaDBErrors.failure(
+            throw MariaDBStatementPlanner.failure(
                 .statement,
                 "the server did not report how many rows the update matched (info: \(outcome.outcomes[index].info ?? "none"))",
                 statements[index].context)
         case .rowCount(let index, let count)?:
             if let run = statements[index].tag {
-                throw MariaDBErrors.failure(
+                throw MariaDBStatementPlanner.failure(
                     .statement, "the insert of \(run.rows.count) rows inserted \(count)", statements[index].context)
             }
-            throw MariaDBErrors.failure(
+            throw MariaDBStatementPlanner.failure(
                 .rowMismatch, "\(statements[index].context.what) matched \(count) rows where exactly 1 must exist",
                 statements[index].context)
         case .outcomeCount(let got, let expected)?:

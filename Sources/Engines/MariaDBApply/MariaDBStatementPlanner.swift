@@ -10,10 +10,8 @@ struct RowMatch: Hashable {
 
 /// A statement for one row change, as literals: what to write and how to find the row.
 struct PlannedRow: Hashable {
-    typealias Verb = RowPlan.Verb
-
     var table: RelationName
-    var verb: Verb
+    var verb: RowPlan.Verb
     /// INSERT columns or UPDATE SET columns, paired with `values`.
     var assigned: [String]
     var values: [MariaDBLiteral]
@@ -39,8 +37,10 @@ struct PlannedRow: Hashable {
 ///   update);
 /// - an UPDATE is checked by the rows it matched: MariaDB's affected count leaves out a row
 ///   that already held the values.
-enum MariaDBStatementPlanner {
+enum MariaDBStatementPlanner: StatementDialect {
     typealias PlanError = RowPlanError
+
+    static var engine: DatabaseEngine { .mariadb }
 
     /// - Parameter generated: the DR table's generated columns, lower-cased (MariaDB column
     ///   names are case-insensitive).

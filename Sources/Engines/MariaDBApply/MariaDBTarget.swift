@@ -218,11 +218,8 @@ public final class MariaDBTarget: TargetSession {
     private func applyRow(_ change: RowChange, _ call: StatementContext) throws(ApplyError) {
         let context = StatementContext(applying: change, in: call)
         let target = try targetTable(change.relation.name, context)
-        let planned: PlannedRow
-        do {
-            planned = try MariaDBStatementPlanner.plan(change, generated: target.generated)
-        } catch {
-            throw MariaDBErrors.failure(.value, error.message, context)
+        let planned = try MariaDBStatementPlanner.planned(context) { () throws(RowPlanError) in
+            try MariaDBStatementPlanner.plan(change, generated: target.generated)
         }
         switch planned.verb {
         case .insert:
@@ -274,7 +271,7 @@ public final class MariaDBTarget: TargetSession {
             do {
                 commitTime = try MariaDBValueText.literal(.timestampWithZone(time))
             } catch {
-                throw MariaDBErrors.failure(.value, "commit time: \(error.reason)", context)
+                throw MariaDBStatementPlanner.failure(.value, "commit time: \(error.reason)", context)
             }
         }
         let position: MariaDBLiteral =

@@ -46,26 +46,26 @@ struct MariaDBTargetTable {
             throw MariaDBErrors.internalError("the lookup of \(name) returned \(outcome.outcomes.count) results")
         }
         guard kind.rowCount == 1 else {
-            throw MariaDBErrors.failure(
+            throw MariaDBStatementPlanner.failure(
                 .statement, "table \(name) does not exist at the DR server", context,
                 hint: "Create the table at the DR site (seed it from the source) before applying.")
         }
         let type = kind.value(row: 0, column: 0) ?? ""
         let engine = kind.value(row: 0, column: 1) ?? "none"
         guard type == "BASE TABLE" || type == "SYSTEM VERSIONED" else {
-            throw MariaDBErrors.failure(
+            throw MariaDBStatementPlanner.failure(
                 .unsupportedTable, "\(name) is a \(type.lowercased()) at the DR server, not a table", context,
                 hint: "Apply into the base table: replicate the table itself, not a view of it.")
         }
         guard kind.value(row: 0, column: 2) == "YES" else {
-            throw MariaDBErrors.failure(
+            throw MariaDBStatementPlanner.failure(
                 .unsupportedTable,
                 "table \(name) uses the \(engine) engine, which is not transactional: its rows could not commit together with the checkpoint",
                 context, hint: "Convert the DR table to InnoDB (ALTER TABLE … ENGINE=InnoDB), then restart the applier."
             )
         }
         if !allowTriggers, let count = triggers.value(row: 0, column: 0), count != "0" {
-            throw MariaDBErrors.failure(
+            throw MariaDBStatementPlanner.failure(
                 .unsupportedTable,
                 "table \(name) has \(count) trigger(s) at the DR server: they would fire again for rows the source's triggers already changed",
                 context,

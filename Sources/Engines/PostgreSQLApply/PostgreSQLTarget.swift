@@ -175,7 +175,7 @@ public final class PostgreSQLTarget: TargetSession {
             do {
                 commitTime = try PostgreSQLValueText.parameter(.timestampWithZone(time))
             } catch {
-                throw failure(.value, "commit time: \(error.reason)", context)
+                throw StatementPlanner.failure(.value, "commit time: \(error.reason)", context)
             }
         }
         try send(
@@ -267,11 +267,8 @@ public final class PostgreSQLTarget: TargetSession {
     private func applyRow(_ change: RowChange, _ call: StatementContext) throws(ApplyError) {
         let context = StatementContext(applying: change, in: call)
         let target = try targetTable(change.relation.name, context)
-        let planned: PlannedStatement
-        do {
-            planned = try StatementPlanner.plan(change, partitioned: target.partitioned)
-        } catch {
-            throw failure(.value, error.message, context)
+        let planned = try StatementPlanner.planned(context) { () throws(RowPlanError) in
+            try StatementPlanner.plan(change, partitioned: target.partitioned)
         }
         let name = try statementName(for: planned.shape, context)
         try send(.execute(name, planned.parameters), context, planned.expectation)
@@ -329,7 +326,9 @@ public final class PostgreSQLTarget: TargetSession {
     }
 
     private func requireConnection(_ context: StatementContext) throws(ApplyError) -> PGConnection {
-        guard let connection else { throw failure(.connectionLost, "the DR connection is closed", context) }
+        guard let connection else {
+            throw StatementPlanner.failure(.connectionLost, "the DR connection is closed", context)
+        }
         return connection
     }
 
@@ -392,14 +391,14 @@ public final class PostgreSQLTarget: TargetSession {
         case .refused(let index)?:
             throw failure(refusals[index]!, sent[index].context)
         case .rowCount(let index, let count)?:
-            throw failure(
+            throw StatementPlanner.failure(
                 .rowMismatch, "\(sent[index].context.what) matched \(count) rows where exactly 1 must exist",
                 sent[index].context)
         case .matchedUnknown(let index)?:
-            throw failure(
+            throw StatementPlanner.failure(
                 .statement, "internal error: no row count for \(sent[index].context.what)", sent[index].context)
         case .outcomeCount(let got, let expected)?:
-            throw failure(
+            throw StatementPlanner.failure(
                 .statement, "internal error: the pipeline returned \(got) outcomes for \(expected) commands",
                 sent.first?.context ?? StatementContext(what: "pipeline"))
         }
@@ -448,7 +447,7 @@ public final class PostgreSQLTarget: TargetSession {
             throw failure(error, context)
         }
         guard result.rowCount == 1, let kind = result.value(row: 0, column: 0) else {
-            throw failure(
+            throw StatementPlanner.failure(
                 .statement, "relation \(name) does not exist at the DR database", context,
                 hint: "Create the table at the DR site (seed it from the source) before applying.")
         }
@@ -459,16 +458,8 @@ public final class PostgreSQLTarget: TargetSession {
 
     // MARK: Errors and recovery
 
-    private func failure(
-        _ kind: ApplyError.Kind, _ message: String, _ context: StatementContext, hint: String? = nil
-    ) -> ApplyError {
-        ApplyError(
-            .postgresql, kind, message, context, key: context.change.flatMap(StatementPlanner.keyDescription),
-            hint: hint)
-    }
-
     private func failure(_ error: PGError, _ context: StatementContext) -> ApplyError {
-        var result = failure(
+        var result = StatementPlanner.failure(
             error.kind == .connectionLost || error.kind == .closed ? .connectionLost : .statement,
             "\(context.what) failed", context)
         if error.kind == .invalidArgument { result.kind = .value }

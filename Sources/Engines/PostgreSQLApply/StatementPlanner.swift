@@ -25,10 +25,8 @@ struct RowMatch: Hashable {
 /// The shape of a statement: everything its SQL text depends on, and nothing that varies from
 /// row to row. Rows with equal shapes share one prepared statement.
 struct StatementShape: Hashable {
-    typealias Verb = RowPlan.Verb
-
     var table: RelationName
-    var verb: Verb
+    var verb: RowPlan.Verb
     /// INSERT columns or UPDATE SET columns, in parameter order.
     var assigned: [String]
     /// WHERE conditions; their parameters follow the assigned ones.
@@ -58,8 +56,10 @@ struct PlannedStatement {
 /// An UPDATE sets only the columns whose new value is not already known to be in the row
 /// (`RowPlan.UpdatedColumns.changed`): the sent columns of an unchanged TOAST value are not
 /// rewritten, and rows changed in the same columns share a prepared statement.
-enum StatementPlanner {
+enum StatementPlanner: StatementDialect {
     typealias PlanError = RowPlanError
+
+    static var engine: DatabaseEngine { .postgresql }
 
     /// Types PostgreSQL compares only through their text form (no default equality operator).
     static let textComparedTypes: Set<String> = [

@@ -133,3 +133,18 @@ public struct StatementRound<Tag: Sendable>: Sendable {
         return nil
     }
 }
+
+extension StatementContext {
+    /// The context of the statement that applies `change`, in the call (batch and source
+    /// transaction) that `call` names: an error then names the row's table and key.
+    public init(applying change: RowChange, in call: StatementContext) {
+        let what =
+            switch change.kind {
+            case .insert: "insert"
+            case .update: "update"
+            case .delete: "delete"
+            case .truncate: "truncate"
+            }
+        self.init(what: what, batch: call.batch, position: call.position, table: change.relation.name, change: change)
+    }
+}

@@ -87,3 +87,37 @@ public struct CheckpointRow: Sendable, Hashable {
         self.lastCommitTime = lastCommitTime
     }
 }
+
+extension SavepointStep {
+    /// The step in SQL, the same for every engine: one savepoint, `tandem_chunk`, since a target
+    /// transaction holds at most one chunked source transaction at a time.
+    public var sql: String {
+        switch self {
+        case .set: "SAVEPOINT tandem_chunk"
+        case .rollBack: "ROLLBACK TO SAVEPOINT tandem_chunk"
+        case .release: "RELEASE SAVEPOINT tandem_chunk"
+        }
+    }
+}
+
+extension TargetSession {
+    /// The checkpoint from its row in `tandem.apply_checkpoint` as read back (`sequence` and
+    /// `position` as text; nil for no row, a stream that never committed). The stored form is
+    /// the same at every engine, so a checkpoint means the same wherever it was written.
+    public func checkpoint(stored row: (sequence: String?, position: String?)?) throws(ApplyError) -> SinkCheckpoint {
+        guard let row else { return .empty }
+        guard let text = row.sequence, let sequence = UInt64(text) else {
+            throw ApplyError(engine, .checkpoint, "the checkpoint's sequence is not a batch number")
+        }
+        guard let positionText = row.position else { return SinkCheckpoint(sequence: sequence, position: nil) }
+        do {
+            return SinkCheckpoint(sequence: sequence, position: try Position(storedText: positionText))
+        } catch {
+            throw ApplyError(
+                engine, .checkpoint, "the checkpoint's position does not parse: \(error)",
+                hint:
+                    "A checkpoint written before positions were stored with their engine holds the bare position: put the source engine's name and a space in front (for example UPDATE tandem.apply_checkpoint SET position = CONCAT('postgresql ', position)), then restart the applier."
+            )
+        }
+    }
+}

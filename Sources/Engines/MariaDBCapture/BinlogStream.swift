@@ -49,9 +49,7 @@ final class BinlogStream {
         self.start = start
         do {
             connection = try MySQLConnection(
-                host: settings.host, port: settings.port, user: settings.user, password: settings.password,
-                database: settings.database, unixSocket: settings.unixSocket, connectTimeout: 5,
-                readTimeout: readTimeoutSeconds, writeTimeout: 30)
+                settings.primary, connectTimeout: 5, readTimeout: readTimeoutSeconds, writeTimeout: 30)
         } catch {
             throw CaptureError.database(error, doing: "opening the binlog dump connection")
         }

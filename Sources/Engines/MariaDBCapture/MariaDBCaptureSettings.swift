@@ -1,16 +1,11 @@
 import CaptureKit
+import MySQLClient
 import TandemCore
 
 /// What the MariaDB capture needs to know, independent of the TOML config.
 public struct MariaDBCaptureSettings: Sendable {
-    /// The primary. `host` nil or `"localhost"` connects through `unixSocket`.
-    public var host: String?
-    public var port: Int
-    public var user: String
-    public var password: String?
-    /// Default schema of the capture's connections (nothing depends on it).
-    public var database: String?
-    public var unixSocket: String?
+    /// The primary, and the capture's user there.
+    public var primary: MySQLLogin
     /// The replica server id the binlog dump announces. Must differ from every server id
     /// in the replication topology (the primary kills an older dump with the same id).
     public var serverID: UInt32
@@ -42,12 +37,8 @@ public struct MariaDBCaptureSettings: Sendable {
         heartbeatIntervalNanoseconds: UInt64 = 5_000_000_000, maximumReadyBytes: Int = 64 << 20,
         applierDomainID: UInt32, tableFilter: (@Sendable (String, String) -> Bool)? = nil
     ) {
-        self.host = host
-        self.port = port
-        self.user = user
-        self.password = password
-        self.database = database
-        self.unixSocket = unixSocket
+        self.primary = MySQLLogin(
+            host: host, port: port, user: user, password: password, database: database, unixSocket: unixSocket)
         self.serverID = serverID
         self.stream = stream
         self.stateDirectory = stateDirectory

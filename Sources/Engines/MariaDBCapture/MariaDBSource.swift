@@ -246,10 +246,7 @@ public final class MariaDBSource: BatchSource, CaptureEngine, @unchecked Sendabl
     {
         let control: MySQLConnection
         do {
-            control = try MySQLConnection(
-                host: settings.host, port: settings.port, user: settings.user, password: settings.password,
-                database: settings.database, unixSocket: settings.unixSocket, connectTimeout: 5,
-                readTimeout: 30, writeTimeout: 30)
+            control = try MySQLConnection(settings.primary, connectTimeout: 5, readTimeout: 30, writeTimeout: 30)
         } catch {
             throw CaptureError.database(error, doing: "connecting to the primary")
         }

@@ -155,11 +155,7 @@ public final class PostgreSQLTarget: TargetSession {
     }
 
     public func savepoint(_ step: SavepointStep, _ context: StatementContext) throws(ApplyError) {
-        switch step {
-        case .set: try send(.query("SAVEPOINT tandem_chunk", []), context)
-        case .rollBack: try send(.query("ROLLBACK TO SAVEPOINT tandem_chunk", []), context)
-        case .release: try send(.query("RELEASE SAVEPOINT tandem_chunk", []), context)
-        }
+        try send(.query(step.sql, []), context)
     }
 
     public func flush() throws(ApplyError) {
@@ -179,7 +175,7 @@ public final class PostgreSQLTarget: TargetSession {
             do {
                 commitTime = try PostgreSQLValueText.parameter(.timestampWithZone(time))
             } catch {
-                throw failure(.value, "commit time: \(error.reason)", context)
+                throw StatementPlanner.failure(.value, "commit time: \(error.reason)", context)
             }
         }
         try send(
@@ -263,25 +259,19 @@ public final class PostgreSQLTarget: TargetSession {
                 try advanceSequence(sequence, batch: batch, position: position)
                 continue
             }
-            try applyRow(change, batch: batch, position: position)
+            try applyRow(change, call)
         }
         try flushTruncates()
     }
 
-    private func applyRow(_ change: RowChange, batch: UInt64?, position: Position?) throws(ApplyError) {
-        let context = StatementContext(
-            what: Self.verbName(change.kind), batch: batch, position: position, table: change.relation.name,
-            change: change)
+    private func applyRow(_ change: RowChange, _ call: StatementContext) throws(ApplyError) {
+        let context = StatementContext(applying: change, in: call)
         let target = try targetTable(change.relation.name, context)
-        let planned: PlannedStatement
-        do {
-            planned = try StatementPlanner.plan(change, partitioned: target.partitioned)
-        } catch {
-            throw failure(.value, error.message, context)
+        let planned = try StatementPlanner.planned(context) { () throws(RowPlanError) in
+            try StatementPlanner.plan(change, partitioned: target.partitioned)
         }
         let name = try statementName(for: planned.shape, context)
-        let expectation: StatementExpectation = planned.shape.verb == .check ? .returnedOne : .affected(1)
-        try send(.execute(name, planned.parameters), context, expectation)
+        try send(.execute(name, planned.parameters), context, planned.expectation)
     }
 
     /// Moves the DR site's sequence forward to at least the source's value, never back.
@@ -336,7 +326,9 @@ public final class PostgreSQLTarget: TargetSession {
     }
 
     private func requireConnection(_ context: StatementContext) throws(ApplyError) -> PGConnection {
-        guard let connection else { throw failure(.connectionLost, "the DR connection is closed", context) }
+        guard let connection else {
+            throw StatementPlanner.failure(.connectionLost, "the DR connection is closed", context)
+        }
         return connection
     }
 
@@ -399,14 +391,14 @@ public final class PostgreSQLTarget: TargetSession {
         case .refused(let index)?:
             throw failure(refusals[index]!, sent[index].context)
         case .rowCount(let index, let count)?:
-            throw failure(
+            throw StatementPlanner.failure(
                 .rowMismatch, "\(sent[index].context.what) matched \(count) rows where exactly 1 must exist",
                 sent[index].context)
         case .matchedUnknown(let index)?:
-            throw failure(
+            throw StatementPlanner.failure(
                 .statement, "internal error: no row count for \(sent[index].context.what)", sent[index].context)
         case .outcomeCount(let got, let expected)?:
-            throw failure(
+            throw StatementPlanner.failure(
                 .statement, "internal error: the pipeline returned \(got) outcomes for \(expected) commands",
                 sent.first?.context ?? StatementContext(what: "pipeline"))
         }
@@ -455,7 +447,7 @@ public final class PostgreSQLTarget: TargetSession {
             throw failure(error, context)
         }
         guard result.rowCount == 1, let kind = result.value(row: 0, column: 0) else {
-            throw failure(
+            throw StatementPlanner.failure(
                 .statement, "relation \(name) does not exist at the DR database", context,
                 hint: "Create the table at the DR site (seed it from the source) before applying.")
         }
@@ -466,16 +458,8 @@ public final class PostgreSQLTarget: TargetSession {
 
     // MARK: Errors and recovery
 
-    private func failure(
-        _ kind: ApplyError.Kind, _ message: String, _ context: StatementContext, hint: String? = nil
-    ) -> ApplyError {
-        ApplyError(
-            .postgresql, kind, message, context, key: context.change.flatMap(StatementPlanner.keyDescription),
-            hint: hint)
-    }
-
     private func failure(_ error: PGError, _ context: StatementContext) -> ApplyError {
-        var result = failure(
+        var result = StatementPlanner.failure(
             error.kind == .connectionLost || error.kind == .closed ? .connectionLost : .statement,
             "\(context.what) failed", context)
         if error.kind == .invalidArgument { result.kind = .value }
@@ -622,30 +606,7 @@ public final class PostgreSQLTarget: TargetSession {
                 "cannot read the checkpoint",
                 server: Self.server(error))
         }
-        guard result.rowCount > 0 else { return .empty }
-        guard let text = result.value(row: 0, column: 0), let sequence = UInt64(text) else {
-            throw ApplyError(.postgresql, .checkpoint, "the checkpoint's sequence is not a batch number")
-        }
-        guard let positionText = result.value(row: 0, column: 1) else {
-            return SinkCheckpoint(sequence: sequence, position: nil)
-        }
-        do {
-            return SinkCheckpoint(sequence: sequence, position: try Position(storedText: positionText))
-        } catch {
-            throw ApplyError(
-                .postgresql, .checkpoint, "the checkpoint's position does not parse: \(error)",
-                hint:
-                    "A checkpoint written before positions were stored with their engine holds the bare position: put the source engine's name and a space in front (for example UPDATE tandem.apply_checkpoint SET position = CONCAT('postgresql ', position)), then restart the applier."
-            )
-        }
-    }
-
-    private static func verbName(_ kind: RowChange.Kind) -> String {
-        switch kind {
-        case .insert: "insert"
-        case .update: "update"
-        case .delete: "delete"
-        case .truncate: "truncate"
-        }
+        return try checkpoint(
+            stored: result.rowCount > 0 ? (result.value(row: 0, column: 0), result.value(row: 0, column: 1)) : nil)
     }
 }

@@ -1,3 +1,4 @@
+import ApplyKit
 import PGClient
 import TandemCore
 
@@ -24,15 +25,8 @@ struct RowMatch: Hashable {
 /// The shape of a statement: everything its SQL text depends on, and nothing that varies from
 /// row to row. Rows with equal shapes share one prepared statement.
 struct StatementShape: Hashable {
-    enum Verb: Hashable {
-        case insert, update, delete
-        /// An update with nothing to set (every sent column already holds the sent value):
-        /// still checked, because a missing row means the DR copy has diverged.
-        case check
-    }
-
     var table: RelationName
-    var verb: Verb
+    var verb: RowPlan.Verb
     /// INSERT columns or UPDATE SET columns, in parameter order.
     var assigned: [String]
     /// WHERE conditions; their parameters follow the assigned ones.
@@ -51,22 +45,21 @@ struct StatementShape: Hashable {
 struct PlannedStatement {
     var shape: StatementShape
     var parameters: [String?]
+    /// What the statement must report (one row changed, or found by a check).
+    var expectation: StatementExpectation
 }
 
-/// Turns row changes into statements. Pure, apart from the identifier quoting it is handed.
+/// Turns row changes into PostgreSQL statements with parameters: the shared `RowPlan` (which
+/// columns to write, how to find the row) in PostgreSQL's SQL. Pure, apart from the identifier
+/// quoting it is handed.
 ///
-/// The rules that make the DR copy exact:
-/// - columns are named, never positional, so the DR table may order them differently;
-/// - `.unchanged` columns are never written (an unchanged TOAST value keeps its value) and
-///   never used to locate a row;
-/// - a row is located by its old key (the key before a key update). A relation whose key
-///   covers every column, or that has none, is located by every column of its old image,
-///   and exactly one matching row is changed even when identical rows exist;
-/// - an UPDATE sets only the columns whose new value is not already known to be in the row.
-enum StatementPlanner {
-    struct PlanError: Error {
-        var message: String
-    }
+/// An UPDATE sets only the columns whose new value is not already known to be in the row
+/// (`RowPlan.UpdatedColumns.changed`): the sent columns of an unchanged TOAST value are not
+/// rewritten, and rows changed in the same columns share a prepared statement.
+enum StatementPlanner: StatementDialect {
+    typealias PlanError = RowPlanError
+
+    static var engine: DatabaseEngine { .postgresql }
 
     /// Types PostgreSQL compares only through their text form (no default equality operator).
     static let textComparedTypes: Set<String> = [
@@ -75,43 +68,17 @@ enum StatementPlanner {
     static let textComparedTypeIDs: Set<UInt32> = [142, 600, 601, 602, 603, 604, 628, 718]
 
     static func plan(_ change: RowChange, partitioned: Bool) throws(PlanError) -> PlannedStatement {
-        let relation = change.relation
-        let columns = relation.columns
-        switch change.kind {
-        case .truncate:
-            throw PlanError(message: "a truncate is not a row statement")
-        case .insert:
-            let new = try image(change.new, "new", columns.count)
-            var shape = StatementShape(
-                table: relation.name, verb: .insert, assigned: [], matches: [], locateOneRow: false,
-                partitioned: partitioned)
-            var parameters: [String?] = []
-            for index in columns.indices where !new[index].isUnchanged {
-                shape.assigned.append(columns[index].name)
-                parameters.append(try text(new[index], columns[index]))
-            }
-            return PlannedStatement(shape: shape, parameters: parameters)
-        case .update, .delete:
-            let isUpdate = change.kind == .update
-            let locator = try locate(change)
-            var shape = StatementShape(
-                table: relation.name, verb: isUpdate ? .update : .delete, assigned: [], matches: [],
-                locateOneRow: locator.oneRow, partitioned: partitioned)
-            var parameters: [String?] = []
-            if isUpdate {
-                let new = try image(change.new, "new", columns.count)
-                let old = change.old
-                let located = Set(locator.indices)
-                for index in columns.indices where !new[index].isUnchanged {
-                    let value = new[index]
-                    // The row was found by this very value, or the old image already holds it.
-                    if located.contains(index) && locator.image[index] == value { continue }
-                    if let old, index < old.count, !old[index].isUnchanged, old[index] == value { continue }
-                    shape.assigned.append(columns[index].name)
-                    parameters.append(try text(value, columns[index]))
-                }
-                if shape.assigned.isEmpty { shape.verb = .check }
-            }
+        let plan = try RowPlan(change, updates: .changed)
+        let columns = change.relation.columns
+        var shape = StatementShape(
+            table: change.relation.name, verb: plan.verb, assigned: [], matches: [],
+            locateOneRow: plan.locator?.oneRow ?? false, partitioned: partitioned)
+        var parameters: [String?] = []
+        for index in plan.assigned {
+            shape.assigned.append(columns[index].name)
+            parameters.append(try text(plan.new[index], columns[index]))
+        }
+        if let locator = plan.locator {
             for index in locator.indices {
                 let column = columns[index]
                 let value = locator.image[index]
@@ -122,28 +89,10 @@ enum StatementPlanner {
                 shape.matches.append(RowMatch(column: column.name, test: test(for: column)))
                 parameters.append(try text(value, column))
             }
-            return PlannedStatement(shape: shape, parameters: parameters)
         }
-    }
-
-    /// Which image and which of its columns find the row.
-    static func locate(_ change: RowChange) throws(PlanError) -> (image: [Value], indices: [Int], oneRow: Bool) {
-        let relation = change.relation
-        let keys = relation.keyColumnIndices
-        let realKey = !keys.isEmpty && keys.count < relation.columns.count
-        let source = change.kind == .delete ? change.old : (change.old ?? change.new)
-        let image = try image(source, change.kind == .delete ? "old" : "old or new", relation.columns.count)
-        if realKey {
-            if let missing = keys.first(where: { image[$0].isUnchanged }) {
-                throw PlanError(message: "key column \(relation.columns[missing].name) was not sent")
-            }
-            return (image, keys, false)
-        }
-        let indices = relation.columns.indices.filter { !image[$0].isUnchanged }
-        guard !indices.isEmpty else {
-            throw PlanError(message: "the row cannot be located: no column of its old image was sent")
-        }
-        return (image, indices, true)
+        // PostgreSQL counts the rows an UPDATE matched, changed or not.
+        return PlannedStatement(
+            shape: shape, parameters: parameters, expectation: plan.expectation(updatesCountChangedRows: false))
     }
 
     static func test(for column: Column) -> RowMatch.Test {
@@ -155,19 +104,11 @@ enum StatementPlanner {
         return .equal
     }
 
-    private static func image(_ values: [Value]?, _ which: String, _ count: Int) throws(PlanError) -> [Value] {
-        guard let values else { throw PlanError(message: "the change carries no \(which) row image") }
-        guard values.count == count else {
-            throw PlanError(message: "the \(which) row image has \(values.count) values for \(count) columns")
-        }
-        return values
-    }
-
     private static func text(_ value: Value, _ column: Column) throws(PlanError) -> String? {
         do {
             return try PostgreSQLValueText.parameter(value)
         } catch {
-            throw PlanError(message: "column \(column.name): \(error.reason)")
+            throw PlanError("column \(column.name): \(error.reason)")
         }
     }
 
@@ -239,39 +180,13 @@ enum StatementPlanner {
             + (cascade ? " CASCADE" : "")
     }
 
-    /// The row's identity for an error message: `(id=42, name='Ann')`, each value and the whole
-    /// shortened, so one line stays readable even for a key of long texts.
+    /// The row's identity for an error message (see `RowIdentity`), each text value quoted
+    /// and shortened.
     static func keyDescription(_ change: RowChange) -> String? {
-        let columns = change.relation.columns
-        let pairs: [(String, Value)]
-        switch change.kind {
-        case .truncate: return nil
-        case .insert, .update, .delete:
-            if let located = try? locate(change) {
-                pairs = located.indices.map { (columns[$0].name, located.image[$0]) }
-            } else if let key = change.key {
-                pairs = zip(change.relation.keyColumnIndices, key).map { (columns[$0.0].name, $0.1) }
-            } else {
-                return nil
-            }
+        RowIdentity.text(RowIdentity.locatingColumns(change) ?? RowIdentity.keyColumns(change)) { value in
+            if case .null = value { return "NULL" }
+            let text = (try? PostgreSQLValueText.parameter(value)) ?? nil
+            return text.map { "'" + ($0.count <= 40 ? $0 : String($0.prefix(40)) + "…") + "'" } ?? "NULL"
         }
-        guard !pairs.isEmpty else { return nil }
-        var parts: [String] = []
-        for (name, value) in pairs {
-            let shown: String
-            switch value {
-            case .null: shown = "NULL"
-            case .unchanged: shown = "(not sent)"
-            default:
-                let text = (try? PostgreSQLValueText.parameter(value)) ?? nil
-                shown = text.map { "'" + shorten($0, 40) + "'" } ?? "NULL"
-            }
-            parts.append(name + "=" + shown)
-        }
-        return "(" + shorten(parts.joined(separator: ", "), 200) + ")"
-    }
-
-    private static func shorten(_ text: String, _ limit: Int) -> String {
-        text.count <= limit ? text : String(text.prefix(limit)) + "…"
     }
 }

@@ -50,6 +50,9 @@ public struct ApplierCore {
 
     public var durable: UInt64 { session.durable }
     public var highestReceived: UInt64 { session.highestReceived }
+    /// When `tick` has something to do next: the session's heartbeat or timeout. The spool
+    /// writer and the apply thread report by events, so nothing else here waits on time.
+    public var nextDeadline: ContinuousClock.Instant? { session.nextDeadline }
 
     // MARK: Events
 

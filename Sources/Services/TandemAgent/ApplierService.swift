@@ -24,24 +24,25 @@ import TandemTransport
 /// Exactly once: the spool accepts only the next sequence (the session already
 /// refuses replays and gaps), and the sink's own checkpoint decides where applying
 /// resumes after a crash.
-public final class ApplierService {
+public final class ApplierService: AgentRole {
     let settings: AgentLinkSettings
     let logger: Logger
     public let stream: StreamID
     private let spool: Spool
     private let sink: any BatchSink
-    private var core: ApplierCore
-    private let events = EventQueue<AgentEvent>()
-    private let connector: Connector
-    private let channel: LinkChannel
+    var core: ApplierCore
+    private let runner: AgentRunner
     private let writer: SpoolWriter
 
     /// Opens (or creates) the stream's spool under `spoolRoot` and reads the sink's checkpoint.
     /// `spoolLimit` is `[spool] max_bytes`: a full spool refuses intake (the connection
     /// closes with the reason, the shipper retries) until apply releases segments.
+    /// `connector` and `clock` are the transport and the time source; the defaults are TLS as
+    /// `settings` says and the system's clocks (tests pass stand-ins).
     public init(
         settings: AgentLinkSettings, stream: StreamID, spoolRoot: String, spoolLimit: Int64? = nil,
-        sink: any BatchSink, logger: Logger
+        sink: any BatchSink, logger: Logger, connector: (any LinkConnector)? = nil,
+        clock: any AgentClock = SystemAgentClock()
     ) throws(AgentError) {
         self.settings = settings
         self.stream = stream
@@ -81,61 +82,38 @@ public final class ApplierService {
             throw AgentError("link settings: \(error)", hint: "Check the [site] and [link] sections.")
         }
         core = try ApplierCore(session: session, stream: stream)
-        connector = Connector(settings: settings, logger: logger)
-        channel = LinkChannel(logger: logger)
-        writer = SpoolWriter(spool: spool, events: events)
+        runner = AgentRunner(
+            peerSite: settings.peerSite, logger: logger, clock: clock,
+            connector: connector ?? TLSConnector(settings: settings, logger: logger, clock: clock))
+        writer = SpoolWriter(spool: spool, events: runner.events)
         logger.info(
             "applier: stream \(stream) from \(settings.peerSite): spool durable through batch \(durable), applied through \(checkpoint.sequence); \(spool.recovery)"
         )
     }
 
+    /// Runs until the task is cancelled or a fatal error (thrown). Once per service: on the
+    /// way out it waits for its worker threads and closes the spool, so a new service may
+    /// open the same spool at once (in this process, too).
     public func run() async throws {
-        let connecting = try connector.start(events: events)
         writer.start()
-        let applier = ApplyWorker(spool: spool, sink: sink, events: events, logger: logger)
+        let applier = ApplyWorker(spool: spool, sink: sink, events: runner.events, logger: logger)
         applier.start()
-        let ticker = events.startTicking()
-        defer {
-            connecting.cancel()
-            ticker.cancel()
-            applier.stop()
-            writer.stop()
-            channel.detach()
+        var failure: (any Error)?
+        do {
+            try await runner.run(self)
+        } catch {
+            failure = error
         }
-        while !Task.isCancelled {
-            for event in await events.takeAll() {
-                try handle(event)
-            }
-            try execute(core.endRound(epoch: channel.epoch))
-            if let error = await channel.flush() {
-                connectionEnded(error)
-            }
-        }
-        await channel.finishShutdown(saying: core.close(), peerSite: settings.peerSite, logger: logger)
+        applier.stop()
+        writer.stop()
+        await applier.join()
+        await writer.join()
+        spool.close()
+        if let failure { throw failure }
     }
 
-    private func handle(_ event: AgentEvent) throws {
+    func handle(_ event: AgentEvent) throws {
         switch event {
-        case .connected(let connection, let epoch):
-            if channel.isOpen {
-                logger.info("link: a new connection from \(settings.peerSite) replaces the current one")
-                connectionEnded(nil)
-            }
-            let previous = channel.epoch
-            channel.attach(connection, epoch: epoch, events: events)
-            try execute(core.connected(at: linkTime(), previousEpoch: previous))
-        case .received(let chunk, let epoch):
-            guard epoch == channel.epoch, channel.isOpen else { return }
-            let (messages, error) = channel.decode(chunk)
-            for message in messages where channel.isOpen {
-                try execute(core.received(message, at: linkTime()))
-            }
-            if let error, channel.isOpen { try execute(core.decodingFailed(error)) }
-        case .ended(let error, let epoch):
-            guard epoch == channel.epoch, channel.isOpen else { return }
-            connectionEnded(error)
-        case .tick:
-            try execute(core.tick(at: linkTime()))
         case .stored(let sequence):
             try execute(core.stored(upTo: sequence))
         case .storeFailed(let reason, let epoch):
@@ -144,44 +122,33 @@ public final class ApplierService {
             try execute(core.storeFailed(reason))
         case .applied(let checkpoint):
             try execute(core.applied(checkpoint, spoolDurable: spool.durableSequence))
-        case .fatal(let error):
-            throw error
+        case .connected, .received, .ended, .tick, .fatal:
+            break  // the runner's
         }
     }
 
-    private func connectionEnded(_ error: TransportError?) {
-        let reason = core.disconnected()
-        let establishedAt = channel.establishedAt
-        channel.detach()
-        if let reason {
-            logger.warning(
-                "link: connection to \(settings.peerSite) closed: \(reason.description)\(error.map { " (\($0.description))" } ?? "")"
-            )
-        }
-        connector.connectionEnded(establishedAt: establishedAt)
+    func endRound() throws {
+        try execute(core.endRound(epoch: runner.channel.epoch))
     }
 
-    private func execute(_ actions: [ApplierCore.Action]) throws {
+    func execute(_ actions: [ApplierCore.Action]) throws {
         for action in actions {
             switch action {
             case .send(let message):
-                channel.queue(message)
+                runner.channel.queue(message)
             case .established(let peer, let durable):
-                channel.establishedAt = .now
-                logger.info(
-                    "link: established with \(peer.site) (shipper has batches through \(peer.resumePoint); durable here through \(durable))"
-                )
+                runner.established(
+                    "\(peer.site) (shipper has batches through \(peer.resumePoint); durable here through \(durable))")
             case .store(let frames, let epoch):
                 writer.enqueue(frames.map { ($0.sequence, $0.frame) }, epoch: epoch)
             case .close(let reason):
-                let establishedAt = channel.establishedAt
-                channel.closeGracefully()
-                logger.warning("link: closing the connection to \(settings.peerSite): \(reason.description)")
-                connector.connectionEnded(establishedAt: establishedAt)
+                runner.close(reason)
             }
         }
     }
 }
+
+extension ApplierCore: LinkCore {}
 
 /// The spool's writer thread: appends what queued up while the previous sync ran,
 /// in one append (one write, one fdatasync), then reports the durable sequence.
@@ -193,6 +160,7 @@ final class SpoolWriter: @unchecked Sendable {
     private var queue: [(epoch: Int, sequence: UInt64, frame: [UInt8])] = []
     private var discardThrough = Int.min
     private var stopping = false
+    private var thread: WorkerThread?
 
     init(spool: Spool, events: EventQueue<AgentEvent>) {
         self.spool = spool
@@ -200,10 +168,11 @@ final class SpoolWriter: @unchecked Sendable {
     }
 
     func start() {
-        let thread = Thread { [self] in loop() }
-        thread.name = "tandem-spool-writer"
-        thread.start()
+        thread = WorkerThread(name: "tandem-spool-writer") { [self] in loop() }
     }
+
+    /// Waits until the thread has ended (after `stop`).
+    func join() async { await thread?.join() }
 
     func stop() {
         condition.withLock {
@@ -272,6 +241,7 @@ final class ApplyWorker: @unchecked Sendable {
     private let logger: Logger
     private let lock = NSLock()
     private var stopped = false
+    private var thread: WorkerThread?
     static let groupSize = 512
 
     init(spool: Spool, sink: any BatchSink, events: EventQueue<AgentEvent>, logger: Logger) {
@@ -282,10 +252,11 @@ final class ApplyWorker: @unchecked Sendable {
     }
 
     func start() {
-        let thread = Thread { [self] in loop() }
-        thread.name = "tandem-apply"
-        thread.start()
+        thread = WorkerThread(name: "tandem-apply") { [self] in loop() }
     }
+
+    /// Waits until the thread has ended (after `stop`).
+    func join() async { await thread?.join() }
 
     func stop() { lock.withLock { stopped = true } }
     private var isStopped: Bool { lock.withLock { stopped } }

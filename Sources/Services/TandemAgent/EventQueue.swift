@@ -24,12 +24,7 @@ final class EventQueue<Event: Sendable>: Sendable {
     /// Everything queued, waiting until there is at least one event.
     func takeAll() async -> [Event] {
         while true {
-            let items = state.withLock { state -> [Event] in
-                let items = state.items
-                state.items = []
-                return items
-            }
-            if !items.isEmpty { return items }
+            if let items = takeQueued() { return items }
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let ready = state.withLock { state -> Bool in
                     if !state.items.isEmpty { return true }
@@ -38,6 +33,39 @@ final class EventQueue<Event: Sendable>: Sendable {
                 }
                 if ready { continuation.resume() }
             }
+        }
+    }
+
+    /// Everything queued, waiting until there is at least one event — or until `deadline`
+    /// passes on `clock`, or the task is cancelled: either posts `wake`, so the loop runs a
+    /// round at the deadline and sees its cancellation without a periodic tick.
+    func takeAll(orWakeAt deadline: ContinuousClock.Instant?, on clock: any AgentClock, posting wake: Event) async
+        -> [Event]
+    {
+        if let items = takeQueued() { return items }
+        let alarm = deadline.map { deadline in
+            Task { [self] in
+                do {
+                    try await clock.sleep(until: deadline)
+                    post(wake)
+                } catch {
+                    // Cancelled: an event came first.
+                }
+            }
+        }
+        defer { alarm?.cancel() }
+        return await withTaskCancellationHandler {
+            await takeAll()
+        } onCancel: {
+            post(wake)
+        }
+    }
+
+    private func takeQueued() -> [Event]? {
+        state.withLock { state -> [Event]? in
+            guard !state.items.isEmpty else { return nil }
+            defer { state.items = [] }
+            return state.items
         }
     }
 }

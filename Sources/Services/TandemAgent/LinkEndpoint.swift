@@ -90,11 +90,14 @@ public struct AgentError: Error, Sendable, CustomStringConvertible, OperatorErro
 }
 
 /// Events of a service's loop. Connection events carry the epoch of the connection
-/// they belong to, so that what a replaced connection's reader still delivers is ignored.
+/// they belong to (the channel numbers connections as it attaches them), so that what a
+/// replaced connection's reader still delivers is ignored.
 enum AgentEvent: Sendable {
-    case connected(TLSConnection, epoch: Int)
+    case connected(any LinkConnection)
     case received([UInt8], epoch: Int)
     case ended(TransportError?, epoch: Int)
+    /// A wake-up: a deadline of the core may have passed, or the runner wants another round
+    /// at once. The end of the round ticks the core when its deadline is due.
     case tick
     /// Applier: the spool made every batch up to this sequence durable.
     case stored(UInt64)
@@ -106,25 +109,25 @@ enum AgentEvent: Sendable {
     case fatal(AgentError)
 }
 
-/// Obtains link connections — dialing with backoff, or accepting — and posts them to
-/// the loop. It holds no session state; it only logs what happened on the network.
-final class Connector: Sendable {
+/// The production `LinkConnector`: mutual TLS, dialing with backoff or accepting, as the
+/// config's `[link] mode` says. It only logs what happened on the network.
+final class TLSConnector: LinkConnector {
     let settings: AgentLinkSettings
     let logger: Logger
+    let clock: any AgentClock
     private let ended = AsyncStream<ContinuousClock.Instant?>.makeStream()
 
-    init(settings: AgentLinkSettings, logger: Logger) {
+    init(settings: AgentLinkSettings, logger: Logger, clock: any AgentClock) {
         self.settings = settings
         self.logger = logger
+        self.clock = clock
     }
 
-    /// The loop tells the dialer that the connection is gone, with the time its
-    /// handshake completed (nil if it never established), for the backoff.
     func connectionEnded(establishedAt: ContinuousClock.Instant?) {
         ended.continuation.yield(establishedAt)
     }
 
-    func start(events: EventQueue<AgentEvent>) throws(AgentError) -> Task<Void, Never> {
+    func start(deliver: @escaping @Sendable (any LinkConnection) -> Void) throws(AgentError) -> Task<Void, Never> {
         let context: TLSContext
         do {
             context = try TLSContext(
@@ -146,22 +149,19 @@ final class Connector: Sendable {
                 throw AgentError("cannot listen on \(settings.mode.address): \(error.description)", hint: error.hint)
             }
             logger.info("link: listening on \(listener.localAddress) for site \(settings.peerSite)")
-            return Task { await self.acceptLoop(listener, events: events) }
+            return Task { await self.acceptLoop(listener, deliver: deliver) }
         case .connect(let host, let port):
             let dialer = TLSDialer(context: context, peerSite: settings.peerSite.rawValue)
-            return Task { await self.dialLoop(dialer, host: host, port: port, events: events) }
+            return Task { await self.dialLoop(dialer, host: host, port: port, deliver: deliver) }
         }
     }
 
     /// A listener accepts continuously: a new connection from the peer replaces the
     /// current one (the peer restarted, or the old connection is half-dead).
-    private func acceptLoop(_ listener: TLSListener, events: EventQueue<AgentEvent>) async {
-        var epoch = 0
+    private func acceptLoop(_ listener: TLSListener, deliver: @Sendable (any LinkConnection) -> Void) async {
         while !Task.isCancelled {
             do {
-                let connection = try await listener.accept()
-                epoch += 1
-                events.post(.connected(connection, epoch: epoch))
+                deliver(try await listener.accept())
             } catch {
                 if error.isRefusal {
                     logger.warning("link: \(error.description)")
@@ -169,51 +169,46 @@ final class Connector: Sendable {
                     return
                 } else {
                     logger.warning("link: accept failed: \(error.description)")
-                    try? await Task.sleep(for: .milliseconds(100))
+                    try? await clock.sleep(for: .milliseconds(100))
                 }
             }
         }
         listener.close()
     }
 
-    private func dialLoop(_ dialer: TLSDialer, host: String, port: Int, events: EventQueue<AgentEvent>) async {
+    private func dialLoop(
+        _ dialer: TLSDialer, host: String, port: Int, deliver: @Sendable (any LinkConnection) -> Void
+    ) async {
         var backoff = settings.backoff
         var random = SystemRandomNumberGenerator()
         // An unreachable peer is logged once, then summarised once a minute, not per attempt.
         var repeated = RepeatedFailure()
-        var epoch = 0
         var iterator = ended.stream.makeAsyncIterator()
         while !Task.isCancelled {
             do {
                 let connection = try await dialer.connect(host: host, port: port)
-                if let line = repeated.recovered(at: .now) {
+                if let line = repeated.recovered(at: clock.now().monotonic) {
                     logger.info("link: \(settings.peerSite) reachable again: \(line)")
                 }
-                epoch += 1
-                events.post(.connected(connection, epoch: epoch))
+                deliver(connection)
                 let establishedAt = await iterator.next() ?? nil
                 if let establishedAt { backoff.connectionEstablished(at: establishedAt) }
-                backoff.connectionLost(at: .now)
+                backoff.connectionLost(at: clock.now().monotonic)
             } catch {
                 let delay = backoff.nextDelay(using: &random)
                 if let line = repeated.failed(
-                    "cannot connect to \(settings.peerSite) at \(settings.mode.address): \(error.description)", at: .now
-                ) {
+                    "cannot connect to \(settings.peerSite) at \(settings.mode.address): \(error.description)",
+                    at: clock.now().monotonic)
+                {
                     logger.warning("link: \(line); retrying with backoff (next in \(delay.secondsText))")
                 }
-                try? await Task.sleep(for: delay)
+                try? await clock.sleep(for: delay)
                 continue
             }
             let delay = backoff.nextDelay(using: &random)
-            try? await Task.sleep(for: delay)
+            try? await clock.sleep(for: delay)
         }
     }
-}
-
-/// Now, for the session: the monotonic clock and the wall clock.
-func linkTime() -> LinkTime {
-    let wall = Date().timeIntervalSince1970
-    return LinkTime(monotonic: .now, wall: Timestamp(microsecondsSinceEpoch: Int64(wall * 1_000_000)))
 }
 
 /// The current connection of a service: decodes what it receives, collects what the
@@ -221,8 +216,9 @@ func linkTime() -> LinkTime {
 final class LinkChannel {
     let logger: Logger
     let encoder: LinkFrameEncoder
-    private(set) var connection: TLSConnection?
-    private(set) var epoch = -1
+    private(set) var connection: (any LinkConnection)?
+    /// The number of the current (or last) connection; 0 before the first.
+    private(set) var epoch = 0
     private var decoder: LinkFrameDecoder
     private var reader: Task<Void, Never>?
     private var output: [UInt8] = []
@@ -237,15 +233,15 @@ final class LinkChannel {
 
     var isOpen: Bool { connection != nil }
 
-    func attach(_ connection: TLSConnection, epoch: Int, events: EventQueue<AgentEvent>) {
+    /// Makes `connection` the current one, under the next epoch, and starts reading it.
+    func attach(_ connection: any LinkConnection, events: EventQueue<AgentEvent>) {
         self.connection = connection
-        self.epoch = epoch
+        epoch += 1
+        let epoch = epoch
         decoder = LinkFrameDecoder()
         output = []
         establishedAt = nil
-        logger.info(
-            "link: connected to \(connection.peerSite) at \(connection.peerAddress) (\(connection.protocolVersion), \(connection.cipherSuite))"
-        )
+        logger.info("link: connected to \(connection.peerSite) at \(connection.peerDetail)")
         reader = Task {
             do throws(TransportError) {
                 while let chunk = try await connection.receive() {
@@ -343,18 +339,5 @@ final class LinkChannel {
         if closing { connection?.close() }
         connection = nil
         output = []
-    }
-}
-
-extension EventQueue where Event == AgentEvent {
-    /// Posts `.tick` every 20 ms until cancelled: the session's heartbeats and
-    /// timeouts are driven by ticks, since the state machine reads no clock itself.
-    func startTicking() -> Task<Void, Never> {
-        Task { [self] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(20))
-                post(.tick)
-            }
-        }
     }
 }

@@ -40,6 +40,12 @@ public struct ShipperCore: Sendable {
     private var offerCursor: UInt64?
     /// Whether the source has been positioned (by a first resend point).
     public private(set) var sourceStarted = false
+    /// When to ask the source again, after it had nothing ready (nil: it produced since).
+    private var sourcePollDue: ContinuousClock.Instant?
+
+    /// How soon a source that had nothing ready is asked again: `BatchSource` is polled, and
+    /// its contract is to be asked at least every few tens of milliseconds.
+    public static let sourcePollInterval: Duration = .milliseconds(20)
 
     public init(session: LinkSession, outboxBatches: Int = 65_536, outboxBytes: Int = 64 * 1024 * 1024) {
         self.session = session
@@ -51,6 +57,17 @@ public struct ShipperCore: Sendable {
 
     /// Batches held, not yet reported durable.
     public var outboxCount: Int { outbox.count }
+
+    /// When the runner must next call `tick` or pull from the source: the session's next
+    /// heartbeat or timeout, or the next poll of an idle source while batches are wanted (a
+    /// full outbox or an unstarted source waits for an event instead). Nil when only an event
+    /// can change anything.
+    public var nextDeadline: ContinuousClock.Instant? {
+        let poll = wantsBatches ? sourcePollDue : nil
+        guard let session = session.nextDeadline else { return poll }
+        guard let poll else { return session }
+        return min(session, poll)
+    }
 
     // MARK: Events
 
@@ -93,8 +110,15 @@ public struct ShipperCore: Sendable {
         return messages
     }
 
+    /// The runner asked the source at `time` and it had no batch ready: it asks again at
+    /// `nextDeadline`, unless an event comes first.
+    public mutating func sourceIdle(at time: ContinuousClock.Instant) {
+        sourcePollDue = time + Self.sourcePollInterval
+    }
+
     /// The source produced `batch` (the runner pulls while `wantsBatches`).
     public mutating func produced(_ batch: SourceBatch) throws(AgentError) {
+        sourcePollDue = nil
         try outbox.append(batch)
         do {
             try session.available(upTo: batch.sequence)

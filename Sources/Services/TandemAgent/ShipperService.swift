@@ -9,19 +9,21 @@ import TandemTransport
 ///
 /// Every decision is `ShipperCore`'s (the acknowledge rule, rewind or restart, offering); this
 /// runner only feeds it events — connections, received bytes, ticks, produced batches — and
-/// carries out its actions on the connection and the source.
-public final class ShipperService {
+/// carries out its actions on the connection and the source; the loop itself is the shared
+/// `AgentRunner`.
+public final class ShipperService: AgentRole {
     let settings: AgentLinkSettings
     let source: any BatchSource
     let logger: Logger
-    private var core: ShipperCore
-    private let events = EventQueue<AgentEvent>()
-    private let connector: Connector
-    private let channel: LinkChannel
+    var core: ShipperCore
+    private let runner: AgentRunner
     static let pullPerRound = 1024
 
+    /// `connector` and `clock` are the transport and the time source; the defaults are TLS as
+    /// `settings` says and the system's clocks (tests pass stand-ins).
     public init(
-        settings: AgentLinkSettings, source: any BatchSource, logger: Logger, outbox maximumBatches: Int = 65_536
+        settings: AgentLinkSettings, source: any BatchSource, logger: Logger, outbox maximumBatches: Int = 65_536,
+        connector: (any LinkConnector)? = nil, clock: any AgentClock = SystemAgentClock()
     ) throws(AgentError) {
         self.settings = settings
         self.source = source
@@ -33,107 +35,62 @@ public final class ShipperService {
         } catch {
             throw AgentError("link settings: \(error)", hint: "Check the [site] and [link] sections.")
         }
-        connector = Connector(settings: settings, logger: logger)
-        channel = LinkChannel(logger: logger)
+        runner = AgentRunner(
+            peerSite: settings.peerSite, logger: logger, clock: clock,
+            connector: connector ?? TLSConnector(settings: settings, logger: logger, clock: clock))
     }
 
-    /// Runs until the task is cancelled or a fatal error (thrown).
+    /// Runs until the task is cancelled or a fatal error (thrown). Once per service.
     public func run() async throws {
         logger.info("shipper: stream \(source.stream) to \(settings.peerSite)")
-        let connecting = try connector.start(events: events)
-        let ticker = events.startTicking()
-        defer {
-            connecting.cancel()
-            ticker.cancel()
-            channel.detach()
-        }
-        while !Task.isCancelled {
-            for event in await events.takeAll() {
-                try handle(event)
-            }
-            try pump()
-            if let error = await channel.flush() {
-                connectionEnded(error)
-            }
-        }
-        await channel.finishShutdown(saying: core.close(), peerSite: settings.peerSite, logger: logger)
+        try await runner.run(self)
     }
 
-    private func handle(_ event: AgentEvent) throws {
-        switch event {
-        case .connected(let connection, let epoch):
-            if channel.isOpen {
-                logger.info("link: a new connection from \(settings.peerSite) replaces the current one")
-                connectionEnded(nil)
-            }
-            channel.attach(connection, epoch: epoch, events: events)
-            try execute(core.connected(at: linkTime()))
-        case .received(let chunk, let epoch):
-            guard epoch == channel.epoch, channel.isOpen else { return }
-            let (messages, error) = channel.decode(chunk)
-            for message in messages where channel.isOpen {
-                try execute(core.received(message, at: linkTime()))
-            }
-            if let error, channel.isOpen { try execute(core.decodingFailed(error)) }
-        case .ended(let error, let epoch):
-            guard epoch == channel.epoch, channel.isOpen else { return }
-            connectionEnded(error)
-        case .tick:
-            try execute(core.tick(at: linkTime()))
-        case .fatal(let error):
-            throw error
-        case .stored, .storeFailed, .applied:
-            break
-        }
-    }
-
-    /// The connection is gone (peer closed, I/O error, or replaced).
-    private func connectionEnded(_ error: TransportError?) {
-        let reason = core.disconnected()
-        let establishedAt = channel.establishedAt
-        channel.detach()
-        if let reason {
-            logger.warning(
-                "link: connection to \(settings.peerSite) closed: \(reason.description)\(error.map { " (\($0.description))" } ?? "")"
-            )
-        }
-        connector.connectionEnded(establishedAt: establishedAt)
-    }
-
-    private func execute(_ actions: [ShipperCore.Action]) throws {
+    func execute(_ actions: [ShipperCore.Action]) throws {
         for action in actions {
             switch action {
-            case .send(let message):
-                channel.queue(message)
             case .sendBatch(let sequence, let frame):
-                channel.queueBatch(sequence: sequence, frame: frame)
+                runner.channel.queueBatch(sequence: sequence, frame: frame)
+            case .send(let message):
+                runner.channel.queue(message)
             case .established(let peer):
-                channel.establishedAt = .now
-                logger.info("link: established with \(peer.site) (receiver durable through batch \(peer.resumePoint))")
+                runner.established("\(peer.site) (receiver durable through batch \(peer.resumePoint))")
             case .acknowledgeSource(let position, let sequence):
                 try source.acknowledge(durableThrough: position, sequence: sequence)
             case .restartSource(let sequence):
                 try source.restart(at: sequence)
                 logger.info("shipper: source restarted at batch \(sequence)")
             case .close(let reason):
-                let establishedAt = channel.establishedAt
-                channel.closeGracefully()
-                logger.warning("link: closing the connection to \(settings.peerSite): \(reason.description)")
-                connector.connectionEnded(establishedAt: establishedAt)
+                runner.close(reason)
             }
         }
     }
 
+    /// The shipper has no events of its own.
+    func handle(_ event: AgentEvent) throws {}
+
     /// Pulls from the source while the core wants batches, then offers them. At most
     /// `pullPerRound` batches per round, so the first batches go out (and ACKs are read) while
-    /// the source is still catching up; a full round asks for another one at once.
-    private func pump() throws {
+    /// the source is still catching up; a full round asks for another one at once. A source
+    /// with nothing ready is asked again at the core's deadline (`ShipperCore.sourceIdle`).
+    func endRound() throws {
         var pulled = 0
-        while pulled < Self.pullPerRound, core.wantsBatches, let batch = try source.next() {
+        while pulled < Self.pullPerRound, core.wantsBatches {
+            guard let batch = try source.next() else {
+                core.sourceIdle(at: runner.clock.now().monotonic)
+                break
+            }
             try core.produced(batch)
             pulled += 1
         }
-        if pulled == Self.pullPerRound { events.post(.tick) }
+        if pulled == Self.pullPerRound { runner.events.post(.tick) }
         try execute(core.offer())
+    }
+}
+
+extension ShipperCore: LinkCore {
+    /// The shipper keeps nothing per connection epoch.
+    mutating func connected(at time: LinkTime, previousEpoch: Int) throws(AgentError) -> [Action] {
+        try connected(at: time)
     }
 }

@@ -169,9 +169,10 @@ final class InProcessPair {
             heartbeatTimeout: heartbeatTimeout, windowBytes: windowBytes)
     }
 
-    /// A source of this pair's stream, reporting to this pair's reply log.
-    func makeSource() throws -> RecordingSource {
-        try RecordingSource(stream: stream, count: batches, replies: network.replies)
+    /// A source of this pair's stream with its first `count` batches (all by default), reporting
+    /// to this pair's reply log.
+    func makeSource(count: UInt64? = nil) throws -> RecordingSource {
+        try RecordingSource(stream: stream, count: count ?? batches, replies: network.replies)
     }
 
     /// Starts a new applier service on the pair's spool.

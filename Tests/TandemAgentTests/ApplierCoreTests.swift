@@ -92,4 +92,12 @@ struct ApplierCoreTests {
         for ack in acks { #expect(ack.applied <= ack.durable, "\(ack)") }
         #expect(acks.last?.applied == 3 && acks.last?.durable == 4)
     }
+
+    @Test("the next deadline is the session's: a heartbeat due while established, none once disconnected")
+    func nextDeadline() throws {
+        var (_, core) = try Self.established()
+        #expect(core.nextDeadline == ShipperCoreTests.time.monotonic + .seconds(1))
+        _ = core.disconnected()
+        #expect(core.nextDeadline == nil)
+    }
 }

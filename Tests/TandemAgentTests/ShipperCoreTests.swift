@@ -171,4 +171,24 @@ struct ShipperCoreTests {
             ])
         #expect(link.core.outboxCount == 0)
     }
+
+    @Test("the next deadline is the session's heartbeat, or sooner an idle source's next poll while batches are wanted")
+    func nextDeadline() throws {
+        let start = Self.time.monotonic
+        var link = try Link(
+            core: ShipperCore(session: try LinkSession(configuration: Self.configuration(.sender)), outboxBatches: 2),
+            receiverDurable: 0)
+        link.core.sourceIdle(at: start)
+        #expect(link.core.nextDeadline == nil, "not connected and no source started: only an event can help")
+        try link.connect()
+        #expect(link.core.nextDeadline == start + ShipperCore.sourcePollInterval, "the idle source is asked again")
+        try link.produce([1])
+        #expect(link.core.nextDeadline == start + .seconds(1), "a source that produced is asked every round anyway")
+        try link.produce([2])
+        link.core.sourceIdle(at: start)
+        #expect(!link.core.wantsBatches)
+        #expect(link.core.nextDeadline == start + .seconds(1), "a full outbox waits for an ACK, not a timer")
+        link.disconnect()
+        #expect(link.core.nextDeadline == nil)
+    }
 }

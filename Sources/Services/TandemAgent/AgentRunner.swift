@@ -153,13 +153,16 @@ final class WorkerThread: Sendable {
         thread.start()
     }
 
-    /// Waits (off the cooperative pool) until the body has returned.
-    func join() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+    /// Waits (off the cooperative pool) until the body has returned, or `limit` of real time
+    /// has passed (a worker stuck in the target's driver must not keep a stopping agent up);
+    /// returns whether it returned.
+    func join(within limit: Duration) async -> Bool {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
             DispatchQueue.global().async { [done] in
-                done.wait()
-                done.signal()
-                continuation.resume()
+                let milliseconds = Int(limit / .milliseconds(1))
+                let ended = done.wait(timeout: .now() + .milliseconds(milliseconds)) == .success
+                if ended { done.signal() }
+                continuation.resume(returning: ended)
             }
         }
     }

@@ -92,8 +92,8 @@ public final class ApplierService: AgentRole {
     }
 
     /// Runs until the task is cancelled or a fatal error (thrown). Once per service: on the
-    /// way out it waits for its worker threads and closes the spool, so a new service may
-    /// open the same spool at once (in this process, too).
+    /// way out it waits for its worker threads (within `workerStopLimit`) and closes the
+    /// spool, so a new service may open the same spool at once (in this process, too).
     public func run() async throws {
         writer.start()
         let applier = ApplyWorker(spool: spool, sink: sink, events: runner.events, logger: logger)
@@ -106,11 +106,21 @@ public final class ApplierService: AgentRole {
         }
         applier.stop()
         writer.stop()
-        await applier.join()
-        await writer.join()
-        spool.close()
+        let applierEnded = await applier.join(within: Self.workerStopLimit)
+        let writerEnded = await writer.join(within: Self.workerStopLimit)
+        if applierEnded && writerEnded {
+            spool.close()
+        } else {
+            // Closing the spool under a live worker would fail its next read or write; the
+            // spool's lock goes with the process instead.
+            logger.warning("applier: a worker is still busy after \(Self.workerStopLimit); stopping without it")
+        }
         if let failure { throw failure }
     }
+
+    /// How long a stopping applier waits for its spool writer and apply thread. The apply
+    /// thread notices a stop between groups and within half a second when idle.
+    static let workerStopLimit: Duration = .seconds(10)
 
     func handle(_ event: AgentEvent) throws {
         switch event {
@@ -171,8 +181,8 @@ final class SpoolWriter: @unchecked Sendable {
         thread = WorkerThread(name: "tandem-spool-writer") { [self] in loop() }
     }
 
-    /// Waits until the thread has ended (after `stop`).
-    func join() async { await thread?.join() }
+    /// Waits until the thread has ended (after `stop`), at most `limit`; whether it ended.
+    func join(within limit: Duration) async -> Bool { await thread?.join(within: limit) ?? true }
 
     func stop() {
         condition.withLock {
@@ -255,8 +265,8 @@ final class ApplyWorker: @unchecked Sendable {
         thread = WorkerThread(name: "tandem-apply") { [self] in loop() }
     }
 
-    /// Waits until the thread has ended (after `stop`).
-    func join() async { await thread?.join() }
+    /// Waits until the thread has ended (after `stop`), at most `limit`; whether it ended.
+    func join(within limit: Duration) async -> Bool { await thread?.join(within: limit) ?? true }
 
     func stop() { lock.withLock { stopped = true } }
     private var isStopped: Bool { lock.withLock { stopped } }

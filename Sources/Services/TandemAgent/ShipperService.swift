@@ -9,7 +9,8 @@ import TandemTransport
 ///
 /// Every decision is `ShipperCore`'s (the acknowledge rule, rewind or restart, offering); this
 /// runner only feeds it events — connections, received bytes, ticks, produced batches — and
-/// carries out its actions on the connection and the source.
+/// carries out its actions on the connection and the source. A source that throws does not end
+/// it: the core is told (`sourceFailed`) and restarts the source when its retry rule says.
 public final class ShipperService {
     let settings: AgentLinkSettings
     let source: any BatchSource
@@ -18,10 +19,13 @@ public final class ShipperService {
     private let events = EventQueue<AgentEvent>()
     private let connector: Connector
     private let channel: LinkChannel
+    private var random = SystemRandomNumberGenerator()
     static let pullPerRound = 1024
 
+    /// `sourceRetry` is how a failing source is retried (see `ShipperCore`).
     public init(
-        settings: AgentLinkSettings, source: any BatchSource, logger: Logger, outbox maximumBatches: Int = 65_536
+        settings: AgentLinkSettings, source: any BatchSource, logger: Logger, outbox maximumBatches: Int = 65_536,
+        sourceRetry: FailureRetry = FailureRetry()
     ) throws(AgentError) {
         self.settings = settings
         self.source = source
@@ -29,7 +33,7 @@ public final class ShipperService {
         do {
             let session = try LinkSession(
                 configuration: settings.sessionConfiguration(role: .sender, stream: source.stream))
-            core = ShipperCore(session: session, outboxBatches: maximumBatches)
+            core = ShipperCore(session: session, outboxBatches: maximumBatches, sourceRetry: sourceRetry)
         } catch {
             throw AgentError("link settings: \(error)", hint: "Check the [site] and [link] sections.")
         }
@@ -111,10 +115,16 @@ public final class ShipperService {
                 channel.establishedAt = .now
                 logger.info("link: established with \(peer.site) (receiver durable through batch \(peer.resumePoint))")
             case .acknowledgeSource(let position, let sequence):
-                try source.acknowledge(durableThrough: position, sequence: sequence)
+                do { try source.acknowledge(durableThrough: position, sequence: sequence) } catch {
+                    sourceFailed(error)
+                }
             case .restartSource(let sequence):
-                try source.restart(at: sequence)
-                logger.info("shipper: source restarted at batch \(sequence)")
+                do {
+                    try source.restart(at: sequence)
+                    logger.info("shipper: source restarted at batch \(sequence)")
+                } catch {
+                    sourceFailed(error)
+                }
             case .close(let reason):
                 let establishedAt = channel.establishedAt
                 channel.closeGracefully()
@@ -129,11 +139,27 @@ public final class ShipperService {
     /// the source is still catching up; a full round asks for another one at once.
     private func pump() throws {
         var pulled = 0
-        while pulled < Self.pullPerRound, core.wantsBatches, let batch = try source.next() {
-            try core.produced(batch)
-            pulled += 1
+        do {
+            while pulled < Self.pullPerRound, core.wantsBatches, let batch = try source.next() {
+                try core.produced(batch)
+                pulled += 1
+            }
+        } catch {
+            sourceFailed(error)
+        }
+        if pulled > 0, let line = core.sourceProducing(at: .now) {
+            logger.info("shipper: the source produces batches again: \(line)")
         }
         if pulled == Self.pullPerRound { events.post(.tick) }
         try execute(core.offer())
+    }
+
+    /// The source threw: logged by the core's rule (once, then summarised); the link goes on.
+    private func sourceFailed(_ error: any Error) {
+        let urgency = FailureRetry.urgency(of: error)
+        guard let line = core.sourceFailed(FailureRetry.describe(error), urgency: urgency, at: .now, using: &random)
+        else { return }
+        let text = "shipper: capture failed: \(line); the link stays up"
+        if urgency == .transient { logger.warning("\(text)") } else { logger.error("\(text)") }
     }
 }

@@ -1,4 +1,5 @@
 import CaptureKit
+import MySQLClient
 import TandemCore
 
 /// What the MariaDB capture needs to know, independent of the TOML config.
@@ -73,4 +74,14 @@ public struct MariaDBCaptureSettings: Sendable {
 
     /// The schema holding Tandem's objects on the primary (the heartbeat table).
     public static let tandemSchema = "tandem"
+}
+
+extension MariaDBCaptureSettings {
+    /// A control connection to the primary (queries, not the binlog dump), as the capture
+    /// session and the start-up check open it.
+    func controlConnection() throws(MySQLError) -> MySQLConnection {
+        try MySQLConnection(
+            host: host, port: port, user: user, password: password, database: database, unixSocket: unixSocket,
+            connectTimeout: 5, readTimeout: 30, writeTimeout: 30)
+    }
 }

@@ -306,10 +306,7 @@ private final class CaptureWorker: @unchecked Sendable {
     private func session() throws(CaptureError) {
         let control: MySQLConnection
         do {
-            control = try MySQLConnection(
-                host: settings.host, port: settings.port, user: settings.user, password: settings.password,
-                database: settings.database, unixSocket: settings.unixSocket, connectTimeout: 5,
-                readTimeout: 30, writeTimeout: 30)
+            control = try settings.controlConnection()
         } catch {
             throw CaptureError.database(error, doing: "connecting to the primary")
         }

@@ -144,11 +144,11 @@ public final class ShipperService {
                 try core.produced(batch)
                 pulled += 1
             }
+            if pulled > 0, let line = core.sourceProducing(at: .now) {
+                logger.info("shipper: the source produces batches again: \(line)")
+            }
         } catch {
             sourceFailed(error)
-        }
-        if pulled > 0, let line = core.sourceProducing(at: .now) {
-            logger.info("shipper: the source produces batches again: \(line)")
         }
         if pulled == Self.pullPerRound { events.post(.tick) }
         try execute(core.offer())

@@ -90,6 +90,10 @@ final class AgentPair: @unchecked Sendable {
         }
     }
 
+    func shipperLog() -> String {
+        (try? String(contentsOfFile: directory + "/shipper.log", encoding: .utf8)) ?? ""
+    }
+
     func applierLog() -> String {
         (try? String(contentsOfFile: directory + "/applier.log", encoding: .utf8)) ?? ""
     }
@@ -97,6 +101,28 @@ final class AgentPair: @unchecked Sendable {
     /// Prefix for running inside a network namespace (`ip netns exec NAME`), or empty.
     var shipperWrapper: [String] = []
     var applierWrapper: [String] = []
+    /// More `tandem agent` options for each side (failure injection, retry delays).
+    var shipperArguments: [String] = []
+    var applierArguments: [String] = []
+    /// Whether the applier applies to the synthetic sink (otherwise to its `[database]`).
+    var syntheticSink = true
+
+    /// Points `site`'s `[database]` at a server on loopback `port`, as `user`, database `database`.
+    func pointDatabase(of site: String, port: Int, user: String, database: String) throws {
+        try edit(
+            directory + "/pair/\(site)/\(site).toml",
+            [
+                ("host = \"127.0.0.1\"\n", "host = \"127.0.0.1\"\nport = \(port)\n"),
+                ("user = \"tandem\"", "user = \"\(user)\""), ("database = \"app\"", "database = \"\(database)\""),
+            ])
+    }
+
+    /// `tandem agent` for `site` (role `role`, first start) run to its end, with its outcome.
+    func runAgentToEnd(site: String, role: String, timeout: TimeInterval) throws -> CompletedProcess {
+        try ChildProcess.capture(
+            Self.executable, ["agent", "--config", directory + "/pair/\(site)/\(site).toml", "--role", role],
+            environment: Self.environment, directory: directory, timeout: timeout)
+    }
 
     func startShipper() throws {
         shipperStarts += 1
@@ -105,13 +131,16 @@ final class AgentPair: @unchecked Sendable {
             "--reconnect-max-delay-ms", "300",
         ]
         if shipperStarts == 1 { arguments += ["--role", "shipper"] }
+        arguments += shipperArguments
         shipper = try spawn(arguments, log: directory + "/shipper.log", wrapper: shipperWrapper)
     }
 
     func startApplier() throws {
         applierStarts += 1
-        var arguments = ["agent", "--config", directory + "/pair/cloud/cloud.toml", "--synthetic-sink", sinkPath]
+        var arguments = ["agent", "--config", directory + "/pair/cloud/cloud.toml"]
+        if syntheticSink { arguments += ["--synthetic-sink", sinkPath] }
         if applierStarts == 1 { arguments += ["--role", "applier"] }
+        arguments += applierArguments
         applier = try spawn(arguments, log: directory + "/applier.log", wrapper: applierWrapper)
     }
 

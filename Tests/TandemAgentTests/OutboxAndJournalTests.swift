@@ -116,6 +116,9 @@ struct EngineRegistryTests {
         func sink(site: SiteConfig, stream: StreamID, logger: Logger) throws -> any BatchSink {
             throw AgentError("stub", hint: "")
         }
+        func check(site: SiteConfig, link: AgentLinkSettings, for use: DatabaseUse, logger: Logger)
+            -> [DatabaseProblem]
+        { [] }
     }
 
     @Test("an engine the build lacks is refused by name, with the engines it has")

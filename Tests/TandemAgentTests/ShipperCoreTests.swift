@@ -1,4 +1,5 @@
 import CaptureKit
+import SeededRandom
 import TandemAgent
 import TandemCore
 import TandemLink
@@ -57,6 +58,14 @@ struct ShipperCoreTests {
         mutating func makeDurable(through sequence: UInt64) throws {
             var toCore = try Self.messages(receiver.stored(upTo: sequence))
             var toReceiver: [LinkMessage] = []
+            try shuttle(&toCore, &toReceiver)
+        }
+
+        mutating func tick(after elapsed: Duration) throws {
+            var toReceiver: [LinkMessage] = []
+            let now = LinkTime(monotonic: time.monotonic + elapsed, wall: time.wall)
+            try take(core.tick(at: now), into: &toReceiver)
+            var toCore: [LinkMessage] = []
             try shuttle(&toCore, &toReceiver)
         }
 
@@ -190,5 +199,78 @@ struct ShipperCoreTests {
         #expect(link.core.nextDeadline == start + .seconds(1), "a full outbox waits for an ACK, not a timer")
         link.disconnect()
         #expect(link.core.nextDeadline == nil)
+    }
+
+    static func restarts(_ log: [ShipperCore.Action]) -> [ShipperCore.Action] {
+        log.filter { if case .restartSource = $0 { true } else { false } }
+    }
+
+    @Test(
+        "a failed source stops pulling; it restarts at the durable point once the outbox drained and the delay passed")
+    func failedSourceRestartsAtTheDurablePoint() throws {
+        let retry = FailureRetry(
+            backoff: ReconnectBackoff(minimumDelay: .seconds(1), maximumDelay: .seconds(4)), slowInterval: .seconds(8))
+        var link = try Link(
+            core: ShipperCore(session: try LinkSession(configuration: Self.configuration(.sender)), sourceRetry: retry),
+            receiverDurable: 0)
+        try link.connect()
+        try link.produce(Array(1...5))
+        var random = SplitMix64(seed: 7)
+        let line = link.core.sourceFailed(
+            "re-seed required: slot gone", urgency: .needsOperator, at: Self.time.monotonic, using: &random)
+        #expect(line == "re-seed required: slot gone; retrying in 8.000 s")
+        #expect(!link.core.wantsBatches)
+        // Due, but batches 4 and 5 are not durable yet: restarting now would renumber them.
+        try link.makeDurable(through: 3)
+        try link.tick(after: .seconds(9))
+        #expect(Self.restarts(link.sourceLog) == [.restartSource(at: 1)])
+        // Drained, but the slow delay has not passed.
+        try link.makeDurable(through: 5)
+        var early = link
+        try early.tick(after: .seconds(-1))
+        #expect(Self.restarts(early.sourceLog) == [.restartSource(at: 1)])
+        try link.tick(after: .seconds(9))
+        #expect(Self.restarts(link.sourceLog) == [.restartSource(at: 1), .restartSource(at: 6)])
+        #expect(link.core.wantsBatches)
+        try link.tick(after: .milliseconds(9500))
+        #expect(Self.restarts(link.sourceLog).count == 2, "restarted twice for one failure")
+        // Produced again: recovery is logged once, and the batch follows on without a gap.
+        try link.produce([6])
+        #expect(link.sentBatches.last == 6)
+        #expect(
+            link.core.sourceProducing(at: Self.time.monotonic + .seconds(10))?.hasPrefix("recovered after 1") == true)
+        #expect(link.core.sourceProducing(at: Self.time.monotonic + .seconds(11)) == nil)
+    }
+
+    @Test("the same source failure again is summarised, not logged per retry")
+    func repeatedSourceFailureIsSummarised() throws {
+        var random = SplitMix64(seed: 1)
+        let start = Self.time.monotonic
+        var lines = 0
+        var fresh = try Self.core()
+        for attempt in 0..<20 {
+            if fresh.sourceFailed(
+                "DDL stop", urgency: .needsOperator, at: start + .seconds(30 * attempt), using: &random)
+                != nil
+            {
+                lines += 1
+            }
+        }
+        // Ten minutes of retries every 30 s: the first line, then one summary a minute.
+        #expect(lines == 1 + 9, "\(lines) lines for 20 identical failures over 9.5 minutes")
+    }
+
+    @Test("a handshake that restarts the source ends the wait for a failed one")
+    func handshakeRestartEndsTheWait() throws {
+        var link = try Link(core: Self.core(), receiverDurable: 0)
+        try link.connect()
+        try link.produce(Array(1...3))
+        var random = SplitMix64(seed: 3)
+        _ = link.core.sourceFailed("broken", urgency: .needsOperator, at: Self.time.monotonic, using: &random)
+        link.disconnect()
+        link.receiver = try LinkSession(configuration: Self.configuration(.receiver), durable: 10)
+        try link.connect()
+        #expect(Self.restarts(link.sourceLog) == [.restartSource(at: 1), .restartSource(at: 11)])
+        #expect(link.core.wantsBatches)
     }
 }

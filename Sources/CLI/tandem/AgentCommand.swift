@@ -18,6 +18,11 @@ extension AgentRole: ExpressibleByArgument {}
 /// `RoleJournal`); `--role` only bootstraps it on the first start. Capture and apply come
 /// from the engine registry (`agentEngines`) by `[database] engine`; the hidden synthetic
 /// source and sink are for the agent process tests.
+///
+/// Before it dials or listens, the agent checks its database (`AgentEngine.check`): a setup
+/// problem (credentials, a privilege, a setting) exits 1 with one line and a hint; a database
+/// that does not answer is waited for (see `StartupCheck` for why). Once running, a failing
+/// database, capture or apply never ends the process: it is retried (`FailureRetry`).
 struct Agent: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run this site's agent (shipper or applier, as the pair's journal says).")
@@ -29,6 +34,11 @@ struct Agent: AsyncParsableCommand {
     @Option(help: .hidden) var syntheticBatches: UInt64?
     @Option(help: .hidden) var syntheticSink: String?
     @Option(help: .hidden) var reconnectMaxDelayMs: Int?
+    /// Caps the retry delay of a failed capture, apply or database check (tests).
+    @Option(help: .hidden) var retryMaxDelayMs: Int?
+    /// The synthetic source or sink fails when it reaches this batch, `syntheticFailTimes` times.
+    @Option(help: .hidden) var syntheticFailAt: UInt64?
+    @Option(help: .hidden) var syntheticFailTimes: Int = 3
 
     @OptionGroup var options: GlobalOptions
 
@@ -64,30 +74,45 @@ struct Agent: AsyncParsableCommand {
         var logger = Logger(label: "tandem.agent")
         logger[metadataKey: "site"] = "\(site.site.name)"
         logger.info("agent: site \(site.site.name) of pair \(site.site.pair) runs as the \(role.rawValue)")
+        let retry = retryMaxDelayMs.map { FailureRetry(maximumDelay: .milliseconds($0)) } ?? FailureRetry()
+        let failures = syntheticFailAt.map { SyntheticFailures(at: $0, times: syntheticFailTimes) }
         switch role {
         case .shipper:
             let source: any BatchSource
             if let count = syntheticBatches {
-                source = try SyntheticSource(stream: settings.stream(shippedBy: settings.localSite), count: count)
+                source = try SyntheticSource(
+                    stream: settings.stream(shippedBy: settings.localSite), count: count, failures: failures)
             } else {
-                source = try agentEngines.entry(for: site.database.engine).source(
-                    site: site, link: settings, logger: logger)
+                guard let engine = try await checkedEngine(site, settings, .capture, retry, logger) else { return }
+                source = try engine.source(site: site, link: settings, logger: logger)
             }
             defer { source.stop() }
-            try await ShipperService(settings: settings, source: source, logger: logger).run()
+            try await ShipperService(settings: settings, source: source, logger: logger, sourceRetry: retry).run()
         case .applier:
             let stream = settings.stream(shippedBy: settings.peerSite)
             let sink: any BatchSink
             if let path = syntheticSink {
-                sink = try SyntheticSink(path: path)
+                sink = try SyntheticSink(path: path, failures: failures)
             } else {
-                sink = try agentEngines.entry(for: site.database.engine).sink(
-                    site: site, stream: stream, logger: logger)
+                guard let engine = try await checkedEngine(site, settings, .apply, retry, logger) else { return }
+                sink = try engine.sink(site: site, stream: stream, logger: logger)
             }
             try await ApplierService(
                 settings: settings, stream: stream, spoolRoot: site.spool.directory,
-                spoolLimit: site.spool.maxBytes.map { Int64($0.bytes) }, sink: sink, logger: logger
+                spoolLimit: site.spool.maxBytes.map { Int64($0.bytes) }, sink: sink, applyRetry: retry, logger: logger
             ).run()
         }
+    }
+
+    /// The site's engine, once its database passed the start-up check (nil: cancelled while
+    /// waiting for it). Throws the setup problems found.
+    private func checkedEngine(
+        _ site: SiteConfig, _ settings: AgentLinkSettings, _ use: DatabaseUse, _ retry: FailureRetry, _ logger: Logger
+    ) async throws -> (any AgentEngine)? {
+        let engine = try agentEngines.entry(for: site.database.engine)
+        let ready = try await StartupCheck.wait(for: use, retry: retry, logger: logger) {
+            engine.check(site: site, link: settings, for: use, logger: logger)
+        }
+        return ready ? engine : nil
     }
 }

@@ -16,9 +16,12 @@ public final class CaptureHandoff: @unchecked Sendable {
     public init() {}
 
     /// The source restarts so that its next batch is `sequence`: what is ready is dropped (it will
-    /// be produced again), and `sequence - 1` is durable at the applier.
+    /// be produced again), and `sequence - 1` is durable at the applier. The failure that stopped
+    /// the previous session is forgotten: the shipper retries a failed capture by restarting it,
+    /// and a cause still there is found and reported again by the new session.
     public func restart(at sequence: UInt64) {
         lock.withLock {
+            failure = nil
             ready.removeAll()
             producedThrough = sequence - 1
             acknowledgedSequence = max(acknowledgedSequence, sequence - 1)
@@ -48,7 +51,7 @@ public final class CaptureHandoff: @unchecked Sendable {
         lock.withLock { acknowledgedSequence = max(acknowledgedSequence, sequence) }
     }
 
-    /// Capture stopped for good with `error` (the first one is kept).
+    /// Capture stopped with `error` until the next restart (the first one is kept).
     public func fail(_ error: CaptureError) {
         lock.withLock { if failure == nil { failure = error } }
     }

@@ -59,3 +59,13 @@ public struct MySQLError: Error, CustomStringConvertible, Sendable, Equatable {
         return line
     }
 }
+
+extension MySQLError {
+    /// Whether the error means no server answered a connection attempt — down, starting or
+    /// stopping, full, or a wrong address — rather than a server refusing it: client errors
+    /// (2000–2999, such as 2003 `CR_CONN_HOST_ERROR`), 1040 too many connections and 1053 server
+    /// shutdown. 1045 access denied and 1049 unknown database are refusals.
+    public static func serverDidNotAnswer(code: UInt32) -> Bool {
+        (2000..<3000).contains(code) || code == 1040 || code == 1053
+    }
+}

@@ -217,3 +217,30 @@ private func withOptionalCStringArray<R>(
     pointers.append(nil)
     return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
 }
+
+extension PGConnection {
+    /// What a server at an address answers before any login (libpq's `PQping`).
+    public enum Ping: Sendable, Equatable {
+        /// A server accepts connections: a failed connection was refused by it (credentials,
+        /// database, pg_hba.conf).
+        case accepting
+        /// A server answered but accepts no connections now (starting up, shutting down,
+        /// recovering).
+        case rejecting
+        /// Nothing answered: the server is down, or the host or port is wrong.
+        case noResponse
+        /// The conninfo is unusable (no attempt was made).
+        case noAttempt
+    }
+
+    /// Asks the server of `conninfo` whether it accepts connections, without logging in: tells a
+    /// database that is down from one that refuses the login.
+    public static func ping(conninfo: String) -> Ping {
+        switch PQping(conninfo) {
+        case PQPING_OK: return .accepting
+        case PQPING_REJECT: return .rejecting
+        case PQPING_NO_RESPONSE: return .noResponse
+        default: return .noAttempt
+        }
+    }
+}

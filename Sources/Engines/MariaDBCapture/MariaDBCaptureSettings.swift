@@ -65,3 +65,11 @@ public struct MariaDBCaptureSettings: Sendable {
     /// The schema holding Tandem's objects on the primary (the heartbeat table).
     public static let tandemSchema = "tandem"
 }
+
+extension MariaDBCaptureSettings {
+    /// A control connection to the primary (queries, not the binlog dump), as the capture
+    /// session and the start-up check open it.
+    func controlConnection() throws(MySQLError) -> MySQLConnection {
+        try MySQLConnection(primary, connectTimeout: 5, readTimeout: 30, writeTimeout: 30)
+    }
+}

@@ -246,7 +246,7 @@ public final class MariaDBSource: BatchSource, CaptureEngine, @unchecked Sendabl
     {
         let control: MySQLConnection
         do {
-            control = try MySQLConnection(settings.primary, connectTimeout: 5, readTimeout: 30, writeTimeout: 30)
+            control = try settings.controlConnection()
         } catch {
             throw CaptureError.database(error, doing: "connecting to the primary")
         }

@@ -203,3 +203,75 @@ struct SourceSetup {
         do { try connection.execute(sql) } catch { throw CaptureError.database(error, doing: what) }
     }
 }
+
+extension SourceSetup {
+    /// The start-up check: what `prepare` would refuse of the binlog settings, and the
+    /// replication privileges the binlog dump needs, every problem at once; creates nothing.
+    func check(on connection: MySQLConnection) -> [CaptureError] {
+        var problems: [CaptureError] = []
+        do { _ = try checkBinlogSettings(connection) } catch { problems.append(error) }
+        do { problems += try checkPrivileges(connection) } catch { problems.append(error) }
+        return problems
+    }
+
+    /// REPLICATION SLAVE for the dump, and BINLOG MONITOR (REPLICATION CLIENT before 10.5) for
+    /// the binlog position, as granted globally to the user the server logged in.
+    private func checkPrivileges(_ connection: MySQLConnection) throws(CaptureError) -> [CaptureError] {
+        let granted = Set(
+            try query(
+                connection,
+                """
+                SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES
+                WHERE GRANTEE = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''',
+                                       SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')
+                """, doing: "reading the capture user's privileges"
+            ).compactMap { $0.first ?? nil }.map { $0.uppercased() })
+        guard !granted.isEmpty else { return [] }
+        var missing: [String] = []
+        if granted.isDisjoint(with: ["REPLICATION SLAVE", "REPLICATION REPLICA"]) {
+            missing.append("REPLICATION SLAVE")
+        }
+        if granted.isDisjoint(with: ["BINLOG MONITOR", "REPLICATION CLIENT", "SUPER"]) {
+            missing.append("BINLOG MONITOR (REPLICATION CLIENT before MariaDB 10.5)")
+        }
+        guard !missing.isEmpty else { return [] }
+        let user = settings.primary.user
+        return [
+            CaptureError(
+                .sourceSetup, "the capture user \(user) lacks \(missing.joined(separator: " and "))",
+                hint:
+                    "GRANT \(missing.map { $0.components(separatedBy: " (")[0] }.joined(separator: ", ")) ON *.* TO the capture user on the primary."
+            )
+        ]
+    }
+}
+
+extension MariaDBSource {
+    /// The start-up check of the primary for capture: it answers, takes the credentials, and
+    /// has the binlog settings and privileges capture needs. Creates nothing. `.connection`
+    /// errors mean nothing answered (down, starting, a wrong address); every other one needs
+    /// the operator.
+    public static func check(settings: MariaDBCaptureSettings) -> [CaptureError] {
+        let connection: MySQLConnection
+        do {
+            connection = try settings.controlConnection()
+        } catch {
+            return [refusal(error)]
+        }
+        defer { connection.close() }
+        return SourceSetup(settings: settings).check(on: connection)
+    }
+
+    /// A failed login, told apart from a server that did not answer
+    /// (`MySQLError.serverDidNotAnswer`).
+    static func refusal(_ error: MySQLError) -> CaptureError {
+        if MySQLError.serverDidNotAnswer(code: error.code) {
+            return CaptureError(
+                .connection, "connecting to the primary: \(error.description)",
+                hint: "Check that MariaDB is up and that [database] host and port point at it; the agent waits for it.")
+        }
+        return CaptureError(
+            .sourceSetup, "connecting to the primary: the server refused the connection: \(error.description)",
+            hint: "Check [database] user, password and database, and that the user may log in from this host.")
+    }
+}

@@ -177,3 +177,122 @@ struct SourceSetup {
         }
     }
 }
+
+extension SourceSetup {
+    /// The start-up check: what `prepare` would refuse, found without creating anything, every
+    /// problem at once (the privilege to create the publication and the slot rather than
+    /// creating them).
+    func check(on connection: PGConnection) -> [CaptureError] {
+        var problems: [CaptureError] = []
+        do { try checkWalLevel(connection) } catch { problems.append(error) }
+        do { problems += try checkPrivileges(connection) } catch { problems.append(error) }
+        return problems
+    }
+
+    /// REPLICATION (for the slot and the stream), and what creating the publication needs when
+    /// it does not exist yet: superuser for FOR ALL TABLES, CREATE on the database otherwise.
+    /// A free slot when the slot does not exist yet.
+    private func checkPrivileges(_ connection: PGConnection) throws(CaptureError) -> [CaptureError] {
+        let row =
+            try query(
+                connection,
+                """
+                SELECT r.rolreplication OR r.rolsuper, r.rolsuper, current_user,
+                       has_database_privilege(current_database(), 'CREATE'),
+                       EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1),
+                       EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $2),
+                       (SELECT count(*) FROM pg_replication_slots) < current_setting('max_replication_slots')::int
+                FROM pg_roles r WHERE r.rolname = current_user
+                """, [settings.publicationName, settings.slotName], doing: "reading the capture user's privileges"
+            ).first ?? []
+        guard row.count == 7 else { return [] }
+        let user = row[2] ?? "?"
+        var problems: [CaptureError] = []
+        if row[0] != "t" {
+            problems.append(
+                CaptureError(
+                    .sourceSetup, "the capture user \(user) lacks the REPLICATION attribute",
+                    hint: "ALTER ROLE \(user) REPLICATION on the primary (and allow it in pg_hba.conf)."))
+        }
+        if row[4] != "t" {
+            if settings.tableFilter == nil, row[1] != "t" {
+                problems.append(
+                    CaptureError(
+                        .sourceSetup,
+                        "publication \(settings.publicationName) does not exist and creating it FOR ALL TABLES needs a superuser",
+                        hint:
+                            "Create it as a superuser (CREATE PUBLICATION \(settings.publicationName) FOR ALL TABLES), or list the tables in [tables]."
+                    ))
+            } else if row[3] != "t" {
+                problems.append(
+                    CaptureError(
+                        .sourceSetup,
+                        "the capture user \(user) may not create publication \(settings.publicationName) (no CREATE on the database)",
+                        hint: "GRANT CREATE ON DATABASE to \(user), or create the publication as its owner."))
+            }
+        }
+        if row[5] != "t", row[6] != "t" {
+            problems.append(
+                CaptureError(
+                    .sourceSetup,
+                    "replication slot \(settings.slotName) does not exist and every slot allowed by max_replication_slots is taken",
+                    hint:
+                        "Raise max_replication_slots in postgresql.conf and restart PostgreSQL, or drop an unused slot."
+                ))
+        }
+        return problems
+    }
+}
+
+extension PostgreSQLSource {
+    /// The start-up check of the primary for capture: it answers, takes the credentials on a
+    /// normal and on a replication connection (pg_hba.conf has a separate `replication` rule),
+    /// and has the settings and privileges capture needs. Creates nothing. `.connection` errors
+    /// mean nothing answered (down, starting, a wrong address); every other one needs the
+    /// operator.
+    public static func check(settings: PostgreSQLCaptureSettings) -> [CaptureError] {
+        // Asked first: a server that starts meanwhile fails the login as "starting up" and must
+        // count as not answering, not as a refusal.
+        let ping = PGConnection.ping(conninfo: settings.conninfo)
+        let connection: PGConnection
+        do { connection = try PGConnection(conninfo: settings.conninfo) } catch {
+            return [refusal(error, ping: ping, doing: "connecting to the primary")]
+        }
+        defer { connection.close() }
+        var problems = SourceSetup(settings: settings).check(on: connection)
+        do {
+            let replication = try ReplicationStream(conninfo: settings.conninfo)
+            replication.close()
+        } catch  where error.kind == .connection {
+            // The server answered the normal connection: this is a refusal, not an outage.
+            problems.append(
+                CaptureError(
+                    .sourceSetup, error.description,
+                    hint:
+                        "pg_hba.conf needs a `replication` line for this user and host (a `host all` line does not cover it), and the user needs REPLICATION."
+                ))
+        } catch {
+            problems.append(error)
+        }
+        return problems
+    }
+
+    /// A failed login, told apart from a database that did not answer (`ping`, taken before
+    /// the login).
+    static func refusal(_ error: PGError, ping: PGConnection.Ping, doing what: String) -> CaptureError {
+        switch ping {
+        case .noResponse, .rejecting:
+            return CaptureError(
+                .connection, "\(what): \(error.description)",
+                hint:
+                    "Check that PostgreSQL is up and that [database] host and port point at it; the agent waits for it."
+            )
+        case .accepting, .noAttempt:
+            return CaptureError(
+                .sourceSetup, "\(what): the server refused the connection: \(error.description)",
+                hint:
+                    "Check [database] user, password and database, and that pg_hba.conf lets this user connect from this host."
+            )
+        }
+    }
+}

@@ -18,6 +18,40 @@ public protocol AgentEngine: Sendable {
 
     /// The applier's sink into this site's database, for `stream`.
     func sink(site: SiteConfig, stream: StreamID, logger: Logger) throws -> any BatchSink
+
+    /// The start-up check of this site's database for `use`, before the agent dials or
+    /// listens: reachable, the credentials accepted, and the settings and privileges the role
+    /// needs. Every problem found, each one line plus a hint naming the setting or privilege;
+    /// empty when the database is ready. What the agent does with them is `StartupCheck`'s.
+    func check(site: SiteConfig, link: AgentLinkSettings, for use: DatabaseUse, logger: Logger) -> [DatabaseProblem]
+}
+
+/// What an agent uses its database for.
+public enum DatabaseUse: String, Sendable {
+    /// The shipper captures from it.
+    case capture
+    /// The applier applies to it.
+    case apply
+}
+
+/// A problem the start-up check found with this site's database.
+public struct DatabaseProblem: OperatorError, Sendable, Equatable {
+    public var kind: Kind
+    public var description: String
+    public var hint: String
+
+    public enum Kind: Sendable, Equatable {
+        /// The database did not answer (down, still starting, or a wrong host or port).
+        case unreachable
+        /// It answered and refused (credentials), or lacks a setting or privilege.
+        case setup
+    }
+
+    public init(_ kind: Kind, _ description: String, hint: String) {
+        self.kind = kind
+        self.description = description
+        self.hint = hint
+    }
 }
 
 /// The engines an agent binary was built with.

@@ -19,7 +19,9 @@ import TandemTransport
 /// - the apply thread reads the spool from the sink's checkpoint on, applies groups
 ///   of batches through the sink, reports `applied(upTo:position:)`, and releases
 ///   spool segments up to the checkpoint the sink committed (never beyond: a segment
-///   is deleted only when its every batch is applied at the target).
+///   is deleted only when its every batch is applied at the target). Its decisions are
+///   `ApplyLoop`'s, including what a sink failure does: it is retried with backoff from
+///   the sink's checkpoint while the other two workers keep the link and the spool going.
 ///
 /// Exactly once: the spool accepts only the next sequence (the session already
 /// refuses replays and gaps), and the sink's own checkpoint decides where applying
@@ -33,18 +35,21 @@ public final class ApplierService: AgentRole {
     var core: ApplierCore
     private let runner: AgentRunner
     private let writer: SpoolWriter
+    private let applyRetry: FailureRetry
 
     /// Opens (or creates) the stream's spool under `spoolRoot` and reads the sink's checkpoint.
     /// `spoolLimit` is `[spool] max_bytes`: a full spool refuses intake (the connection
     /// closes with the reason, the shipper retries) until apply releases segments.
     /// `connector` and `clock` are the transport and the time source; the defaults are TLS as
-    /// `settings` says and the system's clocks (tests pass stand-ins).
+    /// `settings` says and the system's clocks (tests pass stand-ins). `applyRetry` is how a
+    /// failing sink is retried (see `ApplyLoop`).
     public init(
         settings: AgentLinkSettings, stream: StreamID, spoolRoot: String, spoolLimit: Int64? = nil,
-        sink: any BatchSink, logger: Logger, connector: (any LinkConnector)? = nil,
-        clock: any AgentClock = SystemAgentClock()
+        sink: any BatchSink, applyRetry: FailureRetry = FailureRetry(), logger: Logger,
+        connector: (any LinkConnector)? = nil, clock: any AgentClock = SystemAgentClock()
     ) throws(AgentError) {
         self.settings = settings
+        self.applyRetry = applyRetry
         self.stream = stream
         self.sink = sink
         self.logger = logger
@@ -96,7 +101,7 @@ public final class ApplierService: AgentRole {
     /// spool, so a new service may open the same spool at once (in this process, too).
     public func run() async throws {
         writer.start()
-        let applier = ApplyWorker(spool: spool, sink: sink, events: runner.events, logger: logger)
+        let applier = ApplyWorker(spool: spool, sink: sink, events: runner.events, retry: applyRetry, logger: logger)
         applier.start()
         var failure: (any Error)?
         do {
@@ -241,23 +246,25 @@ final class SpoolWriter: @unchecked Sendable {
     }
 }
 
-/// The apply thread: spool → sink, in groups, then the checkpoint goes to the
-/// session and spool segments up to it are released.
+/// The apply thread: carries out `ApplyLoop`'s steps on the spool and the sink, posts each
+/// checkpoint to the event loop and logs what the loop says of failures. It never ends the
+/// agent: a failure is retried by the loop's rule while the link and the spool writer go on.
 final class ApplyWorker: @unchecked Sendable {
     // @unchecked: the cursor and sink are used by this worker's thread only; `stopped` is locked.
     private let spool: Spool
     private let sink: any BatchSink
     private let events: EventQueue<AgentEvent>
     private let logger: Logger
+    private let retry: FailureRetry
     private let lock = NSLock()
     private var stopped = false
     private var thread: WorkerThread?
-    static let groupSize = 512
 
-    init(spool: Spool, sink: any BatchSink, events: EventQueue<AgentEvent>, logger: Logger) {
+    init(spool: Spool, sink: any BatchSink, events: EventQueue<AgentEvent>, retry: FailureRetry, logger: Logger) {
         self.spool = spool
         self.sink = sink
         self.events = events
+        self.retry = retry
         self.logger = logger
     }
 
@@ -272,40 +279,53 @@ final class ApplyWorker: @unchecked Sendable {
     private var isStopped: Bool { lock.withLock { stopped } }
 
     private func loop() {
-        do {
-            var checkpoint = try sink.checkpoint()
-            let cursor = spool.records(from: checkpoint.sequence + 1)
-            var released = checkpoint.sequence
-            // The last batch handed to the sink. It runs ahead of the checkpoint while a
-            // transaction split over several batches is open at the target: the sink
-            // returns its last committed checkpoint until the final piece arrives.
-            var fed = checkpoint.sequence
-            while !isStopped {
-                var group: [SinkBatch] = []
-                while group.count < Self.groupSize, let record = try cursor.next() {
-                    group.append(SinkBatch(sequence: record.sequence, frame: record.frame))
-                }
-                if group.isEmpty {
-                    // Caught up: release what is applied, so a full spool takes batches again.
-                    if checkpoint.sequence > released {
-                        _ = try spool.release(upTo: checkpoint.sequence)
-                        released = checkpoint.sequence
+        var plan = ApplyLoop(retry: retry)
+        var random = SystemRandomNumberGenerator()
+        var cursor: SpoolCursor?
+        while !isStopped {
+            do {
+                switch plan.next() {
+                case .resume:
+                    let checkpoint = try sink.checkpoint()
+                    cursor = spool.records(from: checkpoint.sequence + 1)
+                    plan.resumed(checkpoint)
+                case .applyGroup(let limit):
+                    var group: [SinkBatch] = []
+                    while group.count < limit, let record = try cursor?.next() {
+                        group.append(SinkBatch(sequence: record.sequence, frame: record.frame))
                     }
-                    _ = spool.waitForDurable(beyond: fed, timeout: .milliseconds(500))
-                    continue
+                    let recovered: String?
+                    if let last = group.last?.sequence {
+                        let checkpoint = try sink.apply(group)
+                        events.post(.applied(checkpoint))
+                        recovered = plan.applied(checkpoint, through: last, at: .now)
+                    } else {
+                        recovered = plan.caughtUp(at: .now)
+                    }
+                    if let recovered { logger.info("apply: the DR database is applied to again: \(recovered)") }
+                case .release(let sequence):
+                    _ = try spool.release(upTo: sequence)
+                    plan.released(upTo: sequence)
+                case .waitForDurable(let sequence):
+                    _ = spool.waitForDurable(beyond: sequence, timeout: .milliseconds(500))
+                case .pause(let delay):
+                    pause(delay)
                 }
-                fed = group[group.count - 1].sequence
-                checkpoint = try sink.apply(group)
-                events.post(.applied(checkpoint))
-                if checkpoint.sequence >= released + 1024 {
-                    _ = try spool.release(upTo: checkpoint.sequence)
-                    released = checkpoint.sequence
+            } catch {
+                let urgency = FailureRetry.urgency(of: error)
+                if let line = plan.failed(FailureRetry.describe(error), urgency: urgency, at: .now, using: &random) {
+                    let text = "apply: \(line); the spool keeps receiving"
+                    if urgency == .transient { logger.warning("\(text)") } else { logger.error("\(text)") }
                 }
             }
-        } catch let error as SpoolError {
-            events.post(.fatal(AgentError("apply: \(error.description)", hint: error.hint)))
-        } catch {
-            events.post(.fatal(AgentError("apply: \(error)", hint: "Check the target (sink) and the spool.")))
+        }
+    }
+
+    /// Sleeps `delay`, in short steps so that stopping is not held up.
+    private func pause(_ delay: Duration) {
+        let until = ContinuousClock.now + delay
+        while !isStopped, ContinuousClock.now < until {
+            Thread.sleep(forTimeInterval: min(0.05, Double((until - .now).wholeMicroseconds) / 1e6))
         }
     }
 }

@@ -18,6 +18,14 @@ import TandemLink
 /// - **Nothing is captured before the first handshake**: the receiver's durable point is where
 ///   the source starts.
 /// - **Offering** in order while the session's window accepts, from the outbox.
+/// - **A failing source never ends the shipper** (`sourceFailed`). Pulling stops; the link,
+///   its heartbeats and the outbox go on, so what was captured before the failure still
+///   becomes durable and acknowledged. Once the outbox has drained — every batch produced is
+///   durable at the applier, so the applier's durable point is exactly where the source must
+///   go on — and `FailureRetry`'s delay has passed, the source is restarted there (from its
+///   acknowledged position, like any restart). Restarting earlier would renumber batches
+///   already offered on the connection. A new handshake that restarts the source anyway
+///   ends the wait.
 public struct ShipperCore: Sendable {
     public enum Action: Sendable, Equatable {
         /// Write a link message on the current connection.
@@ -46,14 +54,21 @@ public struct ShipperCore: Sendable {
     /// How soon a source that had nothing ready is asked again: `BatchSource` is polled, and
     /// its contract is to be asked at least every few tens of milliseconds.
     public static let sourcePollInterval: Duration = .milliseconds(20)
+    /// The source failed and waits for its restart.
+    public private(set) var sourceDown = false
+    private var sourceRetry: FailureRetry
 
-    public init(session: LinkSession, outboxBatches: Int = 65_536, outboxBytes: Int = 64 * 1024 * 1024) {
+    public init(
+        session: LinkSession, outboxBatches: Int = 65_536, outboxBytes: Int = 64 * 1024 * 1024,
+        sourceRetry: FailureRetry = FailureRetry()
+    ) {
         self.session = session
         self.outbox = Outbox(maximumBatches: outboxBatches, maximumBytes: outboxBytes)
+        self.sourceRetry = sourceRetry
     }
 
     /// Whether the runner should pull batches from the source now.
-    public var wantsBatches: Bool { sourceStarted && !outbox.isFull }
+    public var wantsBatches: Bool { sourceStarted && !sourceDown && !outbox.isFull }
 
     /// Batches held, not yet reported durable.
     public var outboxCount: Int { outbox.count }
@@ -62,11 +77,11 @@ public struct ShipperCore: Sendable {
     /// heartbeat or timeout, or the next poll of an idle source while batches are wanted (a
     /// full outbox or an unstarted source waits for an event instead). Nil when only an event
     /// can change anything.
+    /// A failed source's retry is a deadline too (its restart is decided in `tick`).
     public var nextDeadline: ContinuousClock.Instant? {
         let poll = wantsBatches ? sourcePollDue : nil
-        guard let session = session.nextDeadline else { return poll }
-        guard let poll else { return session }
-        return min(session, poll)
+        let retry = sourceDown ? sourceRetry.nextAttempt : nil
+        return [session.nextDeadline, poll, retry].compactMap { $0 }.min()
     }
 
     // MARK: Events
@@ -90,7 +105,31 @@ public struct ShipperCore: Sendable {
     }
 
     public mutating func tick(at time: LinkTime) throws(AgentError) -> [Action] {
-        try carryOut(session.tick(at: time))
+        try carryOut(session.tick(at: time)) + restartIfDue(at: time.monotonic)
+    }
+
+    /// The source threw (from `next`, `acknowledge` or `restart`) at `now`, with an error
+    /// described by `message`: pulling stops until a tick restarts it. The line to log, or nil
+    /// while an identical failure is summarised.
+    public mutating func sourceFailed(
+        _ message: String, urgency: FailureRetry.Urgency, at now: ContinuousClock.Instant,
+        using random: inout some RandomNumberGenerator
+    ) -> String? {
+        sourceDown = true
+        return sourceRetry.failed(message, urgency: urgency, at: now, using: &random).line
+    }
+
+    /// The source produced a batch again after failing: the line to log (nil when it had not
+    /// failed). A restart alone is not recovery: the same failure may be found again at once.
+    public mutating func sourceProducing(at now: ContinuousClock.Instant) -> String? {
+        sourceRetry.succeeded(at: now)
+    }
+
+    /// The restart of a failed source, once its retry is due and the outbox has drained.
+    private mutating func restartIfDue(at now: ContinuousClock.Instant) -> [Action] {
+        guard sourceDown, sourceRetry.isDue(at: now), outbox.count == 0 else { return [] }
+        sourceDown = false
+        return [.restartSource(at: outbox.nextSequence)]
     }
 
     /// The connection is gone; the reason the session gives, if it was open.
@@ -177,6 +216,7 @@ public struct ShipperCore: Sendable {
                 if !outbox.rewind(to: from) || !sourceStarted {
                     out.append(.restartSource(at: from))
                     sourceStarted = true
+                    sourceDown = false
                 }
                 offerCursor = from
             case .acknowledged(let durable, _, _):

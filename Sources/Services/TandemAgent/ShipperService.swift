@@ -10,20 +10,24 @@ import TandemTransport
 /// Every decision is `ShipperCore`'s (the acknowledge rule, rewind or restart, offering); this
 /// runner only feeds it events — connections, received bytes, ticks, produced batches — and
 /// carries out its actions on the connection and the source; the loop itself is the shared
-/// `AgentRunner`.
+/// `AgentRunner`. A source that throws does not end it: the core is told (`sourceFailed`) and
+/// restarts the source when its retry rule says.
 public final class ShipperService: AgentRole {
     let settings: AgentLinkSettings
     let source: any BatchSource
     let logger: Logger
     var core: ShipperCore
     private let runner: AgentRunner
+    private var random = SystemRandomNumberGenerator()
     static let pullPerRound = 1024
 
     /// `connector` and `clock` are the transport and the time source; the defaults are TLS as
-    /// `settings` says and the system's clocks (tests pass stand-ins).
+    /// `settings` says and the system's clocks (tests pass stand-ins). `sourceRetry` is how a
+    /// failing source is retried (see `ShipperCore`).
     public init(
         settings: AgentLinkSettings, source: any BatchSource, logger: Logger, outbox maximumBatches: Int = 65_536,
-        connector: (any LinkConnector)? = nil, clock: any AgentClock = SystemAgentClock()
+        connector: (any LinkConnector)? = nil, clock: any AgentClock = SystemAgentClock(),
+        sourceRetry: FailureRetry = FailureRetry()
     ) throws(AgentError) {
         self.settings = settings
         self.source = source
@@ -31,7 +35,7 @@ public final class ShipperService: AgentRole {
         do {
             let session = try LinkSession(
                 configuration: settings.sessionConfiguration(role: .sender, stream: source.stream))
-            core = ShipperCore(session: session, outboxBatches: maximumBatches)
+            core = ShipperCore(session: session, outboxBatches: maximumBatches, sourceRetry: sourceRetry)
         } catch {
             throw AgentError("link settings: \(error)", hint: "Check the [site] and [link] sections.")
         }
@@ -56,10 +60,16 @@ public final class ShipperService: AgentRole {
             case .established(let peer):
                 runner.established("\(peer.site) (receiver durable through batch \(peer.resumePoint))")
             case .acknowledgeSource(let position, let sequence):
-                try source.acknowledge(durableThrough: position, sequence: sequence)
+                do { try source.acknowledge(durableThrough: position, sequence: sequence) } catch {
+                    sourceFailed(error)
+                }
             case .restartSource(let sequence):
-                try source.restart(at: sequence)
-                logger.info("shipper: source restarted at batch \(sequence)")
+                do {
+                    try source.restart(at: sequence)
+                    logger.info("shipper: source restarted at batch \(sequence)")
+                } catch {
+                    sourceFailed(error)
+                }
             case .close(let reason):
                 runner.close(reason)
             }
@@ -75,16 +85,34 @@ public final class ShipperService: AgentRole {
     /// with nothing ready is asked again at the core's deadline (`ShipperCore.sourceIdle`).
     func endRound() throws {
         var pulled = 0
-        while pulled < Self.pullPerRound, core.wantsBatches {
-            guard let batch = try source.next() else {
-                core.sourceIdle(at: runner.clock.now().monotonic)
-                break
+        do {
+            while pulled < Self.pullPerRound, core.wantsBatches {
+                guard let batch = try source.next() else {
+                    core.sourceIdle(at: runner.clock.now().monotonic)
+                    break
+                }
+                try core.produced(batch)
+                pulled += 1
             }
-            try core.produced(batch)
-            pulled += 1
+            if pulled > 0, let line = core.sourceProducing(at: runner.clock.now().monotonic) {
+                logger.info("shipper: the source produces batches again: \(line)")
+            }
+        } catch {
+            sourceFailed(error)
         }
         if pulled == Self.pullPerRound { runner.events.post(.tick) }
         try execute(core.offer())
+    }
+
+    /// The source threw: logged by the core's rule (once, then summarised); the link goes on.
+    private func sourceFailed(_ error: any Error) {
+        let urgency = FailureRetry.urgency(of: error)
+        guard
+            let line = core.sourceFailed(
+                FailureRetry.describe(error), urgency: urgency, at: runner.clock.now().monotonic, using: &random)
+        else { return }
+        let text = "shipper: capture failed: \(line); the link stays up"
+        if urgency == .transient { logger.warning("\(text)") } else { logger.error("\(text)") }
     }
 }
 

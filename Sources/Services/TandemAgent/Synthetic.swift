@@ -77,6 +77,30 @@ public enum SyntheticBatches {
     }
 }
 
+/// Test-only failures of the synthetic source or sink: reaching batch `at` fails `times` times
+/// (what a database that fails and recovers looks like to the agent), then works.
+public final class SyntheticFailures: @unchecked Sendable {
+    // @unchecked: used by one thread (the shipper's loop, or the applier's apply thread).
+    public let at: UInt64
+    public private(set) var remaining: Int
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public init(at: UInt64, times: Int) {
+        self.at = at
+        self.remaining = times
+    }
+
+    /// Throws while failures remain, when `sequences` reach batch `at`.
+    func check(_ sequences: ClosedRange<UInt64>, _ what: String) throws(Failure) {
+        guard remaining > 0, sequences.contains(at) else { return }
+        remaining -= 1
+        throw Failure(description: "synthetic \(what) failure at batch \(at)")
+    }
+}
+
 /// Test-only capture: batches 1…`count`, regenerated from any sequence on request.
 /// Records the highest acknowledged sequence, so a test can check the safety rule.
 public final class SyntheticSource: BatchSource {
@@ -88,9 +112,12 @@ public final class SyntheticSource: BatchSource {
     public private(set) var acknowledgedSequence: UInt64 = 0
     public private(set) var acknowledgedPosition: Position?
 
-    public init(stream: StreamID, count: UInt64) throws {
+    private let failures: SyntheticFailures?
+
+    public init(stream: StreamID, count: UInt64, failures: SyntheticFailures? = nil) throws {
         self.stream = stream
         self.count = count
+        self.failures = failures
         encoder = try BatchEncoder()
     }
 
@@ -101,6 +128,7 @@ public final class SyntheticSource: BatchSource {
     public func next() throws -> SourceBatch? {
         guard nextSequence <= count else { return nil }
         let sequence = nextSequence
+        try failures?.check(sequence...sequence, "source")
         let encoded = try encoder.encode(SyntheticBatches.batch(stream: stream, sequence: sequence))
         nextSequence += 1
         return SourceBatch(sequence: sequence, lastPosition: encoded.header.lastPosition, frame: encoded.frame)
@@ -129,8 +157,11 @@ public final class SyntheticSink: BatchSink, @unchecked Sendable {
         public var description: String
     }
 
-    public init(path: String) throws {
+    private let failures: SyntheticFailures?
+
+    public init(path: String, failures: SyntheticFailures? = nil) throws {
         self.path = path
+        self.failures = failures
         descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {
             throw Failure(description: "cannot open synthetic sink \(path): \(String(cString: strerror(errno)))")
@@ -159,7 +190,9 @@ public final class SyntheticSink: BatchSink, @unchecked Sendable {
     public func checkpoint() throws -> SinkCheckpoint { current }
 
     public func apply(_ batches: [SinkBatch]) throws -> SinkCheckpoint {
-        guard !batches.isEmpty else { return current }
+        guard let first = batches.first?.sequence, let final = batches.last?.sequence else { return current }
+        // Before anything is written: a failed group leaves the sink (and its checkpoint) as it was.
+        try failures?.check(first...final, "sink")
         var text = ""
         var last = current
         for item in batches {

@@ -3,6 +3,7 @@ import CaptureKit
 import Logging
 import MariaDBApply
 import MariaDBCapture
+import MySQLClient
 import TandemAgent
 import TandemConfig
 import TandemCore
@@ -16,17 +17,22 @@ struct MariaDBAgentEngine: AgentEngine {
     static let applierDomain: UInt32 = MariaDBTarget.defaultDomainID
 
     func source(site: SiteConfig, link: AgentLinkSettings, logger: Logger) throws -> any BatchSource {
+        MariaDBSource(settings: try captureSettings(site: site, link: link), logger: logger)
+    }
+
+    private func captureSettings(site: SiteConfig, link: AgentLinkSettings) throws(NotBuiltYet)
+        -> MariaDBCaptureSettings
+    {
         let database = site.database
         guard let binlog = database.engineSettings.binlog else {
             throw NotBuiltYet(command: "agent", purpose: "MariaDB capture needs [database] server_id")
         }
-        let settings = MariaDBCaptureSettings(
+        return MariaDBCaptureSettings(
             host: database.host, port: database.port, user: database.user, password: database.password?.reveal(),
             database: database.database, unixSocket: binlog.unixSocket, serverID: binlog.serverID,
             stream: link.stream(shippedBy: link.localSite), stateDirectory: site.spool.directory,
             batching: EngineWiring.batching(site), compressionLevel: Int32(site.batch.compressionLevel),
             applierDomainID: Self.applierDomain, tableFilter: EngineWiring.tableFilter(site))
-        return MariaDBSource(settings: settings, logger: logger)
     }
 
     func sink(site: SiteConfig, stream: StreamID, logger: Logger) throws -> any BatchSink {
@@ -35,5 +41,37 @@ struct MariaDBAgentEngine: AgentEngine {
             host: database.host, port: database.port, user: database.user, password: database.password?.reveal(),
             database: database.database, unixSocket: database.engineSettings.binlog?.unixSocket, stream: stream,
             domainID: Self.applierDomain, logger: logger)
+    }
+
+    /// Capture: `MariaDBSource.check` (log_bin, binlog_format=ROW, binlog_row_image and
+    /// binlog_row_metadata FULL, binlog_checksum, REPLICATION SLAVE and BINLOG MONITOR). Apply:
+    /// the sink's own session setup, opened and closed (log in, session settings, the
+    /// checkpoint schema and table); a connection failure is an outage only when no server
+    /// answered (`MySQLError.serverDidNotAnswer`).
+    func check(site: SiteConfig, link: AgentLinkSettings, for use: DatabaseUse, logger: Logger) -> [DatabaseProblem] {
+        switch use {
+        case .capture:
+            do {
+                return MariaDBSource.check(settings: try captureSettings(site: site, link: link))
+                    .map(DatabaseProblem.init)
+            } catch {
+                return [DatabaseProblem(.setup, error.description, hint: error.hint)]
+            }
+        case .apply:
+            var number: UInt32?
+            let problems = EngineWiring.checkSink(logger: logger) { quiet throws(ApplyError) in
+                do {
+                    return try sink(site: site, stream: link.stream(shippedBy: link.peerSite), logger: quiet)
+                } catch let error as ApplyError {
+                    number = error.errorNumber
+                    throw error
+                } catch {
+                    throw ApplyError(.mariadb, .connection, "\(error)")
+                }
+            } answered: {
+                number.map { !MySQLError.serverDidNotAnswer(code: $0) } ?? false
+            }
+            return problems
+        }
     }
 }

@@ -1,6 +1,7 @@
 import ApplyKit
 import CaptureKit
 import Logging
+import PGClient
 import PostgreSQLApply
 import PostgreSQLCapture
 import TandemAgent
@@ -12,7 +13,11 @@ struct PostgreSQLAgentEngine: AgentEngine {
     var engine: DatabaseEngine { .postgresql }
 
     func source(site: SiteConfig, link: AgentLinkSettings, logger: Logger) throws -> any BatchSource {
-        let settings = PostgreSQLCaptureSettings(
+        PostgreSQLSource(settings: captureSettings(site: site, link: link), logger: logger)
+    }
+
+    private func captureSettings(site: SiteConfig, link: AgentLinkSettings) -> PostgreSQLCaptureSettings {
+        PostgreSQLCaptureSettings(
             conninfo: Self.conninfo(site.database),
             stream: link.stream(shippedBy: link.localSite),
             slotName: PostgreSQLCaptureSettings.objectName("tandem", site.site.pair, site.site.name),
@@ -21,11 +26,28 @@ struct PostgreSQLAgentEngine: AgentEngine {
             stateDirectory: site.spool.directory,
             batching: EngineWiring.batching(site),
             compressionLevel: Int32(site.batch.compressionLevel))
-        return PostgreSQLSource(settings: settings, logger: logger)
     }
 
     func sink(site: SiteConfig, stream: StreamID, logger: Logger) throws -> any BatchSink {
         try PostgreSQLSink(conninfo: Self.conninfo(site.database), stream: stream, logger: logger)
+    }
+
+    /// Capture: `PostgreSQLSource.check` (wal_level, REPLICATION, the publication and slot
+    /// creatable, a replication connection). Apply: the sink's own session setup, opened and
+    /// closed (log in, session settings, the checkpoint schema and table, the origin); a
+    /// connection failure is an outage only when no server answers (`PGConnection.ping`).
+    func check(site: SiteConfig, link: AgentLinkSettings, for use: DatabaseUse, logger: Logger) -> [DatabaseProblem] {
+        switch use {
+        case .capture:
+            return PostgreSQLSource.check(settings: captureSettings(site: site, link: link)).map(DatabaseProblem.init)
+        case .apply:
+            let conninfo = Self.conninfo(site.database)
+            return EngineWiring.checkSink(logger: logger) { quiet throws(ApplyError) in
+                try PostgreSQLSink(conninfo: conninfo, stream: link.stream(shippedBy: link.peerSite), logger: quiet)
+            } answered: {
+                [.accepting, .noAttempt].contains(PGConnection.ping(conninfo: conninfo))
+            }
+        }
     }
 
     /// libpq keyword/value conninfo for `[database]`; values quoted as libpq expects.

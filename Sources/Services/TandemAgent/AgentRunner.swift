@@ -56,7 +56,7 @@ final class AgentRunner {
     }
 
     /// Runs `role` until the task is cancelled (then says goodbye to the peer) or an event
-    /// is fatal (thrown).
+    /// cannot be handled (thrown: a broken invariant of the core, not a database failure).
     func run<Role: AgentRole>(_ role: Role) async throws {
         let connecting = try connector.start { [events] connection in events.post(.connected(connection)) }
         defer {
@@ -101,8 +101,6 @@ final class AgentRunner {
             connectionEnded(error, for: role)
         case .tick:
             break  // a wake-up; the round's end ticks the core when its deadline is due
-        case .fatal(let error):
-            throw error
         case .stored, .storeFailed, .applied:
             try role.handle(event)
         }

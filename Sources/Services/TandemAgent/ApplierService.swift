@@ -137,7 +137,7 @@ public final class ApplierService: AgentRole {
             try execute(core.storeFailed(reason))
         case .applied(let checkpoint):
             try execute(core.applied(checkpoint, spoolDurable: spool.durableSequence))
-        case .connected, .received, .ended, .tick, .fatal:
+        case .connected, .received, .ended, .tick:
             break  // the runner's
         }
     }

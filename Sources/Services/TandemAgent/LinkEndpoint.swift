@@ -105,8 +105,6 @@ enum AgentEvent: Sendable {
     case storeFailed(String, epoch: Int)
     /// Applier: the sink committed this checkpoint.
     case applied(SinkCheckpoint)
-    /// A worker cannot go on; the service stops with this error.
-    case fatal(AgentError)
 }
 
 /// The production `LinkConnector`: mutual TLS, dialing with backoff or accepting, as the

@@ -12,7 +12,8 @@
 //                codec, the retry backoff. No sockets, no database, no filesystem.
 //   Capture/     the capture kit: the port an engine's capture implements and what every
 //                capture shares (batching, numbering, the capture thread, the ready queue).
-//   Engines/     per engine: a pure decoder, a capture and an apply built on the kits.
+//   Engines/     per engine: a pure decoder, a capture and an apply built on the kits; and
+//                TandemEngines, the wiring of each engine and the registry of those a build has.
 //   Link/        the session protocol between the sites, pure.
 //   Transport/   TLS 1.3 sockets.
 //   Storage/     the DR spool, and the durable small files (journal, capture state).
@@ -22,6 +23,8 @@
 //   Config/      the per-site TOML configuration and its validation.
 //   CLI/         the `tandem` command-line tool.
 //   Benchmarks/  release-mode benchmark executables (never timed tests).
+//   Tests/       besides the test targets: the test-support kit, the synthetic source and sink,
+//                and `tandem-test-agent` (the agent with them; never deployed).
 import PackageDescription
 
 let package = Package(
@@ -31,6 +34,7 @@ let package = Package(
         .executable(name: "tandem", targets: ["tandem"]),
         .executable(name: "tandem-bench", targets: ["TandemBench"]),
         .executable(name: "tandem-linkbench", targets: ["LinkBench"]),
+        .executable(name: "tandem-test-agent", targets: ["TandemTestAgent"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -152,9 +156,20 @@ let package = Package(
             name: "TandemAgent",
             dependencies: [
                 "TandemCore", "TandemCodec", "TandemLink", "TandemSpool", "TandemTransport", "TLSSupport",
-                "TandemConfig", "CaptureKit", "ApplyKit", .product(name: "Logging", package: "swift-log"),
+                "TandemConfig", "TandemProcedures", "CaptureKit", "ApplyKit",
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Services/TandemAgent"),
+
+        // The engines a build carries, for the agent to find by `[database] engine`.
+        .target(
+            name: "TandemEngines",
+            dependencies: [
+                "TandemAgent", "PostgreSQLCapture", "PostgreSQLApply", "MariaDBCapture", "MariaDBApply", "PGClient",
+                "MySQLClient", "CaptureKit", "ApplyKit", "TandemConfig", "TandemCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Engines/TandemEngines"),
 
         // MARK: Procedures
         // The pair journal (this site's role) and, built on it, the DR procedures.
@@ -173,8 +188,9 @@ let package = Package(
             name: "tandem",
             dependencies: [
                 "TandemCore", "TandemConfig", "TandemCodec", "PGClient", "MySQLClient", "TLSSupport",
-                "TandemLink", "TandemSpool", "TandemTransport", "TandemAgent", "PostgreSQLCapture", "PostgreSQLApply",
-                "MariaDBCapture", "MariaDBApply", "CaptureKit", "ApplyKit", "TandemProcedures",
+                "TandemLink", "TandemSpool", "TandemTransport", "TandemAgent", "TandemEngines", "CaptureKit",
+                "ApplyKit",
+                "TandemProcedures",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -192,6 +208,20 @@ let package = Package(
         .target(name: "SeededRandom", path: "Sources/Support/SeededRandom"),
 
         // MARK: Tests
+        // Test-only batches, source and sink: batch N is a pure function of N.
+        .target(
+            name: "TandemSynthetic", dependencies: ["CaptureKit", "ApplyKit", "TandemCodec", "TandemCore"],
+            path: "Tests/TandemSynthetic"),
+        // `tandem-test-agent`: the agent with synthetic parts and short delays, for the process
+        // tests and the link benchmark; the shipped `tandem` carries none of it.
+        .executableTarget(
+            name: "TandemTestAgent",
+            dependencies: [
+                "TandemAgent", "TandemEngines", "TandemSynthetic", "TandemConfig", "TandemCore", "TandemProcedures",
+                "CaptureKit", "ApplyKit", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/TandemTestAgent"),
         .target(
             name: "TandemTestSupport",
             dependencies: [
@@ -235,8 +265,8 @@ let package = Package(
             dependencies: [
                 "TandemAgent", "TandemTestSupport", "TandemCore", "TandemCodec", "TandemLink", "TandemTransport",
                 "TLSSupport",
-                "CaptureKit", "ApplyKit", "TandemProcedures", "TandemStorage", "TandemConfig", "SeededRandom",
-                .product(name: "Logging", package: "swift-log"),
+                "CaptureKit", "ApplyKit", "TandemProcedures", "TandemStorage", "TandemConfig", "TandemSynthetic",
+                "SeededRandom", .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(
             name: "PostgreSQLEngineTests",

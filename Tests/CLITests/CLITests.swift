@@ -52,6 +52,20 @@ struct CLITests {
         }
     }
 
+    /// The synthetic parts and the shortened delays live in `tandem-test-agent` only: the
+    /// deployed binary refuses them as unknown options.
+    @Test(
+        "the shipped agent carries no test-only option",
+        arguments: [
+            "--synthetic-batches", "--synthetic-sink", "--synthetic-fail-at", "--retry-max-delay-ms",
+            "--reconnect-max-delay-ms",
+        ])
+    func shippedAgentHasNoTestOptions(option: String) throws {
+        let run = try TandemRun.run(["agent", "--config", "x.toml", option, "1"])
+        #expect(run.status == 64, "\(run.stderr)")
+        #expect(run.stderr.contains("Unknown option '\(option)'"), "\(run.stderr)")
+    }
+
     @Test(
         "unbuilt commands say so and fail",
         arguments: [

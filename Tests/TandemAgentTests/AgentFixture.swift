@@ -4,14 +4,17 @@ import Foundation
 import SeededRandom
 import TandemAgent
 import TandemCore
+import TandemSynthetic
 import TandemTestSupport
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// Two `tandem agent` processes of one pair, made with `tandem pair init`: "idc"
-/// dials and ships (synthetic source), "cloud" listens and applies (synthetic sink).
+/// Two agent processes of one pair, made with `tandem pair init`: "idc" dials and ships
+/// (synthetic source), "cloud" listens and applies (synthetic sink, unless `syntheticSink` is
+/// off). They are `tandem-test-agent`, which starts as `tandem agent` does (`AgentLaunch`)
+/// with the test-only parts; `runAgentToEnd` runs the shipped `tandem agent` itself.
 final class AgentPair: @unchecked Sendable {
     private let scratch = TemporaryDirectory("agent")
     var directory: String { scratch.path }
@@ -25,6 +28,7 @@ final class AgentPair: @unchecked Sendable {
     private var applierStarts = 0
 
     static var executable: String { TandemBinaries.tandem }
+    static var testAgent: String { TandemBinaries.testAgent }
 
     static let environment: [String: String] = {
         var environment = ProcessInfo.processInfo.environment
@@ -127,7 +131,7 @@ final class AgentPair: @unchecked Sendable {
     func startShipper() throws {
         shipperStarts += 1
         var arguments = [
-            "agent", "--config", directory + "/pair/idc/idc.toml", "--synthetic-batches", String(batches),
+            "--config", directory + "/pair/idc/idc.toml", "--synthetic-batches", String(batches),
             "--reconnect-max-delay-ms", "300",
         ]
         if shipperStarts == 1 { arguments += ["--role", "shipper"] }
@@ -137,7 +141,7 @@ final class AgentPair: @unchecked Sendable {
 
     func startApplier() throws {
         applierStarts += 1
-        var arguments = ["agent", "--config", directory + "/pair/cloud/cloud.toml"]
+        var arguments = ["--config", directory + "/pair/cloud/cloud.toml"]
         if syntheticSink { arguments += ["--synthetic-sink", sinkPath] }
         if applierStarts == 1 { arguments += ["--role", "applier"] }
         arguments += applierArguments
@@ -145,7 +149,7 @@ final class AgentPair: @unchecked Sendable {
     }
 
     private func spawn(_ arguments: [String], log: String, wrapper: [String]) throws -> ChildProcess {
-        let command = wrapper + [Self.executable] + arguments
+        let command = wrapper + [Self.testAgent] + arguments
         return try ChildProcess.start(
             command[0], Array(command.dropFirst()), environment: Self.environment, log: log,
             directory: directory)

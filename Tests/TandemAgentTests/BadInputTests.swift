@@ -7,6 +7,7 @@ import TandemAgent
 import TandemCodec
 import TandemCore
 import TandemLink
+import TandemSynthetic
 import TandemTestSupport
 import TandemTransport
 import Testing

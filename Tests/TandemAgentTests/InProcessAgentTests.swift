@@ -1,5 +1,6 @@
 import TandemAgent
 import TandemCore
+import TandemSynthetic
 import TandemTestSupport
 import Testing
 

@@ -8,6 +8,7 @@ import TandemCodec
 import TandemConfig
 import TandemCore
 import TandemLink
+import TandemSynthetic
 import TandemTestSupport
 
 /// The synthetic stream's batches 1…`count` (`SyntheticBatches`, regenerated from any

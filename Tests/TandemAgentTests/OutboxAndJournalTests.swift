@@ -5,6 +5,7 @@ import Logging
 import TandemConfig
 import TandemCore
 import TandemProcedures
+import TandemSynthetic
 import Testing
 
 @testable import TandemAgent

@@ -1,7 +1,7 @@
 import Foundation
 
 /// The test suite's one locator for the executables of this build: `swift build --build-tests`
-/// puts `tandem` and `tandem-linkbench` next to the test bundle. `TANDEM_TEST_BIN_DIR`
+/// puts `tandem`, `tandem-test-agent` and `tandem-linkbench` next to the test bundle. `TANDEM_TEST_BIN_DIR`
 /// points elsewhere (e.g. a release build).
 public enum TandemBinaries {
     public static var directory: String {
@@ -13,6 +13,10 @@ public enum TandemBinaries {
 
     /// The `tandem` command-line tool.
     public static var tandem: String { directory + "/tandem" }
+
+    /// `tandem-test-agent`: the agent as `tandem agent` starts it, with synthetic parts and short
+    /// delays on request (never shipped).
+    public static var testAgent: String { directory + "/tandem-test-agent" }
 
     /// `tandem-linkbench` (the WAN test's TUN delay line).
     public static var linkBench: String { directory + "/tandem-linkbench" }

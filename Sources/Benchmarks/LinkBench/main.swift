@@ -16,8 +16,8 @@
 //    ACK of the last batch.
 // 2. The same with the receiver appending every group of received frames to a real Spool
 //    (one pwrite + one fdatasync per group) before acknowledging them.
-// 3. Two `tandem agent` processes (the `tandem` binary next to this one) with the hidden
-//    synthetic source and sink: batches/s for a fixed count.
+// 3. Two agent processes (`tandem-test-agent`, next to this one: the agent as `tandem agent`
+//    starts it, with a synthetic source and sink) : batches/s for a fixed count.
 // 4. As root: namespaces a —veth— r —veth— b, tbf 100 Mbit/s on the a and b egress, and every
 //    packet r forwards held 40 ms by a TUN delay line (`delayline`, below) — netem is not in
 //    this kernel, and a packet-level delay (unlike a TCP proxy) lets TCP see the real 80 ms
@@ -823,7 +823,7 @@ struct AgentRun {
 }
 
 /// One end-to-end run in a fresh directory (new pair, spools, sink).
-func runAgents(tandem: String, directory: String, batches: Int) throws -> AgentRun {
+func runAgents(tandem: String, agent: String, directory: String, batches: Int) throws -> AgentRun {
     var environment = ProcessInfo.processInfo.environment
     environment["TANDEM_DB_PASSWORD"] = "synthetic-not-used"
     var children: [Child] = []
@@ -868,17 +868,17 @@ func runAgents(tandem: String, directory: String, batches: Int) throws -> AgentR
     let cpuChildrenBefore = childrenCPU()
     children.append(
         try Child(
-            tandem,
+            agent,
             [
-                "agent", "--config", pair + "/cloud/cloud.toml", "--role", "applier",
+                "--config", pair + "/cloud/cloud.toml", "--role", "applier",
                 "--synthetic-sink", sink,
             ], environment: environment, directory: directory,
             errorLog: directory + "/applier.log"))
     children.append(
         try Child(
-            tandem,
+            agent,
             [
-                "agent", "--config", pair + "/idc/idc.toml", "--role", "shipper",
+                "--config", pair + "/idc/idc.toml", "--role", "shipper",
                 "--synthetic-batches", String(batches),
             ], environment: environment,
             directory: directory, errorLog: directory + "/shipper.log"))
@@ -913,14 +913,17 @@ func runAgents(tandem: String, directory: String, batches: Int) throws -> AgentR
 }
 
 func caseAgents(scratch: String, batches: Int, attempts: Int) {
-    say("## 3. End to end: two `tandem agent` processes on loopback (synthetic source and sink)\n")
+    say("## 3. End to end: two agent processes on loopback (synthetic source and sink)\n")
     let tandem = binDirectory + "/tandem"
-    guard FileManager.default.isExecutableFile(atPath: tandem) else {
-        say("skipped: no `tandem` binary next to this one (\(tandem)); build it with the same configuration\n")
+    let agent = binDirectory + "/tandem-test-agent"
+    for binary in [tandem, agent] where !FileManager.default.isExecutableFile(atPath: binary) {
+        say("skipped: no \(binary) next to this one; build it with the same configuration\n")
         return
     }
-    say("Fixed count of \(batches) synthetic batches (one transaction, one small row each; `--synthetic-batches`,")
-    say("`--synthetic-sink`), shipper dials, applier listens, certificates from `tandem pair init`. The clock starts")
+    say("Fixed count of \(batches) synthetic batches (one transaction, one small row each; `tandem-test-agent")
+    say(
+        "--synthetic-batches`, `--synthetic-sink`), shipper dials, applier listens, certificates from `tandem pair init`. The clock starts"
+    )
     say("before either process starts and stops when the sink file (fdatasync per apply group) holds every line.")
     say("Up to \(attempts) attempts, each in a fresh directory; every attempt is listed.\n")
     say(
@@ -929,7 +932,8 @@ func caseAgents(scratch: String, batches: Int, attempts: Int) {
     say("|---|---|---|---|---|---|")
     for attempt in 1...attempts {
         do {
-            let run = try runAgents(tandem: tandem, directory: scratch + "/agents-\(attempt)", batches: batches)
+            let run = try runAgents(
+                tandem: tandem, agent: agent, directory: scratch + "/agents-\(attempt)", batches: batches)
             say(
                 "| \(attempt) | \(batches) | \(format(run.wall, 2)) | \(format(Double(batches) / run.wall, 0)) | \(format(Double(batches - 1) / max(run.steady, 1e-6), 0)) | \(format(run.cpu, 2)) |"
             )

@@ -7,8 +7,16 @@ import TandemCore
     import Darwin
 #endif
 
-enum FileHandleStandardError {
-    static func write(_ string: String) {
+/// Prints an error as the operator sees it (`operatorReport`) and turns it into an exit code.
+func report(_ error: any Error) -> ExitCode {
+    var stderr = StandardError()
+    print(operatorReport(error), terminator: "", to: &stderr)
+    return ExitCode(1)
+}
+
+/// Standard error, unbuffered: each write reaches the terminal or the journal whole.
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) {
         var text = string
         text.withUTF8 { bytes in
             var offset = 0
@@ -18,23 +26,5 @@ enum FileHandleStandardError {
                 offset += written
             }
         }
-    }
-}
-
-/// Prints an error as the operator sees it and turns it into an exit code.
-func report(_ error: any Error) -> ExitCode {
-    var stderr = StandardError()
-    if let explained = error as? any OperatorError {
-        print("tandem: error: \(explained.description)", to: &stderr)
-        print("  hint: \(explained.hint)", to: &stderr)
-    } else {
-        print("tandem: error: \(error)", to: &stderr)
-    }
-    return ExitCode(1)
-}
-
-struct StandardError: TextOutputStream {
-    mutating func write(_ string: String) {
-        FileHandleStandardError.write(string)
     }
 }

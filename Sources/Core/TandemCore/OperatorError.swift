@@ -7,3 +7,10 @@ public protocol OperatorError: Error, CustomStringConvertible {
     /// What to do about it, in one short sentence.
     var hint: String { get }
 }
+
+/// How an error that ends a `tandem` command reads on standard error: `tandem: error: …` and,
+/// when the error knows what to do about it, `  hint: …` on the next line.
+public func operatorReport(_ error: any Error) -> String {
+    guard let explained = error as? any OperatorError else { return "tandem: error: \(error)\n" }
+    return "tandem: error: \(explained.description)\n  hint: \(explained.hint)\n"
+}

@@ -20,7 +20,7 @@ protocol LinkCore {
 }
 
 /// A service as the runner drives it: it owns a core and carries out that core's actions.
-protocol AgentRole: AnyObject {
+protocol AgentService: AnyObject {
     associatedtype Core: LinkCore
     var core: Core { get set }
     /// Carries out the core's actions (through the runner for the link's part).
@@ -57,7 +57,7 @@ final class AgentRunner {
 
     /// Runs `role` until the task is cancelled (then says goodbye to the peer) or an event
     /// cannot be handled (thrown: a broken invariant of the core, not a database failure).
-    func run<Role: AgentRole>(_ role: Role) async throws {
+    func run<Role: AgentService>(_ role: Role) async throws {
         let connecting = try connector.start { [events] connection in events.post(.connected(connection)) }
         defer {
             connecting.cancel()
@@ -79,7 +79,7 @@ final class AgentRunner {
         await channel.finishShutdown(saying: role.core.close(), peerSite: peerSite, logger: logger)
     }
 
-    private func handle<Role: AgentRole>(_ event: AgentEvent, for role: Role) throws {
+    private func handle<Role: AgentService>(_ event: AgentEvent, for role: Role) throws {
         switch event {
         case .connected(let connection):
             if channel.isOpen {
@@ -107,7 +107,7 @@ final class AgentRunner {
     }
 
     /// The connection is gone (peer closed, I/O error, or replaced).
-    private func connectionEnded<Role: AgentRole>(_ error: TransportError?, for role: Role) {
+    private func connectionEnded<Role: AgentService>(_ error: TransportError?, for role: Role) {
         let reason = role.core.disconnected()
         let establishedAt = channel.establishedAt
         channel.detach()

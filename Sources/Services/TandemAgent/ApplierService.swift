@@ -26,7 +26,7 @@ import TandemTransport
 /// Exactly once: the spool accepts only the next sequence (the session already
 /// refuses replays and gaps), and the sink's own checkpoint decides where applying
 /// resumes after a crash.
-public final class ApplierService: AgentRole {
+public final class ApplierService: AgentService {
     let settings: AgentLinkSettings
     let logger: Logger
     public let stream: StreamID

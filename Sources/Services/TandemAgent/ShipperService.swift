@@ -12,7 +12,7 @@ import TandemTransport
 /// carries out its actions on the connection and the source; the loop itself is the shared
 /// `AgentRunner`. A source that throws does not end it: the core is told (`sourceFailed`) and
 /// restarts the source when its retry rule says.
-public final class ShipperService: AgentRole {
+public final class ShipperService: AgentService {
     let settings: AgentLinkSettings
     let source: any BatchSource
     let logger: Logger

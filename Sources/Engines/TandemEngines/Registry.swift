@@ -4,9 +4,11 @@ import Logging
 import TandemAgent
 import TandemConfig
 
-/// The engines this `tandem` binary carries. Adding an engine: write its `AgentEngine` beside
-/// these and add it here; the agent's dispatch does not change.
-let agentEngines = EngineRegistry([PostgreSQLAgentEngine(), MariaDBAgentEngine()])
+extension EngineRegistry {
+    /// The engines a Tandem build carries. Adding an engine: write its `AgentEngine` beside
+    /// these and add it here; neither the agent's start nor the CLI changes.
+    public static let builtIn = EngineRegistry([PostgreSQLAgentEngine(), MariaDBAgentEngine()])
+}
 
 /// Configuration helpers every engine's wiring shares.
 enum EngineWiring {

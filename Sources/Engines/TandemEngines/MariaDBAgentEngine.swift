@@ -20,12 +20,14 @@ struct MariaDBAgentEngine: AgentEngine {
         MariaDBSource(settings: try captureSettings(site: site, link: link), logger: logger)
     }
 
-    private func captureSettings(site: SiteConfig, link: AgentLinkSettings) throws(NotBuiltYet)
+    private func captureSettings(site: SiteConfig, link: AgentLinkSettings) throws(AgentError)
         -> MariaDBCaptureSettings
     {
         let database = site.database
         guard let binlog = database.engineSettings.binlog else {
-            throw NotBuiltYet(command: "agent", purpose: "MariaDB capture needs [database] server_id")
+            throw AgentError(
+                "MariaDB capture needs [database] server_id: the shipper reads the binlog as a replica does",
+                hint: "Set [database] server_id to a number no other server or replica of this primary uses.")
         }
         return MariaDBCaptureSettings(
             host: database.host, port: database.port, user: database.user, password: database.password?.reveal(),

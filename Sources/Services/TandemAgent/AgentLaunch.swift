@@ -1,0 +1,124 @@
+import ApplyKit
+import CaptureKit
+import Dispatch
+import Logging
+import TandemConfig
+import TandemCore
+import TandemProcedures
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Where an agent's capture or apply comes from once its role is known. The shipped agent
+/// takes the site's engine from the registry, after its start-up check (`CheckedEngines`);
+/// the test agent puts synthetic ones in their place. Either returns nil when the agent was
+/// stopped while it waited for its database.
+public protocol AgentParts: Sendable {
+    func source(site: SiteConfig, link: AgentLinkSettings, retry: FailureRetry, logger: Logger) async throws
+        -> (any BatchSource)?
+    func sink(site: SiteConfig, stream: StreamID, link: AgentLinkSettings, retry: FailureRetry, logger: Logger)
+        async throws -> (any BatchSink)?
+}
+
+/// The parts of a real agent: the site's `[database] engine` from `registry`, used only once
+/// its database passed the start-up check (`StartupCheck` decides between waiting and exiting).
+public struct CheckedEngines: AgentParts {
+    public let registry: EngineRegistry
+
+    public init(registry: EngineRegistry) {
+        self.registry = registry
+    }
+
+    public func source(site: SiteConfig, link: AgentLinkSettings, retry: FailureRetry, logger: Logger) async throws
+        -> (any BatchSource)?
+    {
+        guard let engine = try await checked(site, link, .capture, retry, logger) else { return nil }
+        return try engine.source(site: site, link: link, logger: logger)
+    }
+
+    public func sink(site: SiteConfig, stream: StreamID, link: AgentLinkSettings, retry: FailureRetry, logger: Logger)
+        async throws -> (any BatchSink)?
+    {
+        guard let engine = try await checked(site, link, .apply, retry, logger) else { return nil }
+        return try engine.sink(site: site, stream: stream, logger: logger)
+    }
+
+    private func checked(
+        _ site: SiteConfig, _ link: AgentLinkSettings, _ use: DatabaseUse, _ retry: FailureRetry, _ logger: Logger
+    ) async throws -> (any AgentEngine)? {
+        let engine = try registry.entry(for: site.database.engine)
+        let ready = try await StartupCheck.wait(for: use, retry: retry, logger: logger) {
+            engine.check(site: site, link: link, for: use, logger: logger)
+        }
+        return ready ? engine : nil
+    }
+}
+
+/// How an agent process starts, the same for `tandem agent` and the test agent: the site's
+/// configuration, its role from the pair journal (`requestedRole` only bootstraps it on the
+/// first start), then the shipper or the applier service on the parts for that role.
+public struct AgentLaunch: Sendable {
+    public var configPath: String
+    public var requestedRole: AgentRole?
+    /// Replaces the link's reconnect backoff (tests shorten it).
+    public var reconnectBackoff: ReconnectBackoff?
+    /// How a failed capture, apply or database check is retried.
+    public var retry: FailureRetry
+
+    public init(
+        configPath: String, requestedRole: AgentRole?, reconnectBackoff: ReconnectBackoff? = nil,
+        retry: FailureRetry = FailureRetry()
+    ) {
+        self.configPath = configPath
+        self.requestedRole = requestedRole
+        self.reconnectBackoff = reconnectBackoff
+        self.retry = retry
+    }
+
+    /// Runs the agent until it is cancelled (then it says goodbye to its peer and returns).
+    public func run(parts: some AgentParts) async throws {
+        let site = try SiteConfig.load(path: configPath)
+        var settings = try AgentLinkSettings(config: site)
+        if let reconnectBackoff { settings.backoff = reconnectBackoff }
+        let role = try RoleJournal(spoolRoot: site.spool.directory).resolve(requested: requestedRole)
+        var logger = Logger(label: "tandem.agent")
+        logger[metadataKey: "site"] = "\(site.site.name)"
+        logger.info("agent: site \(site.site.name) of pair \(site.site.pair) runs as the \(role.rawValue)")
+        switch role {
+        case .shipper:
+            guard let source = try await parts.source(site: site, link: settings, retry: retry, logger: logger)
+            else { return }
+            defer { source.stop() }
+            try await ShipperService(settings: settings, source: source, logger: logger, sourceRetry: retry).run()
+        case .applier:
+            let stream = settings.stream(shippedBy: settings.peerSite)
+            guard
+                let sink = try await parts.sink(
+                    site: site, stream: stream, link: settings, retry: retry, logger: logger)
+            else { return }
+            try await ApplierService(
+                settings: settings, stream: stream, spoolRoot: site.spool.directory,
+                spoolLimit: site.spool.maxBytes.map { Int64($0.bytes) }, sink: sink, applyRetry: retry, logger: logger
+            ).run()
+        }
+    }
+
+    /// Runs `body` until it ends or SIGTERM (systemd's stop) or SIGINT cancels it. A cancelled
+    /// agent says goodbye to its peer and ends normally; being killed outright is also safe,
+    /// only less polite.
+    public static func runUntilSignalled(_ body: @escaping @Sendable () async throws -> Void) async throws {
+        let agent = Task { try await body() }
+        let stops = [SIGTERM, SIGINT].map { number -> any DispatchSourceSignal in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { agent.cancel() }
+            source.resume()
+            return source
+        }
+        defer { for stop in stops { stop.cancel() } }
+        try await agent.value
+    }
+}

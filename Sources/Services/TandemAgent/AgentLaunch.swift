@@ -95,15 +95,43 @@ public struct AgentLaunch: Sendable {
             try await ShipperService(settings: settings, source: source, logger: logger, sourceRetry: retry).run()
         case .applier:
             let stream = settings.stream(shippedBy: settings.peerSite)
-            guard
-                let sink = try await parts.sink(
-                    site: site, stream: stream, link: settings, retry: retry, logger: logger)
-            else { return }
+            let opened = try await Self.openSink(retry: retry, logger: logger) {
+                try await parts.sink(site: site, stream: stream, link: settings, retry: retry, logger: logger)
+            }
+            guard let (sink, checkpoint) = opened else { return }
             try await ApplierService(
                 settings: settings, stream: stream, spoolRoot: site.spool.directory,
-                spoolLimit: site.spool.maxBytes.map { Int64($0.bytes) }, sink: sink, applyRetry: retry, logger: logger
+                spoolLimit: site.spool.maxBytes.map { Int64($0.bytes) }, sink: sink, checkpoint: checkpoint,
+                applyRetry: retry, logger: logger
             ).run()
         }
+    }
+
+    /// The applier's sink and its checkpoint, which the spool is opened from. The start-up check
+    /// passed moments before, but the database can fail between that check and opening the sink
+    /// or reading its checkpoint: such an outage (a transient failure, `FailureRetry.urgency`)
+    /// sends the agent back to `open` (which checks and waits again), with backoff, and never
+    /// ends it. Any other failure is a setup problem and is thrown. Nil: stopped while waiting.
+    static func openSink(
+        retry: FailureRetry, logger: Logger, sleep: (Duration) async -> Void = { try? await Task.sleep(for: $0) },
+        open: () async throws -> (any BatchSink)?
+    ) async throws -> (any BatchSink, SinkCheckpoint)? {
+        var retry = retry
+        var random = SystemRandomNumberGenerator()
+        while !Task.isCancelled {
+            do {
+                guard let sink = try await open() else { return nil }
+                let checkpoint = try sink.checkpoint()
+                if let line = retry.succeeded(at: .now) { logger.info("database: ready for apply: \(line)") }
+                return (sink, checkpoint)
+            } catch where FailureRetry.urgency(of: error) == .transient {
+                let (delay, line) = retry.failed(
+                    FailureRetry.describe(error), urgency: .transient, at: .now, using: &random)
+                if let line { logger.warning("database: failed while opening apply, waiting: \(line)") }
+                await sleep(delay)
+            }
+        }
+        return nil
     }
 
     /// Runs `body` until it ends or SIGTERM (systemd's stop) or SIGINT cancels it. A cancelled

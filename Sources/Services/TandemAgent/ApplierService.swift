@@ -37,7 +37,8 @@ public final class ApplierService: AgentService {
     private let writer: SpoolWriter
     private let applyRetry: FailureRetry
 
-    /// Opens (or creates) the stream's spool under `spoolRoot` and reads the sink's checkpoint.
+    /// Opens (or creates) the stream's spool under `spoolRoot` from the sink's checkpoint (read
+    /// here unless the caller read it: `known`, see `AgentLaunch.openSink`).
     /// `spoolLimit` is `[spool] max_bytes`: a full spool refuses intake (the connection
     /// closes with the reason, the shipper retries) until apply releases segments.
     /// `connector` and `clock` are the transport and the time source; the defaults are TLS as
@@ -45,7 +46,8 @@ public final class ApplierService: AgentService {
     /// failing sink is retried (see `ApplyLoop`).
     public init(
         settings: AgentLinkSettings, stream: StreamID, spoolRoot: String, spoolLimit: Int64? = nil,
-        sink: any BatchSink, applyRetry: FailureRetry = FailureRetry(), logger: Logger,
+        sink: any BatchSink, checkpoint known: SinkCheckpoint? = nil, applyRetry: FailureRetry = FailureRetry(),
+        logger: Logger,
         connector: (any LinkConnector)? = nil, clock: any AgentClock = SystemAgentClock()
     ) throws(AgentError) {
         self.settings = settings
@@ -55,7 +57,7 @@ public final class ApplierService: AgentService {
         self.logger = logger
         let checkpoint: SinkCheckpoint
         do {
-            checkpoint = try sink.checkpoint()
+            checkpoint = try known ?? sink.checkpoint()
         } catch {
             throw AgentError("cannot read the apply checkpoint: \(error)", hint: "Check the target (sink).")
         }

@@ -38,10 +38,12 @@ struct OpenSinkTests {
             ], answer: SinkCheckpoint(sequence: 42, position: .postgresql(LSN(0x500))))
         var opens = 0
         var slept: [Duration] = []
-        let opened = try await AgentLaunch.openSink(retry: retry, logger: logger, sleep: { slept.append($0) }) {
-            opens += 1
-            return sink
-        }
+        let opened = try await AgentLaunch.openSink(
+            retry: retry, logger: logger, sleep: { slept.append($0) },
+            open: {
+                opens += 1
+                return sink
+            })
         #expect(opens == 3)
         #expect(slept.count == 2 && slept.allSatisfy { $0 > .zero && $0 <= .milliseconds(10) })
         #expect(opened?.0 === sink)
@@ -53,10 +55,12 @@ struct OpenSinkTests {
         let sink = FlakySink(failures: [ApplyError(.mariadb, .privilege, "INSERT denied")], answer: .empty)
         var opens = 0
         await #expect {
-            _ = try await AgentLaunch.openSink(retry: retry, logger: logger, sleep: { _ in }) {
-                opens += 1
-                return sink
-            }
+            _ = try await AgentLaunch.openSink(
+                retry: retry, logger: logger, sleep: { _ in },
+                open: {
+                    opens += 1
+                    return sink
+                })
         } throws: { error in
             (error as? ApplyError)?.kind == .privilege
         }
@@ -66,11 +70,13 @@ struct OpenSinkTests {
     @Test("opening the sink itself can fail the same way; stopped while waiting gives nil")
     func openFailuresAndStop() async throws {
         var opens = 0
-        let opened = try await AgentLaunch.openSink(retry: retry, logger: logger, sleep: { _ in }) {
-            opens += 1
-            if opens == 1 { throw ApplyError(.mariadb, .connection, "can't connect") }
-            return nil  // the start-up check was cancelled
-        }
+        let opened = try await AgentLaunch.openSink(
+            retry: retry, logger: logger, sleep: { _ in },
+            open: {
+                opens += 1
+                if opens == 1 { throw ApplyError(.mariadb, .connection, "can't connect") }
+                return nil  // the start-up check was cancelled
+            })
         #expect(opens == 2)
         #expect(opened == nil)
     }

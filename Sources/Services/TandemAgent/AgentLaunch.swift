@@ -124,7 +124,7 @@ public struct AgentLaunch: Sendable {
                 let checkpoint = try sink.checkpoint()
                 if let line = retry.succeeded(at: .now) { logger.info("database: ready for apply: \(line)") }
                 return (sink, checkpoint)
-            } catch where FailureRetry.urgency(of: error) == .transient {
+            } catch  where FailureRetry.urgency(of: error) == .transient {
                 let (delay, line) = retry.failed(
                     FailureRetry.describe(error), urgency: .transient, at: .now, using: &random)
                 if let line { logger.warning("database: failed while opening apply, waiting: \(line)") }

@@ -25,6 +25,34 @@ import Testing
         #expect(config == expected)
     }
 
+    @Test("[control], [metrics], [alerts] and [log] format: defaults, explicit values, rendered back")
+    func operatorSections() throws {
+        let defaults = try SiteConfig.parse(ConfigText.minimalMariaDB.text, file: "/srv/dr/site.toml", environment: [:])
+        #expect(defaults.control == .defaults(spoolDirectory: defaults.spool.directory))
+        #expect(defaults.control.socket == defaults.spool.directory + "/control.sock")
+        #expect(
+            defaults.control.monitorGroup == "tandem-monitor" && defaults.control.operatorGroup == "tandem-operator")
+        #expect(defaults.metrics.listen == nil)
+        #expect(defaults.alerts == AlertsConfig())
+        #expect(defaults.log.format == .text)
+        let text = ConfigText.minimalMariaDB
+            .setting("control", "socket", #""run/dr.sock""#).setting("control", "operator_group", #""dba""#)
+            .setting("control", "audit_log", #""/var/log/tandem/audit.log""#)
+            .setting("metrics", "listen", #""127.0.0.1:9464""#).setting("alerts", "rpo_warn_seconds", "5")
+            .setting("alerts", "apply_lag_warn_seconds", "60").setting("log", "format", #""json""#)
+        let config = try SiteConfig.parse(text.text, file: "/srv/dr/site.toml", environment: [:])
+        #expect(config.control.socket == "/srv/dr/run/dr.sock")
+        #expect(config.control.operatorGroup == "dba" && config.control.monitorGroup == "tandem-monitor")
+        #expect(config.control.auditLog == "/var/log/tandem/audit.log")
+        #expect(config.metrics.listen?.host == "127.0.0.1" && config.metrics.listen?.port == 9464)
+        #expect(config.alerts == AlertsConfig(rpoWarn: .seconds(5), applyLagWarn: .seconds(60)))
+        #expect(config.log.format == .json)
+        let rendered = config.renderedForDisplay()
+        let again = try SiteConfig.parse(rendered, file: "/srv/dr/site.toml", environment: [:])
+        #expect(again.control == config.control && again.metrics == config.metrics && again.alerts == config.alerts)
+        #expect(again.log == config.log)
+    }
+
     @Test func defaultsFillInForOmittedKeys() throws {
         let config = try SiteConfig.parse(ConfigText.minimalMariaDB.text, file: "/srv/dr/site.toml", environment: [:])
         #expect(config.database.engine == .mariadb)

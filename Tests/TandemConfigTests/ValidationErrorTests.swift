@@ -43,8 +43,24 @@ let badCases: [BadCase] = [
         "unknown key, truncated", { $0.setting("batch", "max_delay", "10") },
         key: "batch.max_delay", "unknown key", hint: "batch.max_delay_ms"),
     .valid(
-        "unknown key without a near match", { $0.setting("log", "format", #""json""#) },
-        key: "log.format", "unknown key log.format", hint: "Known keys in [log] are: level."),
+        "unknown key without a near match", { $0.setting("log", "colour", #""red""#) },
+        key: "log.colour", "unknown key log.colour", hint: "Known keys in [log] are: level, format."),
+    // [log] format, [control], [metrics], [alerts]
+    .valid(
+        "log format not text or json", { $0.setting("log", "format", #""xml""#) }, key: "log.format", "xml"),
+    .valid(
+        "control socket path too long for a UNIX socket",
+        { $0.setting("control", "socket", "\"/run/\(String(repeating: "s", count: 110))\"") }, key: "control.socket",
+        "a UNIX socket path holds at most 107", hint: "shorter path"),
+    .valid(
+        "control group with a space", { $0.setting("control", "monitor_group", #""tandem monitors""#) },
+        key: "control.monitor_group", "is not a group name", hint: "system group name"),
+    .valid(
+        "metrics listen without a port", { $0.setting("metrics", "listen", #""127.0.0.1""#) },
+        key: "metrics.listen", "expected host:port", hint: "omit listen"),
+    .valid(
+        "alert threshold of zero", { $0.setting("alerts", "rpo_warn_seconds", "0") },
+        key: "alerts.rpo_warn_seconds", "seconds"),
     .valid(
         "password in the file", { $0.setting("database", "password", #""hunter2""#) },
         key: "database.password", "secrets must not be written in the configuration file",

@@ -23,7 +23,13 @@ enum ConfigSchema {
         SectionSpec(name: "tables", keys: ["include", "exclude"], required: false),
         SectionSpec(name: "spool", keys: ["directory", "max_bytes"], required: true),
         SectionSpec(name: "batch", keys: ["max_bytes", "max_delay_ms", "compression_level"], required: false),
-        SectionSpec(name: "log", keys: ["level"], required: false),
+        SectionSpec(name: "log", keys: ["level", "format"], required: false),
+        SectionSpec(
+            name: "control", keys: ["socket", "monitor_group", "operator_group", "audit_log"], required: false),
+        SectionSpec(name: "metrics", keys: ["listen"], required: false),
+        SectionSpec(
+            name: "alerts", keys: ["rpo_warn_seconds", "apply_lag_warn_seconds", "staleness_warn_seconds"],
+            required: false),
     ]
 
     static func section(named name: String) -> SectionSpec? {

@@ -73,6 +73,25 @@ extension SiteConfig {
 
         out.section("log")
         out.string("level", log.level.rawValue)
+        out.string("format", log.format.rawValue)
+
+        out.section("control")
+        out.string("socket", control.socket)
+        out.string("monitor_group", control.monitorGroup)
+        out.string("operator_group", control.operatorGroup)
+        out.string("audit_log", control.auditLog)
+
+        out.section("metrics")
+        if let listen = metrics.listen {
+            out.string("listen", HostPort.format(host: listen.host, port: listen.port))
+        } else {
+            out.comment("listen not set: no metrics endpoint")
+        }
+
+        out.section("alerts")
+        out.integer("rpo_warn_seconds", Int(alerts.rpoWarn.components.seconds))
+        out.integer("apply_lag_warn_seconds", Int(alerts.applyLagWarn.components.seconds))
+        out.integer("staleness_warn_seconds", Int(alerts.stalenessWarn.components.seconds))
         return out.text
     }
 

@@ -20,11 +20,15 @@ public struct SiteConfig: Sendable, Equatable {
     public var spool: SpoolConfig
     public var batch: BatchConfig
     public var log: LogConfig
+    public var control: ControlConfig
+    public var metrics: MetricsConfig
+    public var alerts: AlertsConfig
 
     public init(
         site: SiteSection, database: DatabaseConfig, link: LinkConfig,
         tables: TableSelection = .all, spool: SpoolConfig, batch: BatchConfig = BatchConfig(),
-        log: LogConfig = LogConfig()
+        log: LogConfig = LogConfig(), control: ControlConfig? = nil, metrics: MetricsConfig = MetricsConfig(),
+        alerts: AlertsConfig = AlertsConfig()
     ) {
         self.site = site
         self.database = database
@@ -33,6 +37,9 @@ public struct SiteConfig: Sendable, Equatable {
         self.spool = spool
         self.batch = batch
         self.log = log
+        self.control = control ?? .defaults(spoolDirectory: spool.directory)
+        self.metrics = metrics
+        self.alerts = alerts
     }
 }
 

@@ -22,6 +22,9 @@ struct SiteConfigDecoder {
         let spool = try decodeSpool()
         let batch = try decodeBatch()
         let log = try decodeLog()
+        let control = try decodeControl(spool: spool)
+        let metrics = try decodeMetrics()
+        let alerts = try decodeAlerts()
         if let limit = spool.maxBytes, limit < batch.maxBytes {
             throw context.error(
                 "spool.max_bytes",
@@ -29,7 +32,8 @@ struct SiteConfigDecoder {
                 hint: "A spool must hold at least one batch; raise spool.max_bytes (tens of GiB is typical).")
         }
         return SiteConfig(
-            site: site, database: database, link: link, tables: tables, spool: spool, batch: batch, log: log)
+            site: site, database: database, link: link, tables: tables, spool: spool, batch: batch, log: log,
+            control: control, metrics: metrics, alerts: alerts)
     }
 
     private func section(_ name: String) -> Section {
@@ -317,7 +321,73 @@ struct SiteConfigDecoder {
     }
 
     private func decodeLog() throws(ConfigError) -> LogConfig {
-        LogConfig(level: try section("log").choice("level", as: LogLevel.self) ?? .info)
+        let l = section("log")
+        return LogConfig(
+            level: try l.choice("level", as: LogLevel.self) ?? .info,
+            format: try l.choice("format", as: LogFormat.self) ?? .text)
+    }
+
+    // MARK: [control], [metrics], [alerts]
+
+    private func decodeControl(spool: SpoolConfig) throws(ConfigError) -> ControlConfig {
+        let c = section("control")
+        var control = ControlConfig.defaults(spoolDirectory: spool.directory)
+        if let socket = try c.string("socket") { control.socket = try path(socket, c, "socket") }
+        if control.socket.utf8.count > ControlConfig.maximumSocketPathBytes {
+            throw c.error(
+                "socket",
+                "the control socket path \(quoted(control.socket)) is \(control.socket.utf8.count) bytes; "
+                    + "a UNIX socket path holds at most \(ControlConfig.maximumSocketPathBytes)",
+                hint: "Set control.socket to a shorter path, such as \"/run/tandem/\(site(c))\".sock\".")
+        }
+        for key in ["monitor_group", "operator_group"] {
+            guard let group = try c.string(key) else { continue }
+            guard Self.isGroupName(group) else {
+                throw c.error(
+                    key, "\(quoted(group)) is not a group name",
+                    hint: "Use a system group name: letters, digits, '-', '_' and '.', starting with a letter or '_'.")
+            }
+            if key == "monitor_group" { control.monitorGroup = group } else { control.operatorGroup = group }
+        }
+        if let audit = try c.string("audit_log") { control.auditLog = try path(audit, c, "audit_log") }
+        return control
+    }
+
+    private func site(_ s: Section) -> String {
+        (try? section("site").string("name")).flatMap { $0 } ?? "site"
+    }
+
+    static func isGroupName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, name.utf8.count <= 32,
+            first == "_" || ("a"..."z").contains(first) || ("A"..."Z").contains(first)
+        else { return false }
+        return name.unicodeScalars.allSatisfy {
+            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0)
+                || "-_.".unicodeScalars.contains($0)
+        }
+    }
+
+    private func decodeMetrics() throws(ConfigError) -> MetricsConfig {
+        let m = section("metrics")
+        guard let text = try m.string("listen") else { return MetricsConfig() }
+        switch HostPort.parse(text) {
+        case .success(let parsed): return MetricsConfig(listen: parsed)
+        case .failure(let problem):
+            throw m.error(
+                "listen", "expected host:port such as \"127.0.0.1:9464\", got \(quoted(text)): \(problem.text)",
+                hint: "Write an address and a port; omit listen to turn the metrics endpoint off.")
+        }
+    }
+
+    private func decodeAlerts() throws(ConfigError) -> AlertsConfig {
+        let a = section("alerts")
+        func seconds(_ key: String) throws(ConfigError) -> Duration? {
+            try a.integer(key, range: AlertsConfig.secondsRange, meaning: "seconds").map { .seconds($0) }
+        }
+        return AlertsConfig(
+            rpoWarn: try seconds("rpo_warn_seconds") ?? AlertsConfig.defaultRPOWarn,
+            applyLagWarn: try seconds("apply_lag_warn_seconds") ?? AlertsConfig.defaultApplyLagWarn,
+            stalenessWarn: try seconds("staleness_warn_seconds") ?? AlertsConfig.defaultStalenessWarn)
     }
 
     // MARK: Paths

@@ -133,6 +133,11 @@ let package = Package(
             ],
             path: "Sources/Engines/MariaDBApply"),
 
+        // MARK: Status
+        // Lag, positions and rates as pure values: the watermarks and the batch ledger they are
+        // computed from, and the site report the agents exchange and `tandem status` shows.
+        .target(name: "TandemStatus", dependencies: ["TandemCore"], path: "Sources/Status/TandemStatus"),
+
         // MARK: Link and transport
         // The session protocol between shipper and applier, as pure state machines.
         .target(name: "TandemLink", dependencies: ["TandemCore"], path: "Sources/Link/TandemLink"),
@@ -156,7 +161,7 @@ let package = Package(
             name: "TandemAgent",
             dependencies: [
                 "TandemCore", "TandemCodec", "TandemLink", "TandemSpool", "TandemTransport", "TLSSupport",
-                "TandemConfig", "TandemProcedures", "CaptureKit", "ApplyKit",
+                "TandemConfig", "TandemProcedures", "TandemStatus", "CaptureKit", "ApplyKit",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Services/TandemAgent"),
@@ -241,6 +246,7 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
         .testTarget(name: "TandemConfigTests", dependencies: ["TandemConfig", "TandemCore"]),
+        .testTarget(name: "TandemStatusTests", dependencies: ["TandemStatus", "TandemCore", "SeededRandom"]),
         .testTarget(name: "TandemLinkTests", dependencies: ["TandemLink", "TandemCore", "SeededRandom"]),
         .testTarget(
             name: "ApplyKitTests",

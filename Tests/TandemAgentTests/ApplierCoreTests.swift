@@ -97,7 +97,7 @@ struct ApplierCoreTests {
     func nextDeadline() throws {
         var (_, core) = try Self.established()
         #expect(core.nextDeadline == ShipperCoreTests.time.monotonic + .seconds(1))
-        _ = core.disconnected()
+        _ = core.disconnected(at: ShipperCoreTests.time)
         #expect(core.nextDeadline == nil)
     }
 }

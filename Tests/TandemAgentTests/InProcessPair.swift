@@ -40,12 +40,21 @@ final class RecordingSource: BatchSource, Sendable {
     let record = Watch(Record())
     private let replies: ReplyLog
     private let cursor: Mutex<Cursor>
+    /// The clock a caught-up source stamps its watermark with.
+    private let wallClock: @Sendable () -> Timestamp
 
-    init(stream: StreamID, count: UInt64, replies: ReplyLog) throws {
+    init(stream: StreamID, count: UInt64, replies: ReplyLog, wallClock: @escaping @Sendable () -> Timestamp) throws {
         self.stream = stream
         self.count = count
         self.replies = replies
+        self.wallClock = wallClock
         cursor = Mutex(Cursor(encoder: try BatchEncoder()))
+    }
+
+    /// Every batch produced: the source has nothing more, now.
+    var caughtUp: CaughtUp? {
+        let next = cursor.withLock { $0.next }
+        return next > count ? CaughtUp(sequence: count, time: wallClock()) : nil
     }
 
     func restart(at sequence: UInt64) throws {
@@ -59,7 +68,9 @@ final class RecordingSource: BatchSource, Sendable {
             let sequence = cursor.next
             let encoded = try cursor.encoder.encode(SyntheticBatches.batch(stream: stream, sequence: sequence))
             cursor.next += 1
-            return SourceBatch(sequence: sequence, lastPosition: encoded.header.lastPosition, frame: encoded.frame)
+            return SourceBatch(
+                sequence: sequence, lastPosition: encoded.header.lastPosition, frame: encoded.frame,
+                header: encoded.header)
         }
     }
 
@@ -173,14 +184,19 @@ final class InProcessPair {
     /// A source of this pair's stream with its first `count` batches (all by default), reporting
     /// to this pair's reply log.
     func makeSource(count: UInt64? = nil) throws -> RecordingSource {
-        try RecordingSource(stream: stream, count: count ?? batches, replies: network.replies)
+        let clock = clock
+        return try RecordingSource(
+            stream: stream, count: count ?? batches, replies: network.replies, wallClock: { clock.now().wall })
     }
+
+    /// Where each side's service publishes its status.
+    let boards = (shipper: StatusBoard(), applier: StatusBoard())
 
     /// Starts a new applier service on the pair's spool.
     func startApplier() throws {
         let service = try ApplierService(
             settings: Self.settings(.applier, windowBytes: windowBytes), stream: stream,
-            spoolRoot: scratch.file("spool"), sink: sink, logger: Self.logger,
+            spoolRoot: scratch.file("spool"), sink: sink, logger: Self.logger, board: boards.applier,
             connector: network.connector(.applier), clock: clock)
         applier = run(service.run, "applier")
     }
@@ -188,7 +204,7 @@ final class InProcessPair {
     func startShipper(_ source: RecordingSource) throws {
         let service = try ShipperService(
             settings: Self.settings(.shipper, windowBytes: windowBytes), source: source, logger: Self.logger,
-            connector: network.connector(.shipper), clock: clock)
+            connector: network.connector(.shipper), clock: clock, board: boards.shipper)
         shipper = run(service.run, "shipper")
     }
 

@@ -50,7 +50,7 @@ struct ShipperCoreTests {
         }
 
         mutating func disconnect() {
-            _ = core.disconnected()
+            _ = core.disconnected(at: time)
             _ = receiver.disconnected()
         }
 

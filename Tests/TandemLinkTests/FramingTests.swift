@@ -231,7 +231,7 @@ struct HostileFramingTests {
         #expect(decodeError([0, 0, 0, 0]) == .emptyFrame)
     }
 
-    @Test("unknown frame types are refused", arguments: [0, 6, 7, 0x80, 0xFF] as [UInt8])
+    @Test("unknown frame types are refused", arguments: [0, 7, 8, 0x80, 0xFF] as [UInt8])
     func unknownType(_ type: UInt8) {
         #expect(decodeError(rawFrame(type: type, [1, 2, 3])) == .unknownType(type))
     }
@@ -353,11 +353,31 @@ struct HostileFramingTests {
 
     @Test("a HELLO from a future version is refused as unsupported, whatever follows")
     func futureVersion() {
-        #expect(decodeError(rawFrame(type: 1, helloPayload(version: 2))) == .unsupportedVersion(2))
+        let future = LinkProtocol.currentVersion + 1
+        #expect(decodeError(rawFrame(type: 1, helloPayload(version: future))) == .unsupportedVersion(future))
         var payload: [UInt8] = []
         payload.appendLE(UInt16(0xFFFF))
         #expect(decodeError(rawFrame(type: 1, payload + [1, 2, 3])) == .unsupportedVersion(0xFFFF))
         #expect(LinkFrameError.unsupportedVersion(2).errorCode == .versionMismatch)
+    }
+
+    @Test("STATUS carries its report as it is; one larger than the limit is refused both ways")
+    func statusFrames() throws {
+        let report = LinkStatusReport(bytes: Array(repeating: 0x41, count: LinkStatusReport.maximumBytes))
+        var out: [UInt8] = []
+        try LinkFrameEncoder().encode(.status(report), into: &out)
+        var decoder = LinkFrameDecoder()
+        #expect(try decoder.decode(out) == [.status(report)])
+        var empty = LinkFrameDecoder()
+        #expect(try empty.decode(rawFrame(type: 6, [])) == [.status(LinkStatusReport(bytes: []))])
+        let oversized = [UInt8](repeating: 0x42, count: LinkStatusReport.maximumBytes + 1)
+        #expect(throws: LinkFrameError.self) {
+            var scratch: [UInt8] = []
+            try LinkFrameEncoder().encode(.status(LinkStatusReport(bytes: oversized)), into: &scratch)
+        }
+        #expect(
+            decodeError(rawFrame(type: 6, oversized))
+                == .invalidField(.status, field: "report", reason: "\(oversized.count) bytes, more than 65536"))
     }
 
     @Test("random garbage never crashes, hangs or decodes unboundedly")

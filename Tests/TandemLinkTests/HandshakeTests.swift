@@ -102,10 +102,11 @@ struct HandshakeTests {
                 !actions.sentMessages.contains { if case .hello = $0 { true } else { false } },
                 "a refusing client never sends its HELLO")
             let reason = try #require(actions.closeReason)
-            #expect(reason.problem == .versionMismatch(peer: 2, accepted: 1...1))
+            let future = LinkProtocol.currentVersion + 1
+            #expect(reason.problem == .versionMismatch(peer: future, accepted: 2...2))
             #expect(
                 reason.description
-                    == "closed the link to site \"idc\": version mismatch: HELLO offers link protocol version 2; accepted versions are 1 through 1"
+                    == "closed the link to site \"idc\": version mismatch: HELLO offers link protocol version \(future); accepted versions are 2 through 2"
             )
             #expect(reason.hint.contains("same Tandem version"))
             #expect(connectActions.isEmpty == (transport == .client))
@@ -121,7 +122,7 @@ struct HandshakeTests {
         payload += [0xDE, 0xAD]  // a layout this build cannot read
         client.receive(rawFrame(type: 1, payload))
         #expect(client.log.sentError?.code == .versionMismatch)
-        #expect(client.closeRequest?.problem == .versionMismatch(peer: 7, accepted: 1...1))
+        #expect(client.closeRequest?.problem == .versionMismatch(peer: 7, accepted: 2...2))
     }
 
     @Test("an older, no longer supported version is refused too")
@@ -133,6 +134,41 @@ struct HandshakeTests {
         var hello = peerHello(for: config)
         hello.version = 0
         #expect(session.receive(.hello(hello), at: TestClock().now).sentError?.code == .versionMismatch)
+    }
+
+    /// Version 1 peers predate STATUS: they are refused at the handshake, and the message names
+    /// the versions of both sides, so the operator knows which site to upgrade.
+    @Test("a version-1 peer is refused, the reason naming its version and the ones this build speaks")
+    func versionOnePeer() throws {
+        let config = configuration(.receiver, .server)
+        var session = try LinkSession(configuration: config)
+        _ = try session.connected(at: TestClock().now)
+        var hello = peerHello(for: config)
+        hello.version = 1
+        let actions = session.receive(.hello(hello), at: TestClock().now)
+        #expect(actions.sentError?.code == .versionMismatch)
+        let reason = try #require(actions.closeReason)
+        #expect(reason.problem == .versionMismatch(peer: 1, accepted: 2...2))
+        #expect(reason.description.contains("HELLO offers link protocol version 1; accepted versions are 2 through 2"))
+        #expect(actions.sentError?.reason.contains("version 1") == true)
+    }
+
+    @Test("STATUS goes both ways once established, and is not sent before")
+    func statusReports() throws {
+        let server = try Endpoint(configuration(.sender, .server))
+        let client = try Endpoint(configuration(.receiver, .client))
+        let report = LinkStatusReport(bytes: Array(#"{"site":"idc"}"#.utf8))
+        #expect(server.session.report(report).isEmpty, "nothing before the handshake")
+        let wire = Wire(server, client)
+        try wire.connect()
+        wire.pump()
+        #expect(wire.isOpen)
+        server.perform(server.session.report(report))
+        client.perform(client.session.report(LinkStatusReport(bytes: [1, 2])))
+        wire.pump()
+        #expect(client.log.contains(.peerStatus(report)))
+        #expect(server.log.contains(.peerStatus(LinkStatusReport(bytes: [1, 2]))))
+        #expect(wire.isOpen, "a report the link does not read never closes it")
     }
 
     @Test("a HELLO for another pair is refused, and the peer logs the reason with the site's name")

@@ -131,7 +131,15 @@ public final class SyntheticSource: BatchSource {
         try failures?.check(sequence...sequence, "source")
         let encoded = try encoder.encode(SyntheticBatches.batch(stream: stream, sequence: sequence))
         nextSequence += 1
-        return SourceBatch(sequence: sequence, lastPosition: encoded.header.lastPosition, frame: encoded.frame)
+        return SourceBatch(
+            sequence: sequence, lastPosition: encoded.header.lastPosition, frame: encoded.frame, header: encoded.header)
+    }
+
+    /// Once every batch was produced, the synthetic source has nothing more: caught up now.
+    public var caughtUp: CaughtUp? {
+        guard nextSequence > count else { return nil }
+        return CaughtUp(
+            sequence: count, time: Timestamp(microsecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1_000_000)))
     }
 
     public func stop() {}

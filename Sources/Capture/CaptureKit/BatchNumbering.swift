@@ -39,6 +39,6 @@ public struct BatchNumbering {
             throw .invalidBatch("batch \(nextSequence) completes no transaction and the capture has no start position")
         }
         defer { nextSequence += 1 }
-        return SourceBatch(sequence: nextSequence, lastPosition: position, frame: encoded.frame)
+        return SourceBatch(sequence: nextSequence, lastPosition: position, frame: encoded.frame, header: encoded.header)
     }
 }

@@ -9,11 +9,27 @@ public struct SourceBatch: Sendable, Hashable {
     public var lastPosition: Position
     /// The TNDB frame (`BatchEncoder`), sent byte for byte.
     public var frame: [UInt8]
+    /// The frame's header as the encoder wrote it (commit times, counts), for status.
+    public var header: BatchHeader?
 
-    public init(sequence: UInt64, lastPosition: Position, frame: [UInt8]) {
+    public init(sequence: UInt64, lastPosition: Position, frame: [UInt8], header: BatchHeader? = nil) {
         self.sequence = sequence
         self.lastPosition = lastPosition
         self.frame = frame
+        self.header = header
+    }
+}
+
+/// The capture had read everything its source had committed at `time` (the shipper's clock,
+/// beside the source), and all of it is in batches through `sequence`: a watermark that keeps
+/// moving while the source is idle, so an idle pair's lag stays small and a stalled one's grows.
+public struct CaughtUp: Hashable, Sendable {
+    public var sequence: UInt64
+    public var time: Timestamp
+
+    public init(sequence: UInt64, time: Timestamp) {
+        self.sequence = sequence
+        self.time = time
     }
 }
 
@@ -50,6 +66,10 @@ public protocol BatchSource: AnyObject {
     /// Sequences must follow on without gaps from `restart(at:)`.
     func next() throws -> SourceBatch?
 
+    /// The latest moment the capture had read everything its source had (nil: not yet, or
+    /// this source cannot tell).
+    var caughtUp: CaughtUp? { get }
+
     /// Batches up to `sequence` are durable at the applier; `position` is the last
     /// position of batch `sequence`. See the safety rule above.
     func acknowledge(durableThrough position: Position, sequence: UInt64) throws
@@ -57,4 +77,8 @@ public protocol BatchSource: AnyObject {
     /// Stops capturing and saves what must survive (the agent is shutting down). Safe to call
     /// more than once.
     func stop()
+}
+
+extension BatchSource {
+    public var caughtUp: CaughtUp? { nil }
 }

@@ -54,17 +54,23 @@ public struct CaptureDriver {
     let clock: () -> UInt64
     /// How the driver sleeps (a wait action, or a hand-over waiting for room).
     let sleep: (UInt64) -> Void
+    /// The wall clock the capture's watermarks are stamped with (`CaughtUp`).
+    let wallClock: () -> Timestamp
 
     public init(
         settings: Settings, handoff: CaptureHandoff, isStopping: @escaping () -> Bool,
         clock: @escaping () -> UInt64 = { DispatchTime.now().uptimeNanoseconds },
-        sleep: @escaping (UInt64) -> Void = { nanoseconds in usleep(UInt32(min(nanoseconds / 1_000, 1_000_000))) }
+        sleep: @escaping (UInt64) -> Void = { nanoseconds in usleep(UInt32(min(nanoseconds / 1_000, 1_000_000))) },
+        wallClock: @escaping () -> Timestamp = {
+            Timestamp(microsecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1_000_000))
+        }
     ) {
         self.settings = settings
         self.handoff = handoff
         self.isStopping = isStopping
         self.clock = clock
         self.sleep = sleep
+        self.wallClock = wallClock
     }
 
     /// How long a hand-over waiting for room sleeps between looks (and answers to the source).
@@ -94,6 +100,7 @@ public struct CaptureDriver {
         var batcher: TransactionBatcher
         var pacing: CapturePacing
         var reachedBoundary = false
+        var tookSomething = false
 
         init(driver: CaptureDriver, session: Session, encoder: BatchEncoder, numbering: BatchNumbering) {
             self.driver = driver
@@ -123,7 +130,14 @@ public struct CaptureDriver {
                     driver.sleep(nanoseconds)
                 case .read(let timeout):
                     let session = self.session
+                    let started = driver.wallClock()
+                    tookSomething = false
                     try session.read(timeoutNanoseconds: timeout) { (item) throws(CaptureError) in try take(item) }
+                    // A read that found nothing, with nothing open: everything the source had
+                    // committed when the read began is in the batches delivered.
+                    if !tookSomething, batcher.isEmpty, !session.hasPendingInput {
+                        driver.handoff.recordCaughtUp(at: started)
+                    }
                 }
                 if reachedBoundary { return .boundary }
                 try session.stepped(quiescent: batcher.isEmpty && driver.handoff.allDurable)
@@ -132,6 +146,7 @@ public struct CaptureDriver {
         }
 
         mutating func take(_ item: Captured) throws(CaptureError) {
+            tookSomething = true
             guard !reachedBoundary else { return }
             switch item {
             case .transaction(let transaction, let end):

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import TandemCore
 
 /// Where a capture thread hands finished batches to the shipper, and the bookkeeping both sides
 /// of that hand-off share, for every engine: the ready queue (bounded by its byte count), the
@@ -12,6 +13,7 @@ public final class CaptureHandoff: @unchecked Sendable {
     private var producedThrough: UInt64 = 0
     private var acknowledgedSequence: UInt64 = 0
     private var failure: CaptureError?
+    private var caughtUpMark: CaughtUp?
 
     public init() {}
 
@@ -22,6 +24,7 @@ public final class CaptureHandoff: @unchecked Sendable {
     public func restart(at sequence: UInt64) {
         lock.withLock {
             failure = nil
+            caughtUpMark = nil
             ready.removeAll()
             producedThrough = sequence - 1
             acknowledgedSequence = max(acknowledgedSequence, sequence - 1)
@@ -45,6 +48,14 @@ public final class CaptureHandoff: @unchecked Sendable {
             producedThrough = batch.sequence
         }
     }
+
+    /// The capture read everything its source had at `time`; it is all in the batches delivered.
+    public func recordCaughtUp(at time: Timestamp) {
+        lock.withLock { caughtUpMark = CaughtUp(sequence: producedThrough, time: time) }
+    }
+
+    /// The latest `caughtUp` since the last restart.
+    public var caughtUp: CaughtUp? { lock.withLock { caughtUpMark } }
 
     /// Batches up to `sequence` are durable at the applier.
     public func acknowledged(_ sequence: UInt64) {

@@ -49,6 +49,8 @@ public final class CaptureRunner<Engine: CaptureEngine>: @unchecked Sendable {
 
     public func next() throws(CaptureError) -> SourceBatch? { try handoff.next() }
 
+    public var caughtUp: CaughtUp? { handoff.caughtUp }
+
     /// Stops the capture thread (the agent is shutting down, or the source restarts).
     public func stop() { worker?.stopAndWait() }
 

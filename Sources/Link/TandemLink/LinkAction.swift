@@ -27,6 +27,8 @@ public enum LinkAction: Hashable, Sendable {
     /// position of batch `durable`, and no further (that single rule is what
     /// makes every crash point safe). `applied` and `position` feed lag reports.
     case acknowledged(durable: UInt64, applied: UInt64, position: Position?)
+    /// The peer sent its status report (either role, once established).
+    case peerStatus(LinkStatusReport)
     /// Write anything still queued, then close the connection and report
     /// `disconnected()`. The reason is for the log and for `status`.
     case close(LinkCloseReason)

@@ -99,6 +99,13 @@ public struct LinkFrameDecoder: Sendable {
         case .ack: message = .ack(try reader.ack())
         case .heartbeat: message = .heartbeat(try reader.heartbeat())
         case .error: message = .error(try reader.errorMessage())
+        case .status:
+            let report = reader.rest()
+            guard report.count <= LinkStatusReport.maximumBytes else {
+                throw reader.invalid(
+                    "report", "\(report.count) bytes, more than \(LinkStatusReport.maximumBytes)")
+            }
+            message = .status(LinkStatusReport(bytes: Array(report)))
         }
         try reader.finish()
         return message

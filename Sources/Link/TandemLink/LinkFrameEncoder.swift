@@ -117,6 +117,14 @@ public struct LinkFrameEncoder: Sendable {
             // `reason` is capped at maximumReasonBytes when the message is built.
             out.appendLE(UInt16(error.reason.utf8.count))
             out.append(contentsOf: error.reason.utf8)
+
+        case .status(let report):
+            guard report.bytes.count <= LinkStatusReport.maximumBytes else {
+                throw .invalidField(
+                    .status, field: "report",
+                    reason: "\(report.bytes.count) bytes, more than \(LinkStatusReport.maximumBytes)")
+            }
+            out.append(contentsOf: report.bytes)
         }
     }
 }

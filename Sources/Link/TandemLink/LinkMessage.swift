@@ -20,6 +20,8 @@ public enum LinkMessage: Hashable, Sendable {
     case ack(LinkAck)
     case heartbeat(LinkHeartbeat)
     case error(LinkErrorMessage)
+    /// Protocol version 2: a site's status report (`LinkStatusReport`).
+    case status(LinkStatusReport)
 
     public var kind: LinkMessageKind {
         switch self {
@@ -28,6 +30,7 @@ public enum LinkMessage: Hashable, Sendable {
         case .ack: .ack
         case .heartbeat: .heartbeat
         case .error: .error
+        case .status: .status
         }
     }
 }
@@ -39,6 +42,7 @@ public enum LinkMessageKind: UInt8, Hashable, Sendable, CaseIterable, CustomStri
     case ack = 3
     case heartbeat = 4
     case error = 5
+    case status = 6
 
     public var description: String {
         switch self {
@@ -47,6 +51,7 @@ public enum LinkMessageKind: UInt8, Hashable, Sendable, CaseIterable, CustomStri
         case .ack: "ACK"
         case .heartbeat: "HEARTBEAT"
         case .error: "ERROR"
+        case .status: "STATUS"
         }
     }
 }
@@ -150,6 +155,27 @@ public struct LinkHeartbeat: Hashable, Sendable {
         self.monotonicMicroseconds = monotonicMicroseconds
         self.wallClock = wallClock
         self.echo = echo
+    }
+}
+
+/// Sent both ways with the heartbeats (protocol version 2): the sending site's status report,
+/// so that `tandem status` on either site shows both, and the applier learns the shipper's
+/// capture watermark (how far the source's history was read, also while it is idle).
+///
+/// Payload:
+/// ```
+/// [bytes] the report (the rest of the frame, at most `maximumBytes`)
+/// ```
+/// The link does not read the report: the agents do (`TandemStatus`), and a report they
+/// cannot read is logged and ignored — figures are information, never a reason to drop the
+/// data path.
+public struct LinkStatusReport: Hashable, Sendable {
+    public static let maximumBytes = 64 * 1024
+
+    public var bytes: [UInt8]
+
+    public init(bytes: [UInt8]) {
+        self.bytes = bytes
     }
 }
 

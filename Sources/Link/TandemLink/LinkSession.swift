@@ -158,6 +158,13 @@ public struct LinkSession: Sendable {
         return [.send(.heartbeat(makeHeartbeat(at: time)))]
     }
 
+    /// This site's status report for the peer: sent when established, dropped otherwise (the
+    /// next one is made fresh; an old report is worth nothing).
+    public func report(_ report: LinkStatusReport) -> [LinkAction] {
+        guard phase == .established else { return [] }
+        return [.send(.status(report))]
+    }
+
     /// The local side is stopping: tell the peer, then close.
     public mutating func close() -> [LinkAction] {
         guard isOpen else { return [] }
@@ -318,6 +325,8 @@ public struct LinkSession: Sendable {
         case (.heartbeat(let heartbeat), _):
             receiveHeartbeat(heartbeat, at: time)
             return []
+        case (.status(let report), _):
+            return [.peerStatus(report)]
         case (.ack(let ack), .sender):
             return receiveAck(ack)
         case (.batch(let sequence, let frame), .receiver):

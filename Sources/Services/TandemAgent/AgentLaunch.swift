@@ -1,10 +1,12 @@
 import ApplyKit
 import CaptureKit
 import Dispatch
+import Foundation
 import Logging
 import TandemConfig
 import TandemCore
 import TandemProcedures
+import TandemStatus
 
 #if canImport(Glibc)
     import Glibc
@@ -67,6 +69,9 @@ public struct AgentLaunch: Sendable {
     public var reconnectBackoff: ReconnectBackoff?
     /// How a failed capture, apply or database check is retried.
     public var retry: FailureRetry
+    /// Where the running service publishes its status report (for the control socket and the
+    /// metrics endpoint).
+    public let board = StatusBoard()
 
     public init(
         configPath: String, requestedRole: AgentRole?, reconnectBackoff: ReconnectBackoff? = nil,
@@ -87,12 +92,17 @@ public struct AgentLaunch: Sendable {
         var logger = Logger(label: "tandem.agent")
         logger[metadataKey: "site"] = "\(site.site.name)"
         logger.info("agent: site \(site.site.name) of pair \(site.site.pair) runs as the \(role.rawValue)")
+        let identity = StatusIdentity(
+            site: site.site.name, pair: site.site.pair, role: role.rawValue, engine: site.database.engine.rawValue,
+            startedAt: Date().timeIntervalSince1970)
         switch role {
         case .shipper:
             guard let source = try await parts.source(site: site, link: settings, retry: retry, logger: logger)
             else { return }
             defer { source.stop() }
-            try await ShipperService(settings: settings, source: source, logger: logger, sourceRetry: retry).run()
+            try await ShipperService(
+                settings: settings, source: source, logger: logger, sourceRetry: retry, identity: identity, board: board
+            ).run()
         case .applier:
             let stream = settings.stream(shippedBy: settings.peerSite)
             let opened = try await Self.openSink(retry: retry, logger: logger) {
@@ -102,7 +112,7 @@ public struct AgentLaunch: Sendable {
             try await ApplierService(
                 settings: settings, stream: stream, spoolRoot: site.spool.directory,
                 spoolLimit: site.spool.maxBytes.map { Int64($0.bytes) }, sink: sink, checkpoint: checkpoint,
-                applyRetry: retry, logger: logger
+                applyRetry: retry, logger: logger, identity: identity, board: board
             ).run()
         }
     }

@@ -12,7 +12,7 @@ protocol LinkCore {
     mutating func decodingFailed(_ error: LinkFrameError) throws(AgentError) -> [Action]
     mutating func tick(at time: LinkTime) throws(AgentError) -> [Action]
     /// The connection is gone; the reason the session gives, if it was open.
-    mutating func disconnected() -> LinkCloseReason?
+    mutating func disconnected(at time: LinkTime) -> LinkCloseReason?
     /// Shutting down: what to tell the peer.
     mutating func close() -> [LinkMessage]
     /// When `tick` has something to do next; nil when only an event can change anything.
@@ -101,14 +101,14 @@ final class AgentRunner {
             connectionEnded(error, for: role)
         case .tick:
             break  // a wake-up; the round's end ticks the core when its deadline is due
-        case .stored, .storeFailed, .applied:
+        case .stored, .storeFailed, .applied, .applyFailed:
             try role.handle(event)
         }
     }
 
     /// The connection is gone (peer closed, I/O error, or replaced).
     private func connectionEnded<Role: AgentService>(_ error: TransportError?, for role: Role) {
-        let reason = role.core.disconnected()
+        let reason = role.core.disconnected(at: clock.now())
         let establishedAt = channel.establishedAt
         channel.detach()
         if let reason {

@@ -2,6 +2,7 @@ import ApplyKit
 import TandemCodec
 import TandemCore
 import TandemLink
+import TandemStatus
 
 /// Every decision of the applying side's event loop, as a pure value; `ApplierService` only
 /// carries its actions out (the connection, the spool writer). The link protocol is the
@@ -37,10 +38,18 @@ public struct ApplierCore {
     private let verifier: BatchDecoder
     /// Frames of `store` actions of the current round, handed over together at `endRound`.
     private var pendingStores: [StoreFrame] = []
+    /// The pipeline as the applier sees it, for status (`status(at:)`) and the peer's report.
+    public private(set) var figures = ApplierFigures()
+    private var keeper: StatusKeeper
+    /// The spool's size, as the service last read it.
+    public var spoolBytes: UInt64?
 
-    public init(session: LinkSession, stream: StreamID) throws(AgentError) {
+    /// `identity` names the reporting agent in its status (by default the session's site and
+    /// pair, engine unknown).
+    public init(session: LinkSession, stream: StreamID, identity: StatusIdentity? = nil) throws(AgentError) {
         self.session = session
         self.stream = stream
+        keeper = StatusKeeper(identity: identity, session: session, role: "applier")
         do {
             verifier = try BatchDecoder()
         } catch {
@@ -50,17 +59,20 @@ public struct ApplierCore {
 
     public var durable: UInt64 { session.durable }
     public var highestReceived: UInt64 { session.highestReceived }
-    /// When `tick` has something to do next: the session's heartbeat or timeout. The spool
-    /// writer and the apply thread report by events, so nothing else here waits on time.
-    public var nextDeadline: ContinuousClock.Instant? { session.nextDeadline }
+    /// When `tick` has something to do next: the session's heartbeat or timeout, or the next
+    /// status report. The spool writer and the apply thread report by events.
+    public var nextDeadline: ContinuousClock.Instant? {
+        [session.nextDeadline, keeper.nextReport].compactMap { $0 }.min()
+    }
 
     // MARK: Events
 
     /// A new connection (epoch `epoch`); what the previous one left unstored is kept.
     public mutating func connected(at time: LinkTime, previousEpoch: Int) throws(AgentError) -> [Action] {
         var actions = endRound(epoch: previousEpoch)
+        keeper.connecting(at: time)
         do {
-            actions += carryOut(try session.connected(at: time))
+            actions += carryOut(try session.connected(at: time), at: time)
         } catch {
             throw AgentError("link session: \(error)", hint: "This is a bug in the applier; report it.")
         }
@@ -68,21 +80,66 @@ public struct ApplierCore {
     }
 
     public mutating func received(_ message: LinkMessage, at time: LinkTime) -> [Action] {
-        if case .batch(let sequence, let frame) = message, session.phase == .established,
-            let problem = frameProblem(sequence: sequence, frame: frame)
-        {
-            // Refused before the session counts it as received: nothing is stored.
-            return carryOut(session.decodingFailed(problem))
+        keeper.observe(session.estimates, at: time)
+        if case .batch(let sequence, let frame) = message, session.phase == .established {
+            switch verified(sequence: sequence, frame: frame) {
+            case .failure(let problem):
+                // Refused before the session counts it as received: nothing is stored.
+                return carryOut(session.decodingFailed(problem), at: time)
+            case .success(let header):
+                let actions = session.receive(message, at: time)
+                if actions.contains(where: { if case .store = $0 { true } else { false } }) {
+                    figures.received(
+                        BatchSummary(header: header, frameBytes: frame.count), now: time.wall.microsecondsSinceEpoch)
+                }
+                return carryOut(actions, at: time)
+            }
         }
-        return carryOut(session.receive(message, at: time))
+        let actions = session.receive(message, at: time)
+        keeper.observe(session.estimates, at: time)
+        return carryOut(actions, at: time)
     }
 
     public mutating func decodingFailed(_ error: LinkFrameError) -> [Action] {
-        carryOut(session.decodingFailed(error))
+        carryOut(session.decodingFailed(error), at: nil)
     }
 
+    /// Also where this site's status report goes to the peer: after each heartbeat.
     public mutating func tick(at time: LinkTime) -> [Action] {
-        carryOut(session.tick(at: time))
+        keeper.observe(session.estimates, at: time)
+        let actions = StatusKeeper.withReport(session.tick(at: time), session: session) { report(at: time) }
+        return carryOut(actions, at: time)
+    }
+
+    /// This site's report, with the peer's latest.
+    public mutating func status(at time: LinkTime) -> PairStatus {
+        keeper.pair(report(at: time))
+    }
+
+    /// Where the applier starts: the spool's durable batch and the database's checkpoint.
+    public mutating func started(durable: UInt64, checkpoint: SinkCheckpoint) {
+        figures.started(durable: durable, applied: checkpoint.sequence, position: checkpoint.position)
+    }
+
+    /// Applying failed (the database is retried, `ApplyLoop`), or works again.
+    public mutating func databaseFailed(_ message: String, at time: LinkTime) {
+        figures.databaseFailed()
+        keeper.databaseFailed(message, at: time)
+    }
+
+    public mutating func databaseWorking(at time: LinkTime) {
+        keeper.databaseWorking(at: time)
+    }
+
+    private mutating func report(at time: LinkTime) -> SiteStatus {
+        var status = keeper.base(at: time)
+        let local = time.wall.microsecondsSinceEpoch
+        // Source time: this site's clock plus the peer's offset (the shipper runs beside the source).
+        let offset = keeper.clockOffset.map { Int64($0 / .microseconds(1)) } ?? 0
+        figures.report(
+            into: &status, sourceNow: local &+ offset, localNow: local, monotonic: keeper.monotonicSeconds(time),
+            spoolBytes: spoolBytes)
+        return status
     }
 
     /// The spool writer made every batch up to `sequence` durable.
@@ -90,7 +147,8 @@ public struct ApplierCore {
         let upTo = min(sequence, session.highestReceived)
         let actions: [LinkAction]
         do { actions = try session.stored(upTo: upTo) } catch { throw Self.misuse(error) }
-        return carryOut(actions)
+        figures.durable(through: session.durable)
+        return carryOut(actions, at: nil)
     }
 
     /// The spool refused the frames of connections up to its epoch: they are forgotten (the
@@ -99,7 +157,7 @@ public struct ApplierCore {
         pendingStores = []
         let actions: [LinkAction]
         do { actions = try session.storeFailed(reason) } catch { throw Self.misuse(error) }
-        return carryOut(actions)
+        return carryOut(actions, at: nil)
     }
 
     /// The sink committed `checkpoint`; `spoolDurable` is what the spool holds durably now.
@@ -114,12 +172,15 @@ public struct ApplierCore {
         } catch {
             throw Self.misuse(error)
         }
-        return actions + carryOut(applied)
+        figures.applied(through: checkpoint.sequence, position: checkpoint.position)
+        return actions + carryOut(applied, at: nil)
     }
 
     /// The connection is gone; the reason the session gives, if it was open.
-    public mutating func disconnected() -> LinkCloseReason? {
-        session.disconnected()
+    public mutating func disconnected(at time: LinkTime) -> LinkCloseReason? {
+        let reason = session.disconnected()
+        keeper.closed(reason, at: time)
+        return reason
     }
 
     /// The end of a round of events: the frames it received go to the writer together.
@@ -145,41 +206,50 @@ public struct ApplierCore {
         AgentError("link session: \(error)", hint: "This is a bug in the applier; report it.")
     }
 
-    /// Why the frame of BATCH `sequence` cannot go to the spool (bad checksum or header, another
-    /// stream, a header sequence that disagrees), or nil when it is sound.
-    private func frameProblem(sequence: UInt64, frame: [UInt8]) -> LinkFrameError? {
+    /// The header of BATCH `sequence`'s frame, or why the frame cannot go to the spool (bad
+    /// checksum or header, another stream, a header sequence that disagrees).
+    private func verified(sequence: UInt64, frame: [UInt8]) -> Result<BatchHeader, LinkFrameError> {
         let header: BatchHeader
         do {
             header = try verifier.decodeHeader(frame)
         } catch {
             let what = if case .checksumMismatch = error { "fails its checksum" } else { "is not a valid batch frame" }
-            return .invalidField(.batch, field: "frame", reason: "batch \(sequence) \(what): \(error.description)")
+            return .failure(
+                .invalidField(.batch, field: "frame", reason: "batch \(sequence) \(what): \(error.description)"))
         }
         guard header.stream == stream else {
-            return .invalidField(
-                .batch, field: "frame",
-                reason: "batch \(sequence) belongs to stream \"\(header.stream)\", expected \"\(stream)\"")
+            return .failure(
+                .invalidField(
+                    .batch, field: "frame",
+                    reason: "batch \(sequence) belongs to stream \"\(header.stream)\", expected \"\(stream)\""))
         }
         guard header.sequence == sequence else {
-            return .invalidField(
-                .batch, field: "frame", reason: "batch \(sequence) carries a frame of batch \(header.sequence)")
+            return .failure(
+                .invalidField(
+                    .batch, field: "frame", reason: "batch \(sequence) carries a frame of batch \(header.sequence)"))
         }
-        return nil
+        return .success(header)
     }
 
-    private mutating func carryOut(_ actions: [LinkAction]) -> [Action] {
+    private mutating func carryOut(_ actions: [LinkAction], at time: LinkTime?) -> [Action] {
         var out: [Action] = []
         for action in actions {
             switch action {
             case .send(let message):
                 out.append(.send(message))
             case .established(let peer):
+                if let time { keeper.established(at: time) }
                 out.append(.established(peer, durable: session.durable))
             case .store(let sequence, let frame):
                 pendingStores.append(StoreFrame(sequence: sequence, frame: frame))
             case .close(let reason):
                 _ = session.disconnected()
+                if let time { keeper.closed(reason, at: time) }
                 out.append(.close(reason))
+            case .peerStatus(let report):
+                if let time, let peer = keeper.received(report, at: time), let mark = peer.captureMark {
+                    figures.shipperCaptured(mark, now: time.wall.microsecondsSinceEpoch)
+                }
             case .sendBatch, .resend, .acknowledged:
                 break  // sender actions
             }

@@ -5,6 +5,7 @@ import TandemCodec
 import TandemCore
 import TandemLink
 import TandemSpool
+import TandemStatus
 import TandemTransport
 
 /// The applying side of the agent: receives batches, makes them durable in the
@@ -34,6 +35,7 @@ public final class ApplierService: AgentService {
     private let sink: any BatchSink
     var core: ApplierCore
     private let runner: AgentRunner
+    private let board: StatusBoard?
     private let writer: SpoolWriter
     private let applyRetry: FailureRetry
 
@@ -47,7 +49,7 @@ public final class ApplierService: AgentService {
     public init(
         settings: AgentLinkSettings, stream: StreamID, spoolRoot: String, spoolLimit: Int64? = nil,
         sink: any BatchSink, checkpoint known: SinkCheckpoint? = nil, applyRetry: FailureRetry = FailureRetry(),
-        logger: Logger,
+        logger: Logger, identity: StatusIdentity? = nil, board: StatusBoard? = nil,
         connector: (any LinkConnector)? = nil, clock: any AgentClock = SystemAgentClock()
     ) throws(AgentError) {
         self.settings = settings
@@ -88,7 +90,9 @@ public final class ApplierService: AgentService {
         } catch {
             throw AgentError("link settings: \(error)", hint: "Check the [site] and [link] sections.")
         }
-        core = try ApplierCore(session: session, stream: stream)
+        core = try ApplierCore(session: session, stream: stream, identity: identity)
+        core.started(durable: durable, checkpoint: checkpoint)
+        self.board = board
         runner = AgentRunner(
             peerSite: settings.peerSite, logger: logger, clock: clock,
             connector: connector ?? TLSConnector(settings: settings, logger: logger, clock: clock))
@@ -138,7 +142,10 @@ public final class ApplierService: AgentService {
             writer.discard(through: epoch)
             try execute(core.storeFailed(reason))
         case .applied(let checkpoint):
+            core.databaseWorking(at: runner.clock.now())
             try execute(core.applied(checkpoint, spoolDurable: spool.durableSequence))
+        case .applyFailed(let message):
+            core.databaseFailed(message, at: runner.clock.now())
         case .connected, .received, .ended, .tick:
             break  // the runner's
         }
@@ -146,6 +153,11 @@ public final class ApplierService: AgentService {
 
     func endRound() throws {
         try execute(core.endRound(epoch: runner.channel.epoch))
+        let now = runner.clock.now()
+        if let board, board.isDue(at: now.monotonic) {
+            core.spoolBytes = UInt64(max(0, spool.status.bytes))
+            board.publish(core.status(at: now), at: now.monotonic)
+        }
     }
 
     func execute(_ actions: [ApplierCore.Action]) throws {

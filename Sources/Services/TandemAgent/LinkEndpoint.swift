@@ -105,6 +105,8 @@ enum AgentEvent: Sendable {
     case storeFailed(String, epoch: Int)
     /// Applier: the sink committed this checkpoint.
     case applied(SinkCheckpoint)
+    /// Applier: applying failed (retried by `ApplyLoop`), described for status.
+    case applyFailed(String)
 }
 
 /// The production `LinkConnector`: mutual TLS, dialing with backoff or accepting, as the

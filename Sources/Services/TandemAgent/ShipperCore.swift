@@ -1,6 +1,7 @@
 import CaptureKit
 import TandemCore
 import TandemLink
+import TandemStatus
 
 /// Every decision of the shipping side, as a pure value: events in (a connection, a message, a
 /// tick, a batch the source produced), actions out; `ShipperService` only carries the actions
@@ -57,14 +58,20 @@ public struct ShipperCore: Sendable {
     /// The source failed and waits for its restart.
     public private(set) var sourceDown = false
     private var sourceRetry: FailureRetry
+    /// The pipeline as the shipper sees it, for status (`status(at:)`) and the peer's report.
+    public private(set) var figures = ShipperFigures()
+    private var keeper: StatusKeeper
 
+    /// `identity` names the reporting agent in its status (by default the session's site and
+    /// pair, engine unknown).
     public init(
         session: LinkSession, outboxBatches: Int = 65_536, outboxBytes: Int = 64 * 1024 * 1024,
-        sourceRetry: FailureRetry = FailureRetry()
+        sourceRetry: FailureRetry = FailureRetry(), identity: StatusIdentity? = nil
     ) {
         self.session = session
         self.outbox = Outbox(maximumBatches: outboxBatches, maximumBytes: outboxBytes)
         self.sourceRetry = sourceRetry
+        keeper = StatusKeeper(identity: identity, session: session, role: "shipper")
     }
 
     /// Whether the runner should pull batches from the source now.
@@ -81,14 +88,15 @@ public struct ShipperCore: Sendable {
     public var nextDeadline: ContinuousClock.Instant? {
         let poll = wantsBatches ? sourcePollDue : nil
         let retry = sourceDown ? sourceRetry.nextAttempt : nil
-        return [session.nextDeadline, poll, retry].compactMap { $0 }.min()
+        return [session.nextDeadline, poll, retry, keeper.nextReport].compactMap { $0 }.min()
     }
 
     // MARK: Events
 
     public mutating func connected(at time: LinkTime) throws(AgentError) -> [Action] {
+        keeper.connecting(at: time)
         do {
-            return try carryOut(try session.connected(at: time))
+            return try carryOut(try session.connected(at: time), at: time)
         } catch let error as AgentError {
             throw error
         } catch {
@@ -97,15 +105,37 @@ public struct ShipperCore: Sendable {
     }
 
     public mutating func received(_ message: LinkMessage, at time: LinkTime) throws(AgentError) -> [Action] {
-        try carryOut(session.receive(message, at: time))
+        let actions = session.receive(message, at: time)
+        keeper.observe(session.estimates, at: time)
+        return try carryOut(actions, at: time)
     }
 
     public mutating func decodingFailed(_ error: LinkFrameError) throws(AgentError) -> [Action] {
-        try carryOut(session.decodingFailed(error))
+        try carryOut(session.decodingFailed(error), at: nil)
     }
 
+    /// Also where this site's status report goes to the peer: after each heartbeat.
     public mutating func tick(at time: LinkTime) throws(AgentError) -> [Action] {
-        try carryOut(session.tick(at: time)) + restartIfDue(at: time.monotonic)
+        keeper.observe(session.estimates, at: time)
+        let actions = StatusKeeper.withReport(session.tick(at: time), session: session) { report(at: time) }
+        return try carryOut(actions, at: time) + restartIfDue(at: time.monotonic)
+    }
+
+    /// This site's report, with the peer's latest.
+    public mutating func status(at time: LinkTime) -> PairStatus {
+        keeper.pair(report(at: time))
+    }
+
+    private mutating func report(at time: LinkTime) -> SiteStatus {
+        var status = keeper.base(at: time)
+        figures.report(
+            into: &status, now: time.wall.microsecondsSinceEpoch, monotonic: keeper.monotonicSeconds(time))
+        return status
+    }
+
+    /// The capture had read everything its source had at `time` (`BatchSource.caughtUp`).
+    public mutating func sourceCaughtUp(_ caughtUp: CaughtUp) {
+        figures.caughtUp(through: caughtUp.sequence, at: caughtUp.time)
     }
 
     /// The source threw (from `next`, `acknowledge` or `restart`) at `now`, with an error
@@ -116,26 +146,31 @@ public struct ShipperCore: Sendable {
         using random: inout some RandomNumberGenerator
     ) -> String? {
         sourceDown = true
+        if let time = keeper.lastTime { keeper.databaseFailed(message, at: time) }
         return sourceRetry.failed(message, urgency: urgency, at: now, using: &random).line
     }
 
     /// The source produced a batch again after failing: the line to log (nil when it had not
     /// failed). A restart alone is not recovery: the same failure may be found again at once.
     public mutating func sourceProducing(at now: ContinuousClock.Instant) -> String? {
-        sourceRetry.succeeded(at: now)
+        if let time = keeper.lastTime { keeper.databaseWorking(at: time) }
+        return sourceRetry.succeeded(at: now)
     }
 
     /// The restart of a failed source, once its retry is due and the outbox has drained.
     private mutating func restartIfDue(at now: ContinuousClock.Instant) -> [Action] {
         guard sourceDown, sourceRetry.isDue(at: now), outbox.count == 0 else { return [] }
         sourceDown = false
+        figures.restarted(at: outbox.nextSequence)
         return [.restartSource(at: outbox.nextSequence)]
     }
 
     /// The connection is gone; the reason the session gives, if it was open.
-    public mutating func disconnected() -> LinkCloseReason? {
+    public mutating func disconnected(at time: LinkTime) -> LinkCloseReason? {
         offerCursor = nil
-        return session.disconnected()
+        let reason = session.disconnected()
+        keeper.closed(reason, at: time)
+        return reason
     }
 
     /// Shutting down: what to tell the peer.
@@ -159,6 +194,7 @@ public struct ShipperCore: Sendable {
     public mutating func produced(_ batch: SourceBatch) throws(AgentError) {
         sourcePollDue = nil
         try outbox.append(batch)
+        if let header = batch.header { figures.captured(BatchSummary(header: header, frameBytes: batch.frame.count)) }
         do {
             try session.available(upTo: batch.sequence)
         } catch {
@@ -179,6 +215,7 @@ public struct ShipperCore: Sendable {
             switch verdict {
             case .sendNow:
                 actions.append(.sendBatch(sequence: next, frame: batch.frame))
+                figures.sent(next, bytes: batch.frame.count)
                 offerCursor = next + 1
             case .wait:
                 offerCursor = next + 1  // the session returns `sendBatch(next)` when the window opens
@@ -192,7 +229,7 @@ public struct ShipperCore: Sendable {
 
     // MARK: The session's actions
 
-    private mutating func carryOut(_ actions: [LinkAction]) throws(AgentError) -> [Action] {
+    private mutating func carryOut(_ actions: [LinkAction], at time: LinkTime?) throws(AgentError) -> [Action] {
         var out: [Action] = []
         for action in actions {
             switch action {
@@ -205,7 +242,9 @@ public struct ShipperCore: Sendable {
                         hint: "This is a bug in the shipper; report it.")
                 }
                 out.append(.sendBatch(sequence: sequence, frame: batch.frame))
+                figures.sent(sequence, bytes: batch.frame.count)
             case .established(let peer):
+                if let time { keeper.established(at: time) }
                 out.append(.established(peer))
             case .resend(let from):
                 // The receiver's HELLO said batches before `from` are durable: the source may be
@@ -214,19 +253,24 @@ public struct ShipperCore: Sendable {
                     out.append(.acknowledgeSource(position: last.lastPosition, sequence: last.sequence))
                 }
                 if !outbox.rewind(to: from) || !sourceStarted {
+                    figures.restarted(at: from)
                     out.append(.restartSource(at: from))
                     sourceStarted = true
                     sourceDown = false
                 }
                 offerCursor = from
-            case .acknowledged(let durable, _, _):
+            case .acknowledged(let durable, let applied, let position):
+                figures.acknowledged(durable: durable, applied: applied, position: position)
                 if let last = outbox.release(through: durable) {
                     out.append(.acknowledgeSource(position: last.lastPosition, sequence: last.sequence))
                 }
             case .close(let reason):
                 _ = session.disconnected()
                 offerCursor = nil
+                if let time { keeper.closed(reason, at: time) }
                 out.append(.close(reason))
+            case .peerStatus(let report):
+                if let time { _ = keeper.received(report, at: time) }
             case .store:
                 break  // receiver action
             }

@@ -2,6 +2,7 @@ import CaptureKit
 import Logging
 import TandemCore
 import TandemLink
+import TandemStatus
 import TandemTransport
 
 /// The shipping side of the agent: pulls batches from a `BatchSource`, sends them over the link,
@@ -18,6 +19,7 @@ public final class ShipperService: AgentService {
     let logger: Logger
     var core: ShipperCore
     private let runner: AgentRunner
+    private let board: StatusBoard?
     private var random = SystemRandomNumberGenerator()
     static let pullPerRound = 1024
 
@@ -27,15 +29,17 @@ public final class ShipperService: AgentService {
     public init(
         settings: AgentLinkSettings, source: any BatchSource, logger: Logger, outbox maximumBatches: Int = 65_536,
         connector: (any LinkConnector)? = nil, clock: any AgentClock = SystemAgentClock(),
-        sourceRetry: FailureRetry = FailureRetry()
+        sourceRetry: FailureRetry = FailureRetry(), identity: StatusIdentity? = nil, board: StatusBoard? = nil
     ) throws(AgentError) {
         self.settings = settings
         self.source = source
         self.logger = logger
+        self.board = board
         do {
             let session = try LinkSession(
                 configuration: settings.sessionConfiguration(role: .sender, stream: source.stream))
-            core = ShipperCore(session: session, outboxBatches: maximumBatches, sourceRetry: sourceRetry)
+            core = ShipperCore(
+                session: session, outboxBatches: maximumBatches, sourceRetry: sourceRetry, identity: identity)
         } catch {
             throw AgentError("link settings: \(error)", hint: "Check the [site] and [link] sections.")
         }
@@ -100,8 +104,11 @@ public final class ShipperService: AgentService {
         } catch {
             sourceFailed(error)
         }
+        if let caughtUp = source.caughtUp { core.sourceCaughtUp(caughtUp) }
         if pulled == Self.pullPerRound { runner.events.post(.tick) }
         try execute(core.offer())
+        let now = runner.clock.now()
+        if let board, board.isDue(at: now.monotonic) { board.publish(core.status(at: now), at: now.monotonic) }
     }
 
     /// The source threw: logged by the core's rule (once, then summarised); the link goes on.

@@ -11,6 +11,8 @@ public struct BatchSummary: Hashable, Sendable {
     public var frameBytes: UInt64
     /// Bytes of the encoded body before compression.
     public var rawBytes: UInt64
+    /// The engine's text form of the batch's last position, where the holder knows it.
+    public var lastPosition: String?
 
     public init(header: BatchHeader, frameBytes: Int) {
         sequence = header.sequence
@@ -20,6 +22,7 @@ public struct BatchSummary: Hashable, Sendable {
         rows = header.rowCount
         self.frameBytes = UInt64(frameBytes)
         rawBytes = UInt64(header.uncompressedSize)
+        lastPosition = header.lastPosition.engineText
     }
 
     public init(

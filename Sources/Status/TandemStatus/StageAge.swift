@@ -31,3 +31,17 @@ public enum StageAge {
         return .microseconds(difference)
     }
 }
+
+extension StageAge {
+    /// The DR site's two stages as either site reports them: where the spool and the database
+    /// are, and RPO exposure and apply lag from them, at source time `now`.
+    static func fillDR(
+        _ positions: inout SiteStatus.Positions, _ lag: inout SiteStatus.LagFigures, durable: UInt64,
+        applied: UInt64, appliedPosition: String?, ledger: BatchLedger, marks: Watermarks, now: Int64
+    ) {
+        positions.durable = marks.point(durable, position: ledger.summary(durable)?.lastPosition)
+        positions.applied = marks.point(applied, position: appliedPosition)
+        lag.rpoExposureSeconds = oldestMissing(through: durable, ledger: ledger, marks: marks, now: now).map(seconds)
+        lag.applyLagSeconds = oldestMissing(through: applied, ledger: ledger, marks: marks, now: now).map(seconds)
+    }
+}

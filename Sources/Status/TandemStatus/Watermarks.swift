@@ -74,3 +74,12 @@ public struct Watermarks: Sendable, Equatable {
         marks = kept
     }
 }
+
+extension Watermarks {
+    /// A stage at `batch` as status shows it, with the source time it holds everything up to.
+    func point(_ batch: UInt64, position: String?) -> SiteStatus.StagePoint? {
+        guard batch > 0 else { return nil }
+        let mark = through(batch)
+        return SiteStatus.StagePoint(batch: batch, position: position, sourceTime: mark.map { seconds($0.sourceTime) })
+    }
+}

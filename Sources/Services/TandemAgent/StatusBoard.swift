@@ -1,0 +1,31 @@
+import Foundation
+import TandemStatus
+
+/// Where the running service puts its latest report for readers on other threads (the control
+/// socket, the metrics endpoint). The service publishes at most every `interval` of its own
+/// rounds and at every heartbeat tick, so a reader's copy is at most about a second old; the
+/// report carries the time it was made (`reported_at`).
+public final class StatusBoard: @unchecked Sendable {
+    // @unchecked: `latest` and `lastPublished` are guarded by `lock`.
+    private let lock = NSLock()
+    private var latest: PairStatus?
+    private var lastPublished: ContinuousClock.Instant?
+    public static let interval: Duration = .milliseconds(250)
+
+    public init() {}
+
+    /// The latest report, nil before the service made one.
+    public var current: PairStatus? { lock.withLock { latest } }
+
+    /// Whether a report made at `now` is due.
+    func isDue(at now: ContinuousClock.Instant) -> Bool {
+        lock.withLock { lastPublished.map { now - $0 >= Self.interval } ?? true }
+    }
+
+    func publish(_ status: PairStatus, at now: ContinuousClock.Instant) {
+        lock.withLock {
+            latest = status
+            lastPublished = now
+        }
+    }
+}

@@ -69,9 +69,6 @@ public struct AgentLaunch: Sendable {
     public var reconnectBackoff: ReconnectBackoff?
     /// How a failed capture, apply or database check is retried.
     public var retry: FailureRetry
-    /// Where the running service publishes its status report (for the control socket and the
-    /// metrics endpoint).
-    public let board = StatusBoard()
 
     public init(
         configPath: String, requestedRole: AgentRole?, reconnectBackoff: ReconnectBackoff? = nil,
@@ -95,6 +92,11 @@ public struct AgentLaunch: Sendable {
         let identity = StatusIdentity(
             site: site.site.name, pair: site.site.pair, role: role.rawValue, engine: site.database.engine.rawValue,
             startedAt: Date().timeIntervalSince1970)
+        // Where the service publishes its report, for the control socket and the metrics endpoint.
+        let board = StatusBoard(
+            thresholds: AlertThresholds(
+                rpoExposure: Self.seconds(site.alerts.rpoWarn), applyLag: Self.seconds(site.alerts.applyLagWarn),
+                staleness: Self.seconds(site.alerts.stalenessWarn)))
         switch role {
         case .shipper:
             guard let source = try await parts.source(site: site, link: settings, retry: retry, logger: logger)
@@ -142,6 +144,10 @@ public struct AgentLaunch: Sendable {
             }
         }
         return nil
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     /// Runs `body` until it ends or SIGTERM (systemd's stop) or SIGINT cancels it. A cancelled

@@ -156,7 +156,7 @@ public final class ApplierService: AgentService {
         let now = runner.clock.now()
         if let board, board.isDue(at: now.monotonic) {
             core.spoolBytes = UInt64(max(0, spool.status.bytes))
-            board.publish(core.status(at: now), at: now.monotonic)
+            logger.log(board.publish(core.status(at: now), at: now.monotonic))
         }
     }
 

@@ -108,7 +108,9 @@ public final class ShipperService: AgentService {
         if pulled == Self.pullPerRound { runner.events.post(.tick) }
         try execute(core.offer())
         let now = runner.clock.now()
-        if let board, board.isDue(at: now.monotonic) { board.publish(core.status(at: now), at: now.monotonic) }
+        if let board, board.isDue(at: now.monotonic) {
+            logger.log(board.publish(core.status(at: now), at: now.monotonic))
+        }
     }
 
     /// The source threw: logged by the core's rule (once, then summarised); the link goes on.

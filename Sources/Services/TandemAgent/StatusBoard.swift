@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import TandemStatus
 
 /// Where the running service puts its latest report for readers on other threads (the control
@@ -10,9 +11,13 @@ public final class StatusBoard: @unchecked Sendable {
     private let lock = NSLock()
     private var latest: PairStatus?
     private var lastPublished: ContinuousClock.Instant?
+    private var alerts: AlertWatch
     public static let interval: Duration = .milliseconds(250)
 
-    public init() {}
+    /// `thresholds` are the site's `[alerts]`: a crossing is logged once, its recovery once.
+    public init(thresholds: AlertThresholds = AlertThresholds()) {
+        alerts = AlertWatch(thresholds: thresholds)
+    }
 
     /// The latest report, nil before the service made one.
     public var current: PairStatus? { lock.withLock { latest } }
@@ -22,10 +27,22 @@ public final class StatusBoard: @unchecked Sendable {
         lock.withLock { lastPublished.map { now - $0 >= Self.interval } ?? true }
     }
 
-    func publish(_ status: PairStatus, at now: ContinuousClock.Instant) {
+    /// Publishes `status`; returns the alert lines it causes (crossed: a warning; else recovered).
+    @discardableResult
+    func publish(_ status: PairStatus, at now: ContinuousClock.Instant) -> [(crossed: Bool, line: String)] {
         lock.withLock {
             latest = status
             lastPublished = now
+            return alerts.observe(status)
+        }
+    }
+}
+
+extension Logger {
+    /// The alert lines of a publication: a crossing as a warning, a recovery as information.
+    func log(_ alerts: [(crossed: Bool, line: String)]) {
+        for alert in alerts {
+            if alert.crossed { warning("alert: \(alert.line)") } else { info("alert: \(alert.line)") }
         }
     }
 }

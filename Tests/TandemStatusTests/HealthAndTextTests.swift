@@ -98,6 +98,17 @@ struct HealthAndTextTests {
         #expect(!text.contains("nan") && !text.contains("Optional"))
     }
 
+    @Test("the watch line: time, verdict, the four lags and the link, in a fixed order")
+    func watchLine() {
+        var applier = site("applier")
+        applier.lag.applyLagSeconds = 0.25
+        applier.lag.stalenessSeconds = 0.5
+        let line = StatusText.line(
+            PairStatus(local: applier), health: PairHealth(state: .healthy, reasons: []), now: now)
+        #expect(line.hasSuffix(" healthy rpo=unknown apply_lag=250 ms staleness=500 ms capture_lag=unknown link=up"))
+        #expect(!line.contains("\n"))
+    }
+
     @Test("durations, sizes and times read as a DBA writes them")
     func formats() {
         #expect(

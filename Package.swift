@@ -307,7 +307,7 @@ let package = Package(
         // Whole pairs: two real database servers, two `tandem agent` processes, kill -9 at random.
         .testTarget(
             name: "PairTests",
-            dependencies: ["TandemTestSupport", "PGClient", "MySQLClient", "TandemCore"]),
+            dependencies: ["TandemTestSupport", "PGClient", "MySQLClient", "TandemCore", "TandemStatus"]),
         // Runs the built `tandem` binary as an operator would.
         .testTarget(name: "CLITests", dependencies: ["TandemTestSupport"]),
         .testTarget(

@@ -259,7 +259,7 @@ let package = Package(
         .testTarget(
             name: "TandemControlTests",
             dependencies: [
-                "TandemControl", "TandemConfig", "TandemCore", "TandemTestSupport",
+                "TandemControl", "TandemConfig", "TandemCore", "TandemTestSupport", "SeededRandom",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(name: "TandemLinkTests", dependencies: ["TandemLink", "TandemCore", "SeededRandom"]),

@@ -72,6 +72,7 @@ struct CLITests {
         arguments: [
             ["switchover", "--config", "x.toml"], ["failover", "--config", "x.toml"],
             ["drill", "--config", "x.toml"], ["seed", "--config", "x.toml"],
+            ["status", "--watch", "--config", "x.toml"],
         ])
     func unbuiltCommandsFail(arguments: [String]) throws {
         let run = try TandemRun.run(arguments)

@@ -96,18 +96,23 @@ struct Status: AsyncParsableCommand {
     @Option(help: "The site's TOML configuration.") var config: String
     @Flag(help: "Print the agent's report as JSON (the control socket's answer, pretty-printed).") var json = false
 
+    @Flag(help: "Not built yet: refresh the report every few seconds.") var watch = false
+
     func run() async throws {
+        if watch {
+            throw report(NotBuiltYet(command: "status --watch", purpose: "run `tandem status` again instead"))
+        }
         let call = try ControlCall(configPath: config)
-        let report = try call.send(.status) { error in notRunning(call, error) }
+        let answer = try call.send(.status) { error in notRunning(call, error) }
         if json {
-            print(StatusSummary.pretty(report), terminator: "")
+            print(StatusSummary.pretty(answer), terminator: "")
         } else {
             let alerts = call.site.alerts
             let thresholds = AlertThresholds(
                 rpoExposure: alerts.rpoWarn.seconds, applyLag: alerts.applyLagWarn.seconds,
                 staleness: alerts.stalenessWarn.seconds)
             print(
-                StatusSummary.render(report, thresholds: thresholds, now: Date().timeIntervalSince1970), terminator: "")
+                StatusSummary.render(answer, thresholds: thresholds, now: Date().timeIntervalSince1970), terminator: "")
         }
     }
 

@@ -287,7 +287,7 @@ let package = Package(
                 "TandemAgent", "TandemTestSupport", "TandemCore", "TandemCodec", "TandemLink", "TandemTransport",
                 "TLSSupport",
                 "CaptureKit", "ApplyKit", "TandemProcedures", "TandemStorage", "TandemConfig", "TandemSynthetic",
-                "SeededRandom", .product(name: "Logging", package: "swift-log"),
+                "TandemControl", "TandemStatus", "SeededRandom", .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(
             name: "PostgreSQLEngineTests",

@@ -89,6 +89,24 @@ struct ControlProcessTests {
         try waitFor("status after the stale socket was replaced", seconds: 20) { try pair.status().run.status == 0 }
     }
 
+    /// A control socket that cannot be created ends the start: exit 1, one line and a hint.
+    @Test func anAgentWithoutItsControlSocketDoesNotStart() throws {
+        let pair = try AgentPair(batches: 10)
+        try "a file, not a directory".write(toFile: pair.directory + "/blocker", atomically: false, encoding: .utf8)
+        let config = try String(contentsOfFile: pair.cloudConfig, encoding: .utf8)
+        try (config + "\n[control]\nsocket = \"\(pair.directory)/blocker/control.sock\"\n")
+            .write(toFile: pair.cloudConfig, atomically: false, encoding: .utf8)
+        let run = try ChildProcess.capture(
+            AgentPair.testAgent,
+            ["--config", pair.cloudConfig, "--role", "applier", "--synthetic-sink", pair.sinkPath],
+            environment: AgentPair.environment, directory: pair.directory, timeout: 30)
+        #expect(run.status == 1)
+        #expect(
+            run.standardError.contains("tandem: error: cannot create the control socket \(pair.directory)/blocker/"),
+            "\(run.standardError)")
+        #expect(run.standardError.contains("  hint: "))
+    }
+
     /// A second agent of the same site does not take the running one's socket: it exits 1
     /// naming the path, and the first one keeps answering.
     @Test func aSecondAgentOfTheSiteRefusesToStart() throws {

@@ -205,6 +205,20 @@ struct ControlServerTests {
         #expect(stat(fixture.config.auditLog, &info) == 0 && info.st_mode & 0o777 == 0o640)
     }
 
+    /// logrotate renames the log away: the next line starts a new file at the configured path.
+    @Test func aRotatedAuditLogIsStartedAfresh() throws {
+        let fixture = ServerFixture()
+        defer { fixture.directory.remove() }
+        let server = try fixture.start()
+        defer { server.stop() }
+        _ = try fixture.client.send(.status)
+        #expect(rename(fixture.config.auditLog, fixture.config.auditLog + ".1") == 0)
+        _ = try fixture.client.send(.logLevel(.info))
+        #expect(try fixture.auditLines().map { $0["request"] as? String } == ["log-level info"])
+        let rotated = try String(contentsOfFile: fixture.config.auditLog + ".1", encoding: .utf8)
+        #expect(rotated.split(separator: "\n").count == 1 && rotated.contains("\"request\":\"status\""))
+    }
+
     @Test func auditTimesAreRFC3339UTCWithMilliseconds() {
         #expect(AuditRecord.rfc3339(milliseconds: 0) == "1970-01-01T00:00:00.000Z")
         #expect(AuditRecord.rfc3339(milliseconds: 1_796_641_646_733) == "2026-12-07T11:07:26.733Z")

@@ -70,34 +70,51 @@ extension Int64 {
 /// lines from an agent and a restarted one never interleave mid-line) and fsynced before the
 /// answer goes out. Requests are rare and an operator action must be on record even if the
 /// machine crashes right after, so the cost of an fsync per line is the right trade.
+///
+/// The file is opened for each line rather than held open: a log rotated away (renamed or
+/// removed) is then started afresh at the configured path instead of being written on unseen.
+/// A file this creates has its directory fsynced too, so the new name survives a crash as well.
 public final class ControlAudit: Sendable {
     public let path: String
-    private let descriptor: Int32
 
-    /// Opens (creating, mode 0640) the log at `path`; its directory must exist.
+    /// Checks that the log at `path` can be opened for appending (creating it, mode 0640);
+    /// its directory must exist.
     public init(path: String) throws(ControlError) {
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
-        guard descriptor >= 0 else {
-            throw ControlError.auditLog(path: path, detail: UnixSocket.errorText(errno))
-        }
         self.path = path
-        self.descriptor = descriptor
+        let descriptor = try open()
+        close(descriptor)
     }
-
-    deinit { close(descriptor) }
 
     /// Appends `record` and fsyncs it; throws when the line could not be written whole and
     /// made durable.
     public func append(_ record: AuditRecord) throws(ControlError) {
+        let descriptor = try open()
+        defer { close(descriptor) }
         let bytes = Array(record.line.utf8)
         // One write: with O_APPEND the line lands whole at the end, however many writers.
         let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
         guard written == bytes.count else {
-            throw ControlError.auditLog(
-                path: path, detail: written < 0 ? UnixSocket.errorText(errno) : "short write")
+            throw ControlError.auditLog(path: path, detail: written < 0 ? UnixSocket.errorText(errno) : "short write")
         }
         guard fsync(descriptor) == 0 else {
             throw ControlError.auditLog(path: path, detail: "fsync: " + UnixSocket.errorText(errno))
         }
+    }
+
+    /// The log opened for appending; created (and its directory fsynced) when absent.
+    private func open() throws(ControlError) -> Int32 {
+        let existing = Glibc.open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
+        if existing >= 0 { return existing }
+        guard errno == ENOENT else { throw ControlError.auditLog(path: path, detail: UnixSocket.errorText(errno)) }
+        let created = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        guard created >= 0 else { throw ControlError.auditLog(path: path, detail: UnixSocket.errorText(errno)) }
+        let slash = path.utf8.lastIndex(of: UInt8(ascii: "/"))
+        let directory = slash.map { $0 == path.utf8.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        let handle = Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if handle >= 0 {
+            _ = fsync(handle)
+            close(handle)
+        }
+        return created
     }
 }

@@ -27,6 +27,9 @@ struct CaptureDriverTests {
         }
 
         var hasPendingInput: Bool { !reads.isEmpty }
+        /// A transaction's start read without its end (what a real session's decoder knows).
+        var midTransaction = false
+        var isBetweenTransactions: Bool { !midTransaction }
 
         func read(timeoutNanoseconds: UInt64, take: (Captured) throws(CaptureError) -> Void) throws(CaptureError) {
             calls.append("read")
@@ -191,6 +194,37 @@ struct CaptureDriverTests {
         #expect(try Self.drain(handoff).isEmpty)
     }
 
+    /// The caught-up watermark says "everything the source had is in the batches delivered":
+    /// only a read that found nothing, with no batch open and nothing half-decoded, may say it,
+    /// and it is stamped with the time the read began.
+    @Test("a read that finds nothing with nothing open marks the capture caught up, at the read's start")
+    func caughtUpMarks() throws {
+        for midTransaction in [false, true] {
+            let clock = ManualClock()
+            let session = ScriptedSession([[Self.whole(10)], [], [], []], clock: clock, readTakes: 30 * Self.ms)
+            session.midTransaction = midTransaction
+            let handoff = CaptureHandoff()
+            var numbering = BatchNumbering(stream: Self.stream, firstSequence: 7)
+            var readStarts: [UInt64] = []
+            let driver = CaptureDriver(
+                settings: Self.settings(), handoff: handoff, isStopping: { session.stopping }, clock: { clock.now },
+                sleep: { clock.now += $0 }, wallClock: { Timestamp(microsecondsSinceEpoch: Int64(clock.now / 1_000)) })
+            let observing = ObservingSession(session) {
+                readStarts.append(clock.now)
+            }
+            _ = try driver.run(observing, numbering: &numbering)
+            if midTransaction {
+                #expect(handoff.caughtUp == nil, "half a transaction read: never caught up")
+            } else {
+                let mark = try #require(handoff.caughtUp)
+                #expect(mark.sequence == 7, "everything read is in batch 7")
+                let markedAt = UInt64(mark.time.microsecondsSinceEpoch) * 1_000
+                #expect(readStarts.dropFirst().contains(markedAt), "a read that found nothing, not the first")
+                #expect(UInt64(mark.time.microsecondsSinceEpoch) * 1_000 < clock.now)
+            }
+        }
+    }
+
     @Test("the session is told it is quiescent only with no batch open and every batch durable")
     func quiescence() throws {
         let clock = ManualClock()
@@ -229,6 +263,7 @@ struct CaptureDriverTests {
             self.beforeRead = beforeRead
         }
         var hasPendingInput: Bool { inner.hasPendingInput }
+        var isBetweenTransactions: Bool { inner.isBetweenTransactions }
         func read(timeoutNanoseconds: UInt64, take: (Captured) throws(CaptureError) -> Void) throws(CaptureError) {
             beforeRead()
             try inner.read(timeoutNanoseconds: timeoutNanoseconds, take: take)

@@ -34,6 +34,7 @@ struct HealthAndTextTests {
         let degraded = PairHealth.evaluate(lagging, thresholds: thresholds)
         #expect(degraded.state == .degraded && degraded.state.exitCode == 1)
         #expect(degraded.reasons == ["RPO exposure 45.0 s is over 30.0 s", "apply lag 2m 01s is over 2m 00s"])
+        #expect(degraded.crossed == degraded.reasons)
 
         var stale = pair
         stale.local.lag.stalenessSeconds = 31
@@ -46,6 +47,7 @@ struct HealthAndTextTests {
         #expect(
             down.reasons.first == "the link to the peer site is down" || down.reasons.first?.contains("idc") == true)
         #expect(down.reasons.count == 3, "down, with what is also degraded: \(down.reasons)")
+        #expect(down.crossed.count == 2)
 
         var failing = pair
         failing.peer?.database.state = "down"
@@ -70,6 +72,8 @@ struct HealthAndTextTests {
         let recovered = watch.observe(pair)
         #expect(recovered.count == 1 && !recovered[0].crossed && recovered[0].line == "recovered: apply lag")
         #expect(watch.observe(pair).isEmpty)
+        pair.local.link.state = "down"
+        #expect(watch.observe(pair).isEmpty, "what is down is logged where it failed, not again here")
     }
 
     @Test("the text answers the two questions first and says plainly when the peer is unreachable")
@@ -96,6 +100,17 @@ struct HealthAndTextTests {
         #expect(text.contains("Peer site cloud (applier) unreachable since "))
         #expect(text.contains("its last report, 20.0 s old"))
         #expect(!text.contains("nan") && !text.contains("Optional"))
+    }
+
+    @Test("the watch line: time, verdict, the four lags and the link, in a fixed order")
+    func watchLine() {
+        var applier = site("applier")
+        applier.lag.applyLagSeconds = 0.25
+        applier.lag.stalenessSeconds = 0.5
+        let line = StatusText.line(
+            PairStatus(local: applier), health: PairHealth(state: .healthy, reasons: []), now: now)
+        #expect(line.hasSuffix(" healthy rpo=unknown apply_lag=250 ms staleness=500 ms capture_lag=unknown link=up"))
+        #expect(!line.contains("\n"))
     }
 
     @Test("durations, sizes and times read as a DBA writes them")

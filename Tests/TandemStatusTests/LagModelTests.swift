@@ -121,3 +121,26 @@ struct LagModelTests {
         #expect(meter.perSecond == 10)
     }
 }
+
+@Suite("the applier's figures after a restart with a backlog in its spool")
+struct ApplierRestartFiguresTests {
+    @Test("apply lag is unknown until the next batch's header is read, then exact; the next one is asked for")
+    func backlogHead() {
+        var figures = ApplierFigures()
+        figures.started(durable: 100, applied: 40, position: nil)
+        var status = SiteStatus(
+            site: "cloud", pair: "acme", role: "applier", engine: nil, reportedAt: 0, agentStartedAt: 0)
+        figures.report(into: &status, sourceNow: 10_000_000, localNow: 10_000_000, monotonic: 0, spoolBytes: 1)
+        #expect(status.lag.applyLagSeconds == nil, "nothing known yet: unknown, not 0")
+        #expect(status.spool?.backlogBatches == 60)
+        #expect(figures.needsBacklogHead == 41)
+        figures.backlogHead(summary(41, first: 4_000_000, last: 4_500_000))
+        #expect(figures.needsBacklogHead == nil)
+        figures.report(into: &status, sourceNow: 10_000_000, localNow: 10_000_000, monotonic: 1, spoolBytes: 1)
+        #expect(status.lag.applyLagSeconds == 6)
+        figures.applied(through: 41, position: nil)
+        #expect(figures.needsBacklogHead == 42)
+        figures.report(into: &status, sourceNow: 10_000_000, localNow: 10_000_000, monotonic: 2, spoolBytes: 1)
+        #expect(status.lag.applyLagSeconds == 5.5, "bounded by batch 41's mark until 42's header is read")
+    }
+}

@@ -135,7 +135,7 @@ public struct CaptureDriver {
                     try session.read(timeoutNanoseconds: timeout) { (item) throws(CaptureError) in try take(item) }
                     // A read that found nothing, with nothing open: everything the source had
                     // committed when the read began is in the batches delivered.
-                    if !tookSomething, batcher.isEmpty, !session.hasPendingInput {
+                    if !tookSomething, batcher.isEmpty, session.isBetweenTransactions, !session.hasPendingInput {
                         driver.handoff.recordCaughtUp(at: started)
                     }
                 }

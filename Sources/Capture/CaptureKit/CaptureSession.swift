@@ -18,6 +18,10 @@ public protocol CaptureSession: AnyObject {
     /// `stepped(quiescent:)`.
     func read(timeoutNanoseconds: UInt64, take: (Captured) throws(CaptureError) -> Void) throws(CaptureError)
 
+    /// Nothing is half-decoded: no transaction's start has been read without its end. Only then
+    /// may a read that found nothing say the capture has everything the source had (`CaughtUp`).
+    var isBetweenTransactions: Bool { get }
+
     /// Commits a heartbeat at the source, so lag stays measurable on an idle primary.
     func writeHeartbeat() throws(CaptureError)
 

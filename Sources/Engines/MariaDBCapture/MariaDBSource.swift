@@ -369,6 +369,8 @@ public final class MariaDBCaptureSession: CaptureSession {
 
     public var hasPendingInput: Bool { dump.hasPendingInput }
 
+    public var isBetweenTransactions: Bool { !decoder.isInGroup }
+
     /// One event. The read blocks until the next event whatever the timeout; the dump heartbeat
     /// (period = the batch delay) bounds it.
     public func read(timeoutNanoseconds: UInt64, take: (Captured) throws(CaptureError) -> Void) throws(CaptureError) {

@@ -178,6 +178,9 @@ public final class PostgreSQLCaptureSession: CaptureSession {
 
     public var hasPendingInput: Bool { replication.hasPendingInput }
 
+    /// Streamed transactions spilled to files count as half-decoded until their commit.
+    public var isBetweenTransactions: Bool { !decoder.isInTransaction && decoder.bufferedTransactionIDs.isEmpty }
+
     public func read(timeoutNanoseconds: UInt64, take: (Captured) throws(CaptureError) -> Void) throws(CaptureError) {
         let messages = try replication.read(timeoutMilliseconds: Int32(min(timeoutNanoseconds / 1_000_000, 1_000)))
         for message in messages {

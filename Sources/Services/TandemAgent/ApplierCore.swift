@@ -121,6 +121,11 @@ public struct ApplierCore {
         figures.started(durable: durable, applied: checkpoint.sequence, position: checkpoint.position)
     }
 
+    /// The spool's next batch to apply, read after a restart (`ApplierFigures.needsBacklogHead`).
+    public mutating func backlogHead(_ summary: BatchSummary) {
+        figures.backlogHead(summary)
+    }
+
     /// Applying failed (the database is retried, `ApplyLoop`), or works again.
     public mutating func databaseFailed(_ message: String, at time: LinkTime) {
         figures.databaseFailed()

@@ -36,6 +36,7 @@ public final class ApplierService: AgentService {
     var core: ApplierCore
     private let runner: AgentRunner
     private let board: StatusBoard?
+    private var backlogHeadReadAt: ContinuousClock.Instant?
     private let writer: SpoolWriter
     private let applyRetry: FailureRetry
 
@@ -156,8 +157,23 @@ public final class ApplierService: AgentService {
         let now = runner.clock.now()
         if let board, board.isDue(at: now.monotonic) {
             core.spoolBytes = UInt64(max(0, spool.status.bytes))
+            // At most once a second: each read is one spooled frame and its checksum.
+            if let next = core.figures.needsBacklogHead,
+                backlogHeadReadAt.map({ now.monotonic - $0 >= .seconds(1) }) ?? true
+            {
+                backlogHeadReadAt = now.monotonic
+                if let head = backlogHead(next) { core.backlogHead(head) }
+            }
             logger.log(board.publish(core.status(at: now), at: now.monotonic))
         }
+    }
+
+    /// The summary of spooled batch `sequence`, from its header (nil if the spool cannot say).
+    private func backlogHead(_ sequence: UInt64) -> BatchSummary? {
+        guard let record = try? spool.records(from: sequence).next(), record.sequence == sequence,
+            let header = try? BatchDecoder().decodeHeader(record.frame)
+        else { return nil }
+        return BatchSummary(header: header, frameBytes: record.frame.count)
     }
 
     func execute(_ actions: [ApplierCore.Action]) throws {

@@ -14,6 +14,7 @@ public struct ApplierFigures: Sendable {
     private var durable: UInt64 = 0
     private var applied: UInt64 = 0
     private var appliedPosition: String?
+    private var backlogHead: BatchSummary?
     /// When news from the source last arrived (a batch, or a capture watermark that moved), in
     /// this site's Unix microseconds; nil before any.
     private var lastNews: Int64?
@@ -31,6 +32,23 @@ public struct ApplierFigures: Sendable {
         self.received = durable
         self.applied = applied
         appliedPosition = position?.engineText
+    }
+
+    /// The batch after the applied one when it is not in the ledger: after a restart the spool
+    /// holds a backlog this agent did not receive, and apply lag is exact only with the first
+    /// commit of the next batch to apply (the service reads its header from the spool).
+    public var needsBacklogHead: UInt64? {
+        guard durable > applied, ledger.summary(applied + 1) == nil, backlogHead?.sequence != applied + 1 else {
+            return nil
+        }
+        return applied + 1
+    }
+
+    public mutating func backlogHead(_ summary: BatchSummary) {
+        backlogHead = summary
+        marks.record(
+            Watermark(sequence: summary.sequence, sourceTime: Timestamp(microsecondsSinceEpoch: summary.lastCommitTime))
+        )
     }
 
     /// A verified batch arrived (`now`: this site's Unix microseconds).
@@ -95,6 +113,11 @@ public struct ApplierFigures: Sendable {
         StageAge.fillDR(
             &positions, &lag, durable: durable, applied: applied, appliedPosition: appliedPosition, ledger: ledger,
             marks: marks, now: sourceNow)
+        if lag.applyLagSeconds == nil || ledger.summary(applied + 1) == nil, let head = backlogHead,
+            head.sequence == applied + 1
+        {
+            lag.applyLagSeconds = seconds(StageAge.age(of: head.firstCommitTime, now: sourceNow))
+        }
         status.positions = positions
         lag.stalenessSeconds = lastNews.map { seconds(StageAge.age(of: $0, now: localNow)) }
         let backlog = durable >= applied ? durable - applied : 0

@@ -29,8 +29,18 @@ public struct PairHealth: Sendable, Equatable {
     }
 
     public var state: State
-    /// Every reason for a state other than healthy, one line each.
+    /// Every reason for a state other than healthy, one line each: what is down first, then the
+    /// thresholds crossed.
     public var reasons: [String]
+    /// The thresholds crossed among them (what `AlertWatch` logs: what is down is logged by the
+    /// part that failed, once, by its own retry rule).
+    public var crossed: [String] = []
+
+    public init(state: State, reasons: [String], crossed: [String] = []) {
+        self.state = state
+        self.reasons = reasons
+        self.crossed = crossed
+    }
 
     /// The pair as one site's report shows it. Each lag is judged from the site that computes it
     /// best (RPO exposure: the larger of the two sites' figures; apply lag and staleness: the
@@ -61,14 +71,15 @@ public struct PairHealth: Sendable, Equatable {
                 "no news from the source for \(Format.seconds(staleness)) (over \(Format.seconds(thresholds.staleness)))"
             )
         }
-        if !down.isEmpty { return PairHealth(state: .down, reasons: down + degraded) }
-        if !degraded.isEmpty { return PairHealth(state: .degraded, reasons: degraded) }
+        if !down.isEmpty { return PairHealth(state: .down, reasons: down + degraded, crossed: degraded) }
+        if !degraded.isEmpty { return PairHealth(state: .degraded, reasons: degraded, crossed: degraded) }
         return PairHealth(state: .healthy, reasons: [])
     }
 }
 
 /// Watches one site's health for the agent's log: a threshold crossed is logged once, its
-/// recovery once, however many reports come in between.
+/// recovery once, however many reports come in between. What is down (the link, a database)
+/// is not repeated here: the part that failed logs it by its own rule.
 public struct AlertWatch: Sendable {
     private var active: Set<String> = []
     public let thresholds: AlertThresholds
@@ -81,7 +92,7 @@ public struct AlertWatch: Sendable {
     public mutating func observe(_ pair: PairStatus) -> [(crossed: Bool, line: String)] {
         let health = PairHealth.evaluate(pair, thresholds: thresholds)
         // Keyed by what crossed, not by its figure, which changes with every report.
-        let now = Dictionary(health.reasons.map { (Self.key($0), $0) }, uniquingKeysWith: { first, _ in first })
+        let now = Dictionary(health.crossed.map { (Self.key($0), $0) }, uniquingKeysWith: { first, _ in first })
         var lines: [(Bool, String)] = []
         for (key, line) in now.sorted(by: { $0.key < $1.key }) where !active.contains(key) {
             lines.append((true, line))
@@ -92,7 +103,7 @@ public struct AlertWatch: Sendable {
     }
 
     private static func key(_ reason: String) -> String {
-        for prefix in ["RPO exposure", "apply lag", "no news from the source", "the link", "the primary", "the DR"]
+        for prefix in ["RPO exposure", "apply lag", "no news from the source"]
         where reason.hasPrefix(prefix) {
             return prefix
         }

@@ -71,6 +71,21 @@ public enum StatusText {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// One line per refresh for `status --watch` when the output is not a terminal (a log, a
+    /// pipe): the time, the verdict and the four lags, in a fixed order a script can split.
+    public static func line(_ pair: PairStatus, health: PairHealth, now: Double) -> String {
+        let local = pair.local
+        let applier = local.role == "applier" ? local : pair.peer
+        let shipper = local.role == "shipper" ? local : pair.peer
+        let rpo = [local.lag.rpoExposureSeconds, pair.peer?.lag.rpoExposureSeconds].compactMap { $0 }.max()
+        func figure(_ value: Double?) -> String { value.map(Format.seconds) ?? "unknown" }
+        var text = "\(Format.time(now, relativeTo: now)) \(health.state.rawValue) rpo=\(figure(rpo))"
+        text += " apply_lag=\(figure(applier?.lag.applyLagSeconds)) staleness=\(figure(applier?.lag.stalenessSeconds))"
+        text += " capture_lag=\(figure(shipper?.lag.captureLagSeconds)) link=\(local.link.state)"
+        if let reason = health.reasons.first { text += " (\(reason))" }
+        return text
+    }
+
     private static func row(_ label: String, _ value: String) -> String {
         label.padding(toLength: 28, withPad: " ", startingAt: 0) + " " + value
     }

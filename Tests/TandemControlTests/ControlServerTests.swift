@@ -149,6 +149,23 @@ struct ControlServerTests {
         #expect(audit.map { $0["request"] as? String } == ["(none)", "status"])
     }
 
+    /// A listener that never answers (a hung agent): the client gives up at its timeout.
+    @Test func aSilentAgentIsATimeout() throws {
+        let fixture = ServerFixture(socketName: "control.sock")
+        defer { fixture.directory.remove() }
+        let listener = UnixSocket.newSocket()
+        defer { close(listener) }
+        #expect(UnixSocket.withAddress(fixture.config.socket) { bind(listener, $0, $1) } == 0)
+        #expect(listen(listener, 4) == 0)
+        let client = ControlClient(socketPath: fixture.config.socket, site: "cloud", timeout: .milliseconds(300))
+        let error = ControlClientError.timedOut(site: "cloud", path: fixture.config.socket, after: .milliseconds(300))
+        #expect(throws: error) { try client.send(.status) }
+        #expect(error.isUnreachable)
+        #expect(
+            error.description == "the agent of site cloud did not answer on \(fixture.config.socket) within 0.3 seconds"
+        )
+    }
+
     @Test func somethingOtherThanASocketAtThePathIsRefused() throws {
         let fixture = ServerFixture(socketName: "control.sock")
         defer { fixture.directory.remove() }

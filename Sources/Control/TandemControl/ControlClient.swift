@@ -23,12 +23,11 @@ public struct ControlClient: Sendable {
         _ = UnixSocket.ignoreSIGPIPE
         let deadline = ContinuousClock.now + timeout
         let descriptor: Int32
-        switch UnixSocket.connect(to: socketPath) {
+        switch UnixSocket.connect(to: socketPath, deadline: deadline) {
         case .success(let connected): descriptor = connected
         case .failure(let failure): throw connectError(failure.code)
         }
         defer { close(descriptor) }
-        _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
         guard UnixSocket.writeAll(descriptor, ControlWire.encode(request), deadline: deadline) else {
             throw ControlClientError.failed(
                 path: socketPath, detail: "sending the request: \(UnixSocket.errorText(errno))")
@@ -39,7 +38,7 @@ public struct ControlClient: Sendable {
                 throw ControlClientError.badResponse(path: socketPath, detail: error.description)
             }
         case .timedOut:
-            throw ControlClientError.timedOut(site: site, path: socketPath, seconds: Int(timeout.components.seconds))
+            throw ControlClientError.timedOut(site: site, path: socketPath, after: timeout)
         case .tooLarge:
             throw ControlClientError.badResponse(
                 path: socketPath, detail: "longer than \(ControlWire.maximumBytes / 1024) KiB")
@@ -57,6 +56,7 @@ public struct ControlClient: Sendable {
         case ECONNREFUSED: .stale(site: site, path: socketPath)
         case EACCES, EPERM: .permissionDenied(path: socketPath, detail: UnixSocket.errorText(code))
         case ENOTDIR: .notRunning(site: site, path: socketPath)
+        case ETIMEDOUT: .timedOut(site: site, path: socketPath, after: timeout)
         default: .failed(path: socketPath, detail: "connect: \(UnixSocket.errorText(code))")
         }
     }

@@ -42,7 +42,7 @@ public enum ControlClientError: OperatorError, Equatable {
     /// A socket file nobody answers on: left over from an agent that ended.
     case stale(site: String, path: String)
     case permissionDenied(path: String, detail: String)
-    case timedOut(site: String, path: String, seconds: Int)
+    case timedOut(site: String, path: String, after: Duration)
     case badResponse(path: String, detail: String)
     case failed(path: String, detail: String)
 
@@ -60,8 +60,8 @@ public enum ControlClientError: OperatorError, Equatable {
             "the agent of site \(site) is not running: nothing answers on its control socket \(path) "
                 + "(left over from an agent that ended)"
         case .permissionDenied(let path, let detail): "cannot reach the control socket \(path): \(detail)"
-        case .timedOut(let site, let path, let seconds):
-            "the agent of site \(site) did not answer on \(path) within \(seconds) s"
+        case .timedOut(let site, let path, let after):
+            "the agent of site \(site) did not answer on \(path) within \(after)"
         case .badResponse(let path, let detail): "the agent on \(path) sent an unreadable answer: \(detail)"
         case .failed(let path, let detail): "talking to the agent on \(path) failed: \(detail)"
         }

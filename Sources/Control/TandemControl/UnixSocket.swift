@@ -36,21 +36,30 @@ enum UnixSocket {
         }
     }
 
-    /// Connects to the socket at `path`: the descriptor, or the errno of the failure.
-    static func connect(to path: String) -> Result<Int32, ConnectFailure> {
+    /// Connects to the socket at `path`: the descriptor (non-blocking), or the errno of the
+    /// failure. A listener whose backlog is full makes a UNIX connect wait (EAGAIN when
+    /// non-blocking): that is retried until `deadline`, then reported as ETIMEDOUT.
+    static func connect(
+        to path: String, deadline: ContinuousClock.Instant = .now + .seconds(5)
+    ) -> Result<Int32, ConnectFailure> {
         let descriptor = newSocket()
         guard descriptor >= 0 else { return .failure(ConnectFailure(code: errno)) }
-        let result = withAddress(path) { Glibc.connect(descriptor, $0, $1) }
-        guard let result else {
-            close(descriptor)
-            return .failure(ConnectFailure(code: ENAMETOOLONG))
-        }
-        guard result == 0 else {
+        _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
+        while true {
+            guard let result = withAddress(path, { Glibc.connect(descriptor, $0, $1) }) else {
+                close(descriptor)
+                return .failure(ConnectFailure(code: ENAMETOOLONG))
+            }
+            if result == 0 { return .success(descriptor) }
             let code = errno
+            if code == EINTR { continue }
+            if code == EAGAIN, ContinuousClock.now < deadline {
+                usleep(20_000)
+                continue
+            }
             close(descriptor)
-            return .failure(ConnectFailure(code: code))
+            return .failure(ConnectFailure(code: code == EAGAIN ? ETIMEDOUT : code))
         }
-        return .success(descriptor)
     }
 
     struct ConnectFailure: Error {

@@ -65,16 +65,18 @@ public final class ControlServer: @unchecked Sendable {
         guard descriptor >= 0 else {
             throw ControlError.socketFailed(path: path, step: "socket", detail: UnixSocket.errorText(errno))
         }
-        func failed(_ step: String) -> ControlError {
+        /// Once bound, the file is this server's: a failure after that removes it again.
+        func failed(_ step: String, bound: Bool = true) -> ControlError {
             let detail = UnixSocket.errorText(errno)
             close(descriptor)
+            if bound { unlink(path) }
             return .socketFailed(path: path, step: step, detail: detail)
         }
         guard let bound = UnixSocket.withAddress(path, { bind(descriptor, $0, $1) }) else {
             close(descriptor)
             throw ControlError.socketFailed(path: path, step: "bind", detail: "the path is too long for a socket")
         }
-        guard bound == 0 else { throw failed("bind") }
+        guard bound == 0 else { throw failed("bind", bound: false) }
         // Everyone may connect; ControlAccess decides what they may do (see above).
         guard chmod(path, 0o666) == 0 else { throw failed("chmod 0666") }
         guard listen(descriptor, 16) == 0 else { throw failed("listen") }

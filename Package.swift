@@ -19,6 +19,8 @@
 //   Storage/     the DR spool, and the durable small files (journal, capture state).
 //   Apply/       the apply kit: the sink port and its engine-neutral bookkeeping.
 //   Services/    the shipper and applier services of the agent.
+//   Control/     the agent's local control socket: access by peer credentials, the wire format,
+//                the audit log, and the client `tandem status` uses.
 //   Procedures/  the pair journal (and the DR procedures built on it).
 //   Config/      the per-site TOML configuration and its validation.
 //   CLI/         the `tandem` command-line tool.
@@ -155,13 +157,20 @@ let package = Package(
             name: "TandemTransport", dependencies: ["TLSSupport", "COpenSSL", "CTandemShims", "TandemCore"],
             path: "Sources/Transport/TandemTransport"),
 
+        // MARK: Control
+        // The agent's local control socket (UNIX, SO_PEERCRED access, audit log) and its client.
+        .target(
+            name: "TandemControl",
+            dependencies: ["TandemCore", "TandemConfig", .product(name: "Logging", package: "swift-log")],
+            path: "Sources/Control/TandemControl"),
+
         // MARK: Services
         // The site agent's shipper and applier: run the link, spool and engine ports together.
         .target(
             name: "TandemAgent",
             dependencies: [
                 "TandemCore", "TandemCodec", "TandemLink", "TandemSpool", "TandemTransport", "TLSSupport",
-                "TandemConfig", "TandemProcedures", "TandemStatus", "CaptureKit", "ApplyKit",
+                "TandemConfig", "TandemProcedures", "TandemStatus", "TandemControl", "CaptureKit", "ApplyKit",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Services/TandemAgent"),
@@ -195,7 +204,7 @@ let package = Package(
                 "TandemCore", "TandemConfig", "TandemCodec", "PGClient", "MySQLClient", "TLSSupport",
                 "TandemLink", "TandemSpool", "TandemTransport", "TandemAgent", "TandemEngines", "CaptureKit",
                 "ApplyKit",
-                "TandemProcedures",
+                "TandemProcedures", "TandemControl", "TandemStatus",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -247,6 +256,12 @@ let package = Package(
             ]),
         .testTarget(name: "TandemConfigTests", dependencies: ["TandemConfig", "TandemCore"]),
         .testTarget(name: "TandemStatusTests", dependencies: ["TandemStatus", "TandemCore", "SeededRandom"]),
+        .testTarget(
+            name: "TandemControlTests",
+            dependencies: [
+                "TandemControl", "TandemConfig", "TandemCore", "TandemTestSupport", "SeededRandom",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(name: "TandemLinkTests", dependencies: ["TandemLink", "TandemCore", "SeededRandom"]),
         .testTarget(
             name: "ApplyKitTests",
@@ -272,7 +287,7 @@ let package = Package(
                 "TandemAgent", "TandemTestSupport", "TandemCore", "TandemCodec", "TandemLink", "TandemTransport",
                 "TLSSupport",
                 "CaptureKit", "ApplyKit", "TandemProcedures", "TandemStorage", "TandemConfig", "TandemSynthetic",
-                "SeededRandom", .product(name: "Logging", package: "swift-log"),
+                "TandemControl", "TandemStatus", "SeededRandom", .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(
             name: "PostgreSQLEngineTests",

@@ -45,7 +45,8 @@ struct CLITests {
         let run = try TandemRun.run(["--help"])
         #expect(run.status == 0)
         for command in [
-            "agent", "pair", "seed", "status", "verify", "switchover", "failback", "failover", "reinstate", "drill",
+            "agent", "pair", "seed", "status", "log-level", "verify", "switchover", "failback", "failover", "reinstate",
+            "drill",
             "config",
         ] {
             #expect(run.stdout.contains("\n  \(command) "), "missing subcommand \(command)")
@@ -71,6 +72,7 @@ struct CLITests {
         arguments: [
             ["switchover", "--config", "x.toml"], ["failover", "--config", "x.toml"],
             ["drill", "--config", "x.toml"], ["seed", "--config", "x.toml"],
+            ["status", "--watch", "--config", "x.toml"],
         ])
     func unbuiltCommandsFail(arguments: [String]) throws {
         let run = try TandemRun.run(arguments)
@@ -117,5 +119,37 @@ struct CLITests {
         let run = try TandemRun.run(["config", "check", "--config", "/nonexistent/site.toml"])
         #expect(run.status == 1)
         #expect(run.stderr.contains("/nonexistent/site.toml"))
+    }
+}
+
+@Suite("tandem status and log-level without an agent")
+struct StatusCommandTests {
+    @Test func helpDocumentsTheExitCodes() throws {
+        for command in ["status", "log-level"] {
+            let run = try TandemRun.run([command, "--help"])
+            #expect(run.status == 0)
+            let text = run.stdout.replacingOccurrences(of: "\n", with: " ").split(separator: " ").joined(separator: " ")
+            #expect(text.contains("Exit codes: 0 the agent answered; 2 the agent is not running"), "\(run.stdout)")
+            #expect(text.contains("3 refused"), "\(run.stdout)")
+        }
+    }
+
+    @Test func noAgentIsExitTwoWithTheSocketPathAndNoRoleYet() throws {
+        let dir = TemporaryDirectory("status-cli")
+        defer { dir.remove() }
+        let config = dir.file("idc.toml")
+        try CLITests.validSite.write(toFile: config, atomically: true, encoding: .utf8)
+        // No TANDEM_TEST_PASSWORD in the environment: status does not read the password.
+        let run = try TandemRun.run(["status", "--config", config], environment: ["PATH": "/usr/bin:/bin"])
+        #expect(run.status == 2, "\(run.stdout) \(run.stderr)")
+        #expect(run.stdout.contains("the agent is NOT RUNNING"))
+        #expect(run.stdout.contains("no control socket at \(dir.path)/spool/control.sock"), "\(run.stdout)")
+        #expect(run.stdout.contains("no role recorded yet"), "\(run.stdout)")
+        let action = try TandemRun.run(
+            ["log-level", "debug", "--config", config], environment: ["PATH": "/usr/bin:/bin"])
+        #expect(action.status == 2)
+        #expect(action.stderr.contains("not running: no control socket"))
+        let bad = try TandemRun.run(["log-level", "loud", "--config", config])
+        #expect(bad.status == 64)
     }
 }

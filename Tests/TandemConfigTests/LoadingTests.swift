@@ -38,6 +38,20 @@ import Testing
         #expect(config.log.level == .notice)
     }
 
+    /// `tandem status` loads the configuration without the password: a monitor can read neither
+    /// the password file nor the agent's environment.
+    @Test func loadingWithoutThePasswordNeedsNeitherTheFileNorTheVariable() throws {
+        let example = try String(contentsOfFile: repositoryPath("appliance/config/idc.example.toml"), encoding: .utf8)
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let path = try dir.write("site.toml", example, permissions: 0o644)
+        #expect(throws: ConfigError.self) { _ = try SiteConfig.load(path: path, environment: [:]) }
+        let config = try SiteConfig.load(path: path, environment: [:], readingPassword: false)
+        #expect(config.database.password == nil)
+        #expect(config.database.passwordSource == .file(path: dir.path + "/db.password"))
+        #expect(config.control.socket == config.spool.directory + "/control.sock")
+    }
+
     @Test func examplesDescribeTheSamePair() throws {
         let idc = try SiteConfig.decode(
             String(contentsOfFile: repositoryPath("appliance/config/idc.example.toml"), encoding: .utf8),

@@ -33,10 +33,11 @@ struct TestAgent: AsyncParsableCommand {
 
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
+        RuntimeLogLevel.shared.level = level
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
-            return handler
+            return RuntimeLogLevel.shared.wrapping(handler)
         }
         let launch = AgentLaunch(
             configPath: config, requestedRole: role.flatMap(AgentRole.init(rawValue:)),

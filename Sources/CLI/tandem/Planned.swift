@@ -23,12 +23,6 @@ struct Seed: PlannedCommand {
     @Option(help: "The site's TOML configuration.") var config: String
 }
 
-struct Status: PlannedCommand {
-    static let configuration = CommandConfiguration(abstract: "Show roles, positions and lag at every stage.")
-    static let purpose = "status needs a running agent and its control socket"
-    @Option(help: "The site's TOML configuration.") var config: String
-}
-
 struct Verify: PlannedCommand {
     static let configuration = CommandConfiguration(abstract: "Compare source and DR tables in key-ordered chunks.")
     static let purpose = "data verification is not built yet"

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Logging
+import TandemAgent
 import TandemCore
 
 /// The `tandem` command: one binary for the site agent and every operator action.
@@ -18,7 +19,7 @@ struct Tandem: AsyncParsableCommand {
             """,
         version: TandemVersion.string,
         subcommands: [
-            Agent.self, Pair.self, Seed.self, Status.self, Verify.self, Switchover.self, Failback.self,
+            Agent.self, Pair.self, Seed.self, Status.self, LogLevel.self, Verify.self, Switchover.self, Failback.self,
             Failover.self, Reinstate.self, Drill.self, Config.self,
         ])
 }
@@ -30,10 +31,11 @@ struct GlobalOptions: ParsableArguments {
 
     func bootstrapLogging() {
         let level = logLevel
+        RuntimeLogLevel.shared.level = level
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
-            return handler
+            return RuntimeLogLevel.shared.wrapping(handler)
         }
     }
 }

@@ -10,8 +10,13 @@ extension SiteConfig {
     ///
     /// Relative paths inside the file are resolved against the directory of
     /// `path` (made absolute with the current directory if `path` is relative).
+    ///
+    /// `readingPassword: false` leaves the password unread (`database.password` nil): for the
+    /// commands that only talk to the local agent (`tandem status`), whose users (monitors)
+    /// need not be able to read the database password.
     public static func load(
-        path: String, environment: [String: String] = ProcessInfo.processInfo.environment
+        path: String, environment: [String: String] = ProcessInfo.processInfo.environment,
+        readingPassword: Bool = true
     ) throws(ConfigError) -> SiteConfig {
         let contents: FileAccess.Contents
         switch FileAccess.read(path, limit: fileSizeLimit) {
@@ -28,6 +33,7 @@ extension SiteConfig {
                 file: path, key: nil, problem: "the file is not valid UTF-8 text",
                 hint: "Save it as UTF-8; TOML files must be UTF-8.")
         }
+        guard readingPassword else { return try decode(text, file: path) }
         return try parse(text, file: path, environment: environment)
     }
 

@@ -4,6 +4,7 @@ import Dispatch
 import Foundation
 import Logging
 import TandemConfig
+import TandemControl
 import TandemCore
 import TandemProcedures
 import TandemStatus
@@ -97,6 +98,12 @@ public struct AgentLaunch: Sendable {
             thresholds: AlertThresholds(
                 rpoExposure: Self.seconds(site.alerts.rpoWarn), applyLag: Self.seconds(site.alerts.applyLagWarn),
                 staleness: Self.seconds(site.alerts.stalenessWarn)))
+        // The control socket answers from before the services start (status while the agent
+        // waits for its database) until after they stopped. Failing to create it is a start-up
+        // error: an agent nobody can ask or steer must not run unnoticed.
+        let control = AgentControl(status: BoardStatus(board: board, identity: identity), logger: logger)
+        let server = try ControlServer(config: site.control, logger: logger) { control.handle($0, from: $1) }
+        defer { server.stop() }
         switch role {
         case .shipper:
             guard let source = try await parts.source(site: site, link: settings, retry: retry, logger: logger)

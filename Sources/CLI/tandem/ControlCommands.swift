@@ -1,0 +1,171 @@
+import ArgumentParser
+import Foundation
+import Logging
+import TandemConfig
+import TandemControl
+import TandemCore
+import TandemProcedures
+import TandemStatus
+
+/// The exit codes of the commands that ask the local agent (`status`, `log-level`).
+enum ControlExit {
+    /// The agent answered (and, for an operator action, did it).
+    static let answered: Int32 = 0
+    /// The agent is not running or does not answer.
+    static let notRunning: Int32 = 2
+    /// Refused (access) or failed: the configuration, an unreadable answer, the agent could not.
+    static let failed: Int32 = 3
+
+    static let help = """
+        Exit codes: 0 the agent answered; 2 the agent is not running or does not answer; \
+        3 refused (the user is not in the [control] groups) or failed (the configuration, an unreadable answer).
+        """
+}
+
+/// A refusal or failure the agent answered with, as the operator reads it.
+struct AgentRefusal: OperatorError {
+    var description: String
+    var hint: String
+}
+
+/// One request to this site's agent over its control socket (`[control] socket`).
+struct ControlCall {
+    var site: SiteConfig
+    var client: ControlClient
+
+    /// The site's configuration, without its database password: a monitor need not read it.
+    init(configPath: String) throws(ExitCode) {
+        do {
+            site = try SiteConfig.load(path: configPath, readingPassword: false)
+        } catch {
+            throw fail(error)
+        }
+        client = ControlClient(socketPath: site.control.socket, site: site.site.name)
+    }
+
+    /// The agent's result object; a refusal, a failure or an unreachable agent exits.
+    func send(_ request: ControlRequest, notRunning: (ControlClientError) -> Void) throws(ExitCode) -> [UInt8] {
+        let result: ControlResult
+        do {
+            result = try client.send(request)
+        } catch  where error.isUnreachable {
+            notRunning(error)
+            throw ExitCode(ControlExit.notRunning)
+        } catch {
+            throw fail(error)
+        }
+        switch result {
+        case .ok(let object): return object
+        case .failed(let error, let hint): throw fail(AgentRefusal(description: error, hint: hint))
+        }
+    }
+
+    /// What can be read from disk while the agent is not running: the role in the pair journal.
+    var roleOnDisk: (role: String?, line: String) {
+        let journal = RoleJournal(spoolRoot: site.spool.directory)
+        do throws(JournalError) {
+            guard let role = try journal.read() else {
+                return (nil, "no role recorded yet in the pair journal \(journal.path) (the agent never started)")
+            }
+            return (role.rawValue, "role \(role.rawValue) (pair journal \(journal.path))")
+        } catch {
+            return (nil, "the pair journal \(journal.path) cannot be read: \(error.description)")
+        }
+    }
+}
+
+/// Prints `error` as the operator sees it; the exit code for a refused or failed request.
+private func fail(_ error: any Error) -> ExitCode {
+    var stderr = StandardError()
+    print(operatorReport(error), terminator: "", to: &stderr)
+    return ExitCode(ControlExit.failed)
+}
+
+/// `tandem status --config site.toml [--json]`: what this site's agent reports.
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show this site's agent: role, link, positions and lag at every stage.",
+        discussion: """
+            Asks the site's running agent over its local control socket ([control] socket). Members of \
+            the [control] monitor_group or operator_group, and root, may read status. When the agent is \
+            not running, says so and shows what the disk says (the role in the pair journal).
+
+            \(ControlExit.help)
+            """)
+
+    @Option(help: "The site's TOML configuration.") var config: String
+    @Flag(help: "Print the agent's report as JSON (the control socket's answer, pretty-printed).") var json = false
+
+    @Flag(help: "Not built yet: refresh the report every few seconds.") var watch = false
+
+    func run() async throws {
+        if watch {
+            throw report(NotBuiltYet(command: "status --watch", purpose: "run `tandem status` again instead"))
+        }
+        let call = try ControlCall(configPath: config)
+        let answer = try call.send(.status) { error in notRunning(call, error) }
+        if json {
+            print(StatusSummary.pretty(answer), terminator: "")
+        } else {
+            let alerts = call.site.alerts
+            let thresholds = AlertThresholds(
+                rpoExposure: alerts.rpoWarn.seconds, applyLag: alerts.applyLagWarn.seconds,
+                staleness: alerts.stalenessWarn.seconds)
+            print(
+                StatusSummary.render(answer, thresholds: thresholds, now: Date().timeIntervalSince1970), terminator: "")
+        }
+    }
+
+    private func notRunning(_ call: ControlCall, _ error: ControlClientError) {
+        let disk = call.roleOnDisk
+        if json {
+            var object: [String: Any] = [
+                "running": false, "site": call.site.site.name, "pair": call.site.site.pair,
+                "socket": call.site.control.socket, "reason": error.description, "from_disk": disk.line,
+            ]
+            object["role"] = disk.role ?? NSNull()
+            print(
+                StatusSummary.pretty(Array((try? JSONSerialization.data(withJSONObject: object)) ?? Data())),
+                terminator: "")
+        } else {
+            print("Site \(call.site.site.name) of pair \(call.site.site.pair): the agent is NOT RUNNING")
+            print("  \(error.description)")
+            print("  from disk: \(disk.line)")
+            print("  hint: \(error.hint)")
+        }
+    }
+}
+
+/// `tandem log-level LEVEL --config site.toml`: the running agent's log level, without a restart.
+struct LogLevel: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "log-level",
+        abstract: "Change the running agent's log level (e.g. debug while investigating), without a restart.",
+        discussion: """
+            An operator action over the local control socket: members of the [control] operator_group, \
+            and root, may do it; it is recorded in the control audit log. The level holds until the next \
+            change or restart (the agent then starts at --log-level again).
+
+            \(ControlExit.help)
+            """)
+
+    @Argument(help: "trace, debug, info, notice, warning, error or critical.") var level: Logger.Level
+    @Option(help: "The site's TOML configuration.") var config: String
+
+    func run() async throws {
+        let call = try ControlCall(configPath: config)
+        let answer = try call.send(.logLevel(level)) { error in
+            var stderr = StandardError()
+            print(operatorReport(error), terminator: "", to: &stderr)
+        }
+        let fields = (try? JSONSerialization.jsonObject(with: Data(answer))) as? [String: Any]
+        let previous = fields?["previous"] as? String ?? "?"
+        print("The agent of site \(call.site.site.name) now logs at \(level.rawValue) (was \(previous)).")
+    }
+}
+
+extension Duration {
+    fileprivate var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,199 @@
+import Foundation
+import Logging
+import TandemCore
+
+/// A request over the control socket. One per connection.
+public enum ControlRequest: Sendable, Equatable {
+    /// The agent's status report (monitor level).
+    case status
+    /// Sets the running agent's log level (operator level): debug on a live agent, no restart.
+    case logLevel(Logger.Level)
+
+    /// The request's name on the wire and in the audit log.
+    public var name: String {
+        switch self {
+        case .status: "status"
+        case .logLevel: "log-level"
+        }
+    }
+
+    /// What the request needs of its sender.
+    public var level: ControlLevel {
+        switch self {
+        case .status: .monitor
+        case .logLevel: .operator
+        }
+    }
+
+    /// What it does, for a refusal: "user bob (uid 1002) may not <action>".
+    public var action: String {
+        switch self {
+        case .status: "read status"
+        case .logLevel: "change the log level"
+        }
+    }
+
+    /// The request as the audit log records it: its name and argument.
+    public var auditText: String {
+        switch self {
+        case .status: "status"
+        case .logLevel(let level): "log-level \(level.rawValue)"
+        }
+    }
+}
+
+/// What the agent answers: a JSON object, or a refusal or failure as one line plus a hint (the
+/// shape every operator error has).
+public enum ControlResult: Sendable, Equatable {
+    /// The result object, as JSON bytes.
+    case ok([UInt8])
+    case failed(error: String, hint: String)
+}
+
+/// A request or response that is not what the control protocol allows.
+public struct ControlWireError: OperatorError, Equatable {
+    public enum Kind: Sendable, Equatable {
+        case tooLarge
+        case notJSON
+        case notAnObject
+        case missingRequest
+        case unknownRequest(String)
+        case badField(String)
+        case unexpectedField(String)
+    }
+
+    public var kind: Kind
+    public var description: String
+    public var hint: String
+
+    init(
+        _ kind: Kind, _ description: String,
+        hint: String = "Send one JSON object on one line, such as {\"request\":\"status\"}."
+    ) {
+        self.kind = kind
+        self.description = description
+        self.hint = hint
+    }
+}
+
+/// The control protocol: one request per connection, a single JSON line each way.
+///
+///     → {"request":"status"}
+///     ← {"ok":true,"result":{...}}
+///     → {"request":"log-level","level":"debug"}
+///     ← {"ok":false,"error":"...","hint":"..."}
+///
+/// Why JSON lines over a UNIX socket rather than HTTP: nothing but `tandem` and scripts on the
+/// same host talk to it, a line is trivially bounded and logged, and `socat` is enough to try it
+/// by hand. Every line is bounded (`maximumBytes`); anything unexpected is an error with the
+/// reason, never a guess: an unknown field may be a newer client's, and silently ignoring it
+/// could mean doing something other than what was asked.
+public enum ControlWire {
+    /// The largest line accepted either way (a status report is a few KiB).
+    public static let maximumBytes = 64 * 1024
+
+    /// A request line, `\n`-terminated.
+    public static func encode(_ request: ControlRequest) -> [UInt8] {
+        var line = "{\"request\":\(JSONText.quoted(request.name))"
+        if case .logLevel(let level) = request { line += ",\"level\":\(JSONText.quoted(level.rawValue))" }
+        return Array((line + "}\n").utf8)
+    }
+
+    /// The request in `line` (without its `\n`).
+    public static func decodeRequest(_ line: [UInt8]) throws(ControlWireError) -> ControlRequest {
+        let object = try decodeObject(line, what: "request")
+        guard let name = object["request"] else {
+            throw ControlWireError(.missingRequest, "the request has no \"request\" field")
+        }
+        guard let name = name as? String else {
+            throw ControlWireError(.badField("request"), "the \"request\" field is not a string")
+        }
+        switch name {
+        case "status":
+            try onlyFields(["request"], in: object)
+            return .status
+        case "log-level":
+            try onlyFields(["request", "level"], in: object)
+            let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
+            guard let text = object["level"] as? String, let level = Logger.Level(rawValue: text) else {
+                throw ControlWireError(
+                    .badField("level"), "log-level needs a \"level\": one of \(levels)",
+                    hint: "For example {\"request\":\"log-level\",\"level\":\"debug\"}.")
+            }
+            return .logLevel(level)
+        default:
+            throw ControlWireError(
+                .unknownRequest(name), "unknown request \(JSONText.quoted(String(name.prefix(80))))",
+                hint: "This agent knows: status, log-level. Is `tandem` newer than the agent?")
+        }
+    }
+
+    /// A response line, `\n`-terminated. A result with line breaks (pretty-printed JSON) is put
+    /// on one line: a raw line break can only be whitespace in JSON, so this changes nothing else.
+    public static func encode(_ result: ControlResult) -> [UInt8] {
+        switch result {
+        case .ok(let object):
+            let body = object.isEmpty ? Array("{}".utf8) : object.map { $0 == 0x0A || $0 == 0x0D ? 0x20 : $0 }
+            return Array("{\"ok\":true,\"result\":".utf8) + body + Array("}\n".utf8)
+        case .failed(let error, let hint):
+            return Array("{\"ok\":false,\"error\":\(JSONText.quoted(error)),\"hint\":\(JSONText.quoted(hint))}\n".utf8)
+        }
+    }
+
+    /// The response in `line` (without its `\n`); an `ok` result comes back as compact JSON.
+    public static func decodeResponse(_ line: [UInt8]) throws(ControlWireError) -> ControlResult {
+        let object = try decodeObject(line, what: "response")
+        switch object["ok"] as? Bool {
+        case true?:
+            guard let result = object["result"] as? [String: Any],
+                let bytes = try? JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
+            else { throw ControlWireError(.badField("result"), "the response has no result object") }
+            return .ok(Array(bytes))
+        case false?:
+            guard let error = object["error"] as? String else {
+                throw ControlWireError(.badField("error"), "the refusal has no error text")
+            }
+            return .failed(error: error, hint: object["hint"] as? String ?? "")
+        case nil:
+            throw ControlWireError(.badField("ok"), "the response has no \"ok\" field")
+        }
+    }
+
+    private static func decodeObject(_ line: [UInt8], what: String) throws(ControlWireError) -> [String: Any] {
+        guard line.count <= maximumBytes else {
+            throw ControlWireError(.tooLarge, "the \(what) is larger than \(maximumBytes / 1024) KiB")
+        }
+        guard !line.isEmpty, !line.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) else {
+            throw ControlWireError(.notJSON, "the \(what) is empty")
+        }
+        let parsed: Any
+        do { parsed = try JSONSerialization.jsonObject(with: Data(line), options: [.fragmentsAllowed]) } catch {
+            throw ControlWireError(.notJSON, "the \(what) is not JSON")
+        }
+        guard let object = parsed as? [String: Any] else {
+            throw ControlWireError(.notAnObject, "the \(what) is JSON but not an object")
+        }
+        return object
+    }
+
+    private static func onlyFields(_ allowed: Set<String>, in object: [String: Any]) throws(ControlWireError) {
+        if let extra = object.keys.sorted().first(where: { !allowed.contains($0) }) {
+            throw ControlWireError(
+                .unexpectedField(extra), "unexpected field \(JSONText.quoted(String(extra.prefix(80))))")
+        }
+    }
+}
+
+/// JSON text for the few strings the control code writes itself (requests, refusals, audit lines).
+enum JSONText {
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return encoder
+    }()
+
+    static func quoted(_ text: String) -> String {
+        // Encoding a String cannot fail; the fallback only keeps the signature total.
+        (try? encoder.encode(text)).map { String(decoding: $0, as: UTF8.self) } ?? "\"\""
+    }
+}

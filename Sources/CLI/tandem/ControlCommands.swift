@@ -17,8 +17,10 @@ enum ControlExit {
     static let failed: Int32 = 3
 
     static let help = """
-        Exit codes: 0 the agent answered; 2 the agent is not running or does not answer; \
-        3 refused (the user is not in the [control] groups) or failed (the configuration, an unreadable answer).
+        Exit codes: 0 the agent answered (status: the pair is healthy); 1 (status) degraded: a threshold \
+        in [alerts] is crossed; 2 down: the agent is not running or does not answer, or (status) the link \
+        or a database is down; 3 refused (the user is not in the [control] groups) or failed (the \
+        configuration, an unreadable answer).
         """
 }
 
@@ -96,23 +98,56 @@ struct Status: AsyncParsableCommand {
     @Option(help: "The site's TOML configuration.") var config: String
     @Flag(help: "Print the agent's report as JSON (the control socket's answer, pretty-printed).") var json = false
 
-    @Flag(help: "Not built yet: refresh the report every few seconds.") var watch = false
+    @Flag(help: "Refresh every --interval seconds: redrawn in place on a terminal, one line per refresh otherwise.")
+    var watch = false
+    @Option(help: "Seconds between refreshes with --watch.") var interval: Double = 2
 
     func run() async throws {
-        if watch {
-            throw report(NotBuiltYet(command: "status --watch", purpose: "run `tandem status` again instead"))
-        }
         let call = try ControlCall(configPath: config)
+        let alerts = call.site.alerts
+        let thresholds = AlertThresholds(
+            rpoExposure: alerts.rpoWarn.seconds, applyLag: alerts.applyLagWarn.seconds,
+            staleness: alerts.stalenessWarn.seconds)
+        if watch { try await watchLoop(call, thresholds) }
         let answer = try call.send(.status) { error in notRunning(call, error) }
+        let health = try? PairHealth.evaluate(StatusJSON.decode(PairStatus.self, from: answer), thresholds: thresholds)
         if json {
             print(StatusSummary.pretty(answer), terminator: "")
         } else {
-            let alerts = call.site.alerts
-            let thresholds = AlertThresholds(
-                rpoExposure: alerts.rpoWarn.seconds, applyLag: alerts.applyLagWarn.seconds,
-                staleness: alerts.stalenessWarn.seconds)
             print(
                 StatusSummary.render(answer, thresholds: thresholds, now: Date().timeIntervalSince1970), terminator: "")
+        }
+        // The verdict is the exit code, for monitoring scripts: 0 healthy, 1 degraded, 2 down.
+        if let health, health.state != .healthy { throw ExitCode(health.state.exitCode) }
+    }
+
+    /// Until interrupted (Ctrl-C). On a terminal the screen is redrawn in place; into a pipe or
+    /// a log, one plain line per refresh (`StatusText.line`). An agent that stops answering is
+    /// shown as such, and the watch goes on until it answers again.
+    private func watchLoop(_ call: ControlCall, _ thresholds: AlertThresholds) async throws -> Never {
+        let terminal = isatty(1) == 1
+        while true {
+            let now = Date().timeIntervalSince1970
+            var text: String
+            if let answer = try? call.send(.status, notRunning: { _ in }),
+                let pair = try? StatusJSON.decode(PairStatus.self, from: answer)
+            {
+                let health = PairHealth.evaluate(pair, thresholds: thresholds)
+                text =
+                    terminal
+                    ? StatusText.render(pair, health: health, now: now)
+                    : StatusText.line(pair, health: health, now: now)
+            } else {
+                text =
+                    "\(Format.time(now, relativeTo: now)) down: the agent of site \(call.site.site.name) does not answer"
+                text += " on \(call.site.control.socket) (\(call.roleOnDisk.line))"
+            }
+            if terminal {
+                text = "\u{1B}[H\u{1B}[2J" + text + "\n(refreshing every \(Format.seconds(interval)); Ctrl-C to stop)"
+            }
+            // Unbuffered, so each refresh reaches a pipe or a log at once.
+            FileHandle.standardOutput.write(Data((text + "\n").utf8))
+            try await Task.sleep(for: .milliseconds(Int(max(0.2, interval) * 1000)))
         }
     }
 

@@ -66,8 +66,9 @@ public protocol BatchSource: AnyObject {
     /// Sequences must follow on without gaps from `restart(at:)`.
     func next() throws -> SourceBatch?
 
-    /// The latest moment the capture had read everything its source had (nil: not yet, or
-    /// this source cannot tell).
+    /// The latest moment the capture had read everything its source had (nil: not yet). A
+    /// requirement with no default: a source that forgot it would leave an idle pair's lags
+    /// growing with nothing wrong.
     var caughtUp: CaughtUp? { get }
 
     /// Batches up to `sequence` are durable at the applier; `position` is the last
@@ -77,8 +78,4 @@ public protocol BatchSource: AnyObject {
     /// Stops capturing and saves what must survive (the agent is shutting down). Safe to call
     /// more than once.
     func stop()
-}
-
-extension BatchSource {
-    public var caughtUp: CaughtUp? { nil }
 }

@@ -115,6 +115,8 @@ public final class MariaDBSource: BatchSource, CaptureEngine, @unchecked Sendabl
         try runner.restart(at: sequence, engine: self) { lock.withLock { schemaChange = nil } }
     }
 
+    public var caughtUp: CaughtUp? { runner.caughtUp }
+
     public func next() throws -> SourceBatch? {
         try throwIfFailed()
         let change = runner.handoff.allDurable ? lock.withLock { schemaChange } : nil

@@ -60,6 +60,8 @@ public final class PostgreSQLSource: BatchSource, CaptureEngine, @unchecked Send
     /// Stops the capture thread (the agent is shutting down).
     public func stop() { runner.stop() }
 
+    public var caughtUp: CaughtUp? { runner.caughtUp }
+
     /// What the slot may be confirmed up to: the end of what the applier reported durable.
     fileprivate var confirmedLSN: LSN { lock.withLock { acknowledgedLSN } }
 

@@ -343,6 +343,7 @@ final class ApplyWorker: @unchecked Sendable {
                 }
             } catch {
                 let urgency = FailureRetry.urgency(of: error)
+                events.post(.applyFailed(FailureRetry.describe(error)))
                 if let line = plan.failed(FailureRetry.describe(error), urgency: urgency, at: .now, using: &random) {
                     let text = "apply: \(line); the spool keeps receiving"
                     if urgency == .transient { logger.warning("\(text)") } else { logger.error("\(text)") }

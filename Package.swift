@@ -19,6 +19,7 @@
 //   Storage/     the DR spool, and the durable small files (journal, capture state).
 //   Apply/       the apply kit: the sink port and its engine-neutral bookkeeping.
 //   Services/    the shipper and applier services of the agent.
+//   Status/      what an agent reports about its site: the Prometheus metrics endpoint.
 //   Procedures/  the pair journal (and the DR procedures built on it).
 //   Config/      the per-site TOML configuration and its validation.
 //   CLI/         the `tandem` command-line tool.
@@ -38,9 +39,16 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        // 1.16: `LogHandler.log(event:)`, which the JSON log handler implements.
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.0"),
+        // The metrics API and its Prometheus backend (`TandemMetrics`).
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        // The `/metrics` HTTP endpoint: a small async HTTP/1.1 server with no dependencies of its own
+        // (README, "Decisions worth knowing": chosen over swift-nio's NIOHTTP1 for clean-build time).
+        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.0"),
     ],
     targets: [
         // MARK: C libraries
@@ -156,10 +164,21 @@ let package = Package(
             name: "TandemAgent",
             dependencies: [
                 "TandemCore", "TandemCodec", "TandemLink", "TandemSpool", "TandemTransport", "TLSSupport",
-                "TandemConfig", "TandemProcedures", "CaptureKit", "ApplyKit",
+                "TandemConfig", "TandemProcedures", "CaptureKit", "ApplyKit", "TandemMetrics",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Services/TandemAgent"),
+
+        // MARK: Status
+        // The figures an agent reports about its site, exported for Prometheus on `GET /metrics`.
+        .target(
+            name: "TandemMetrics",
+            dependencies: [
+                "TandemCore", .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "FlyingFox", package: "FlyingFox"), .product(name: "FlyingSocks", package: "FlyingFox"),
+            ],
+            path: "Sources/Status/TandemMetrics"),
 
         // The engines a build carries, for the agent to find by `[database] engine`.
         .target(
@@ -241,6 +260,8 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
         .testTarget(name: "TandemConfigTests", dependencies: ["TandemConfig", "TandemCore"]),
+        // The exporter, the endpoint over loopback, and a real Prometheus scraping it.
+        .testTarget(name: "TandemMetricsTests", dependencies: ["TandemMetrics", "TandemTestSupport", "TandemCore"]),
         .testTarget(name: "TandemLinkTests", dependencies: ["TandemLink", "TandemCore", "SeededRandom"]),
         .testTarget(
             name: "ApplyKitTests",

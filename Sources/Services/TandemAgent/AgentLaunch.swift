@@ -79,14 +79,32 @@ public struct AgentLaunch: Sendable {
     }
 
     /// Runs the agent until it is cancelled (then it says goodbye to its peer and returns).
+    /// With `[metrics] listen` set, the metrics endpoint runs alongside, fed from `metrics`
+    /// (a port already in use ends the start with `MetricsEndpointError`).
     public func run(parts: some AgentParts) async throws {
         let site = try SiteConfig.load(path: configPath)
+        LogOutput.adopt(configured: site.log.format)
         var settings = try AgentLinkSettings(config: site)
         if let reconnectBackoff { settings.backoff = reconnectBackoff }
         let role = try RoleJournal(spoolRoot: site.spool.directory).resolve(requested: requestedRole)
         var logger = Logger(label: "tandem.agent")
         logger[metadataKey: "site"] = "\(site.site.name)"
         logger.info("agent: site \(site.site.name) of pair \(site.site.pair) runs as the \(role.rawValue)")
+        // The services will attach their figures to this feed; until then it carries the labels only.
+        let metrics = AgentMetricsFeed(role: role, site: site)
+        let publisher = try await metrics.publish(site.metrics, logger: logger)
+        do {
+            try await runService(role, site: site, settings: settings, parts: parts, logger: logger)
+        } catch {
+            await publisher?.stop()
+            throw error
+        }
+        await publisher?.stop()
+    }
+
+    private func runService(
+        _ role: AgentRole, site: SiteConfig, settings: AgentLinkSettings, parts: some AgentParts, logger: Logger
+    ) async throws {
         switch role {
         case .shipper:
             guard let source = try await parts.source(site: site, link: settings, retry: retry, logger: logger)

@@ -261,7 +261,12 @@ let package = Package(
             ]),
         .testTarget(name: "TandemConfigTests", dependencies: ["TandemConfig", "TandemCore"]),
         // The exporter, the endpoint over loopback, and a real Prometheus scraping it.
-        .testTarget(name: "TandemMetricsTests", dependencies: ["TandemMetrics", "TandemTestSupport", "TandemCore"]),
+        .testTarget(
+            name: "TandemMetricsTests",
+            dependencies: [
+                "TandemMetrics", "TandemTestSupport", "TandemCore",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]),
         .testTarget(name: "TandemLinkTests", dependencies: ["TandemLink", "TandemCore", "SeededRandom"]),
         .testTarget(
             name: "ApplyKitTests",

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import Testing
 
@@ -163,6 +164,20 @@ import Testing
         #expect(!text.contains(#"role="shipper""#))
         #expect(
             Self.value(text, "tandem_applied_batches_total", labels: #"{site="idc",pair="acme",role="applier"}"#) == 2)
+    }
+
+    /// swift-metrics made through the exporter's factory lands in the same exposition, unrenamed.
+    @Test func swiftMetricsThroughTheFactoryShareTheRegistry() {
+        let exporter = MetricsExporter()
+        let counter = CoreMetrics.Counter(
+            label: "tandem_test_events_total", dimensions: [("site", "idc")], factory: exporter.metricsFactory)
+        counter.increment(by: 3)
+        let gauge = CoreMetrics.Gauge(label: "tandem_test_level", factory: exporter.metricsFactory)
+        gauge.record(2.5)
+        let text = exporter.exposition()
+        #expect(text.contains("# TYPE tandem_test_events_total counter\n"))
+        #expect(Self.value(text, "tandem_test_events_total", labels: #"{site="idc"}"#) == 3)
+        #expect(Self.value(text, "tandem_test_level", labels: "") == 2.5)
     }
 
     /// README's "Metrics" table documents every metric, under the exporter's own names.

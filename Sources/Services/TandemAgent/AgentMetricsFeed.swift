@@ -32,6 +32,8 @@ public final class AgentMetricsFeed: Sendable {
     func publish(_ config: MetricsConfig, logger: Logger) async throws -> MetricsPublisher? {
         guard let listen = config.listen else { return nil }
         let publisher = try await MetricsPublisher.start(host: listen.host, port: listen.port) { [self] in sample() }
+        // Anything instrumented with swift-metrics in this process is served on the same endpoint.
+        publisher.exporter.bootstrapMetricsSystem()
         logger.info("metrics: serving GET /metrics on \(listen.host):\(publisher.endpoint.port)")
         return publisher
     }

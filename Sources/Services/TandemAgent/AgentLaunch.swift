@@ -94,7 +94,7 @@ public struct AgentLaunch: Sendable {
         let metrics = AgentMetricsFeed(role: role, site: site)
         let publisher = try await metrics.publish(site.metrics, logger: logger)
         do {
-            try await runService(role, site: site, settings: settings, parts: parts, logger: logger)
+            try await runService(role, site: site, settings: settings, parts: parts, metrics: metrics, logger: logger)
         } catch {
             await publisher?.stop()
             throw error
@@ -102,8 +102,11 @@ public struct AgentLaunch: Sendable {
         await publisher?.stop()
     }
 
+    /// The shipper or applier service; `metrics` is where it attaches its figures
+    /// (`AgentMetricsFeed.attach`; not done yet, so the endpoint serves no figures so far).
     private func runService(
-        _ role: AgentRole, site: SiteConfig, settings: AgentLinkSettings, parts: some AgentParts, logger: Logger
+        _ role: AgentRole, site: SiteConfig, settings: AgentLinkSettings, parts: some AgentParts,
+        metrics: AgentMetricsFeed, logger: Logger
     ) async throws {
         switch role {
         case .shipper:

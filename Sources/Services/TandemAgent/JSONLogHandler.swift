@@ -3,8 +3,10 @@ import Synchronization
 
 #if canImport(Glibc)
     import Glibc
+    private let systemWrite = Glibc.write
 #elseif canImport(Darwin)
     import Darwin
+    private let systemWrite = Darwin.write
 #endif
 
 /// `[log] format = "json"` (or `--log-format json`): one JSON object per line, for a log
@@ -143,7 +145,7 @@ public struct JSONLogHandler: LogHandler {
         standardErrorLock.withLock { _ in
             var bytes = Array(line.utf8)[...]
             while !bytes.isEmpty {
-                let written = bytes.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+                let written = bytes.withUnsafeBytes { systemWrite(2, $0.baseAddress, $0.count) }
                 if written < 0 {
                     if errno == EINTR { continue }
                     return

@@ -21,6 +21,8 @@
 //   Services/    the shipper and applier services of the agent.
 //   Control/     the agent's local control socket: access by peer credentials, the wire format,
 //                the audit log, and the client `tandem status` uses.
+//   Status/      what an agent reports about its site: lag, positions and rates (TandemStatus),
+//                and the Prometheus metrics endpoint (TandemMetrics).
 //   Procedures/  the pair journal (and the DR procedures built on it).
 //   Config/      the per-site TOML configuration and its validation.
 //   CLI/         the `tandem` command-line tool.
@@ -40,9 +42,13 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        // 1.16: `LogHandler.log(event:)`, which the JSON log handler implements.
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.0"),
+        // The metrics API and its Prometheus backend (`TandemMetrics`).
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
     ],
     targets: [
         // MARK: C libraries
@@ -170,10 +176,21 @@ let package = Package(
             name: "TandemAgent",
             dependencies: [
                 "TandemCore", "TandemCodec", "TandemLink", "TandemSpool", "TandemTransport", "TLSSupport",
-                "TandemConfig", "TandemProcedures", "TandemStatus", "TandemControl", "CaptureKit", "ApplyKit",
+                "TandemConfig", "TandemProcedures", "TandemStatus", "TandemControl", "TandemMetrics", "CaptureKit",
+                "ApplyKit",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Services/TandemAgent"),
+
+        // MARK: Status
+        // The figures an agent reports about its site, exported for Prometheus on `GET /metrics`.
+        .target(
+            name: "TandemMetrics",
+            dependencies: [
+                "TandemCore", .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            path: "Sources/Status/TandemMetrics"),
 
         // The engines a build carries, for the agent to find by `[database] engine`.
         .target(
@@ -261,6 +278,13 @@ let package = Package(
             dependencies: [
                 "TandemControl", "TandemConfig", "TandemCore", "TandemTestSupport", "SeededRandom",
                 .product(name: "Logging", package: "swift-log"),
+            ]),
+        // The exporter, the endpoint over loopback, and a real Prometheus scraping it.
+        .testTarget(
+            name: "TandemMetricsTests",
+            dependencies: [
+                "TandemMetrics", "TandemTestSupport", "TandemCore",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]),
         .testTarget(name: "TandemLinkTests", dependencies: ["TandemLink", "TandemCore", "SeededRandom"]),
         .testTarget(

@@ -121,6 +121,22 @@ final class AgentPair: @unchecked Sendable {
             ])
     }
 
+    /// Adds `[metrics] listen = "127.0.0.1:PORT"` to `site`'s config (a free port unless given);
+    /// returns the port.
+    @discardableResult
+    func enableMetrics(of site: String, port: Int? = nil) throws -> Int {
+        let port = try port ?? TestPorts.unused()
+        try appendSection(of: site, "[metrics]\nlisten = \"127.0.0.1:\(port)\"\n")
+        return port
+    }
+
+    /// Appends `text` (a TOML table the file does not have yet) to `site`'s config.
+    func appendSection(of site: String, _ text: String) throws {
+        let path = directory + "/pair/\(site)/\(site).toml"
+        let config = try String(contentsOfFile: path, encoding: .utf8)
+        try (config + "\n" + text).write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
     /// `tandem agent` for `site` (role `role`, first start) run to its end, with its outcome.
     func runAgentToEnd(site: String, role: String, timeout: TimeInterval) throws -> CompletedProcess {
         try ChildProcess.capture(

@@ -30,12 +30,14 @@ struct TestAgent: AsyncParsableCommand {
     @Option(help: "Caps the link's reconnect delay.") var reconnectMaxDelayMs: Int?
     @Option(help: "Caps the retry delay of a failed capture, apply or database check.") var retryMaxDelayMs: Int?
     @Option(help: "Log level.") var logLevel: String = "info"
+    @Option(help: "Log format (text or json); wins over [log] format.") var logFormat: String?
 
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
         RuntimeLogLevel.shared.level = level
+        LogOutput.choose(flag: logFormat.flatMap(LogFormat.init(rawValue:)))
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = AgentLogHandler(label: label)
             handler.logLevel = level
             return RuntimeLogLevel.shared.wrapping(handler)
         }

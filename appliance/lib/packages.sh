@@ -9,10 +9,13 @@
 #   zlib1g-dev                        MariaDB compressed binlog events, binlog CRC-32
 #   pkg-config                        lets SwiftPM find the four libraries
 #   iproute2                          network namespaces for the emulated-WAN tests
+#   prometheus                        a real Prometheus that the metrics tests start on a private
+#                                     port to scrape the agent's /metrics endpoint (its system
+#                                     service is not started, as for the database servers)
 TANDEM_DEBIAN_PACKAGES=(
     postgresql mariadb-server
     libpq-dev default-libmysqlclient-dev libssl-dev libzstd-dev zlib1g-dev
-    pkg-config iproute2 procps bc
+    pkg-config iproute2 procps bc prometheus
 )
 
 tandem_missing_packages() {
@@ -34,8 +37,8 @@ tandem_install_packages() {
     fi
     echo "==> installing Debian packages: $missing"
     export DEBIAN_FRONTEND=noninteractive
-    # Package installs must not start system-wide database services: the tests and
-    # the lab run their own servers on private ports and directories.
+    # Package installs must not start system-wide services (the databases, Prometheus): the
+    # tests and the lab run their own servers on private ports and directories.
     local policy=/usr/sbin/policy-rc.d created_policy=0
     if [ ! -e "$policy" ]; then
         printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && created_policy=1

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import TandemAgent
+import TandemConfig
 import TandemCore
 
 /// The `tandem` command: one binary for the site agent and every operator action.
@@ -28,12 +29,15 @@ struct Tandem: AsyncParsableCommand {
 struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
+    @Option(name: .long, help: "Log format: text (the default) or json (one object per line); wins over [log] format.")
+    var logFormat: LogFormat?
 
     func bootstrapLogging() {
         let level = logLevel
         RuntimeLogLevel.shared.level = level
+        LogOutput.choose(flag: logFormat)  // the site's [log] format applies once loaded, unless this was given
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = AgentLogHandler(label: label)
             handler.logLevel = level
             return RuntimeLogLevel.shared.wrapping(handler)
         }
@@ -43,3 +47,4 @@ struct GlobalOptions: ParsableArguments {
 // Deliberate: `--log-level` parses swift-log's own levels; both types come from other packages.
 // swift-format-ignore: AvoidRetroactiveConformances
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+extension LogFormat: ExpressibleByArgument {}

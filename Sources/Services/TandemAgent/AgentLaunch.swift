@@ -6,6 +6,7 @@ import Logging
 import TandemConfig
 import TandemControl
 import TandemCore
+import TandemMetrics
 import TandemProcedures
 import TandemStatus
 
@@ -82,8 +83,11 @@ public struct AgentLaunch: Sendable {
     }
 
     /// Runs the agent until it is cancelled (then it says goodbye to its peer and returns).
+    /// With `[metrics] listen` set, the metrics endpoint runs alongside, fed from `metrics`
+    /// (a port already in use ends the start with `MetricsEndpointError`).
     public func run(parts: some AgentParts) async throws {
         let site = try SiteConfig.load(path: configPath)
+        LogOutput.adopt(configured: site.log.format)
         var settings = try AgentLinkSettings(config: site)
         if let reconnectBackoff { settings.backoff = reconnectBackoff }
         let role = try RoleJournal(spoolRoot: site.spool.directory).resolve(requested: requestedRole)
@@ -104,6 +108,25 @@ public struct AgentLaunch: Sendable {
         let control = AgentControl(status: BoardStatus(board: board, identity: identity), logger: logger)
         let server = try ControlServer(config: site.control, logger: logger) { control.handle($0, from: $1) }
         defer { server.stop() }
+        // The metrics endpoint samples the same board: one set of figures, two readers.
+        let metrics = AgentMetricsFeed(role: role, site: site)
+        metrics.attach { [labels = metrics.labels] in MetricsSample(labels, from: board.current) }
+        let publisher = try await metrics.publish(site.metrics, logger: logger)
+        do {
+            try await runService(
+                role, site: site, settings: settings, parts: parts, identity: identity, board: board, logger: logger)
+        } catch {
+            await publisher?.stop()
+            throw error
+        }
+        await publisher?.stop()
+    }
+
+    /// The shipper or applier service, publishing its report on `board`.
+    private func runService(
+        _ role: AgentRole, site: SiteConfig, settings: AgentLinkSettings, parts: some AgentParts,
+        identity: StatusIdentity, board: StatusBoard, logger: Logger
+    ) async throws {
         switch role {
         case .shipper:
             guard let source = try await parts.source(site: site, link: settings, retry: retry, logger: logger)

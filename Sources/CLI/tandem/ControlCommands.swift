@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import TandemAgent
 import TandemConfig
 import TandemControl
 import TandemCore
@@ -104,10 +105,7 @@ struct Status: AsyncParsableCommand {
 
     func run() async throws {
         let call = try ControlCall(configPath: config)
-        let alerts = call.site.alerts
-        let thresholds = AlertThresholds(
-            rpoExposure: alerts.rpoWarn.seconds, applyLag: alerts.applyLagWarn.seconds,
-            staleness: alerts.stalenessWarn.seconds)
+        let thresholds = AlertThresholds(call.site.alerts)
         if watch { try await watchLoop(call, thresholds) }
         let answer = try call.send(.status) { error in notRunning(call, error) }
         let health = try? PairHealth.evaluate(StatusJSON.decode(PairStatus.self, from: answer), thresholds: thresholds)
@@ -196,11 +194,5 @@ struct LogLevel: AsyncParsableCommand {
         let fields = (try? JSONSerialization.jsonObject(with: Data(answer))) as? [String: Any]
         let previous = fields?["previous"] as? String ?? "?"
         print("The agent of site \(call.site.site.name) now logs at \(level.rawValue) (was \(previous)).")
-    }
-}
-
-extension Duration {
-    fileprivate var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }

@@ -98,10 +98,7 @@ public struct AgentLaunch: Sendable {
             site: site.site.name, pair: site.site.pair, role: role.rawValue, engine: site.database.engine.rawValue,
             startedAt: Date().timeIntervalSince1970)
         // Where the service publishes its report, for the control socket and the metrics endpoint.
-        let board = StatusBoard(
-            thresholds: AlertThresholds(
-                rpoExposure: Self.seconds(site.alerts.rpoWarn), applyLag: Self.seconds(site.alerts.applyLagWarn),
-                staleness: Self.seconds(site.alerts.stalenessWarn)))
+        let board = StatusBoard(thresholds: AlertThresholds(site.alerts))
         // The control socket answers from before the services start (status while the agent
         // waits for its database) until after they stopped. Failing to create it is a start-up
         // error: an agent nobody can ask or steer must not run unnoticed.
@@ -174,10 +171,6 @@ public struct AgentLaunch: Sendable {
             }
         }
         return nil
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     /// Runs `body` until it ends or SIGTERM (systemd's stop) or SIGINT cancels it. A cancelled

@@ -80,23 +80,23 @@ public struct ApplierCore {
     }
 
     public mutating func received(_ message: LinkMessage, at time: LinkTime) -> [Action] {
-        keeper.observe(session.estimates, at: time)
+        var verifiedBatch: (header: BatchHeader, bytes: Int)?
         if case .batch(let sequence, let frame) = message, session.phase == .established {
             switch verified(sequence: sequence, frame: frame) {
             case .failure(let problem):
                 // Refused before the session counts it as received: nothing is stored.
                 return carryOut(session.decodingFailed(problem), at: time)
             case .success(let header):
-                let actions = session.receive(message, at: time)
-                if actions.contains(where: { if case .store = $0 { true } else { false } }) {
-                    figures.received(
-                        BatchSummary(header: header, frameBytes: frame.count), now: time.wall.microsecondsSinceEpoch)
-                }
-                return carryOut(actions, at: time)
+                verifiedBatch = (header, frame.count)
             }
         }
         let actions = session.receive(message, at: time)
         keeper.observe(session.estimates, at: time)
+        if let verifiedBatch, actions.contains(where: { if case .store = $0 { true } else { false } }) {
+            figures.received(
+                BatchSummary(header: verifiedBatch.header, frameBytes: verifiedBatch.bytes),
+                now: time.wall.microsecondsSinceEpoch)
+        }
         return carryOut(actions, at: time)
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import TandemConfig
 import TandemStatus
 
 /// Where the running service puts its latest report for readers on other threads (the control
@@ -35,6 +36,15 @@ public final class StatusBoard: @unchecked Sendable {
             lastPublished = now
             return alerts.observe(status)
         }
+    }
+}
+
+extension AlertThresholds {
+    /// The site's `[alerts]`, as the agent logs crossings and `tandem status` judges the pair.
+    public init(_ alerts: AlertsConfig) {
+        self.init(
+            rpoExposure: alerts.rpoWarn.seconds, applyLag: alerts.applyLagWarn.seconds,
+            staleness: alerts.stalenessWarn.seconds)
     }
 }
 

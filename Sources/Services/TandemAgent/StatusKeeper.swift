@@ -35,24 +35,24 @@ struct StatusKeeper: Sendable {
 
     mutating func connecting(at time: LinkTime) {
         lastTime = time
-        link.set("connecting", at: seconds(time.wall))
+        link.set("connecting", at: time.wall.unixSeconds)
     }
-    mutating func established(at time: LinkTime) { link.set("up", at: seconds(time.wall)) }
+    mutating func established(at time: LinkTime) { link.set("up", at: time.wall.unixSeconds) }
 
     mutating func closed(_ reason: LinkCloseReason?, at time: LinkTime) {
-        link.set("down", at: seconds(time.wall))
+        link.set("down", at: time.wall.unixSeconds)
         if let reason { lastClose = reason.description }
     }
 
     mutating func databaseWorking(at time: LinkTime) {
-        database.set("up", at: seconds(time.wall))
+        database.set("up", at: time.wall.unixSeconds)
         databaseFailure = nil
     }
 
     mutating func databaseFailed(_ message: String, at time: LinkTime) {
-        database.set("down", at: seconds(time.wall))
+        database.set("down", at: time.wall.unixSeconds)
         databaseFailure = message
-        lastError = SiteStatus.ErrorNote(message: message, at: seconds(time.wall))
+        lastError = SiteStatus.ErrorNote(message: message, at: time.wall.unixSeconds)
     }
 
     /// The time of the latest event, for what is reported without one (a source that failed).
@@ -77,18 +77,18 @@ struct StatusKeeper: Sendable {
         guard let status = try? StatusJSON.decode(SiteStatus.self, from: report.bytes) else {
             lastError = SiteStatus.ErrorNote(
                 message: "the peer's status report could not be read (\(report.bytes.count) bytes)",
-                at: seconds(time.wall))
+                at: time.wall.unixSeconds)
             return nil
         }
         peer = status
-        peerReceivedAt = seconds(time.wall)
+        peerReceivedAt = time.wall.unixSeconds
         return status
     }
 
     /// Seconds on a monotonic scale that starts at the first report, for rate meters.
     mutating func monotonicSeconds(_ time: LinkTime) -> Double {
         if origin == nil { origin = time.monotonic }
-        return StatusKeeper.seconds(time.monotonic - origin!)
+        return (time.monotonic - origin!).seconds
     }
 
     /// The report with everything but the pipeline figures filled in.
@@ -96,12 +96,12 @@ struct StatusKeeper: Sendable {
         reportedAt = time.monotonic
         var status = SiteStatus(
             site: identity.site, pair: identity.pair, role: identity.role, engine: identity.engine,
-            reportedAt: seconds(time.wall), agentStartedAt: identity.startedAt)
+            reportedAt: time.wall.unixSeconds, agentStartedAt: identity.startedAt)
         status.link.state = link.state
         status.link.since = link.since
         status.link.peerSite = peer?.site
-        status.link.roundTripSeconds = roundTrip.map(Self.seconds)
-        status.link.clockOffsetSeconds = clockOffset.map(Self.seconds)
+        status.link.roundTripSeconds = roundTrip.map(\.seconds)
+        status.link.clockOffsetSeconds = clockOffset.map(\.seconds)
         status.link.lastCloseReason = lastClose
         status.database.state = database.state
         status.database.since = database.since
@@ -122,10 +122,4 @@ struct StatusKeeper: Sendable {
         return actions + session.report(LinkStatusReport(bytes: StatusJSON.encode(report())))
     }
 
-    private func seconds(_ time: Timestamp) -> Double { Double(time.microsecondsSinceEpoch) / 1_000_000 }
-
-    static func seconds(_ duration: Duration) -> Double {
-        let (whole, attoseconds) = duration.components
-        return Double(whole) + Double(attoseconds) / 1e18
-    }
 }

@@ -137,33 +137,24 @@ public final class MetricsEndpoint: Sendable {
         }
         var one: Int32 = 1
         setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var bound: Int32
+        var parsed: Int32
+        var bound: Int32 = -1
         if six {
             var address = sockaddr_in6()
             address.sin6_family = sa_family_t(AF_INET6)
             address.sin6_port = port16.bigEndian
-            guard inet_pton(AF_INET6, literal, &address.sin6_addr) == 1 else {
-                close(descriptor)
-                throw .badAddress(host: host, port: port)
-            }
-            bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
-                }
-            }
+            parsed = inet_pton(AF_INET6, literal, &address.sin6_addr)
+            if parsed == 1 { bound = bindAddress(descriptor, &address) }
         } else {
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
             address.sin_port = port16.bigEndian
-            guard inet_pton(AF_INET, literal, &address.sin_addr) == 1 else {
-                close(descriptor)
-                throw .badAddress(host: host, port: port)
-            }
-            bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
+            parsed = inet_pton(AF_INET, literal, &address.sin_addr)
+            if parsed == 1 { bound = bindAddress(descriptor, &address) }
+        }
+        guard parsed == 1 else {
+            close(descriptor)
+            throw .badAddress(host: host, port: port)
         }
         if bound != 0 || Glibc.listen(descriptor, 16) != 0 {
             let code = errno
@@ -177,19 +168,22 @@ public final class MetricsEndpoint: Sendable {
         let named = withUnsafeMutablePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
         }
-        var actual = port
-        if named == 0 {
-            actual = withUnsafePointer(to: &storage) { pointer in
-                six
-                    ? pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) {
-                        Int(UInt16(bigEndian: $0.pointee.sin6_port))
-                    }
-                    : pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
-                        Int(UInt16(bigEndian: $0.pointee.sin_port))
-                    }
-            }
-        }
+        // The port sits at the same offset in sockaddr_in and sockaddr_in6.
+        let actual =
+            named == 0
+            ? withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
+            } : port
         return (descriptor, actual)
+    }
+}
+
+/// `bind` with an IPv4 or IPv6 address structure.
+private func bindAddress<Address>(_ descriptor: Int32, _ address: inout Address) -> Int32 {
+    withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(descriptor, $0, socklen_t(MemoryLayout<Address>.size))
+        }
     }
 }
 

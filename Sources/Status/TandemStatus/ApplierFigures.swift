@@ -113,13 +113,13 @@ public struct ApplierFigures: Sendable {
         StageAge.fillDR(
             &positions, &lag, durable: durable, applied: applied, appliedPosition: appliedPosition, ledger: ledger,
             marks: marks, now: sourceNow)
-        if lag.applyLagSeconds == nil || ledger.summary(applied + 1) == nil, let head = backlogHead,
+        if ledger.summary(applied + 1) == nil, let head = backlogHead,
             head.sequence == applied + 1
         {
-            lag.applyLagSeconds = seconds(StageAge.age(of: head.firstCommitTime, now: sourceNow))
+            lag.applyLagSeconds = StageAge.age(of: head.firstCommitTime, now: sourceNow).seconds
         }
         status.positions = positions
-        lag.stalenessSeconds = lastNews.map { seconds(StageAge.age(of: $0, now: localNow)) }
+        lag.stalenessSeconds = lastNews.map { StageAge.age(of: $0, now: localNow).seconds }
         let backlog = durable >= applied ? durable - applied : 0
         if backlog == 0 {
             lag.drainSeconds = 0

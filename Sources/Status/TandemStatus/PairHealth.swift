@@ -58,8 +58,8 @@ public struct PairHealth: Sendable, Equatable {
                 "the \(site.role == "shipper" ? "primary" : "DR") database at \(site.site) is failing"
                     + (site.database.failure.map { ": \($0)" } ?? ""))
         }
-        let applier = local.role == "applier" ? local : pair.peer
-        let rpo = [local.lag.rpoExposureSeconds, pair.peer?.lag.rpoExposureSeconds].compactMap { $0 }.max()
+        let applier = pair.applier
+        let rpo = pair.rpoExposureSeconds
         if let rpo, rpo > thresholds.rpoExposure {
             degraded.append("RPO exposure \(Format.seconds(rpo)) is over \(Format.seconds(thresholds.rpoExposure))")
         }

@@ -80,7 +80,7 @@ public struct ShipperFigures: Sendable {
             lag.rpoExposureTransactions = exposed.transactions
             lag.rpoExposureBytes = exposed.frameBytes
         }
-        lag.captureLagSeconds = marks.latest.map { seconds(StageAge.age(of: $0.sourceTime, now: now)) }
+        lag.captureLagSeconds = marks.latest.map { StageAge.age(of: $0.sourceTime, now: now).seconds }
         if durable >= applied, let rate = appliedBatches.perSecond {
             let backlog = Double(durable - applied)
             lag.drainSeconds = backlog == 0 ? 0 : (rate > 0 ? backlog / rate : nil)

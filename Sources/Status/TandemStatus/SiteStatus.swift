@@ -181,6 +181,18 @@ public struct PairStatus: Codable, Sendable, Equatable {
     }
 }
 
+extension PairStatus {
+    /// The applier's report: this site's, or the peer's last one.
+    public var applier: SiteStatus? { local.role == "applier" ? local : peer }
+    /// The shipper's report: this site's, or the peer's last one.
+    public var shipper: SiteStatus? { local.role == "shipper" ? local : peer }
+    /// RPO exposure as the pair shows it: the larger of the two sites' figures (each is an
+    /// upper bound from what that site knows, so the larger is the honest one).
+    public var rpoExposureSeconds: Double? {
+        [local.lag.rpoExposureSeconds, peer?.lag.rpoExposureSeconds].compactMap { $0 }.max()
+    }
+}
+
 /// The one JSON form of the reports: on the link, on the control socket, in `status --json`.
 public enum StatusJSON {
     public static func encode<T: Encodable>(_ value: T, pretty: Bool = false) -> [UInt8] {

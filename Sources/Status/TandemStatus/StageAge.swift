@@ -41,7 +41,7 @@ extension StageAge {
     ) {
         positions.durable = marks.point(durable, position: ledger.summary(durable)?.lastPosition)
         positions.applied = marks.point(applied, position: appliedPosition)
-        lag.rpoExposureSeconds = oldestMissing(through: durable, ledger: ledger, marks: marks, now: now).map(seconds)
-        lag.applyLagSeconds = oldestMissing(through: applied, ledger: ledger, marks: marks, now: now).map(seconds)
+        lag.rpoExposureSeconds = oldestMissing(through: durable, ledger: ledger, marks: marks, now: now).map(\.seconds)
+        lag.applyLagSeconds = oldestMissing(through: applied, ledger: ledger, marks: marks, now: now).map(\.seconds)
     }
 }

@@ -1,3 +1,5 @@
+import TandemCore
+
 /// Who reports: the fields of `SiteStatus` that do not change while an agent runs.
 public struct StatusIdentity: Sendable, Equatable {
     public var site: String
@@ -38,9 +40,4 @@ public struct StateSince: Sendable, Equatable {
 }
 
 /// Unix seconds from microseconds.
-func seconds(_ microseconds: Int64) -> Double { Double(microseconds) / 1_000_000 }
-
-func seconds(_ duration: Duration) -> Double {
-    let (whole, attoseconds) = duration.components
-    return Double(whole) + Double(attoseconds) / 1e18
-}
+func seconds(_ microseconds: Int64) -> Double { Timestamp(microsecondsSinceEpoch: microseconds).unixSeconds }

@@ -4,8 +4,8 @@
 public enum StatusText {
     public static func render(_ pair: PairStatus, health: PairHealth, now: Double) -> String {
         let local = pair.local
-        let applier = local.role == "applier" ? local : pair.peer
-        let shipper = local.role == "shipper" ? local : pair.peer
+        let applier = pair.applier
+        let shipper = pair.shipper
         var lines: [String] = []
         lines.append(
             "Tandem pair \"\(local.pair)\" — site \(local.site) (\(local.role)), report made \(Format.time(local.reportedAt, relativeTo: now))"
@@ -17,7 +17,7 @@ public enum StatusText {
             lines.append(health.state.rawValue.uppercased() + ": " + health.reasons.joined(separator: "; "))
         }
         lines.append("")
-        let rpo = [local.lag.rpoExposureSeconds, pair.peer?.lag.rpoExposureSeconds].compactMap { $0 }.max()
+        let rpo = pair.rpoExposureSeconds
         var exposure = rpo.map(Format.seconds) ?? "unknown"
         if let transactions = shipper?.lag.rpoExposureTransactions {
             exposure += " (\(transactions) transaction\(transactions == 1 ? "" : "s")"
@@ -75,9 +75,9 @@ public enum StatusText {
     /// pipe): the time, the verdict and the four lags, in a fixed order a script can split.
     public static func line(_ pair: PairStatus, health: PairHealth, now: Double) -> String {
         let local = pair.local
-        let applier = local.role == "applier" ? local : pair.peer
-        let shipper = local.role == "shipper" ? local : pair.peer
-        let rpo = [local.lag.rpoExposureSeconds, pair.peer?.lag.rpoExposureSeconds].compactMap { $0 }.max()
+        let applier = pair.applier
+        let shipper = pair.shipper
+        let rpo = pair.rpoExposureSeconds
         func figure(_ value: Double?) -> String { value.map(Format.seconds) ?? "unknown" }
         var text = "\(Format.time(now, relativeTo: now)) \(health.state.rawValue) rpo=\(figure(rpo))"
         text += " apply_lag=\(figure(applier?.lag.applyLagSeconds)) staleness=\(figure(applier?.lag.stalenessSeconds))"

@@ -184,9 +184,3 @@ enum Sockets {
         return Int32(min(Int64(pollSliceMilliseconds), max(1, milliseconds)))
     }
 }
-
-extension Duration {
-    var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
-}

@@ -70,6 +70,9 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
 
     public init(microsecondsSinceEpoch: Int64) { self.microsecondsSinceEpoch = microsecondsSinceEpoch }
 
+    /// Seconds since the Unix epoch, as status reports carry times.
+    public var unixSeconds: Double { Double(microsecondsSinceEpoch) / 1_000_000 }
+
     public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool {
         lhs.microsecondsSinceEpoch < rhs.microsecondsSinceEpoch
     }

@@ -9,6 +9,11 @@ extension Duration {
         return sum
     }
 
+    /// In seconds, as a floating-point number (for rates, status figures and timeouts).
+    public var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+
     /// Seconds with millisecond precision, for messages ("10.000 s").
     public var secondsText: String {
         let millis = wholeMicroseconds / 1000

@@ -181,7 +181,7 @@ let package = Package(
             dependencies: [
                 "TandemCore", "TandemCodec", "TandemLink", "TandemSpool", "TandemTransport", "TLSSupport",
                 "TandemConfig", "TandemProcedures", "TandemStatus", "TandemControl", "TandemMetrics", "CaptureKit",
-                "ApplyKit",
+                "ApplyKit", "TandemVerify",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Services/TandemAgent"),
@@ -201,7 +201,7 @@ let package = Package(
             name: "TandemEngines",
             dependencies: [
                 "TandemAgent", "PostgreSQLCapture", "PostgreSQLApply", "MariaDBCapture", "MariaDBApply", "PGClient",
-                "MySQLClient", "CaptureKit", "ApplyKit", "TandemConfig", "TandemCore",
+                "MySQLClient", "CaptureKit", "ApplyKit", "TandemConfig", "TandemCore", "TandemVerify",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Engines/TandemEngines"),
@@ -225,7 +225,7 @@ let package = Package(
                 "TandemCore", "TandemConfig", "TandemCodec", "PGClient", "MySQLClient", "TLSSupport",
                 "TandemLink", "TandemSpool", "TandemTransport", "TandemAgent", "TandemEngines", "CaptureKit",
                 "ApplyKit",
-                "TandemProcedures", "TandemControl", "TandemStatus",
+                "TandemProcedures", "TandemControl", "TandemStatus", "TandemVerify",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -253,7 +253,7 @@ let package = Package(
             name: "TandemTestAgent",
             dependencies: [
                 "TandemAgent", "TandemEngines", "TandemSynthetic", "TandemConfig", "TandemCore", "TandemProcedures",
-                "CaptureKit", "ApplyKit", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "CaptureKit", "ApplyKit", "TandemVerify", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/TandemTestAgent"),
@@ -316,7 +316,7 @@ let package = Package(
                 "TandemAgent", "TandemTestSupport", "TandemCore", "TandemCodec", "TandemLink", "TandemTransport",
                 "TLSSupport",
                 "CaptureKit", "ApplyKit", "TandemProcedures", "TandemStorage", "TandemConfig", "TandemSynthetic",
-                "TandemControl", "TandemStatus", "SeededRandom", .product(name: "Logging", package: "swift-log"),
+                "TandemControl", "TandemStatus", "TandemVerify", "SeededRandom", .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(
             name: "PostgreSQLEngineTests",
@@ -351,7 +351,7 @@ let package = Package(
         // Whole pairs: two real database servers, two `tandem agent` processes, kill -9 at random.
         .testTarget(
             name: "PairTests",
-            dependencies: ["TandemTestSupport", "PGClient", "MySQLClient", "TandemCore", "TandemStatus"]),
+            dependencies: ["TandemTestSupport", "PGClient", "MySQLClient", "TandemCore", "TandemStatus", "TandemVerify"]),
         // Runs the built `tandem` binary as an operator would.
         .testTarget(name: "CLITests", dependencies: ["TandemTestSupport"]),
         .testTarget(

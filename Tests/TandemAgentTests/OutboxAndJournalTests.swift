@@ -6,6 +6,7 @@ import TandemConfig
 import TandemCore
 import TandemProcedures
 import TandemSynthetic
+import TandemVerify
 import Testing
 
 @testable import TandemAgent
@@ -120,6 +121,7 @@ struct EngineRegistryTests {
         func check(site: SiteConfig, link: AgentLinkSettings, for use: DatabaseUse, logger: Logger)
             -> [DatabaseProblem]
         { [] }
+        func verifySide(site: SiteConfig) throws -> any VerifySide { throw AgentError("stub", hint: "") }
     }
 
     @Test("an engine the build lacks is refused by name, with the engines it has")

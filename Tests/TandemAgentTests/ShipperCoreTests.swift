@@ -85,7 +85,7 @@ struct ShipperCoreTests {
                     sentBatches.append(sequence)
                     toReceiver.append(.batch(sequence: sequence, frame: frame))
                 case .acknowledgeSource, .restartSource: sourceLog.append(action)
-                case .established, .close: break
+                case .established, .close, .peerRequest, .peerResponse: break
                 }
             }
         }

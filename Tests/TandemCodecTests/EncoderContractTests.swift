@@ -42,6 +42,10 @@ struct EncoderContractTests {
             Self.refusesAsInvalid(
                 encoder, Self.batch([RowChange(relation: t, kind: .insert, new: Fixture.row)], sequence: 0)))
         #expect(Self.refusesAsInvalid(encoder, Self.batch([RowChange(relation: t, kind: .insert, new: [.int(1)])])))
+        // A copied row without a column's value could not be written over the DR row.
+        var partial = Fixture.row
+        partial[partial.count - 1] = .unchanged
+        #expect(Self.refusesAsInvalid(encoder, Self.batch([RowChange(relation: t, kind: .copy, new: partial)])))
         #expect(
             Self.refusesAsInvalid(
                 encoder, Self.batch([RowChange(relation: t, kind: .update, old: [.int(1)], new: Fixture.row)])))

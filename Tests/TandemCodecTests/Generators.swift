@@ -303,13 +303,16 @@ enum Arb {
     }
 
     static func change<G: RandomNumberGenerator>(_ r: inout G, _ relation: Relation) -> RowChange {
-        switch Int.random(in: 0..<4, using: &r) {
+        switch Int.random(in: 0..<5, using: &r) {
         case 0: RowChange(relation: relation, kind: .insert, new: image(&r, relation))
         case 1:
             RowChange(
                 relation: relation, kind: .update, old: Bool.random(using: &r) ? image(&r, relation) : nil,
-                new: image(&r, relation))
-        case 2: RowChange(relation: relation, kind: .delete, old: image(&r, relation))
+                new: image(&r, relation), duringCopy: Bool.random(using: &r))
+        case 2: RowChange(relation: relation, kind: .delete, old: image(&r, relation), duringCopy: Bool.random(using: &r))
+        case 3:
+            // A copied row carries every column.
+            RowChange(relation: relation, kind: .copy, new: image(&r, relation).map { $0.isUnchanged ? .null : $0 })
         default:
             RowChange(
                 relation: relation,

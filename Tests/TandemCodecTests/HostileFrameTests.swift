@@ -525,9 +525,13 @@ enum HostileCorpus {
                     ])),
                 .malformed(field: "row change", reasonContains: "truncate")),
             HostileCase(
-                "unknown change kind 4",
-                F.frame(body: F.body(transactions: [F.transaction(changes: [F.change(kind: [4])])])),
+                "unknown change kind 7",
+                F.frame(body: F.body(transactions: [F.transaction(changes: [F.change(kind: [7])])])),
                 .malformed(field: "change kind")),
+            HostileCase(
+                "a copied row without a new image",
+                F.frame(body: F.body(transactions: [F.transaction(changes: [F.change(kind: [4], old: image)])])),
+                .malformed(field: "row change", reasonContains: "copy")),
             HostileCase(
                 "unknown truncate option bit",
                 F.frame(body: F.body(transactions: [F.transaction(changes: [F.change(kind: [3, 4], new: [0])])])),

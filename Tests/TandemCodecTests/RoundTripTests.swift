@@ -236,6 +236,9 @@ struct RoundTripTests {
             RowChange(relation: relation, kind: .update, new: row),
             RowChange(relation: relation, kind: .update, old: [.int(1), .unchanged, .unchanged, .unchanged], new: row),
             RowChange(relation: relation, kind: .delete, old: row),
+            RowChange(relation: relation, kind: .copy, new: row),
+            RowChange(relation: relation, kind: .update, old: row, new: row, duringCopy: true),
+            RowChange(relation: relation, kind: .delete, old: row, duringCopy: true),
             RowChange(relation: relation, kind: .truncate(cascade: false, restartIdentity: false)),
             RowChange(relation: relation, kind: .truncate(cascade: true, restartIdentity: false)),
             RowChange(relation: relation, kind: .truncate(cascade: false, restartIdentity: true)),
@@ -310,7 +313,7 @@ struct RoundTripTests {
                 }
             }
         }
-        #expect(engines.count == 3 && kinds.count == 4 && sawOld && sawOrigin && sawChunk)
+        #expect(engines.count == 3 && kinds.count == 5 && sawOld && sawOrigin && sawChunk)
     }
 
     @Test("one decoder and one encoder serve many batches, and survive refusals")

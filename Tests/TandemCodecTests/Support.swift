@@ -283,8 +283,9 @@ struct Wire {
                     }()
                 switch c.kind {
                 case .insert: rest.u8(0)
-                case .update: rest.u8(1)
-                case .delete: rest.u8(2)
+                case .copy: rest.u8(4)
+                case .update: rest.u8(c.duringCopy ? 5 : 1)
+                case .delete: rest.u8(c.duringCopy ? 6 : 2)
                 case let .truncate(cascade, restart): rest.u8(3); rest.u8((cascade ? 1 : 0) | (restart ? 2 : 0))
                 }
                 rest.varint(index); rest.image(c.old); rest.image(c.new)

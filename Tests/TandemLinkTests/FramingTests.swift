@@ -231,7 +231,7 @@ struct HostileFramingTests {
         #expect(decodeError([0, 0, 0, 0]) == .emptyFrame)
     }
 
-    @Test("unknown frame types are refused", arguments: [0, 7, 8, 0x80, 0xFF] as [UInt8])
+    @Test("unknown frame types are refused", arguments: [0, 9, 10, 0x80, 0xFF] as [UInt8])
     func unknownType(_ type: UInt8) {
         #expect(decodeError(rawFrame(type: type, [1, 2, 3])) == .unknownType(type))
     }
@@ -378,6 +378,23 @@ struct HostileFramingTests {
         #expect(
             decodeError(rawFrame(type: 6, oversized))
                 == .invalidField(.status, field: "report", reason: "\(oversized.count) bytes, more than 65536"))
+    }
+
+    @Test("REQUEST and RESPONSE carry an id and a body as they are; a body over the limit or a short id is refused")
+    func callFrames() throws {
+        let request = LinkCall(id: .max, body: Array(#"{"verify":1}"#.utf8))
+        let response = LinkCall(id: 7, body: [])
+        var out: [UInt8] = []
+        try LinkFrameEncoder().encode(.request(request), into: &out)
+        try LinkFrameEncoder().encode(.response(response), into: &out)
+        var decoder = LinkFrameDecoder()
+        #expect(try decoder.decode(out) == [.request(request), .response(response)])
+        #expect(decodeError(rawFrame(type: 7, [1, 2, 3])) == .truncated(.request, field: "id"))
+        let oversized = LinkCall(id: 1, body: [UInt8](repeating: 0x43, count: LinkCall.maximumBytes + 1))
+        #expect(throws: LinkFrameError.self) {
+            var scratch: [UInt8] = []
+            try LinkFrameEncoder().encode(.response(oversized), into: &scratch)
+        }
     }
 
     @Test("random garbage never crashes, hangs or decodes unboundedly")

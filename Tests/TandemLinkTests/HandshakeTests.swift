@@ -103,10 +103,10 @@ struct HandshakeTests {
                 "a refusing client never sends its HELLO")
             let reason = try #require(actions.closeReason)
             let future = LinkProtocol.currentVersion + 1
-            #expect(reason.problem == .versionMismatch(peer: future, accepted: 2...2))
+            #expect(reason.problem == .versionMismatch(peer: future, accepted: 3...3))
             #expect(
                 reason.description
-                    == "closed the link to site \"idc\": version mismatch: HELLO offers link protocol version \(future); accepted versions are 2 through 2"
+                    == "closed the link to site \"idc\": version mismatch: HELLO offers link protocol version \(future); accepted versions are 3 through 3"
             )
             #expect(reason.hint.contains("same Tandem version"))
             #expect(connectActions.isEmpty == (transport == .client))
@@ -122,7 +122,7 @@ struct HandshakeTests {
         payload += [0xDE, 0xAD]  // a layout this build cannot read
         client.receive(rawFrame(type: 1, payload))
         #expect(client.log.sentError?.code == .versionMismatch)
-        #expect(client.closeRequest?.problem == .versionMismatch(peer: 7, accepted: 2...2))
+        #expect(client.closeRequest?.problem == .versionMismatch(peer: 7, accepted: 3...3))
     }
 
     @Test("an older, no longer supported version is refused too")
@@ -136,8 +136,8 @@ struct HandshakeTests {
         #expect(session.receive(.hello(hello), at: TestClock().now).sentError?.code == .versionMismatch)
     }
 
-    /// Version 1 peers predate STATUS: they are refused at the handshake, and the message names
-    /// the versions of both sides, so the operator knows which site to upgrade.
+    /// Older peers predate STATUS or the agents' calls: they are refused at the handshake, and
+    /// the message names the versions of both sides, so the operator knows which site to upgrade.
     @Test("a version-1 peer is refused, the reason naming its version and the ones this build speaks")
     func versionOnePeer() throws {
         let config = configuration(.receiver, .server)
@@ -148,8 +148,8 @@ struct HandshakeTests {
         let actions = session.receive(.hello(hello), at: TestClock().now)
         #expect(actions.sentError?.code == .versionMismatch)
         let reason = try #require(actions.closeReason)
-        #expect(reason.problem == .versionMismatch(peer: 1, accepted: 2...2))
-        #expect(reason.description.contains("HELLO offers link protocol version 1; accepted versions are 2 through 2"))
+        #expect(reason.problem == .versionMismatch(peer: 1, accepted: 3...3))
+        #expect(reason.description.contains("HELLO offers link protocol version 1; accepted versions are 3 through 3"))
         #expect(actions.sentError?.reason.contains("version 1") == true)
     }
 
@@ -169,6 +169,25 @@ struct HandshakeTests {
         #expect(client.log.contains(.peerStatus(report)))
         #expect(server.log.contains(.peerStatus(LinkStatusReport(bytes: [1, 2]))))
         #expect(wire.isOpen, "a report the link does not read never closes it")
+    }
+
+    @Test("calls go both ways once established and are refused before (the caller fails them)")
+    func calls() throws {
+        let server = try Endpoint(configuration(.sender, .server))
+        let client = try Endpoint(configuration(.receiver, .client))
+        let request = LinkCall(id: 1, body: Array("ask".utf8))
+        #expect(server.session.call(.request(request)) == nil, "nothing before the handshake")
+        let wire = Wire(server, client)
+        try wire.connect()
+        wire.pump()
+        server.perform(try #require(server.session.call(.request(request))))
+        wire.pump()
+        #expect(client.log.contains(.peerRequest(request)))
+        let answer = LinkCall(id: 1, body: Array("answer".utf8))
+        client.perform(try #require(client.session.call(.response(answer))))
+        wire.pump()
+        #expect(server.log.contains(.peerResponse(answer)))
+        #expect(wire.isOpen)
     }
 
     @Test("a HELLO for another pair is refused, and the peer logs the reason with the site's name")

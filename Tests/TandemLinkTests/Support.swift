@@ -98,7 +98,7 @@ final class Endpoint {
                 try! encoder.encode(.batch(sequence: sequence, frame: source[Int(sequence) - 1]), into: &outbox)
                 cursor = sequence + 1
                 blocked = false
-            case .established, .peerStatus:
+            case .established, .peerStatus, .peerRequest, .peerResponse:
                 break
             case .resend(let from):
                 resends.append(from)

@@ -4,6 +4,7 @@ import CaptureKit
 import Foundation
 import Logging
 import TandemAgent
+import TandemVerify
 import TandemConfig
 import TandemCore
 import TandemEngines
@@ -81,4 +82,7 @@ struct TestParts: AgentParts {
         }
         return try SyntheticSink(path: sinkPath, failures: failures)
     }
+
+    /// Verify always works on the site's real database (a synthetic part has none).
+    func verifySide(site: SiteConfig) throws -> any VerifySide { try engines.verifySide(site: site) }
 }

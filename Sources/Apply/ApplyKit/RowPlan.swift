@@ -62,6 +62,9 @@ public struct RowLocator: Sendable, Hashable {
 public struct RowPlan: Sendable, Hashable {
     public enum Verb: Sendable, Hashable {
         case insert, update, delete
+        /// A row of the initial copy: inserted, or written over the row with its key (an
+        /// upsert on the key, every column assigned).
+        case copy
         /// An update with nothing to set: the row's existence is still checked.
         case check
     }
@@ -81,8 +84,10 @@ public struct RowPlan: Sendable, Hashable {
     public var assigned: [Int]
     /// The new image (empty for a delete).
     public var new: [Value]
-    /// How the row is found (nil for an insert).
+    /// How the row is found (nil for an insert; for a copy, the key it is written over by).
     public var locator: RowLocator?
+    /// The change was made while its table is being copied: its row may not be there yet.
+    public var duringCopy: Bool
 
     /// - Parameters:
     ///   - updates: the engine's choice of columns an UPDATE sets.
@@ -92,6 +97,7 @@ public struct RowPlan: Sendable, Hashable {
         _ change: RowChange, updates: UpdatedColumns, writable: (Int) -> Bool = { _ in true }
     ) throws(RowPlanError) {
         let count = change.relation.columns.count
+        duringCopy = change.duringCopy
         switch change.kind {
         case .truncate:
             throw RowPlanError("a truncate is not a row statement")
@@ -100,6 +106,18 @@ public struct RowPlan: Sendable, Hashable {
             new = try Self.image(change.new, "new", count)
             locator = nil
             assigned = new.indices.filter { [new] in !new[$0].isUnchanged && writable($0) }
+        case .copy:
+            verb = .copy
+            new = try Self.image(change.new, "new", count)
+            guard !new.contains(where: \.isUnchanged) else {
+                throw RowPlanError("a copied row lacks a column's value")
+            }
+            let locator = try RowLocator(change)
+            guard !locator.oneRow else {
+                throw RowPlanError("a copied row needs its table's primary key to be written over by")
+            }
+            self.locator = locator
+            assigned = new.indices.filter { writable($0) }
         case .delete:
             verb = .delete
             locator = try RowLocator(change)
@@ -129,10 +147,17 @@ public struct RowPlan: Sendable, Hashable {
     /// affected count of an UPDATE leaves out rows it matched without changing (MariaDB), so
     /// an UPDATE must be checked by its matched count instead.
     public func expectation(updatesCountChangedRows: Bool) -> StatementExpectation {
-        switch verb {
-        case .insert, .delete: .affected(1)
-        case .update: updatesCountChangedRows ? .matchedOne : .affected(1)
-        case .check: .returnedOne
+        switch (verb, duringCopy) {
+        case (.insert, _): .affected(1)
+        // Inserted (1) or written over (1, or 2 where the engine counts an update as a delete
+        // and an insert, 0 where it counts an unchanged row as not affected).
+        case (.copy, _): .affectedAtMost(2)
+        case (.delete, false): .affected(1)
+        case (.update, false): updatesCountChangedRows ? .matchedOne : .affected(1)
+        case (.check, false): .returnedOne
+        case (.delete, true): .affectedAtMost(1)
+        case (.update, true): updatesCountChangedRows ? .matchedAtMostOne : .affectedAtMost(1)
+        case (.check, true): .returnedAtMostOne
         }
     }
 

@@ -34,6 +34,13 @@ public enum StatementExpectation: Sendable, Hashable {
     case matchedOne
     /// A query that must return exactly one row (a check that a row exists).
     case returnedOne
+    /// At most this many rows (a row of the initial copy, inserted or written over; an update
+    /// or delete while its table is being copied, whose row may not be there yet).
+    case affectedAtMost(UInt64)
+    /// An UPDATE while its table is being copied: one matched row, or none yet.
+    case matchedAtMostOne
+    /// A check while its table is being copied: one row, or none yet.
+    case returnedAtMostOne
 }
 
 /// What the DR database reported for one statement of a round.
@@ -124,6 +131,13 @@ public struct StatementRound<Tag: Sendable>: Sendable {
                     if matched != 1 { return .rowCount(index: index, count: matched) }
                 case .returnedOne:
                     if returned != 1 { return .rowCount(index: index, count: UInt64(returned)) }
+                case .affectedAtMost(let limit):
+                    if affected > limit { return .rowCount(index: index, count: affected) }
+                case .matchedAtMostOne:
+                    guard let matched else { return .matchedUnknown(index: index) }
+                    if matched > 1 { return .rowCount(index: index, count: matched) }
+                case .returnedAtMostOne:
+                    if returned > 1 { return .rowCount(index: index, count: UInt64(returned)) }
                 }
             }
         }
@@ -141,6 +155,7 @@ extension StatementContext {
         let what =
             switch change.kind {
             case .insert: "insert"
+            case .copy: "copy"
             case .update: "update"
             case .delete: "delete"
             case .truncate: "truncate"

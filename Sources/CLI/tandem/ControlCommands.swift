@@ -7,6 +7,7 @@ import TandemControl
 import TandemCore
 import TandemProcedures
 import TandemStatus
+import TandemVerify
 
 /// The exit codes of the commands that ask the local agent (`status`, `log-level`).
 enum ControlExit {
@@ -194,5 +195,59 @@ struct LogLevel: AsyncParsableCommand {
         let fields = (try? JSONSerialization.jsonObject(with: Data(answer))) as? [String: Any]
         let previous = fields?["previous"] as? String ?? "?"
         print("The agent of site \(call.site.site.name) now logs at \(level.rawValue) (was \(previous)).")
+    }
+}
+
+/// `tandem verify --config site.toml [--tables …] [--json]`: compares the two sites' tables.
+struct Verify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compare the primary's and the DR site's tables in key-ordered chunks.",
+        discussion: """
+            Run at either site: this site's agent compares its database with the peer's over the \
+            pair's link. Each chunk's row count and digest is computed inside each database, both \
+            sites at once; rows never cross the link, except the column digests of rows in a chunk \
+            that differs. A difference is re-checked once the DR site has applied past the \
+            primary's position, so a busy pair shows no false difference (see README, "Verify"). \
+            Needs the [control] operator_group (or root).
+
+            Exit codes: 0 identical; 1 differences found (each named by table and key); 2 could not \
+            compare (the agent is not running, the link or a database is down, a table failed, or \
+            rows kept changing); 3 refused or failed (access, configuration).
+            """)
+
+    @Option(help: "The site's TOML configuration.") var config: String
+    @Option(help: "Only these tables (schema.table), comma-separated; default every replicated table.")
+    var tables: String?
+    @Option(help: "Rows per chunk.") var chunkRows: Int?
+    @Option(help: "A throttle: rows compared per second at most (default: no limit).") var maxRowsPerSecond: Int?
+    @Flag(help: "Print the report as JSON.") var json = false
+
+    func validate() throws {
+        if let chunkRows, chunkRows < 2 { throw ValidationError("--chunk-rows must be at least 2") }
+        if let maxRowsPerSecond, maxRowsPerSecond < 1 { throw ValidationError("--max-rows-per-second must be positive") }
+    }
+
+    func run() async throws {
+        var call = try ControlCall(configPath: config)
+        // A verify takes as long as the tables are large: the answer comes at the end.
+        call.client.timeout = .seconds(7 * 24 * 3600)
+        let names = tables?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let request = VerifyRequest(tables: names, chunkRows: chunkRows, maxRowsPerSecond: maxRowsPerSecond)
+        let answer = try call.send(.verify(request)) { error in
+            var stderr = StandardError()
+            print(operatorReport(error), terminator: "", to: &stderr)
+        }
+        let report: VerifyReport
+        do { report = try VerifyReport.decode(answer) } catch {
+            var stderr = StandardError()
+            print("tandem: the agent's verify report is unreadable: \(error)", to: &stderr)
+            throw ExitCode(2)
+        }
+        if json {
+            print(String(decoding: VerifyReport.json(report), as: UTF8.self))
+        } else {
+            print(VerifyText.render(report), terminator: "")
+        }
+        if report.exitCode != 0 { throw ExitCode(report.exitCode) }
     }
 }

@@ -23,12 +23,6 @@ struct Seed: PlannedCommand {
     @Option(help: "The site's TOML configuration.") var config: String
 }
 
-struct Verify: PlannedCommand {
-    static let configuration = CommandConfiguration(abstract: "Compare source and DR tables in key-ordered chunks.")
-    static let purpose = "data verification is not built yet"
-    @Option(help: "The site's TOML configuration.") var config: String
-}
-
 struct Switchover: PlannedCommand {
     static let configuration = CommandConfiguration(
         abstract: "Planned role swap: fence, drain to zero lag, promote, reverse.")

@@ -32,7 +32,7 @@ public struct ControlClient: Sendable {
             throw ControlClientError.failed(
                 path: socketPath, detail: "sending the request: \(UnixSocket.errorText(errno))")
         }
-        switch UnixSocket.readLine(descriptor, limit: ControlWire.maximumBytes, deadline: deadline) {
+        switch UnixSocket.readLine(descriptor, limit: ControlWire.maximumResponseBytes, deadline: deadline) {
         case .line(let line):
             do throws(ControlWireError) { return try ControlWire.decodeResponse(line) } catch {
                 throw ControlClientError.badResponse(path: socketPath, detail: error.description)
@@ -41,7 +41,7 @@ public struct ControlClient: Sendable {
             throw ControlClientError.timedOut(site: site, path: socketPath, after: timeout)
         case .tooLarge:
             throw ControlClientError.badResponse(
-                path: socketPath, detail: "longer than \(ControlWire.maximumBytes / 1024) KiB")
+                path: socketPath, detail: "longer than \(ControlWire.maximumResponseBytes / 1024) KiB")
         case .empty:
             throw ControlClientError.failed(
                 path: socketPath, detail: "the agent closed the connection without an answer")

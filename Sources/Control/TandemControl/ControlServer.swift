@@ -46,6 +46,8 @@ public final class ControlServer: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private let lock = NSLock()
     private var stopped = false
+    /// Requests being answered now (guarded by `lock`).
+    private var answering = 0
 
     /// How often the accepting thread looks at its stop flag: `stop()` takes at most this long.
     static let pollSlice: Duration = .milliseconds(100)
@@ -160,10 +162,34 @@ public final class ControlServer: @unchecked Sendable {
             guard client >= 0 else { continue }
             _ = fcntl(client, F_SETFD, fcntl(client, F_GETFD) | FD_CLOEXEC)
             _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
-            answer(client)
-            close(client)
+            // Each request on a thread of its own: a verify runs for minutes, and status must
+            // still answer meanwhile. Bounded, so a flood of connections cannot exhaust threads.
+            let admitted = lock.withLock { () -> Bool in
+                guard answering < Self.maximumConcurrentRequests else { return false }
+                answering += 1
+                return true
+            }
+            guard admitted else {
+                UnixSocket.writeAll(
+                    client,
+                    ControlWire.encode(
+                        .failed(error: "the agent is answering too many requests", hint: "Try again in a moment.")),
+                    deadline: .now + readTimeout)
+                close(client)
+                continue
+            }
+            let thread = Thread { [self] in
+                answer(client)
+                close(client)
+                lock.withLock { answering -= 1 }
+            }
+            thread.name = "tandem-control-request"
+            thread.start()
         }
     }
+
+    /// Requests answered at once at most.
+    static let maximumConcurrentRequests = 8
 
     /// Reads the request, checks access, runs it, audits it, answers.
     private func answer(_ client: Int32) {

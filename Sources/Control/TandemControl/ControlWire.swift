@@ -8,12 +8,15 @@ public enum ControlRequest: Sendable, Equatable {
     case status
     /// Sets the running agent's log level (operator level): debug on a live agent, no restart.
     case logLevel(Logger.Level)
+    /// Compares the two sites' tables (operator level: it loads both databases).
+    case verify(VerifyRequest)
 
     /// The request's name on the wire and in the audit log.
     public var name: String {
         switch self {
         case .status: "status"
         case .logLevel: "log-level"
+        case .verify: "verify"
         }
     }
 
@@ -21,7 +24,7 @@ public enum ControlRequest: Sendable, Equatable {
     public var level: ControlLevel {
         switch self {
         case .status: .monitor
-        case .logLevel: .operator
+        case .logLevel, .verify: .operator
         }
     }
 
@@ -30,6 +33,7 @@ public enum ControlRequest: Sendable, Equatable {
         switch self {
         case .status: "read status"
         case .logLevel: "change the log level"
+        case .verify: "run verify"
         }
     }
 
@@ -38,7 +42,22 @@ public enum ControlRequest: Sendable, Equatable {
         switch self {
         case .status: "status"
         case .logLevel(let level): "log-level \(level.rawValue)"
+        case .verify(let request): "verify " + (request.tables?.joined(separator: ",") ?? "all tables")
         }
+    }
+}
+
+/// `tandem verify`'s options as they travel to the agent.
+public struct VerifyRequest: Sendable, Equatable {
+    /// `schema.table` names; nil: every replicated table.
+    public var tables: [String]?
+    public var chunkRows: Int?
+    public var maxRowsPerSecond: Int?
+
+    public init(tables: [String]? = nil, chunkRows: Int? = nil, maxRowsPerSecond: Int? = nil) {
+        self.tables = tables
+        self.chunkRows = chunkRows
+        self.maxRowsPerSecond = maxRowsPerSecond
     }
 }
 
@@ -89,13 +108,23 @@ public struct ControlWireError: OperatorError, Equatable {
 /// reason, never a guess: an unknown field may be a newer client's, and silently ignoring it
 /// could mean doing something other than what was asked.
 public enum ControlWire {
-    /// The largest line accepted either way (a status report is a few KiB).
+    /// The largest request line accepted (a status request is a few bytes).
     public static let maximumBytes = 64 * 1024
+    /// The largest response line accepted: a status report is a few KiB, a verify report that
+    /// lists many differences more.
+    public static let maximumResponseBytes = 8 * 1024 * 1024
 
     /// A request line, `\n`-terminated.
     public static func encode(_ request: ControlRequest) -> [UInt8] {
         var line = "{\"request\":\(JSONText.quoted(request.name))"
-        if case .logLevel(let level) = request { line += ",\"level\":\(JSONText.quoted(level.rawValue))" }
+        switch request {
+        case .status: break
+        case .logLevel(let level): line += ",\"level\":\(JSONText.quoted(level.rawValue))"
+        case .verify(let verify):
+            if let tables = verify.tables { line += ",\"tables\":[" + tables.map(JSONText.quoted).joined(separator: ",") + "]" }
+            if let rows = verify.chunkRows { line += ",\"chunk_rows\":\(rows)" }
+            if let rate = verify.maxRowsPerSecond { line += ",\"max_rows_per_second\":\(rate)" }
+        }
         return Array((line + "}\n").utf8)
     }
 
@@ -121,10 +150,22 @@ public enum ControlWire {
                     hint: "For example {\"request\":\"log-level\",\"level\":\"debug\"}.")
             }
             return .logLevel(level)
+        case "verify":
+            try onlyFields(["request", "tables", "chunk_rows", "max_rows_per_second"], in: object)
+            var request = VerifyRequest()
+            if let tables = object["tables"] {
+                guard let names = tables as? [String], !names.isEmpty else {
+                    throw ControlWireError(.badField("tables"), "verify's \"tables\" is not a list of table names")
+                }
+                request.tables = names
+            }
+            request.chunkRows = try positive("chunk_rows", in: object)
+            request.maxRowsPerSecond = try positive("max_rows_per_second", in: object)
+            return .verify(request)
         default:
             throw ControlWireError(
                 .unknownRequest(name), "unknown request \(JSONText.quoted(String(name.prefix(80))))",
-                hint: "This agent knows: status, log-level. Is `tandem` newer than the agent?")
+                hint: "This agent knows: status, log-level, verify. Is `tandem` newer than the agent?")
         }
     }
 
@@ -160,8 +201,9 @@ public enum ControlWire {
     }
 
     private static func decodeObject(_ line: [UInt8], what: String) throws(ControlWireError) -> [String: Any] {
-        guard line.count <= maximumBytes else {
-            throw ControlWireError(.tooLarge, "the \(what) is larger than \(maximumBytes / 1024) KiB")
+        let limit = what == "response" ? maximumResponseBytes : maximumBytes
+        guard line.count <= limit else {
+            throw ControlWireError(.tooLarge, "the \(what) is larger than \(limit / 1024) KiB")
         }
         guard !line.isEmpty, !line.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) else {
             throw ControlWireError(.notJSON, "the \(what) is empty")
@@ -174,6 +216,14 @@ public enum ControlWire {
             throw ControlWireError(.notAnObject, "the \(what) is JSON but not an object")
         }
         return object
+    }
+
+    private static func positive(_ field: String, in object: [String: Any]) throws(ControlWireError) -> Int? {
+        guard let value = object[field] else { return nil }
+        guard let number = value as? Int, number > 0 else {
+            throw ControlWireError(.badField(field), "\(JSONText.quoted(field)) is not a positive whole number")
+        }
+        return number
     }
 
     private static func onlyFields(_ allowed: Set<String>, in object: [String: Any]) throws(ControlWireError) {

@@ -471,8 +471,18 @@ extension BinaryWriter {
         let counted: Bool
         switch change.pointee.kind {
         case .insert: u8(ChangeKindTag.insert.rawValue); counted = true
-        case .update: u8(ChangeKindTag.update.rawValue); counted = true
-        case .delete: u8(ChangeKindTag.delete.rawValue); counted = true
+        case .copy:
+            guard change.pointee.new?.contains(where: \.isUnchanged) == false else {
+                throw .invalidBatch("a copied row of \(change.pointee.relation.name) must carry every column")
+            }
+            u8(ChangeKindTag.copy.rawValue)
+            counted = true
+        case .update:
+            u8((change.pointee.duringCopy ? ChangeKindTag.updateDuringCopy : .update).rawValue)
+            counted = true
+        case .delete:
+            u8((change.pointee.duringCopy ? ChangeKindTag.deleteDuringCopy : .delete).rawValue)
+            counted = true
         case let .truncate(cascade, restartIdentity):
             u8(ChangeKindTag.truncate.rawValue)
             u8((cascade ? 1 : 0) | (restartIdentity ? 2 : 0))
@@ -577,10 +587,18 @@ extension BinaryReader {
     mutating func change(relations: [Relation]) throws(BatchCodecError) -> RowChange {
         let rawKind = try u8("change kind")
         let kind: RowChange.Kind
+        var duringCopy = false
         switch ChangeKindTag(rawValue: rawKind) {
         case .insert: kind = .insert
+        case .copy: kind = .copy
         case .update: kind = .update
         case .delete: kind = .delete
+        case .updateDuringCopy:
+            kind = .update
+            duringCopy = true
+        case .deleteDuringCopy:
+            kind = .delete
+            duringCopy = true
         case .truncate:
             let options = try u8("truncate options")
             guard options & ~3 == 0 else {
@@ -597,11 +615,12 @@ extension BinaryReader {
         let relation = relations[Int(index)]
         let old = try image(relation)
         let new = try image(relation)
-        // Insert: new only; delete: old only; update: new, and old if the source
-        // sent it; truncate: neither.
+        // Insert: new only; copy: new only, every column sent; delete: old only; update: new,
+        // and old if the source sent it; truncate: neither.
         let imagesFit =
             switch kind {
             case .insert: old == nil && new != nil
+            case .copy: old == nil && new.map { image in !image.contains { $0.isUnchanged } } == true
             case .delete: old != nil && new == nil
             case .update: new != nil
             case .truncate: old == nil && new == nil
@@ -611,7 +630,7 @@ extension BinaryReader {
                 field: "row change",
                 reason: "\(kind) on \(loggable(relation.name.description)) with the wrong row images")
         }
-        return RowChange(relation: relation, kind: kind, old: old, new: new)
+        return RowChange(relation: relation, kind: kind, old: old, new: new, duringCopy: duringCopy)
     }
 
     private mutating func image(_ relation: Relation) throws(BatchCodecError) -> [Value]? {

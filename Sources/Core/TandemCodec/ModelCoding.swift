@@ -6,6 +6,10 @@ enum PositionTag: UInt8 {
 
 enum ChangeKindTag: UInt8 {
     case insert = 0, update = 1, delete = 2, truncate = 3
+    /// A row of the initial copy.
+    case copy = 4
+    /// An update or delete while its table is being copied (`RowChange.duringCopy`).
+    case updateDuringCopy = 5, deleteDuringCopy = 6
 }
 
 extension BinaryWriter {

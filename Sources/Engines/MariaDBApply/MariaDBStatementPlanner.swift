@@ -56,7 +56,7 @@ enum MariaDBStatementPlanner: StatementDialect {
             row.assigned.append(columns[index].name)
             row.values.append(try literal(plan.new[index], columns[index]))
         }
-        if let locator = plan.locator {
+        if let locator = plan.locator, plan.verb != .copy {
             for index in locator.indices {
                 let value = locator.image[index]
                 row.matches.append(
@@ -105,6 +105,18 @@ enum MariaDBStatementPlanner: StatementDialect {
         switch row.verb {
         case .insert:
             try writeInsert(row.table, columns: row.assigned, rows: [row.values], into: &sql)
+            return
+        case .copy:
+            // A copied row is the row as the source had it: written over what its key finds.
+            try writeInsert(row.table, columns: row.assigned, rows: [row.values], into: &sql)
+            sql.raw(" ON DUPLICATE KEY UPDATE ")
+            for (index, column) in row.assigned.enumerated() {
+                if index > 0 { sql.raw(", ") }
+                sql.identifier(column)
+                sql.raw(" = VALUES(")
+                sql.identifier(column)
+                sql.raw(")")
+            }
             return
         case .update:
             sql.raw("UPDATE ")

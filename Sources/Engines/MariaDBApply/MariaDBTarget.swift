@@ -224,7 +224,7 @@ public final class MariaDBTarget: TargetSession {
         switch planned.verb {
         case .insert:
             try round.addInsert(planned, context)
-        case .update, .delete, .check:
+        case .copy, .update, .delete, .check:
             try round.enqueue(context, planned.expectation) { sql throws(ApplyError) in
                 try MariaDBStatementPlanner.writeRow(planned, into: &sql)
             }

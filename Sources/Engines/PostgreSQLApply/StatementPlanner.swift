@@ -37,6 +37,8 @@ struct StatementShape: Hashable {
     /// The DR table is partitioned: no `ONLY` (a partitioned table has no rows of its own),
     /// and a row is named by `(tableoid, ctid)` because a `ctid` is unique per partition only.
     var partitioned: Bool
+    /// A copied row: the key columns it is written over by (`ON CONFLICT`), no parameters.
+    var conflictKey: [String] = []
 
     var parameterCount: Int { assigned.count + matches.filter { $0.test != .isNull }.count }
 }
@@ -78,7 +80,9 @@ enum StatementPlanner: StatementDialect {
             shape.assigned.append(columns[index].name)
             parameters.append(try text(plan.new[index], columns[index]))
         }
-        if let locator = plan.locator {
+        if plan.verb == .copy, let locator = plan.locator {
+            shape.conflictKey = locator.indices.map { columns[$0].name }
+        } else if let locator = plan.locator {
             for index in locator.indices {
                 let column = columns[index]
                 let value = locator.image[index]
@@ -122,15 +126,25 @@ enum StatementPlanner: StatementDialect {
             number += 1
             return "$\(number)"
         }
-        if shape.verb == .insert {
+        if shape.verb == .insert || shape.verb == .copy {
             guard !shape.assigned.isEmpty else { return "INSERT INTO \(table) DEFAULT VALUES" }
             var names: [String] = []
             for column in shape.assigned { names.append(try quote(column)) }
             let values = names.map { _ in next() }
             // OVERRIDING SYSTEM VALUE: a GENERATED ALWAYS identity column takes the source's
             // value, as in native logical replication; without identity columns it is a no-op.
-            return "INSERT INTO \(table) (\(names.joined(separator: ", "))) OVERRIDING SYSTEM VALUE VALUES ("
+            let insert =
+                "INSERT INTO \(table) (\(names.joined(separator: ", "))) OVERRIDING SYSTEM VALUE VALUES ("
                 + values.joined(separator: ", ") + ")"
+            guard shape.verb == .copy else { return insert }
+            // A copied row is the row as the source had it: written over what the key finds.
+            var key: [String] = []
+            for column in shape.conflictKey { key.append(try quote(column)) }
+            let others = zip(shape.assigned, names).filter { !shape.conflictKey.contains($0.0) }.map {
+                "\($0.1) = EXCLUDED.\($0.1)"
+            }
+            return insert + " ON CONFLICT (\(key.joined(separator: ", "))) DO "
+                + (others.isEmpty ? "NOTHING" : "UPDATE SET " + others.joined(separator: ", "))
         }
         var assignments: [String] = []
         for column in shape.assigned { assignments.append(try quote(column) + " = " + next()) }
@@ -155,7 +169,7 @@ enum StatementPlanner: StatementDialect {
             rowFilter = condition
         }
         switch shape.verb {
-        case .insert: fatalError("handled above")
+        case .insert, .copy: fatalError("handled above")
         case .update: return "UPDATE \(scope) SET \(assignments.joined(separator: ", ")) WHERE \(rowFilter)"
         case .delete: return "DELETE FROM \(scope) WHERE \(rowFilter)"
         case .check:

@@ -7,6 +7,7 @@ import MySQLClient
 import TandemAgent
 import TandemConfig
 import TandemCore
+import TandemVerify
 
 /// The MariaDB engine of the agent: a GTID binlog dump for capture, `MariaDBSink` for apply.
 struct MariaDBAgentEngine: AgentEngine {
@@ -75,5 +76,10 @@ struct MariaDBAgentEngine: AgentEngine {
             }
             return problems
         }
+    }
+
+    // TEMPORARY (not committed): replaced by the engine's VerifySide at the merge.
+    func verifySide(site: SiteConfig) throws -> any VerifySide {
+        throw AgentError("verify: not wired yet", hint: "")
     }
 }

@@ -7,6 +7,7 @@ import PostgreSQLCapture
 import TandemAgent
 import TandemConfig
 import TandemCore
+import TandemVerify
 
 /// The PostgreSQL engine of the agent: a `pgoutput` slot for capture, `PostgreSQLSink` for apply.
 struct PostgreSQLAgentEngine: AgentEngine {
@@ -69,4 +70,9 @@ struct PostgreSQLAgentEngine: AgentEngine {
         return parts.joined(separator: " ")
     }
 
+
+    // TEMPORARY (not committed): replaced by the engine's VerifySide at the merge.
+    func verifySide(site: SiteConfig) throws -> any VerifySide {
+        throw AgentError("verify: not wired yet", hint: "")
+    }
 }

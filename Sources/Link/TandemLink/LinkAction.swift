@@ -29,6 +29,11 @@ public enum LinkAction: Hashable, Sendable {
     case acknowledged(durable: UInt64, applied: UInt64, position: Position?)
     /// The peer sent its status report (either role, once established).
     case peerStatus(LinkStatusReport)
+    /// The peer asks something of this agent (either role, once established): answer with
+    /// `LinkSession.respond(_:)` under the same id.
+    case peerRequest(LinkCall)
+    /// The peer answered this agent's request `id`.
+    case peerResponse(LinkCall)
     /// Write anything still queued, then close the connection and report
     /// `disconnected()`. The reason is for the log and for `status`.
     case close(LinkCloseReason)

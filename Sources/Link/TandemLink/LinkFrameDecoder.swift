@@ -106,6 +106,14 @@ public struct LinkFrameDecoder: Sendable {
                     "report", "\(report.count) bytes, more than \(LinkStatusReport.maximumBytes)")
             }
             message = .status(LinkStatusReport(bytes: Array(report)))
+        case .request, .response:
+            let id = try reader.u64("id")
+            let body = reader.rest()
+            guard body.count <= LinkCall.maximumBytes else {
+                throw reader.invalid("body", "\(body.count) bytes, more than \(LinkCall.maximumBytes)")
+            }
+            let call = LinkCall(id: id, body: Array(body))
+            message = kind == .request ? .request(call) : .response(call)
         }
         try reader.finish()
         return message

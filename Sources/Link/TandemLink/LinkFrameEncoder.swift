@@ -125,6 +125,14 @@ public struct LinkFrameEncoder: Sendable {
                     reason: "\(report.bytes.count) bytes, more than \(LinkStatusReport.maximumBytes)")
             }
             out.append(contentsOf: report.bytes)
+
+        case .request(let call), .response(let call):
+            guard call.body.count <= LinkCall.maximumBytes else {
+                throw .invalidField(
+                    message.kind, field: "body", reason: "\(call.body.count) bytes, more than \(LinkCall.maximumBytes)")
+            }
+            out.appendLE(call.id)
+            out.append(contentsOf: call.body)
         }
     }
 }

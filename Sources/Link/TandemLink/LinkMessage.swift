@@ -22,6 +22,10 @@ public enum LinkMessage: Hashable, Sendable {
     case error(LinkErrorMessage)
     /// Protocol version 2: a site's status report (`LinkStatusReport`).
     case status(LinkStatusReport)
+    /// Protocol version 3: one agent asks the other to do something (`LinkCall`).
+    case request(LinkCall)
+    /// Protocol version 3: the answer to the request with the same id.
+    case response(LinkCall)
 
     public var kind: LinkMessageKind {
         switch self {
@@ -31,6 +35,8 @@ public enum LinkMessage: Hashable, Sendable {
         case .heartbeat: .heartbeat
         case .error: .error
         case .status: .status
+        case .request: .request
+        case .response: .response
         }
     }
 }
@@ -43,6 +49,8 @@ public enum LinkMessageKind: UInt8, Hashable, Sendable, CaseIterable, CustomStri
     case heartbeat = 4
     case error = 5
     case status = 6
+    case request = 7
+    case response = 8
 
     public var description: String {
         switch self {
@@ -52,6 +60,8 @@ public enum LinkMessageKind: UInt8, Hashable, Sendable, CaseIterable, CustomStri
         case .heartbeat: "HEARTBEAT"
         case .error: "ERROR"
         case .status: "STATUS"
+        case .request: "REQUEST"
+        case .response: "RESPONSE"
         }
     }
 }
@@ -176,6 +186,28 @@ public struct LinkStatusReport: Hashable, Sendable {
 
     public init(bytes: [UInt8]) {
         self.bytes = bytes
+    }
+}
+
+/// A call between the agents (protocol version 3): a REQUEST carries what one agent asks of the
+/// other, the RESPONSE with the same `id` its answer. Either role may ask.
+///
+/// Payload:
+/// ```
+/// u64  id (the asker's; a response echoes it)
+/// [bytes] the body (the rest of the frame, at most `maximumBytes`)
+/// ```
+/// The link does not read the body: the agents do (a JSON object). A request the link goes
+/// down under is never answered: the asker fails it when the connection ends.
+public struct LinkCall: Hashable, Sendable {
+    public static let maximumBytes = 4 * 1024 * 1024
+
+    public var id: UInt64
+    public var body: [UInt8]
+
+    public init(id: UInt64, body: [UInt8]) {
+        self.id = id
+        self.body = body
     }
 }
 

@@ -6,12 +6,14 @@ import TandemCore
 /// that two builds of different versions can at least tell each other why they
 /// refuse to talk (`versionMismatch`) instead of failing on a frame they cannot read.
 public enum LinkProtocol {
-    /// The version this build speaks and puts in its HELLO. Version 2 added STATUS.
-    public static let currentVersion: UInt16 = 2
-    /// The oldest peer version this build still accepts. A version-1 peer would refuse the
-    /// STATUS frames this build sends, so it is refused at the handshake instead, with a
-    /// message naming the versions of both sides.
-    public static let oldestSupportedVersion: UInt16 = 2
+    /// The version this build speaks and puts in its HELLO. Version 2 added STATUS, version 3
+    /// REQUEST and RESPONSE (the agents' calls to each other: verify, and later seed and the
+    /// procedures).
+    public static let currentVersion: UInt16 = 3
+    /// The oldest peer version this build still accepts. An older peer would refuse the frames
+    /// this build sends (or not answer its requests), so it is refused at the handshake instead,
+    /// with a message naming the versions of both sides: upgrade both sites together.
+    public static let oldestSupportedVersion: UInt16 = 3
 }
 
 /// A pair or site name as it travels in a HELLO.

@@ -165,6 +165,16 @@ public struct LinkSession: Sendable {
         return [.send(.status(report))]
     }
 
+    /// A request to the peer, or the answer to one of its requests: sent when established; nil
+    /// otherwise, and the caller fails the call (nothing is queued across a reconnect — the
+    /// peer that asked gets no answer from a connection it no longer has).
+    public func call(_ message: LinkMessage) -> [LinkAction]? {
+        guard phase == .established else { return nil }
+        return [.send(message)]
+    }
+
+    public var isEstablished: Bool { phase == .established }
+
     /// The local side is stopping: tell the peer, then close.
     public mutating func close() -> [LinkAction] {
         guard isOpen else { return [] }
@@ -327,6 +337,10 @@ public struct LinkSession: Sendable {
             return []
         case (.status(let report), _):
             return [.peerStatus(report)]
+        case (.request(let call), _):
+            return [.peerRequest(call)]
+        case (.response(let call), _):
+            return [.peerResponse(call)]
         case (.ack(let ack), .sender):
             return receiveAck(ack)
         case (.batch(let sequence, let frame), .receiver):

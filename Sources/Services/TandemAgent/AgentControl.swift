@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import TandemControl
 import TandemStatus
+import TandemVerify
 
 /// What the control socket's `status` answers: the agent's report as a JSON object. A seam, so
 /// that what the report holds can change without the control code knowing.
@@ -37,11 +38,16 @@ public struct AgentControl: Sendable {
     public var status: any StatusProvider
     public var logLevel: RuntimeLogLevel
     public var logger: Logger
+    /// Verify from this site; nil where the agent has no database to compare (tests).
+    public var verify: AgentVerify?
 
-    public init(status: any StatusProvider, logLevel: RuntimeLogLevel = .shared, logger: Logger) {
+    public init(
+        status: any StatusProvider, logLevel: RuntimeLogLevel = .shared, logger: Logger, verify: AgentVerify? = nil
+    ) {
         self.status = status
         self.logLevel = logLevel
         self.logger = logger
+        self.verify = verify
     }
 
     public func handle(_ request: ControlRequest, from peer: ControlPeer) -> ControlResult {
@@ -56,6 +62,14 @@ public struct AgentControl: Sendable {
                 level: max(previous, level, .notice),
                 "control: log level \(previous.rawValue) -> \(level.rawValue), by \(peer.described) (pid \(peer.pid))")
             return .ok(Array("{\"level\":\"\(level.rawValue)\",\"previous\":\"\(previous.rawValue)\"}".utf8))
+        case .verify(let request):
+            guard let verify else {
+                return .failed(error: "this agent cannot run verify", hint: "Run it at a site with a database.")
+            }
+            var options = VerifyOptions(tables: request.tables, maxRowsPerSecond: request.maxRowsPerSecond)
+            if let rows = request.chunkRows { options.chunkRows = rows }
+            logger.notice("control: verify by \(peer.described) (pid \(peer.pid))")
+            return .ok(VerifyReport.json(verify.run(options)))
         }
     }
 }

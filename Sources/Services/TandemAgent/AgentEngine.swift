@@ -3,6 +3,7 @@ import CaptureKit
 import Logging
 import TandemConfig
 import TandemCore
+import TandemVerify
 
 /// What the agent needs of a database engine: its capture (for the shipper) and its apply (for
 /// the applier), built from the site's configuration. Each engine provides one conformance; the
@@ -24,6 +25,9 @@ public protocol AgentEngine: Sendable {
     /// needs. Every problem found, each one line plus a hint naming the setting or privilege;
     /// empty when the database is ready. What the agent does with them is `StartupCheck`'s.
     func check(site: SiteConfig, link: AgentLinkSettings, for use: DatabaseUse, logger: Logger) -> [DatabaseProblem]
+
+    /// Verify's access to this site's database (`tandem verify`): a new connection each call.
+    func verifySide(site: SiteConfig) throws -> any VerifySide
 }
 
 /// What an agent uses its database for.

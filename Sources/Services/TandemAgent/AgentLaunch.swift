@@ -9,6 +9,7 @@ import TandemCore
 import TandemMetrics
 import TandemProcedures
 import TandemStatus
+import TandemVerify
 
 #if canImport(Glibc)
     import Glibc
@@ -25,6 +26,8 @@ public protocol AgentParts: Sendable {
         -> (any BatchSource)?
     func sink(site: SiteConfig, stream: StreamID, link: AgentLinkSettings, retry: FailureRetry, logger: Logger)
         async throws -> (any BatchSink)?
+    /// A verify side on this site's database (a new connection each call).
+    func verifySide(site: SiteConfig) throws -> any VerifySide
 }
 
 /// The parts of a real agent: the site's `[database] engine` from `registry`, used only once
@@ -34,6 +37,10 @@ public struct CheckedEngines: AgentParts {
 
     public init(registry: EngineRegistry) {
         self.registry = registry
+    }
+
+    public func verifySide(site: SiteConfig) throws -> any VerifySide {
+        try registry.entry(for: site.database.engine).verifySide(site: site)
     }
 
     public func source(site: SiteConfig, link: AgentLinkSettings, retry: FailureRetry, logger: Logger) async throws
@@ -102,7 +109,14 @@ public struct AgentLaunch: Sendable {
         // The control socket answers from before the services start (status while the agent
         // waits for its database) until after they stopped. Failing to create it is a start-up
         // error: an agent nobody can ask or steer must not run unnoticed.
-        let control = AgentControl(status: BoardStatus(board: board, identity: identity), logger: logger)
+        // The agents' calls to each other (verify), answered on this site's database.
+        let calls = LinkCalls()
+        let verify = AgentVerify(
+            role: role, engine: site.database.engine, calls: calls, board: board, logger: logger
+        ) { try parts.verifySide(site: site) }
+        calls.answer(with: verify.answer)
+        let control = AgentControl(
+            status: BoardStatus(board: board, identity: identity), logger: logger, verify: verify)
         let server = try ControlServer(config: site.control, logger: logger) { control.handle($0, from: $1) }
         defer { server.stop() }
         // The metrics endpoint samples the same board: one set of figures, two readers.
@@ -111,7 +125,8 @@ public struct AgentLaunch: Sendable {
         let publisher = try await metrics.publish(site.metrics, logger: logger)
         do {
             try await runService(
-                role, site: site, settings: settings, parts: parts, identity: identity, board: board, logger: logger)
+                role, site: site, settings: settings, parts: parts, identity: identity, board: board, calls: calls,
+                logger: logger)
         } catch {
             await publisher?.stop()
             throw error
@@ -122,7 +137,7 @@ public struct AgentLaunch: Sendable {
     /// The shipper or applier service, publishing its report on `board`.
     private func runService(
         _ role: AgentRole, site: SiteConfig, settings: AgentLinkSettings, parts: some AgentParts,
-        identity: StatusIdentity, board: StatusBoard, logger: Logger
+        identity: StatusIdentity, board: StatusBoard, calls: LinkCalls, logger: Logger
     ) async throws {
         switch role {
         case .shipper:
@@ -130,7 +145,8 @@ public struct AgentLaunch: Sendable {
             else { return }
             defer { source.stop() }
             try await ShipperService(
-                settings: settings, source: source, logger: logger, sourceRetry: retry, identity: identity, board: board
+                settings: settings, source: source, logger: logger, sourceRetry: retry, identity: identity, board: board,
+                calls: calls
             ).run()
         case .applier:
             let stream = settings.stream(shippedBy: settings.peerSite)
@@ -141,7 +157,7 @@ public struct AgentLaunch: Sendable {
             try await ApplierService(
                 settings: settings, stream: stream, spoolRoot: site.spool.directory,
                 spoolLimit: site.spool.maxBytes.map { Int64($0.bytes) }, sink: sink, checkpoint: checkpoint,
-                applyRetry: retry, logger: logger, identity: identity, board: board
+                applyRetry: retry, logger: logger, identity: identity, board: board, calls: calls
             ).run()
         }
     }

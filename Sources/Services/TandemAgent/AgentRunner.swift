@@ -17,6 +17,8 @@ protocol LinkCore {
     mutating func close() -> [LinkMessage]
     /// When `tick` has something to do next; nil when only an event can change anything.
     var nextDeadline: ContinuousClock.Instant? { get }
+    /// The session's handshake is done: calls to the peer may go out.
+    var linkEstablished: Bool { get }
 }
 
 /// A service as the runner drives it: it owns a core and carries out that core's actions.
@@ -46,8 +48,13 @@ final class AgentRunner {
     let connector: any LinkConnector
     let events = EventQueue<AgentEvent>()
     let channel: LinkChannel
+    let calls: LinkCalls
 
-    init(peerSite: LinkName, logger: Logger, clock: any AgentClock, connector: any LinkConnector) {
+    init(
+        peerSite: LinkName, logger: Logger, clock: any AgentClock, connector: any LinkConnector,
+        calls: LinkCalls = LinkCalls()
+    ) {
+        self.calls = calls
         self.peerSite = peerSite
         self.logger = logger
         self.clock = clock
@@ -59,9 +66,11 @@ final class AgentRunner {
     /// cannot be handled (thrown: a broken invariant of the core, not a database failure).
     func run<Role: AgentService>(_ role: Role) async throws {
         let connecting = try connector.start { [events] connection in events.post(.connected(connection)) }
+        calls.attach { [events] message in events.post(.call(message)) }
         defer {
             connecting.cancel()
             channel.detach()
+            calls.linkDown()
         }
         while !Task.isCancelled {
             for event in await events.takeAll(orWakeAt: role.core.nextDeadline, on: clock, posting: .tick) {
@@ -101,6 +110,8 @@ final class AgentRunner {
             connectionEnded(error, for: role)
         case .tick:
             break  // a wake-up; the round's end ticks the core when its deadline is due
+        case .call(let message):
+            if role.core.linkEstablished, channel.isOpen { channel.queue(message) } else { calls.unsent(message) }
         case .stored, .storeFailed, .applied, .applyFailed:
             try role.handle(event)
         }
@@ -111,6 +122,7 @@ final class AgentRunner {
         let reason = role.core.disconnected(at: clock.now())
         let establishedAt = channel.establishedAt
         channel.detach()
+        calls.linkDown()
         if let reason {
             logger.warning(
                 "link: connection to \(peerSite) closed: \(reason.description)\(error.map { " (\($0.description))" } ?? "")"
@@ -125,6 +137,7 @@ final class AgentRunner {
     func close(_ reason: LinkCloseReason) {
         let establishedAt = channel.establishedAt
         channel.closeGracefully()
+        calls.linkDown()
         logger.warning("link: closing the connection to \(peerSite): \(reason.description)")
         connector.connectionEnded(establishedAt: establishedAt)
     }

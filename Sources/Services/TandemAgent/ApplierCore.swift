@@ -26,6 +26,10 @@ public struct ApplierCore {
         case established(LinkHello, durable: UInt64)
         /// Close the current connection after writing what is queued.
         case close(LinkCloseReason)
+        /// The peer asks something of this agent (`LinkCalls`).
+        case peerRequest(LinkCall)
+        /// The peer answered one of this agent's requests.
+        case peerResponse(LinkCall)
     }
 
     public struct StoreFrame: Sendable, Equatable {
@@ -61,6 +65,8 @@ public struct ApplierCore {
     public var highestReceived: UInt64 { session.highestReceived }
     /// When `tick` has something to do next: the session's heartbeat or timeout, or the next
     /// status report. The spool writer and the apply thread report by events.
+    public var linkEstablished: Bool { session.isEstablished }
+
     public var nextDeadline: ContinuousClock.Instant? {
         [session.nextDeadline, keeper.nextReport].compactMap { $0 }.min()
     }
@@ -251,6 +257,10 @@ public struct ApplierCore {
                 _ = session.disconnected()
                 if let time { keeper.closed(reason, at: time) }
                 out.append(.close(reason))
+            case .peerRequest(let call):
+                out.append(.peerRequest(call))
+            case .peerResponse(let call):
+                out.append(.peerResponse(call))
             case .peerStatus(let report):
                 if let time, let peer = keeper.received(report, at: time), let mark = peer.captureMark {
                     figures.shipperCaptured(mark, now: time.wall.microsecondsSinceEpoch)

@@ -51,7 +51,8 @@ public final class ApplierService: AgentService {
         settings: AgentLinkSettings, stream: StreamID, spoolRoot: String, spoolLimit: Int64? = nil,
         sink: any BatchSink, checkpoint known: SinkCheckpoint? = nil, applyRetry: FailureRetry = FailureRetry(),
         logger: Logger, identity: StatusIdentity? = nil, board: StatusBoard? = nil,
-        connector: (any LinkConnector)? = nil, clock: any AgentClock = SystemAgentClock()
+        connector: (any LinkConnector)? = nil, clock: any AgentClock = SystemAgentClock(),
+        calls: LinkCalls = LinkCalls()
     ) throws(AgentError) {
         self.settings = settings
         self.applyRetry = applyRetry
@@ -96,7 +97,7 @@ public final class ApplierService: AgentService {
         self.board = board
         runner = AgentRunner(
             peerSite: settings.peerSite, logger: logger, clock: clock,
-            connector: connector ?? TLSConnector(settings: settings, logger: logger, clock: clock))
+            connector: connector ?? TLSConnector(settings: settings, logger: logger, clock: clock), calls: calls)
         writer = SpoolWriter(spool: spool, events: runner.events)
         logger.info(
             "applier: stream \(stream) from \(settings.peerSite): spool durable through batch \(durable), applied through \(checkpoint.sequence); \(spool.recovery)"
@@ -147,7 +148,7 @@ public final class ApplierService: AgentService {
             try execute(core.applied(checkpoint, spoolDurable: spool.durableSequence))
         case .applyFailed(let message):
             core.databaseFailed(message, at: runner.clock.now())
-        case .connected, .received, .ended, .tick:
+        case .connected, .received, .ended, .tick, .call:
             break  // the runner's
         }
     }
@@ -186,6 +187,10 @@ public final class ApplierService: AgentService {
                     "\(peer.site) (shipper has batches through \(peer.resumePoint); durable here through \(durable))")
             case .store(let frames, let epoch):
                 writer.enqueue(frames.map { ($0.sequence, $0.frame) }, epoch: epoch)
+            case .peerRequest(let call):
+                runner.calls.received(request: call)
+            case .peerResponse(let call):
+                runner.calls.received(response: call)
             case .close(let reason):
                 runner.close(reason)
             }

@@ -107,6 +107,8 @@ enum AgentEvent: Sendable {
     case applied(SinkCheckpoint)
     /// Applier: applying failed (retried by `ApplyLoop`), described for status.
     case applyFailed(String)
+    /// A call to the peer or an answer to one (`LinkCalls`), to write on the connection.
+    case call(LinkMessage)
 }
 
 /// The production `LinkConnector`: mutual TLS, dialing with backoff or accepting, as the

@@ -41,6 +41,10 @@ public struct ShipperCore: Sendable {
         case established(LinkHello)
         /// Close the current connection after writing what is queued.
         case close(LinkCloseReason)
+        /// The peer asks something of this agent (`LinkCalls`).
+        case peerRequest(LinkCall)
+        /// The peer answered one of this agent's requests.
+        case peerResponse(LinkCall)
     }
 
     public private(set) var session: LinkSession
@@ -85,6 +89,8 @@ public struct ShipperCore: Sendable {
     /// full outbox or an unstarted source waits for an event instead). Nil when only an event
     /// can change anything.
     /// A failed source's retry is a deadline too (its restart is decided in `tick`).
+    public var linkEstablished: Bool { session.isEstablished }
+
     public var nextDeadline: ContinuousClock.Instant? {
         let poll = wantsBatches ? sourcePollDue : nil
         let retry = sourceDown ? sourceRetry.nextAttempt : nil
@@ -276,6 +282,10 @@ public struct ShipperCore: Sendable {
                 offerCursor = nil
                 if let time { keeper.closed(reason, at: time) }
                 out.append(.close(reason))
+            case .peerRequest(let call):
+                out.append(.peerRequest(call))
+            case .peerResponse(let call):
+                out.append(.peerResponse(call))
             case .peerStatus(let report):
                 if let time { _ = keeper.received(report, at: time) }
             case .store:

@@ -29,7 +29,8 @@ public final class ShipperService: AgentService {
     public init(
         settings: AgentLinkSettings, source: any BatchSource, logger: Logger, outbox maximumBatches: Int = 65_536,
         connector: (any LinkConnector)? = nil, clock: any AgentClock = SystemAgentClock(),
-        sourceRetry: FailureRetry = FailureRetry(), identity: StatusIdentity? = nil, board: StatusBoard? = nil
+        sourceRetry: FailureRetry = FailureRetry(), identity: StatusIdentity? = nil, board: StatusBoard? = nil,
+        calls: LinkCalls = LinkCalls()
     ) throws(AgentError) {
         self.settings = settings
         self.source = source
@@ -45,7 +46,7 @@ public final class ShipperService: AgentService {
         }
         runner = AgentRunner(
             peerSite: settings.peerSite, logger: logger, clock: clock,
-            connector: connector ?? TLSConnector(settings: settings, logger: logger, clock: clock))
+            connector: connector ?? TLSConnector(settings: settings, logger: logger, clock: clock), calls: calls)
     }
 
     /// Runs until the task is cancelled or a fatal error (thrown). Once per service.
@@ -74,6 +75,10 @@ public final class ShipperService: AgentService {
                 } catch {
                     sourceFailed(error)
                 }
+            case .peerRequest(let call):
+                runner.calls.received(request: call)
+            case .peerResponse(let call):
+                runner.calls.received(response: call)
             case .close(let reason):
                 runner.close(reason)
             }

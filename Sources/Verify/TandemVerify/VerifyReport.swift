@@ -1,3 +1,4 @@
+import Foundation
 import TandemCore
 
 /// What a verify run found, for people (`VerifyText`) and scripts (`--json`, stable keys).
@@ -44,6 +45,20 @@ public struct VerifyReport: Codable, Hashable, Sendable {
             self.columns = columns
             self.detail = detail
         }
+    }
+
+    /// The stable JSON form (`tandem verify --json`): snake_case keys.
+    public static func json(_ report: VerifyReport) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? Array(encoder.encode(report))) ?? Array("{}".utf8)
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> VerifyReport {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return try decoder.decode(VerifyReport.self, from: Data(bytes))
     }
 
     public var rows: UInt64 { tables.reduce(0) { $0 + $1.rows } }

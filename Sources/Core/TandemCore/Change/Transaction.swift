@@ -7,6 +7,9 @@ public struct RowChange: Hashable, Sendable {
         /// Removes every row of the relation. `cascade` and `restartIdentity` mirror
         /// PostgreSQL's TRUNCATE options so the target does what the source did.
         case truncate(cascade: Bool, restartIdentity: Bool)
+        /// A row of the initial copy (`tandem seed`), as it was when this transaction committed:
+        /// inserted, or written over the row with its key. `new` holds every column.
+        case copy
     }
 
     public var relation: Relation
@@ -18,11 +21,20 @@ public struct RowChange: Hashable, Sendable {
     /// are `.unchanged`.
     public var new: [Value]?
 
-    public init(relation: Relation, kind: Kind, old: [Value]? = nil, new: [Value]? = nil) {
+    /// An update or delete made while its table is being copied to the DR site: the row may
+    /// not be there yet, and then finding no row is expected — its copy comes later and carries
+    /// this change (the copy reads the row after this commit). Outside a copy, finding no row
+    /// means the DR copy has diverged, and applying stops.
+    public var duringCopy: Bool
+
+    public init(
+        relation: Relation, kind: Kind, old: [Value]? = nil, new: [Value]? = nil, duringCopy: Bool = false
+    ) {
         self.relation = relation
         self.kind = kind
         self.old = old
         self.new = new
+        self.duringCopy = duringCopy
     }
 
     /// The key values that identify the row this change acts on: the old key for
@@ -30,7 +42,7 @@ public struct RowChange: Hashable, Sendable {
     public var key: [Value]? {
         let image: [Value]?
         switch kind {
-        case .insert: image = new
+        case .insert, .copy: image = new
         case .update: image = (old ?? new)
         case .delete: image = old
         case .truncate: return nil

@@ -13,29 +13,13 @@ struct MariaDBVerifyTests {
     static let database = "app"
 
     static let schema = [
-        """
-        CREATE TABLE types (
-          id INT PRIMARY KEY, ti TINYINT, tiu TINYINT UNSIGNED, si SMALLINT, siu SMALLINT UNSIGNED, mi MEDIUMINT,
-          miu MEDIUMINT UNSIGNED, i INT, iu INT UNSIGNED, bi BIGINT, biu BIGINT UNSIGNED, d DECIMAL(65,30), f FLOAT,
-          db DOUBLE, b BIT(64), dt DATE, tm TIME(6), dtm DATETIME(6), ts TIMESTAMP(6) NULL, y YEAR, c CHAR(10),
-          vc VARCHAR(100), bn BINARY(4), vb VARBINARY(20), tb TINYBLOB, bl BLOB, mb MEDIUMBLOB, lb LONGBLOB, tt TINYTEXT,
-          tx TEXT, mt MEDIUMTEXT, lt LONGTEXT, e ENUM('a','b','c'), st SET('x','y','z'), j JSON,
-          l1 VARCHAR(20) CHARACTER SET latin1
-        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4
-        """,
+        MariaDBTypesFixture.createTable,
+        "ALTER TABLE types ADD COLUMN l1 VARCHAR(20) CHARACTER SET latin1",
+        MariaDBTypesFixture.insertRows,
+        "UPDATE types SET l1 = 'Grüße' WHERE id = 1",
+        "UPDATE types SET l1 = '' WHERE id = 2",
         """
         INSERT INTO types VALUES
-         (1, -128, 255, -32768, 65535, -8388608, 16777215, -2147483648, 4294967295, -9223372036854775808,
-          18446744073709551615, -12345678901234567890123456789012345.123456789012345678901234567890, 3.5, -2.25e300,
-          b'1010101010101010101010101010101010101010101010101010101010101010', '2024-02-29', '-838:59:59.000000',
-          '9999-12-31 23:59:59.999999', '2038-01-19 03:14:07.499999', 2155, 'abc', 'Grüße 🎉 ok', x'00ff10ee',
-          x'0001', x'ff', repeat(x'ab', 1000), repeat(x'cd', 70000), repeat(x'ef', 300000), 'tiny', repeat('t', 5000),
-          repeat('m', 70000), repeat('🎉', 100000), 'b', 'x,z', '{"a": [1, 2.5, null], "b": "ü"}', 'Grüße'),
-         (2, 127, 0, 32767, 0, 8388607, 0, 2147483647, 0, 9223372036854775807, 0, 0.000000000000000000000000000001,
-          -0.0, 0, b'0', '1000-01-01', '-00:00:01.500000', '1000-01-01 00:00:00', '1970-01-01 00:00:01', 1901, '',
-          '', x'00000000', x'', x'', x'', x'', x'', '', '', '', '', 'a', '', '[]', ''),
-         (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-          NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
          (4, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0.1, 0.1, 0.1, b'1', '2000-01-01', '00:00:00', '2000-01-01 00:00:00',
           '2024-03-31 01:30:00', 2000, 'NULL', 'NULL', x'4e554c4c', x'4e554c4c', 'NULL', 'NULL', 'NULL', 'NULL', 'NULL',
           'NULL', 'NULL', 'NULL', 'c', 'x,y,z', 'null', 'NULL'),
@@ -103,47 +87,28 @@ struct MariaDBVerifyTests {
             let connection = try one.connect()
             defer { connection.close() }
             for table in tables {
-                let ranges = try verifyChunks(first, table, rows: 2)
-                #expect(try verifyChunks(second, table, rows: 2) == ranges)
-                let sums = try verifySums(first, table, ranges)
-                #expect(try verifySums(second, table, ranges) == sums)
+                let pair = try VerifyPair(first, second, table, rows: 2)
+                #expect(try pair.mismatches() == [])
                 let count = try connection.query("SELECT COUNT(*) FROM \(MariaDBVerifySide.name(table))")
-                #expect(sums.map(\.rows).reduce(0, +) == UInt64(count.value(row: 0, column: 0) ?? ""))
-                #expect(try first.rows(table, .all, limit: 100) == second.rows(table, .all, limit: 100))
+                #expect(try pair.sums().first.map(\.rows).reduce(0, +) == UInt64(count.value(row: 0, column: 0) ?? ""))
             }
             let after = KeyRange(after: KeyValue(parts: ["5"]), through: nil)
             #expect(try first.checksum(types, after) == ChunkSum(rows: 0, digest: "0"))
         }
     }
 
-    @Test("one changed value, NULL against '' and 'NULL', and a deleted row: the chunk differs and rows name the column")
+    @Test(
+        "one changed value, NULL against '' and 'NULL', and a deleted row: the chunk differs and rows name the column")
     func differences() async throws {
         try await Self.withSites { _, other, first, second in
-            let types = try Self.table(first, "app.types")
-            let ranges = try verifyChunks(first, types, rows: 2)
-            #expect(ranges.count == 3)
-            /// The columns that differ in row `id`, after checking that only its chunk differs.
-            func differing(_ id: Int) throws -> [String] {
-                let mine = try verifySums(first, types, ranges)
-                let theirs = try verifySums(second, types, ranges)
-                #expect(ranges.indices.filter { mine[$0] != theirs[$0] } == [(id - 1) / 2])
-                let range = KeyRange(after: KeyValue(parts: [String(id - 1)]), through: KeyValue(parts: [String(id)]))
-                let a = try #require(try first.rows(types, range, limit: 10).first)
-                let b = try #require(try second.rows(types, range, limit: 10).first)
-                #expect(a.key == b.key)
-                return differingColumns(types, a, b)
-            }
+            let pair = try VerifyPair(first, second, try Self.table(first, "app.types"), rows: 2)
+            #expect(pair.ranges.count == 3)
             let connection = try other.connect(database: Self.database)
             defer { connection.close() }
             try connection.execute("SET time_zone = '+00:00'")
-
-            /// Sets `column` of row `id` at the second site, expects exactly that difference, and
-            /// puts the value back.
-            func check(_ id: Int, _ column: String, _ changed: String, back original: String) throws {
-                try connection.execute("UPDATE types SET \(column) = \(changed) WHERE id = \(id)")
-                #expect(try differing(id) == [column], "\(column) of row \(id)")
-                try connection.execute("UPDATE types SET \(column) = \(original) WHERE id = \(id)")
-                #expect(try verifySums(first, types, ranges) == verifySums(second, types, ranges))
+            func check(_ id: Int, _ column: String, _ value: String, back original: String) throws {
+                let seen = try pair.change(row: id, column, to: value, back: original) { try connection.execute($0) }
+                #expect(seen == VerifyPair.Difference(chunks: [(id - 1) / 2], columns: [column]), "\(column) of \(id)")
             }
             try check(1, "ts", "ts + INTERVAL 1 MICROSECOND", back: "ts - INTERVAL 1 MICROSECOND")
             try check(1, "lb", "CONCAT(lb, x'00')", back: "repeat(x'ef', 300000)")
@@ -156,14 +121,13 @@ struct MariaDBVerifyTests {
             try check(5, "vc", "'x'", back: "'x '")
             // FLOAT keeps 24 bits: 16777217 was stored as 16777216, so this changes nothing.
             try connection.execute("UPDATE types SET f = 16777216 WHERE id = 5")
-            #expect(try verifySums(first, types, ranges) == verifySums(second, types, ranges))
+            #expect(try pair.differingChunks() == [])
 
             try connection.execute("DELETE FROM types WHERE id = 3")
-            let mine = try verifySums(first, types, ranges)
-            let theirs = try verifySums(second, types, ranges)
+            let (mine, theirs) = try pair.sums()
             #expect(mine.map(\.rows) == [2, 2, 1])
             #expect(theirs.map(\.rows) == [2, 1, 1])
-            #expect(mine[0] == theirs[0] && mine[2] == theirs[2])
+            #expect(try pair.differingChunks() == [1])
         }
     }
 
@@ -172,19 +136,19 @@ struct MariaDBVerifyTests {
         try await Self.withSites { one, _, first, second in
             let pairs = try Self.table(first, "app.pairs")
             #expect(pairs.key == ["a", "b"])
-            let ranges = try verifyChunks(first, pairs, rows: 3)
-            #expect(try verifyChunks(second, pairs, rows: 3) == ranges)
-            #expect(ranges.count == 8)
-            #expect(try verifySums(first, pairs, ranges) == verifySums(second, pairs, ranges))
+            let pair = try VerifyPair(first, second, pairs, rows: 3)
+            #expect(pair.ranges.count == 8)
+            #expect(try pair.mismatches() == [])
             let ordered = try one.connect(database: Self.database)
             defer { ordered.close() }
-            let expected = try ordered.query("SELECT a, b FROM pairs ORDER BY a, b").rows.map { "(\($0[0]!), \($0[1]!))" }
+            let expected = try ordered.query("SELECT a, b FROM pairs ORDER BY a, b").rows.map {
+                "(\($0[0]!), \($0[1]!))"
+            }
             #expect(expected.count == 2 * Self.texts.count)
             #expect(expected.prefix(3) == ["(1,  space)", "(1, _x)", "(1, alpha)"])
             for side in [first, second] {
-                let keys = try ranges.flatMap { try side.rows(pairs, $0, limit: 100).map(\.key.display) }
+                let keys = try pair.ranges.flatMap { try side.rows(pairs, $0, limit: 100).map(\.key.display) }
                 #expect(keys == expected)
-                #expect(try verifySums(side, pairs, ranges).map(\.rows).reduce(0, +) == UInt64(expected.count))
             }
         }
     }
@@ -195,8 +159,10 @@ struct MariaDBVerifyTests {
             "BIGINT UNSIGNED": "18446744073709551615, 18446744073709551614, 0, 9223372036854775808",
             "DECIMAL(65,30)": "-12345678901234567890123456789012345.1, 0.000000000000000000000000000001, 0, 1.5",
             "VARBINARY(8)": "x'', x'00', x'0000', x'ff'",
-            "DATETIME(6)": "'2024-02-29 00:00:00.000001', '1000-01-01 00:00:00', '9999-12-31 23:59:59.999999', '2024-02-29 00:00:00'",
-            "TIMESTAMP(6)": "'2024-03-31 01:30:00', '2024-10-27 00:30:00', '1970-01-01 00:00:01', '2038-01-19 03:14:07.999999'",
+            "DATETIME(6)":
+                "'2024-02-29 00:00:00.000001', '1000-01-01 00:00:00', '9999-12-31 23:59:59.999999', '2024-02-29 00:00:00'",
+            "TIMESTAMP(6)":
+                "'2024-03-31 01:30:00', '2024-10-27 00:30:00', '1970-01-01 00:00:01', '2038-01-19 03:14:07.999999'",
             "CHAR(8) CHARACTER SET latin1": "'Grüße', 'grüsse', 'abc', ''",
             "DATE": "'2024-02-29', '1000-01-01', '9999-12-31', '2000-01-01'",
         ]
@@ -205,17 +171,15 @@ struct MariaDBVerifyTests {
             let type = names[index]
             return [
                 "CREATE TABLE key_\(index) (k \(type) PRIMARY KEY, v INT)",
-                "INSERT INTO key_\(index) (k) VALUES " + values[type]!.split(separator: ", ").map { "(\($0))" }.joined(separator: ", "),
+                "INSERT INTO key_\(index) (k) VALUES "
+                    + values[type]!.split(separator: ", ").map { "(\($0))" }.joined(separator: ", "),
             ]
         }
         try await Self.withSites(extra: ddl) { _, _, first, second in
             for index in names.indices {
-                let table = try Self.table(first, "app.key_\(index)")
-                let ranges = try verifyChunks(first, table, rows: 1)
-                #expect(try verifyChunks(second, table, rows: 1) == ranges, "\(names[index])")
-                let sums = try verifySums(first, table, ranges)
-                #expect(try verifySums(second, table, ranges) == sums, "\(names[index])")
-                #expect(sums.map(\.rows) == [1, 1, 1, 1, 0], "\(names[index])")
+                let pair = try VerifyPair(first, second, try Self.table(first, "app.key_\(index)"), rows: 1)
+                #expect(try pair.mismatches() == [], "\(names[index])")
+                #expect(try pair.sums().first.map(\.rows) == [1, 1, 1, 1, 0], "\(names[index])")
             }
         }
     }
@@ -244,17 +208,20 @@ struct MariaDBVerifyTests {
             let expected = VerifyTable(
                 schema: "Odd Schema", name: "My `Table`", key: ["Key Col"], columns: ["Key Col", "Select", "a`b"])
             #expect(table == expected)
-            let ranges = try verifyChunks(first, table, rows: 1)
-            #expect(ranges.map { $0.upper?.display } == ["()", "(it's)", "(Ünïcode key)", nil])
-            #expect(try verifySums(first, table, ranges) == verifySums(second, table, ranges))
+            let pair = try VerifyPair(first, second, table, rows: 1)
+            #expect(pair.ranges.map { $0.upper?.display } == ["()", "(it's)", "(Ünïcode key)", nil])
+            #expect(try pair.mismatches() == [])
             try other.execute("UPDATE `Odd Schema`.`My ``Table``` SET `a``b` = 4 WHERE `Key Col` = 'it''s'")
-            let mine = try verifySums(first, table, ranges)
-            let theirs = try verifySums(second, table, ranges)
-            #expect(ranges.indices.filter { mine[$0] != theirs[$0] } == [1])
-            let a = try first.rows(table, ranges[1], limit: 5)
-            let b = try second.rows(table, ranges[1], limit: 5)
-            #expect(a.count == 1 && b.count == 1)
-            #expect(differingColumns(table, a[0], b[0]) == ["a`b"])
+            #expect(try pair.differingChunks() == [1])
+            #expect(try pair.differingColumns(in: pair.ranges[1]) == ["a`b"])
+        }
+    }
+
+    @Test("a server whose max_allowed_packet could turn a row's compared form into NULL is refused")
+    func smallPacketRefused() async throws {
+        try await withMariaDB(MariaDBServer.Options(extraArguments: ["--max-allowed-packet=65536"])) { server in
+            let refusal = #expect(throws: VerifyError.self) { try Self.side(server) }
+            #expect(refusal?.message.contains("max_allowed_packet is 65536 bytes") == true)
         }
     }
 
@@ -281,11 +248,10 @@ struct MariaDBVerifyTests {
             try connection.execute(
                 "CREATE TABLE bench (id BIGINT PRIMARY KEY, k INT, c CHAR(64), pad VARCHAR(20), ts DATETIME(6), n DECIMAL(20,2)) ENGINE=InnoDB"
             )
-            try connection.execute("SET SESSION cte_max_recursion = 1000000")
             try connection.execute(
                 """
-                INSERT INTO bench WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 1000000)
-                SELECT n, n % 1000, CONCAT(MD5(n), MD5(n)), CONCAT('pad ', n), NOW(6), n * 1.5 FROM g
+                INSERT INTO bench SELECT seq, seq % 1000, CONCAT(MD5(seq), MD5(seq)), CONCAT('pad ', seq), NOW(6), seq * 1.5
+                FROM seq_1_to_1000000
                 """)
             let side = try Self.side(server)
             defer { side.close() }

@@ -61,7 +61,8 @@ struct PostgreSQLVerifyTests {
     /// Runs `body` with a side at each of two servers that hold `schema`, the second with
     /// `otherSettings` and an ICU database.
     static func withSites(
-        extra: String = "", _ body: (PostgresServer, PostgresServer, PostgreSQLVerifySide, PostgreSQLVerifySide) throws -> Void
+        extra: String = "",
+        _ body: (PostgresServer, PostgresServer, PostgreSQLVerifySide, PostgreSQLVerifySide) throws -> Void
     ) async throws {
         try await withPostgres { one in
             try await withPostgres(PostgresServer.Options(settings: otherSettings)) { other in
@@ -95,42 +96,29 @@ struct PostgreSQLVerifyTests {
             #expect(types.key == ["id"])
             #expect(types.columns.count == 28)
             for table in tables {
-                let ranges = try verifyChunks(first, table, rows: 2)
-                #expect(try verifyChunks(second, table, rows: 2) == ranges)
-                let sums = try verifySums(first, table, ranges)
-                #expect(try verifySums(second, table, ranges) == sums)
-                let count = try one.exec("SELECT count(*) FROM \(PostgreSQLVerifySide.name(table))", database: Self.database)
-                #expect(sums.map(\.rows).reduce(0, +) == UInt64(count.value(row: 0, column: 0) ?? ""))
-                #expect(try first.rows(table, .all, limit: 100) == second.rows(table, .all, limit: 100))
+                let pair = try VerifyPair(first, second, table, rows: 2)
+                #expect(try pair.mismatches() == [])
+                let count = try one.exec(
+                    "SELECT count(*) FROM \(PostgreSQLVerifySide.name(table))", database: Self.database)
+                #expect(try pair.sums().first.map(\.rows).reduce(0, +) == UInt64(count.value(row: 0, column: 0) ?? ""))
             }
-            #expect(try first.checksum(types, KeyRange(after: KeyValue(parts: ["5"]), through: nil)) == ChunkSum(rows: 0, digest: "0"))
+            #expect(
+                try first.checksum(types, KeyRange(after: KeyValue(parts: ["5"]), through: nil))
+                    == ChunkSum(rows: 0, digest: "0"))
         }
     }
 
-    @Test("one changed value, NULL against '' and 'NULL', and a deleted row: the chunk differs and rows name the column")
+    @Test(
+        "one changed value, NULL against '' and 'NULL', and a deleted row: the chunk differs and rows name the column")
     func differences() async throws {
         try await Self.withSites { _, other, first, second in
-            let types = try Self.table(first, "public.types")
-            let ranges = try verifyChunks(first, types, rows: 2)
-            #expect(ranges.count == 3)
-            /// The columns that differ in row `id`, after checking that only its chunk differs.
-            func differing(_ id: Int) throws -> [String] {
-                let mine = try verifySums(first, types, ranges)
-                let theirs = try verifySums(second, types, ranges)
-                #expect(ranges.indices.filter { mine[$0] != theirs[$0] } == [(id - 1) / 2])
-                let range = KeyRange(after: KeyValue(parts: [String(id - 1)]), through: KeyValue(parts: [String(id)]))
-                let a = try #require(try first.rows(types, range, limit: 10).first)
-                let b = try #require(try second.rows(types, range, limit: 10).first)
-                #expect(a.key == b.key)
-                return differingColumns(types, a, b)
-            }
-            /// Sets `column` of row `id` at the second site, expects exactly that difference, and
-            /// puts the value back.
-            func check(_ id: Int, _ column: String, _ changed: String, back original: String) throws {
-                try other.exec("UPDATE types SET \(column) = \(changed) WHERE id = \(id)", database: Self.database)
-                #expect(try differing(id) == [column], "\(column) of row \(id)")
-                try other.exec("UPDATE types SET \(column) = \(original) WHERE id = \(id)", database: Self.database)
-                #expect(try verifySums(first, types, ranges) == verifySums(second, types, ranges))
+            let pair = try VerifyPair(first, second, try Self.table(first, "public.types"), rows: 2)
+            #expect(pair.ranges.count == 3)
+            func check(_ id: Int, _ column: String, _ value: String, back original: String) throws {
+                let seen = try pair.change(row: id, column, to: value, back: original) {
+                    try other.exec($0, database: Self.database)
+                }
+                #expect(seen == VerifyPair.Difference(chunks: [(id - 1) / 2], columns: [column]), "\(column) of \(id)")
             }
             try check(1, "tstz", "tstz + interval '1 microsecond'", back: "tstz - interval '1 microsecond'")
             try check(1, "n", "n + 1e-10", back: "n - 1e-10")
@@ -144,11 +132,10 @@ struct PostgreSQLVerifyTests {
             try check(4, "ints", "'{{1,2},{3,5}}'", back: "'{{1,2},{3,4}}'")
 
             try other.exec("DELETE FROM types WHERE id = 3", database: Self.database)
-            let mine = try verifySums(first, types, ranges)
-            let theirs = try verifySums(second, types, ranges)
+            let (mine, theirs) = try pair.sums()
             #expect(mine.map(\.rows) == [2, 2, 1])
             #expect(theirs.map(\.rows) == [2, 1, 1])
-            #expect(mine[0] == theirs[0] && mine[2] == theirs[2])
+            #expect(try pair.differingChunks() == [1])
         }
     }
 
@@ -157,17 +144,15 @@ struct PostgreSQLVerifyTests {
         try await Self.withSites { _, _, first, second in
             let pairs = try Self.table(first, "public.pairs")
             #expect(pairs.key == ["a", "b"])
-            let ranges = try verifyChunks(first, pairs, rows: 3)
-            #expect(try verifyChunks(second, pairs, rows: 3) == ranges)
-            #expect(ranges.count == 9)
-            #expect(try verifySums(first, pairs, ranges) == verifySums(second, pairs, ranges))
+            let pair = try VerifyPair(first, second, pairs, rows: 3)
+            #expect(pair.ranges.count == 9)
+            #expect(try pair.mismatches() == [])
             let expected = [1, 2].flatMap { a in
                 Self.texts.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.map { [String(a), $0] }
             }
             for side in [first, second] {
-                let keys = try ranges.flatMap { try side.rows(pairs, $0, limit: 100).map(\.key.parts) }
+                let keys = try pair.ranges.flatMap { try side.rows(pairs, $0, limit: 100).map(\.key.parts) }
                 #expect(keys == expected)
-                #expect(try verifySums(side, pairs, ranges).map(\.rows).reduce(0, +) == UInt64(expected.count))
             }
         }
     }
@@ -176,11 +161,14 @@ struct PostgreSQLVerifyTests {
     func keyTypes() async throws {
         let types = ["uuid", "timestamptz", "numeric", "float8", "bytea", "date", "bool"]
         let values = [
-            "uuid": "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '00000000-0000-0000-0000-000000000000', 'ffffffff-0000-0000-0000-000000000001', '7fffffff-ffff-ffff-ffff-ffffffffffff'",
-            "timestamptz": "'2024-03-10 06:59:59.999999+00', '2024-03-10 07:00:00+00', '2024-11-03 05:30:00+00', '2024-11-03 06:30:00+00'",
+            "uuid":
+                "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '00000000-0000-0000-0000-000000000000', 'ffffffff-0000-0000-0000-000000000001', '7fffffff-ffff-ffff-ffff-ffffffffffff'",
+            "timestamptz":
+                "'2024-03-10 06:59:59.999999+00', '2024-03-10 07:00:00+00', '2024-11-03 05:30:00+00', '2024-11-03 06:30:00+00'",
             "numeric": "'1.5', '0', '-1e30', '12345678901234567890.000000000001'",
             "float8": "'-0.1', '0.1', '1e300', '0.30000000000000004'",
-            "bytea": "'\\x', '\\x00', '\\x0000', '\\xff'", "date": "'2024-02-29', '1999-12-31', '4713-01-01 BC', 'infinity'",
+            "bytea": "'\\x', '\\x00', '\\x0000', '\\xff'",
+            "date": "'2024-02-29', '1999-12-31', '4713-01-01 BC', 'infinity'",
             "bool": "true, false",
         ]
         let ddl = types.map { type in
@@ -188,14 +176,11 @@ struct PostgreSQLVerifyTests {
         }
         try await Self.withSites(extra: ddl.joined()) { _, _, first, second in
             for type in types {
-                let table = try Self.table(first, "public.key_\(type)")
-                let ranges = try verifyChunks(first, table, rows: 1)
-                #expect(try verifyChunks(second, table, rows: 1) == ranges, "\(type)")
-                let sums = try verifySums(first, table, ranges)
-                #expect(try verifySums(second, table, ranges) == sums, "\(type)")
+                let pair = try VerifyPair(first, second, try Self.table(first, "public.key_\(type)"), rows: 1)
+                #expect(try pair.mismatches() == [], "\(type)")
                 // One row per closed range, none in the last, open one.
-                #expect(sums.map(\.rows) == Array(repeating: 1, count: ranges.count - 1) + [0], "\(type)")
-                #expect(ranges.count - 1 == (type == "bool" ? 2 : 4), "\(type)")
+                let counts = try pair.sums().first.map(\.rows)
+                #expect(counts == Array(repeating: 1, count: type == "bool" ? 2 : 4) + [0], "\(type)")
             }
         }
     }
@@ -222,18 +207,19 @@ struct PostgreSQLVerifyTests {
     func quotedIdentifiers() async throws {
         try await Self.withSites { _, other, first, second in
             let table = try Self.table(first, "Odd \"Schema\".My Table")
-            #expect(table == VerifyTable(schema: "Odd \"Schema\"", name: "My Table", key: ["Key Col"], columns: ["Key Col", "Select", "a\"b"]))
-            let ranges = try verifyChunks(first, table, rows: 1)
-            #expect(ranges.map { $0.upper?.parts } == [[""], ["it's"], ["Ünïcode key"], nil])
-            #expect(try verifySums(first, table, ranges) == verifySums(second, table, ranges))
-            try other.exec("UPDATE \"Odd \"\"Schema\"\"\".\"My Table\" SET \"a\"\"b\" = 4 WHERE \"Key Col\" = 'it''s'", database: Self.database)
-            let mine = try verifySums(first, table, ranges)
-            let theirs = try verifySums(second, table, ranges)
-            #expect(ranges.indices.filter { mine[$0] != theirs[$0] } == [1])
-            let a = try first.rows(table, ranges[1], limit: 5)
-            let b = try second.rows(table, ranges[1], limit: 5)
-            #expect(a.count == 1 && b.count == 1)
-            #expect(differingColumns(table, a[0], b[0]) == ["a\"b"])
+            #expect(
+                table
+                    == VerifyTable(
+                        schema: "Odd \"Schema\"", name: "My Table", key: ["Key Col"],
+                        columns: ["Key Col", "Select", "a\"b"]))
+            let pair = try VerifyPair(first, second, table, rows: 1)
+            #expect(pair.ranges.map { $0.upper?.parts } == [[""], ["it's"], ["Ünïcode key"], nil])
+            #expect(try pair.mismatches() == [])
+            try other.exec(
+                "UPDATE \"Odd \"\"Schema\"\"\".\"My Table\" SET \"a\"\"b\" = 4 WHERE \"Key Col\" = 'it''s'",
+                database: Self.database)
+            #expect(try pair.differingChunks() == [1])
+            #expect(try pair.differingColumns(in: pair.ranges[1]) == ["a\"b"])
         }
     }
 
@@ -259,8 +245,8 @@ struct PostgreSQLVerifyTests {
                 CREATE TABLE bench (id int8 PRIMARY KEY, k int4, c text, pad text, ts timestamptz, n numeric);
                 INSERT INTO bench SELECT g, g % 1000, md5(g::text) || md5(g::text), 'pad ' || g, now(), g * 1.5
                 FROM generate_series(1, 1000000) g;
-                VACUUM ANALYZE bench;
                 """)
+            try server.exec("VACUUM ANALYZE bench")
             let side = try PostgreSQLVerifySide(conninfo: server.conninfo())
             defer { side.close() }
             let table = try #require(try side.describe(["public.bench"]).first)

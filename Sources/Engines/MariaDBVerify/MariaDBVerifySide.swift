@@ -7,14 +7,18 @@ import TandemVerify
 ///
 /// ## The compared form
 /// Each column enters the row as a form that is a function of its exact value (`Form`): bytes
-/// (strings, binary, BIT, JSON, ENUM, SET, anything unknown) as the `MD5` of the stored bytes,
-/// which neither a character set nor a collation touches; numbers and times as their text,
-/// which under the session's fixed `time_zone` and `sql_mode` depends on nothing else. The row's
-/// digest is `MD5(CONCAT_WS(',', <one ISNULL flag per column>, <the non-NULL forms>))`: the flags
-/// say which columns are present, no form contains a comma, so NULL, `''` and `'NULL'` differ
-/// and no two rows share a text. Bytes are hashed rather than `HEX`ed because a string function
-/// whose result would exceed `max_allowed_packet` returns NULL, which would drop a row with a
-/// large value out of the sum unnoticed.
+/// (strings, binary, BIT, JSON, ENUM, SET, anything unknown) as the stored bytes, untouched by
+/// any character set or collation; numbers and times as their text, which under the session's
+/// fixed `time_zone` and `sql_mode` depends on nothing else. The row's digest is
+/// `MD5(CONCAT_WS(',', <one ISNULL flag per column>, <the non-NULL forms>))`: the flags say which
+/// columns are present, no form contains a comma, so NULL, `''` and `'NULL'` differ and no two
+/// rows share a text.
+///
+/// A string function whose result would exceed `max_allowed_packet` returns NULL, which would
+/// drop the row out of the sum unnoticed. So the bytes of BLOB, TEXT and JSON columns, which
+/// may be that large, enter as their `MD5`; those of every other byte type as their `HEX`
+/// (faster), which the row size limit (64 KB for all of them together) keeps under 128 KB, and
+/// the session refuses a server whose `max_allowed_packet` is not well above that.
 ///
 /// A chunk's digest is the exact DECIMAL `SUM` of the first 64 bits of its rows' MD5s:
 /// order-independent, and a change of any one row moves it.
@@ -37,7 +41,7 @@ public final class MariaDBVerifySide: VerifySide {
 
     /// How one column enters the row digest.
     private enum Form {
-        case bytes, text, float
+        case hex, digest, text, float
 
         init(dataType: String) {
             switch dataType {
@@ -46,18 +50,23 @@ public final class MariaDBVerifySide: VerifySide {
                 self = .text
             // FLOAT's text has six significant digits; as a DOUBLE its value is exact.
             case "float": self = .float
-            default: self = .bytes
+            case "char", "varchar", "binary", "varbinary", "tinytext", "tinyblob", "enum", "set", "bit": self = .hex
+            default: self = .digest
             }
         }
 
         func sql(_ column: String) -> String {
             switch self {
-            case .bytes: "MD5(\(column))"
+            case .hex: "HEX(\(column))"
+            case .digest: "MD5(\(column))"
             case .text: column
             case .float: "CAST(\(column) AS DOUBLE)"
             }
         }
     }
+
+    /// The smallest `max_allowed_packet` under which no row's compared form can exceed it.
+    static let packetFloor = 1 << 20
 
     /// A key column as this site's catalog has it, and how its value travels.
     private struct KeyColumn {
@@ -84,7 +93,8 @@ public final class MariaDBVerifySide: VerifySide {
             case .number:
                 return !part.isEmpty && part.utf8.allSatisfy { "0123456789+-.eE".utf8.contains($0) } ? part : nil
             case .time:
-                return !part.isEmpty && part.utf8.allSatisfy { "0123456789-:. ".utf8.contains($0) } ? "'" + part + "'" : nil
+                return !part.isEmpty && part.utf8.allSatisfy { "0123456789-:. ".utf8.contains($0) }
+                    ? "'" + part + "'" : nil
             case .bytes(let charset):
                 guard part.utf8.allSatisfy({ "0123456789ABCDEFabcdef".utf8.contains($0) }) else { return nil }
                 return (charset.map { "_" + $0 + " " } ?? "") + "X'" + part + "'"
@@ -150,12 +160,17 @@ public final class MariaDBVerifySide: VerifySide {
     }
 
     private static func prepare(_ connection: MySQLConnection) throws(VerifyError) {
-        for setting in settings {
-            do {
-                try connection.execute(setting)
-            } catch {
-                throw failure(error, "set the verify session up (\(setting))")
-            }
+        let packet: Int?
+        do {
+            for setting in settings { try connection.execute(setting) }
+            packet = try connection.query("SELECT @@max_allowed_packet").value(row: 0, column: 0).flatMap { Int($0) }
+        } catch {
+            throw failure(error, "set the verify session up")
+        }
+        if let packet, packet < packetFloor {
+            throw VerifyError(
+                "the server's max_allowed_packet is \(packet) bytes, below the \(packetFloor) verify needs",
+                hint: "Raise max_allowed_packet (SET GLOBAL max_allowed_packet = 16777216, the default).")
         }
     }
 
@@ -172,13 +187,7 @@ public final class MariaDBVerifySide: VerifySide {
             WHERE c.TABLE_SCHEMA NOT IN ('mysql', 'sys', 'performance_schema', 'information_schema', 'tandem')
             ORDER BY c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION
             """, "read the catalog")
-        let columns = (0..<result.rowCount).map { row in
-            VerifyCatalog.Column(
-                schema: result.value(row: row, column: 0) ?? "", table: result.value(row: row, column: 1) ?? "",
-                name: result.value(row: row, column: 2) ?? "",
-                keyPosition: result.value(row: row, column: 3).flatMap { Int($0) })
-        }
-        return try VerifyCatalog(columns).select(names, filter: filter)
+        return try VerifyCatalog(rows: result.rows).select(names, filter: filter)
     }
 
     public func boundary(_ table: VerifyTable, after: KeyValue?, rows: Int) throws(VerifyError) -> KeyValue? {
@@ -202,7 +211,7 @@ public final class MariaDBVerifySide: VerifySide {
             "checksum \(table) \(range)")
         guard let count = result.value(row: 0, column: 0).flatMap(UInt64.init),
             let digest = result.value(row: 0, column: 1)
-        else { throw VerifyError("MariaDB returned no checksum for \(table)", hint: "Report this as a bug.") }
+        else { throw VerifyError.unexpected("MariaDB returned no checksum for \(table)") }
         return ChunkSum(rows: count, digest: digest)
     }
 
@@ -228,7 +237,7 @@ public final class MariaDBVerifySide: VerifySide {
             let list = try MariaDBGTIDList(parsing: text ?? "")
             return list.gtids.isEmpty ? nil : .mariadb(list)
         } catch {
-            throw VerifyError("MariaDB returned \(error)", hint: "Report this as a bug.")
+            throw VerifyError.unexpected("MariaDB returned \(error)")
         }
     }
 
@@ -274,16 +283,18 @@ public final class MariaDBVerifySide: VerifySide {
             guard literals.count == key.count else {
                 throw VerifyError(
                     "key \(bound) has \(bound.parts.count) parts; \(table)'s key has \(key.count)",
-                    hint: "The DR site's schema must be the primary's; seed or alter the DR table.")
+                    hint: VerifyError.schemaHint)
             }
             var alternatives: [String] = []
             for position in key.indices {
                 let equal = (0..<position).map { "\(key[$0].quoted) = \(literals[$0])" }
                 alternatives.append(
-                    (equal + ["\(key[position].quoted) \(comparison) \(literals[position])"]).joined(separator: " AND "))
+                    (equal + ["\(key[position].quoted) \(comparison) \(literals[position])"]).joined(separator: " AND ")
+                )
             }
             if inclusive {
-                alternatives.append(key.indices.map { "\(key[$0].quoted) = \(literals[$0])" }.joined(separator: " AND "))
+                alternatives.append(
+                    key.indices.map { "\(key[$0].quoted) = \(literals[$0])" }.joined(separator: " AND "))
             }
             conditions.append("(" + alternatives.map { "(\($0))" }.joined(separator: " OR ") + ")")
         }
@@ -306,21 +317,10 @@ public final class MariaDBVerifySide: VerifySide {
             }
             types[name] = (type.lowercased(), result.value(row: row, column: 2))
         }
-        guard !types.isEmpty else {
-            throw VerifyError(
-                "table \(table) does not exist at this site", hint: "Both sites need the table; seed the DR site.")
-        }
-        func type(_ column: String) throws(VerifyError) -> (dataType: String, charset: String?) {
-            guard let type = types[column] else {
-                throw VerifyError(
-                    "table \(table) has no column \(column) at this site",
-                    hint: "The DR site's schema must be the primary's; seed or alter the DR table.")
-            }
-            return type
-        }
+        let keyTypes = try VerifyCatalog.local(table.key, of: table, in: types)
+        let columnTypes = try VerifyCatalog.local(table.columns, of: table, in: types)
         var key: [KeyColumn] = []
-        for column in table.key {
-            let (dataType, charset) = try type(column)
+        for (column, (dataType, charset)) in zip(table.key, keyTypes) {
             let encoding: KeyColumn.Encoding
             switch dataType {
             case "tinyint", "smallint", "mediumint", "int", "bigint", "decimal", "year": encoding = .number
@@ -334,10 +334,7 @@ public final class MariaDBVerifySide: VerifySide {
             }
             key.append(KeyColumn(quoted: Self.quote(column), encoding: encoding))
         }
-        var forms: [String] = []
-        for column in table.columns {
-            forms.append(Form(dataType: try type(column).dataType).sql(Self.quote(column)))
-        }
+        let forms = zip(table.columns, columnTypes).map { Form(dataType: $1.dataType).sql(Self.quote($0)) }
         let layout = Layout(key: key, forms: forms)
         layouts[table] = layout
         return layout
@@ -363,11 +360,9 @@ public final class MariaDBVerifySide: VerifySide {
         let hint =
             switch (error.kind, error.code) {
             case (.connection, _), (.connectionLost, _), (.closed, _):
-                "The connection to the server was lost; the request may be retried."
-            case (_, 1146), (_, 1054):
-                "The DR site's schema must be the primary's; seed or alter the DR table."
-            case (_, 1142), (_, 1044):
-                "Grant the agent's database user SELECT on the tables verify compares."
+                VerifyError.connectionHint
+            case (_, 1146), (_, 1054): VerifyError.schemaHint
+            case (_, 1142), (_, 1044): VerifyError.privilegeHint
             default:
                 "See the MariaDB server's error log for details."
             }

@@ -108,13 +108,7 @@ public final class PostgreSQLVerifySide: VerifySide {
               AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
             ORDER BY n.nspname, c.relname, a.attnum
             """, [], "read the catalog")
-        let columns = (0..<result.rowCount).map { row in
-            VerifyCatalog.Column(
-                schema: result.value(row: row, column: 0) ?? "", table: result.value(row: row, column: 1) ?? "",
-                name: result.value(row: row, column: 2) ?? "",
-                keyPosition: result.value(row: row, column: 3).flatMap { Int($0) })
-        }
-        return try VerifyCatalog(columns).select(names, filter: filter)
+        return try VerifyCatalog(rows: result.rows).select(names, filter: filter)
     }
 
     public func boundary(_ table: VerifyTable, after: KeyValue?, rows: Int) throws(VerifyError) -> KeyValue? {
@@ -137,7 +131,7 @@ public final class PostgreSQLVerifySide: VerifySide {
                 + predicate.sql, predicate.parameters, "checksum \(table) \(range)")
         guard let count = result.value(row: 0, column: 0).flatMap(UInt64.init),
             let digest = result.value(row: 0, column: 1)
-        else { throw VerifyError("PostgreSQL returned no checksum for \(table)", hint: "Report this as a bug.") }
+        else { throw VerifyError.unexpected("PostgreSQL returned no checksum for \(table)") }
         return ChunkSum(rows: count, digest: digest)
     }
 
@@ -162,7 +156,7 @@ public final class PostgreSQLVerifySide: VerifySide {
         do {
             return .postgresql(try LSN(parsing: text))
         } catch {
-            throw VerifyError("PostgreSQL returned \(error)", hint: "Report this as a bug.")
+            throw VerifyError.unexpected("PostgreSQL returned \(error)")
         }
     }
 
@@ -219,19 +213,7 @@ public final class PostgreSQLVerifySide: VerifySide {
             columns[name] = KeyColumn(
                 quoted: Self.quote(name), type: type, collatesByBytes: result.value(row: row, column: 2) == "t")
         }
-        guard !columns.isEmpty else {
-            throw VerifyError(
-                "table \(table) does not exist at this site", hint: "Both sites need the table; seed the DR site.")
-        }
-        var key: [KeyColumn] = []
-        for name in table.key {
-            guard let column = columns[name] else {
-                throw VerifyError(
-                    "table \(table) has no column \(name) at this site",
-                    hint: "The DR site's schema must be the primary's; seed or alter the DR table.")
-            }
-            key.append(column)
-        }
+        let key = try VerifyCatalog.local(table.key, of: table, in: columns)
         keyColumns[table] = key
         return key
     }
@@ -252,11 +234,9 @@ public final class PostgreSQLVerifySide: VerifySide {
         let hint =
             switch (error.kind, error.sqlState) {
             case (.connection, _), (.connectionLost, _), (.closed, _):
-                "The connection to the database was lost; the request may be retried."
-            case (_, "42P01"), (_, "42703"), (_, "42804"):
-                "The DR site's schema must be the primary's; seed or alter the DR table."
-            case (_, "42501"):
-                "Grant the agent's database user SELECT on the tables verify compares."
+                VerifyError.connectionHint
+            case (_, "42P01"), (_, "42703"), (_, "42804"): VerifyError.schemaHint
+            case (_, "42501"): VerifyError.privilegeHint
             default:
                 error.hint ?? "See the PostgreSQL server log for details."
             }

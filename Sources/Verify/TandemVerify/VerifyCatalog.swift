@@ -70,3 +70,50 @@ public struct VerifyCatalog: Sendable {
         return selected
     }
 }
+
+extension VerifyCatalog {
+    /// The catalog from a query's rows of schema, table, column and key position (NULL for a
+    /// column outside the key), in table and column order.
+    public init(rows: [[String?]]) {
+        self.init(
+            rows.map { row in
+                Column(
+                    schema: row[0] ?? "", table: row[1] ?? "", name: row[2] ?? "",
+                    keyPosition: row[3].flatMap { Int($0) })
+            })
+    }
+
+    /// What this site's copy of `table` has for each of `names`, from what its catalog says of
+    /// every column (`local`, by name): the site that described the table may have a different
+    /// schema, which is an error naming the table and the column.
+    public static func local<Column>(_ names: [String], of table: VerifyTable, in local: [String: Column])
+        throws(VerifyError) -> [Column]
+    {
+        guard !local.isEmpty else {
+            throw VerifyError(
+                "table \(table) does not exist at this site", hint: "Both sites need the table; seed the DR site.")
+        }
+        var found: [Column] = []
+        for name in names {
+            guard let column = local[name] else {
+                throw VerifyError("table \(table) has no column \(name) at this site", hint: VerifyError.schemaHint)
+            }
+            found.append(column)
+        }
+        return found
+    }
+}
+
+extension VerifyError {
+    /// For a table whose schema differs between the sites.
+    public static let schemaHint = "The DR site's schema must be the primary's; seed or alter the DR table."
+    /// For a connection that broke.
+    public static let connectionHint = "The connection to the database was lost; the request may be retried."
+    /// For a statement refused for want of privilege.
+    public static let privilegeHint = "Grant the agent's database user SELECT on the tables verify compares."
+
+    /// For what the database returned that the engine cannot read: a bug, not an operator's error.
+    public static func unexpected(_ what: String) -> VerifyError {
+        VerifyError(what, hint: "Report this as a bug.")
+    }
+}

@@ -284,6 +284,7 @@ let package = Package(
             ]),
         .testTarget(name: "TandemConfigTests", dependencies: ["TandemConfig", "TandemCore"]),
         .testTarget(name: "TandemStatusTests", dependencies: ["TandemStatus", "TandemCore", "SeededRandom"]),
+        .testTarget(name: "TandemVerifyTests", dependencies: ["TandemVerify", "TandemCore", "SeededRandom"]),
         .testTarget(
             name: "TandemControlTests",
             dependencies: [

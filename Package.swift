@@ -149,6 +149,13 @@ let package = Package(
         // MARK: Verify
         // Chunked comparison of the two sites' tables: the engines' port and the pure run.
         .target(name: "TandemVerify", dependencies: ["TandemCore"], path: "Sources/Verify/TandemVerify"),
+        // Each engine's side of verify: chunk digests computed inside the database.
+        .target(
+            name: "PostgreSQLVerify", dependencies: ["TandemVerify", "TandemCore", "PGClient"],
+            path: "Sources/Engines/PostgreSQLVerify"),
+        .target(
+            name: "MariaDBVerify", dependencies: ["TandemVerify", "TandemCore", "MySQLClient"],
+            path: "Sources/Engines/MariaDBVerify"),
 
         // MARK: Link and transport
         // The session protocol between shipper and applier, as pure state machines.
@@ -261,7 +268,7 @@ let package = Package(
             name: "TandemTestSupport",
             dependencies: [
                 "PGClient", "MySQLClient", "TandemAgent", "CaptureKit", "ApplyKit", "TandemCodec", "TandemCore",
-                "SeededRandom",
+                "SeededRandom", "TandemVerify",
             ],
             path: "Tests/TandemTestSupport"),
         .testTarget(
@@ -345,6 +352,12 @@ let package = Package(
                 "MariaDBApply", "ApplyKit", "TandemAgent", "TandemCodec", "TandemCore", "TandemTestSupport",
                 "MySQLClient",
             ]),
+        .testTarget(
+            name: "PostgreSQLVerifyTests",
+            dependencies: ["PostgreSQLVerify", "TandemVerify", "TandemCore", "TandemTestSupport", "PGClient"]),
+        .testTarget(
+            name: "MariaDBVerifyTests",
+            dependencies: ["MariaDBVerify", "TandemVerify", "TandemCore", "TandemTestSupport", "MySQLClient"]),
         .testTarget(
             name: "MariaDBEngineTests",
             dependencies: ["MariaDBEngine", "TandemCore", "TandemTestSupport", "MySQLClient", "SeededRandom"]),

@@ -146,6 +146,10 @@ let package = Package(
         // computed from, and the site report the agents exchange and `tandem status` shows.
         .target(name: "TandemStatus", dependencies: ["TandemCore"], path: "Sources/Status/TandemStatus"),
 
+        // MARK: Verify
+        // Chunked comparison of the two sites' tables: the engines' port and the pure run.
+        .target(name: "TandemVerify", dependencies: ["TandemCore"], path: "Sources/Verify/TandemVerify"),
+
         // MARK: Link and transport
         // The session protocol between shipper and applier, as pure state machines.
         .target(name: "TandemLink", dependencies: ["TandemCore"], path: "Sources/Link/TandemLink"),
@@ -273,6 +277,7 @@ let package = Package(
             ]),
         .testTarget(name: "TandemConfigTests", dependencies: ["TandemConfig", "TandemCore"]),
         .testTarget(name: "TandemStatusTests", dependencies: ["TandemStatus", "TandemCore", "SeededRandom"]),
+        .testTarget(name: "TandemVerifyTests", dependencies: ["TandemVerify", "TandemCore", "SeededRandom"]),
         .testTarget(
             name: "TandemControlTests",
             dependencies: [

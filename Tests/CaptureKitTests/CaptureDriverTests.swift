@@ -38,7 +38,20 @@ struct CaptureDriverTests {
                 stopping = true
                 return
             }
-            for item in reads.removeFirst() { try take(item) }
+            for item in reads.removeFirst() {
+                if case .transaction(_, .postgresql(let end)) = item { readThrough = end.rawValue }
+                try take(item)
+            }
+        }
+
+        /// The end of the last transaction read, as a real session keeps it; the log's end is
+        /// what `logEnd` says.
+        var readThrough: UInt64 = 0
+        var logEnd: UInt64?
+        var logRead: LogOffset? { LogOffset(LSN(readThrough)) }
+        func readLogEnd() -> LogOffset? {
+            calls.append("log end")
+            return logEnd.map { LogOffset(LSN($0)) }
         }
 
         func writeHeartbeat() { calls.append("heartbeat") }
@@ -225,6 +238,29 @@ struct CaptureDriverTests {
         }
     }
 
+    /// A batch's log offset is the end of the last transaction it completes, even when it was
+    /// closed by a later transaction that did not fit (the session has read past it by then).
+    @Test("each batch carries its last transaction's log offset; the source's log end is asked every 0.25 s")
+    func logOffsets() throws {
+        let clock = ManualClock()
+        let session = ScriptedSession(
+            [[Self.whole(10, pad: 3_000), Self.whole(20, pad: 3_000)], [], [], []], clock: clock,
+            readTakes: 100 * Self.ms)
+        session.logEnd = 90
+        let handoff = CaptureHandoff()
+        var numbering = BatchNumbering(stream: Self.stream, firstSequence: 1)
+        numbering.startingAt(.postgresql(LSN(5)))
+        _ = try Self.driver(Self.settings(), handoff, session).run(session, numbering: &numbering)
+        let batches = try Self.drain(handoff)
+        #expect(batches.map(\.sequence) == [1, 2])
+        #expect(batches.map(\.logOffset?.bytes) == [11, 21])
+        #expect(handoff.sourceLog == SourceLogProgress(read: LogOffset(LSN(21)), end: LogOffset(LSN(90))))
+        #expect(handoff.caughtUp?.logOffset == LogOffset(LSN(21)))
+        // Reads of 0.1 s: the end was asked after the first, and again only once 0.25 s had
+        // passed (after the fourth), not at every read.
+        #expect(session.calls.filter { $0 == "log end" }.count == 2, "\(session.calls)")
+    }
+
     @Test("the session is told it is quiescent only with no batch open and every batch durable")
     func quiescence() throws {
         let clock = ManualClock()
@@ -268,6 +304,8 @@ struct CaptureDriverTests {
             beforeRead()
             try inner.read(timeoutNanoseconds: timeoutNanoseconds, take: take)
         }
+        var logRead: LogOffset? { inner.logRead }
+        func readLogEnd() -> LogOffset? { inner.readLogEnd() }
         func writeHeartbeat() { inner.writeHeartbeat() }
         func stepped(quiescent: Bool) { inner.stepped(quiescent: quiescent) }
         func close() {}

@@ -54,7 +54,19 @@ final class RecordingSource: BatchSource, Sendable {
     /// Every batch produced: the source has nothing more, now.
     var caughtUp: CaughtUp? {
         let next = cursor.withLock { $0.next }
-        return next > count ? CaughtUp(sequence: count, time: wallClock()) : nil
+        return next > count ? CaughtUp(sequence: count, time: wallClock(), logOffset: logEnd) : nil
+    }
+
+    /// A simulated source log: batch N ends at N × 1 000 bytes, and past the last batch the log
+    /// holds `logTail` bytes more that carry no change (another database's writes).
+    static let logTail: UInt64 = 500
+    static func logOffset(_ bytes: UInt64) -> LogOffset { LogOffset(space: "test", bytes: bytes, text: "\(bytes)") }
+    var logEnd: LogOffset { Self.logOffset(count * 1_000 + Self.logTail) }
+
+    /// Read through the last batch produced; once all are, through the log's end.
+    var sourceLog: SourceLogProgress? {
+        let next = cursor.withLock { $0.next }
+        return SourceLogProgress(read: next > count ? logEnd : Self.logOffset((next - 1) * 1_000), end: logEnd)
     }
 
     func restart(at sequence: UInt64) throws {
@@ -70,7 +82,7 @@ final class RecordingSource: BatchSource, Sendable {
             cursor.next += 1
             return SourceBatch(
                 sequence: sequence, lastPosition: encoded.header.lastPosition, frame: encoded.frame,
-                header: encoded.header)
+                header: encoded.header, logOffset: Self.logOffset(sequence * 1_000))
         }
     }
 

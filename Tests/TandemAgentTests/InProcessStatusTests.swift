@@ -39,7 +39,10 @@ struct InProcessStatusTests {
         #expect(applier.local.role == "applier" && applier.peer?.role == "shipper")
         #expect(shipper.local.link.state == "up" && applier.local.link.state == "up")
         #expect(shipper.local.totals.capturedBatches == 300 && shipper.local.totals.capturedTransactions == 300)
-        #expect(shipper.local.lag.rpoExposureTransactions == 0 && shipper.local.lag.rpoExposureBytes == 0)
+        #expect(shipper.local.lag.rpoExposureTransactions == 0 && shipper.local.lag.rpoExposureBatchBytes == 0)
+        // In bytes of source log too: the caught-up mark covers the log's tail past batch 300.
+        #expect(shipper.local.lag.rpoExposureLogBytes == 0 && shipper.local.lag.captureLagBytes == 0)
+        #expect(shipper.local.sourceLog?.end == "300500" && shipper.local.sourceLog?.durable == "300500")
         #expect(applier.local.positions.applied?.batch == 300 && applier.local.positions.durable?.batch == 300)
         #expect(applier.local.totals.appliedTransactions == 300 && applier.local.totals.appliedRows == 300)
         #expect(applier.local.lag.drainSeconds == 0)

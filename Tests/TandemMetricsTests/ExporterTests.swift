@@ -8,9 +8,10 @@ import Testing
 /// decrease, and unknown figures left out.
 @Suite struct MetricsExporterTests {
     static let gauges = [
-        "tandem_rpo_exposure_seconds", "tandem_rpo_exposure_transactions", "tandem_rpo_exposure_bytes",
+        "tandem_rpo_exposure_seconds", "tandem_rpo_exposure_transactions", "tandem_rpo_exposure_log_bytes",
+        "tandem_rpo_exposure_batch_bytes",
         "tandem_apply_lag_seconds", "tandem_apply_drain_seconds", "tandem_staleness_seconds",
-        "tandem_capture_lag_seconds", "tandem_link_up", "tandem_link_round_trip_seconds",
+        "tandem_capture_lag_seconds", "tandem_capture_lag_bytes", "tandem_link_up", "tandem_link_round_trip_seconds",
         "tandem_clock_offset_seconds", "tandem_spool_bytes", "tandem_backlog_batches", "tandem_apply_sessions",
     ]
     static let counters = [
@@ -25,11 +26,13 @@ import Testing
         var sample = MetricsSample(role: .applier, site: "cloud", pair: "acme")
         sample.rpoExposureSeconds = 1.5
         sample.rpoExposureTransactions = 12
-        sample.rpoExposureBytes = 4096
+        sample.rpoExposureLogBytes = 8192
+        sample.rpoExposureBatchBytes = 4096
         sample.applyLagSeconds = 2.25
         sample.drainSeconds = 7
         sample.stalenessSeconds = 0.5
         sample.captureLagSeconds = 0.125
+        sample.captureLagBytes = 640
         sample.linkUp = true
         sample.linkRoundTripSeconds = 0.08
         sample.clockOffsetSeconds = -0.003

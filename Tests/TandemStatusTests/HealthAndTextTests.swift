@@ -81,7 +81,7 @@ struct HealthAndTextTests {
         var shipper = site("shipper", link: "down")
         shipper.lag.rpoExposureSeconds = 12.5
         shipper.lag.rpoExposureTransactions = 340
-        shipper.lag.rpoExposureBytes = 2_048
+        shipper.lag.rpoExposureBatchBytes = 2_048
         shipper.positions.captured = SiteStatus.StagePoint(batch: 90, position: "0/3000")
         shipper.positions.durable = SiteStatus.StagePoint(batch: 80)
         var applier = site("applier")

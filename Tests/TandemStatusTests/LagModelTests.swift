@@ -144,3 +144,81 @@ struct ApplierRestartFiguresTests {
         #expect(status.lag.applyLagSeconds == 5.5, "bounded by batch 41's mark until 42's header is read")
     }
 }
+
+@Suite("the shipper's lag in bytes of source log")
+struct SourceLogBytesTests {
+    static func offset(_ bytes: UInt64, space: String = "wal") -> LogOffset {
+        LogOffset(space: space, bytes: bytes, text: "\(bytes)")
+    }
+
+    static func captured(_ figures: inout ShipperFigures, _ sequence: UInt64, endingAt bytes: UInt64) {
+        var batch = summary(sequence, first: Int64(sequence), last: Int64(sequence))
+        batch.logOffset = offset(bytes)
+        figures.captured(batch)
+    }
+
+    static func report(_ figures: inout ShipperFigures) -> SiteStatus {
+        var status = SiteStatus(
+            site: "idc", pair: "acme", role: "shipper", engine: nil, reportedAt: 0, agentStartedAt: 0)
+        figures.report(into: &status, now: 10, monotonic: 0)
+        return status
+    }
+
+    @Test("exposure runs from the newest durable batch's end to the log's end; a caught-up mark covers the tail")
+    func exposure() {
+        var figures = ShipperFigures()
+        for sequence: UInt64 in 1...3 { Self.captured(&figures, sequence, endingAt: sequence * 1_000) }
+        figures.sourceLog(SourceLogProgress(read: Self.offset(3_200), end: Self.offset(5_000)))
+        var status = Self.report(&figures)
+        #expect(status.lag.rpoExposureLogBytes == nil, "nothing known durable yet: unknown, not 5 000")
+        #expect(status.lag.captureLagBytes == 1_800)
+        #expect(status.sourceLog?.end == "5000" && status.sourceLog?.read == "3200")
+
+        figures.acknowledged(durable: 2, applied: 1, position: nil)
+        status = Self.report(&figures)
+        #expect(status.lag.rpoExposureLogBytes == 3_000)
+        #expect(status.sourceLog?.durable == "2000")
+
+        // Durable through batch 3, then caught up: the log up to 5 000 holds nothing else.
+        figures.acknowledged(durable: 3, applied: 3, position: nil)
+        #expect(Self.report(&figures).lag.rpoExposureLogBytes == 2_000)
+        figures.caughtUp(through: 3, at: Timestamp(microsecondsSinceEpoch: 9), logOffset: Self.offset(5_000))
+        figures.sourceLog(SourceLogProgress(read: Self.offset(5_000), end: Self.offset(5_000)))
+        status = Self.report(&figures)
+        #expect(status.lag.rpoExposureLogBytes == 0 && status.lag.captureLagBytes == 0)
+
+        // A caught-up mark ahead of what is durable counts only once its batches are.
+        Self.captured(&figures, 4, endingAt: 6_000)
+        figures.caughtUp(through: 4, at: Timestamp(microsecondsSinceEpoch: 10), logOffset: Self.offset(6_500))
+        figures.sourceLog(SourceLogProgress(read: Self.offset(6_500), end: Self.offset(7_000)))
+        #expect(Self.report(&figures).lag.rpoExposureLogBytes == 2_000)
+        figures.acknowledged(durable: 4, applied: 4, position: nil)
+        #expect(Self.report(&figures).lag.rpoExposureLogBytes == 500)
+    }
+
+    @Test("an end asked before the capture read further is at least what was read")
+    func staleEnd() {
+        var progress = SourceLogProgress(read: Self.offset(700), end: Self.offset(500))
+        #expect(progress.knownEnd == Self.offset(700) && progress.behindBytes == 0)
+        progress.delivered(through: Self.offset(650))
+        #expect(progress.read == Self.offset(700), "read moves forward only")
+        progress.delivered(through: Self.offset(900))
+        #expect(progress.read == Self.offset(900))
+        progress.end = Self.offset(1_000)
+        #expect(progress.behindBytes == 100)
+    }
+
+    @Test("offsets in different spaces are never compared: unknown, not wrong")
+    func spaces() {
+        #expect(Self.offset(10).bytes(since: Self.offset(4)) == 6)
+        #expect(Self.offset(4).bytes(since: Self.offset(10)) == 0)
+        #expect(Self.offset(10, space: "binlog:b.000002").bytes(since: Self.offset(4, space: "binlog:b.000001")) == nil)
+        var figures = ShipperFigures()
+        Self.captured(&figures, 1, endingAt: 1_000)
+        figures.acknowledged(durable: 1, applied: 1, position: nil)
+        figures.sourceLog(
+            SourceLogProgress(read: Self.offset(1_000, space: "other"), end: Self.offset(9, space: "other")))
+        let status = Self.report(&figures)
+        #expect(status.lag.rpoExposureLogBytes == nil && status.lag.captureLagBytes == 0)
+    }
+}

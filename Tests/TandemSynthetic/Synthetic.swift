@@ -142,6 +142,9 @@ public final class SyntheticSource: BatchSource {
             sequence: count, time: Timestamp(microsecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1_000_000)))
     }
 
+    /// The synthetic source has no log to measure.
+    public var sourceLog: SourceLogProgress? { nil }
+
     public func stop() {}
 
     public func acknowledge(durableThrough position: Position, sequence: UInt64) throws {

@@ -11,12 +11,19 @@ public struct SourceBatch: Sendable, Hashable {
     public var frame: [UInt8]
     /// The frame's header as the encoder wrote it (commit times, counts), for status.
     public var header: BatchHeader?
+    /// Where `lastPosition` lies in the source's log, in bytes (`LogOffset`), for RPO exposure in
+    /// bytes of source log; nil when the capture cannot tell.
+    public var logOffset: LogOffset?
 
-    public init(sequence: UInt64, lastPosition: Position, frame: [UInt8], header: BatchHeader? = nil) {
+    public init(
+        sequence: UInt64, lastPosition: Position, frame: [UInt8], header: BatchHeader? = nil,
+        logOffset: LogOffset? = nil
+    ) {
         self.sequence = sequence
         self.lastPosition = lastPosition
         self.frame = frame
         self.header = header
+        self.logOffset = logOffset
     }
 }
 
@@ -26,10 +33,14 @@ public struct SourceBatch: Sendable, Hashable {
 public struct CaughtUp: Hashable, Sendable {
     public var sequence: UInt64
     public var time: Timestamp
+    /// How far the capture had read the source's log then: all of it up to here is in batches
+    /// through `sequence`.
+    public var logOffset: LogOffset?
 
-    public init(sequence: UInt64, time: Timestamp) {
+    public init(sequence: UInt64, time: Timestamp, logOffset: LogOffset? = nil) {
         self.sequence = sequence
         self.time = time
+        self.logOffset = logOffset
     }
 }
 
@@ -70,6 +81,10 @@ public protocol BatchSource: AnyObject {
     /// requirement with no default: a source that forgot it would leave an idle pair's lags
     /// growing with nothing wrong.
     var caughtUp: CaughtUp? { get }
+
+    /// How far the capture has read the source's log and where that log ends, in bytes (nil
+    /// when the engine cannot tell): capture lag and RPO exposure in bytes of source log.
+    var sourceLog: SourceLogProgress? { get }
 
     /// Batches up to `sequence` are durable at the applier; `position` is the last
     /// position of batch `sequence`. See the safety rule above.

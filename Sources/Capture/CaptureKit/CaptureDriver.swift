@@ -75,6 +75,9 @@ public struct CaptureDriver {
 
     /// How long a hand-over waiting for room sleeps between looks (and answers to the source).
     static let roomPollNanoseconds: UInt64 = 5_000_000
+    /// How often the source is asked for its log end (a small query on the control connection):
+    /// as often as status is published, so the end in a report is at most that old.
+    static let logEndIntervalNanoseconds: UInt64 = 250_000_000
 
     /// Runs `session` until the capture stops or the session reaches a boundary. `numbering`
     /// belongs to the capture thread and outlives the session, so a reconnect continues the
@@ -101,6 +104,15 @@ public struct CaptureDriver {
         var pacing: CapturePacing
         var reachedBoundary = false
         var tookSomething = false
+        /// The log offsets of the transactions taken into batches not sealed yet, in order: a
+        /// sealed batch's offset is the one of the transaction it completes last.
+        var completions: [(end: Position, offset: LogOffset?)] = []
+        /// The offset of the last sealed batch: a batch that completes nothing repeats it, as it
+        /// repeats its position.
+        var sealedOffset: LogOffset?
+        /// The source's log end as last read, and when to read it next (monotonic).
+        var logEnd: LogOffset?
+        var logEndDueAt: UInt64 = 0
 
         init(driver: CaptureDriver, session: Session, encoder: BatchEncoder, numbering: BatchNumbering) {
             self.driver = driver
@@ -136,8 +148,9 @@ public struct CaptureDriver {
                     // A read that found nothing, with nothing open: everything the source had
                     // committed when the read began is in the batches delivered.
                     if !tookSomething, batcher.isEmpty, session.isBetweenTransactions, !session.hasPendingInput {
-                        driver.handoff.recordCaughtUp(at: started)
+                        driver.handoff.recordCaughtUp(at: started, logOffset: session.logRead)
                     }
+                    try recordSourceLog()
                 }
                 if reachedBoundary { return .boundary }
                 try session.stepped(quiescent: batcher.isEmpty && driver.handoff.allDurable)
@@ -145,11 +158,23 @@ public struct CaptureDriver {
             return .stopping
         }
 
+        /// Publishes how far the session read, asking the source for its log end at most once a
+        /// second.
+        mutating func recordSourceLog() throws(CaptureError) {
+            let now = driver.clock()
+            if now >= logEndDueAt {
+                logEnd = try session.readLogEnd()
+                logEndDueAt = now + CaptureDriver.logEndIntervalNanoseconds
+            }
+            driver.handoff.recordSourceLog(SourceLogProgress(read: session.logRead, end: logEnd))
+        }
+
         mutating func take(_ item: Captured) throws(CaptureError) {
             tookSomething = true
             guard !reachedBoundary else { return }
             switch item {
             case .transaction(let transaction, let end):
+                completions.append((end, session.logRead))
                 for closed in batcher.add(transaction, end: end, now: driver.clock()) { try handOver(closed) }
             case .chunk(let piece):
                 for closed in batcher.add(piece, end: nil, now: driver.clock()) { try handOver(closed) }
@@ -173,12 +198,17 @@ public struct CaptureDriver {
         }
 
         mutating func emit(_ closed: TransactionBatcher.Closed) throws(CaptureError) {
-            let batch: SourceBatch
+            var batch: SourceBatch
             do { batch = try numbering.seal(closed, with: encoder) } catch {
                 throw CaptureError(
                     driver.settings.engine, .protocolViolation,
                     "cannot encode batch \(numbering.nextSequence): \(error.description)", hint: error.hint)
             }
+            if let ack = closed.ackPosition, let index = completions.firstIndex(where: { $0.end == ack }) {
+                sealedOffset = completions[index].offset
+                completions.removeFirst(index + 1)
+            }
+            batch.logOffset = sealedOffset
             driver.handoff.deliver(batch)
         }
     }

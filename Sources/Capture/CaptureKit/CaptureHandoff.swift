@@ -14,6 +14,7 @@ public final class CaptureHandoff: @unchecked Sendable {
     private var acknowledgedSequence: UInt64 = 0
     private var failure: CaptureError?
     private var caughtUpMark: CaughtUp?
+    private var sourceLogProgress: SourceLogProgress?
 
     public init() {}
 
@@ -46,16 +47,29 @@ public final class CaptureHandoff: @unchecked Sendable {
         lock.withLock {
             ready.append(batch)
             producedThrough = batch.sequence
+            if let offset = batch.logOffset {
+                var progress = sourceLogProgress ?? SourceLogProgress()
+                progress.delivered(through: offset)
+                sourceLogProgress = progress
+            }
         }
     }
 
-    /// The capture read everything its source had at `time`; it is all in the batches delivered.
-    public func recordCaughtUp(at time: Timestamp) {
-        lock.withLock { caughtUpMark = CaughtUp(sequence: producedThrough, time: time) }
+    /// The capture read everything its source had at `time`, up to `logOffset` in its log; it
+    /// is all in the batches delivered.
+    public func recordCaughtUp(at time: Timestamp, logOffset: LogOffset?) {
+        lock.withLock { caughtUpMark = CaughtUp(sequence: producedThrough, time: time, logOffset: logOffset) }
     }
 
     /// The latest `caughtUp` since the last restart.
     public var caughtUp: CaughtUp? { lock.withLock { caughtUpMark } }
+
+    /// How far the capture has read its source's log and where that log ends.
+    public func recordSourceLog(_ progress: SourceLogProgress) {
+        lock.withLock { sourceLogProgress = progress }
+    }
+
+    public var sourceLog: SourceLogProgress? { lock.withLock { sourceLogProgress } }
 
     /// Batches up to `sequence` are durable at the applier.
     public func acknowledged(_ sequence: UInt64) {

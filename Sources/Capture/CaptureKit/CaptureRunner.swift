@@ -50,6 +50,7 @@ public final class CaptureRunner<Engine: CaptureEngine>: @unchecked Sendable {
     public func next() throws(CaptureError) -> SourceBatch? { try handoff.next() }
 
     public var caughtUp: CaughtUp? { handoff.caughtUp }
+    public var sourceLog: SourceLogProgress? { handoff.sourceLog }
 
     /// Stops the capture thread (the agent is shutting down, or the source restarts).
     public func stop() { worker?.stopAndWait() }

@@ -25,6 +25,16 @@ public protocol CaptureSession: AnyObject {
     /// Commits a heartbeat at the source, so lag stays measurable on an idle primary.
     func writeHeartbeat() throws(CaptureError)
 
+    /// How far this session has read its source's log (nil while it cannot tell). Updated before
+    /// a `.transaction` is handed to `take`, so at that moment it is exactly that transaction's
+    /// end: a batch's offset is then the end of what it completes, and the source log after it
+    /// is what a disaster would lose (never less).
+    var logRead: LogOffset? { get }
+
+    /// The source's log end now, in the same space as `logRead` (a query on the session's
+    /// control connection; nil when the engine cannot tell). The driver asks about once a second.
+    func readLogEnd() throws(CaptureError) -> LogOffset?
+
     /// Called after every step of the driver, and repeatedly while a hand-over waits for room:
     /// the session answers its source (a PostgreSQL status update) so waiting never times the
     /// connection out. `quiescent`: no batch is open and every delivered batch is durable at the

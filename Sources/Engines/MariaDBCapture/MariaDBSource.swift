@@ -116,6 +116,7 @@ public final class MariaDBSource: BatchSource, CaptureEngine, @unchecked Sendabl
     }
 
     public var caughtUp: CaughtUp? { runner.caughtUp }
+    public var sourceLog: SourceLogProgress? { runner.sourceLog }
 
     public func next() throws -> SourceBatch? {
         try throwIfFailed()
@@ -352,6 +353,9 @@ public final class MariaDBCaptureSession: CaptureSession {
     private let control: MySQLConnection
     private let dump: BinlogStream
     private var decoder: BinlogDecoder
+    /// The primary's binlog files as last listed: binlog coordinates as bytes on one line.
+    private var layout = BinlogLayout(files: [])
+    private var relistedFor: String?
     /// The statement capture stopped in front of, once it did.
     fileprivate private(set) var schemaChange: (statement: String, gtid: MariaDBGTID)?
 
@@ -373,11 +377,45 @@ public final class MariaDBCaptureSession: CaptureSession {
 
     public var isBetweenTransactions: Bool { !decoder.isInGroup }
 
+    /// The end of the last event decoded (a heartbeat carries the primary's position too).
+    public var logRead: LogOffset? {
+        guard let file = decoder.binlogFile else { return nil }
+        return layout.offset(file: file, position: decoder.binlogPosition)
+    }
+
+    /// The end of the primary's newest binlog file (`SHOW BINARY LOGS`, which BINLOG MONITOR
+    /// allows; the start-up check requires it).
+    public func readLogEnd() throws(CaptureError) -> LogOffset? {
+        try listBinlogs()
+        return layout.end
+    }
+
+    private func listBinlogs() throws(CaptureError) {
+        let result: MySQLResult
+        do { result = try control.query("SHOW BINARY LOGS") } catch {
+            throw CaptureError.database(error, doing: "listing the primary's binlog files")
+        }
+        layout = BinlogLayout(
+            files: result.rows.compactMap { row in
+                guard row.count >= 2, let name = row[0], let size = row[1].flatMap({ UInt64($0) }) else { return nil }
+                return BinlogLayout.File(name: name, size: size)
+            })
+    }
+
     /// One event. The read blocks until the next event whatever the timeout; the dump heartbeat
     /// (period = the batch delay) bounds it.
     public func read(timeoutNanoseconds: UInt64, take: (Captured) throws(CaptureError) -> Void) throws(CaptureError) {
         let bytes = try dump.next()
         let output: BinlogDecoderEvent?
+        defer {
+            // A file the layout does not know yet (rotated to since it was listed): list again
+            // once, so the offsets of what follows are known at once. A failure shows at the
+            // next `readLogEnd`, on the same connection.
+            if let file = decoder.binlogFile, file != relistedFor, layout.offset(file: file, position: 0) == nil {
+                relistedFor = file
+                try? listBinlogs()
+            }
+        }
         do { output = try decoder.feed(bytes) } catch {
             throw CaptureError(
                 .protocolViolation,

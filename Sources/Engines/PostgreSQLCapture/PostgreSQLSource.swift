@@ -61,6 +61,7 @@ public final class PostgreSQLSource: BatchSource, CaptureEngine, @unchecked Send
     public func stop() { runner.stop() }
 
     public var caughtUp: CaughtUp? { runner.caughtUp }
+    public var sourceLog: SourceLogProgress? { runner.sourceLog }
 
     /// What the slot may be confirmed up to: the end of what the applier reported durable.
     fileprivate var confirmedLSN: LSN { lock.withLock { acknowledgedLSN } }
@@ -139,6 +140,10 @@ public final class PostgreSQLCaptureSession: CaptureSession {
     private var feedback: SlotFeedback
     /// The server's WAL end from its last keepalive: where an idle slot may be confirmed.
     private var lastKeepalive: LSN?
+    /// How far the stream has been read: the end of the last commit decoded, or a keepalive's
+    /// WAL position (a logical walsender reports how far it has decoded, and every commit
+    /// before that was sent ahead of the keepalive).
+    private var readThrough: LSN
     private var replyRequested = false
 
     static let heartbeatPrefix = "tandem.heartbeat"
@@ -164,6 +169,7 @@ public final class PostgreSQLCaptureSession: CaptureSession {
         self.replication = replication
         self.decoder = PgOutputDecoder(chunkChanges: Self.chunkChanges, streamStore: spill)
         self.feedback = SlotFeedback(start: start)
+        self.readThrough = start
     }
 
     /// The heartbeat's sequence list as changes on `SequenceValues.relation`; anything
@@ -191,6 +197,7 @@ public final class PostgreSQLCaptureSession: CaptureSession {
                 feedback.receivedThrough(walStart)
                 do {
                     try decoder.feed(data) { event in
+                        if case .transaction(_, let endLSN, _) = event { readThrough = max(readThrough, endLSN) }
                         if let captured = Self.captured(event) { try take(captured) }
                     }
                 } catch let error as CaptureError {
@@ -202,6 +209,7 @@ public final class PostgreSQLCaptureSession: CaptureSession {
                 }
             case .keepalive(let walEnd, _, let reply):
                 lastKeepalive = walEnd
+                readThrough = max(readThrough, walEnd)
                 replyRequested = replyRequested || reply
                 feedback.receivedThrough(walEnd)
             }
@@ -225,6 +233,17 @@ public final class PostgreSQLCaptureSession: CaptureSession {
         case .message:
             return nil
         }
+    }
+
+    public var logRead: LogOffset? { LogOffset(readThrough) }
+
+    /// The primary's WAL flush position: what its commits are durable up to.
+    public func readLogEnd() throws(CaptureError) -> LogOffset? {
+        let text: String?
+        do { text = try control.exec("SELECT pg_current_wal_flush_lsn()").value(row: 0, column: 0) } catch {
+            throw CaptureError.database(error, doing: "reading the primary's WAL position")
+        }
+        return text.flatMap { try? LSN(parsing: $0) }.map(LogOffset.init)
     }
 
     public func writeHeartbeat() throws(CaptureError) {

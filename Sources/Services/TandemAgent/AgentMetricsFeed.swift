@@ -50,11 +50,13 @@ extension MetricsSample {
         let lag = local.lag
         rpoExposureSeconds = lag.rpoExposureSeconds
         rpoExposureTransactions = lag.rpoExposureTransactions.map(Double.init)
-        rpoExposureBytes = lag.rpoExposureBytes.map(Double.init)
+        rpoExposureLogBytes = lag.rpoExposureLogBytes.map(Double.init)
+        rpoExposureBatchBytes = lag.rpoExposureBatchBytes.map(Double.init)
         applyLagSeconds = lag.applyLagSeconds
         drainSeconds = lag.drainSeconds
         stalenessSeconds = lag.stalenessSeconds
         captureLagSeconds = lag.captureLagSeconds
+        captureLagBytes = lag.captureLagBytes.map(Double.init)
         linkUp = local.link.state == "up"
         linkRoundTripSeconds = local.link.roundTripSeconds
         clockOffsetSeconds = local.link.clockOffsetSeconds

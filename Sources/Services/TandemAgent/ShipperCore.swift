@@ -135,7 +135,12 @@ public struct ShipperCore: Sendable {
 
     /// The capture had read everything its source had at `time` (`BatchSource.caughtUp`).
     public mutating func sourceCaughtUp(_ caughtUp: CaughtUp) {
-        figures.caughtUp(through: caughtUp.sequence, at: caughtUp.time)
+        figures.caughtUp(through: caughtUp.sequence, at: caughtUp.time, logOffset: caughtUp.logOffset)
+    }
+
+    /// How far the capture read the source's log, and where it ends (`BatchSource.sourceLog`).
+    public mutating func sourceLog(_ progress: SourceLogProgress) {
+        figures.sourceLog(progress)
     }
 
     /// The source threw (from `next`, `acknowledge` or `restart`) at `now`, with an error
@@ -194,7 +199,9 @@ public struct ShipperCore: Sendable {
     public mutating func produced(_ batch: SourceBatch) throws(AgentError) {
         sourcePollDue = nil
         try outbox.append(batch)
-        if let header = batch.header { figures.captured(BatchSummary(header: header, frameBytes: batch.frame.count)) }
+        if let header = batch.header {
+            figures.captured(BatchSummary(header: header, frameBytes: batch.frame.count, logOffset: batch.logOffset))
+        }
         do {
             try session.available(upTo: batch.sequence)
         } catch {

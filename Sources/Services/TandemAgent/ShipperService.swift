@@ -105,6 +105,7 @@ public final class ShipperService: AgentService {
             sourceFailed(error)
         }
         if let caughtUp = source.caughtUp { core.sourceCaughtUp(caughtUp) }
+        if let log = source.sourceLog { core.sourceLog(log) }
         if pulled == Self.pullPerRound { runner.events.post(.tick) }
         try execute(core.offer())
         let now = runner.clock.now()

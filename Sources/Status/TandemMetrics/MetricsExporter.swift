@@ -152,7 +152,12 @@ struct MetricDefinition: Sendable {
         seconds(
             "tandem_rpo_exposure_transactions", "Committed transactions not yet durable at DR.",
             \.rpoExposureTransactions),
-        seconds("tandem_rpo_exposure_bytes", "Bytes of batches not yet durable at DR.", \.rpoExposureBytes),
+        seconds(
+            "tandem_rpo_exposure_log_bytes", "Bytes of source log (WAL, binlog) not yet durable at DR.",
+            \.rpoExposureLogBytes),
+        seconds(
+            "tandem_rpo_exposure_batch_bytes", "Bytes of batches (compressed) not yet durable at DR.",
+            \.rpoExposureBatchBytes),
         seconds(
             "tandem_apply_lag_seconds", "How far the DR database is behind the source (seconds).", \.applyLagSeconds),
         seconds(
@@ -164,6 +169,9 @@ struct MetricDefinition: Sendable {
         seconds(
             "tandem_capture_lag_seconds", "How far capture is behind the source's newest commit (seconds).",
             \.captureLagSeconds),
+        seconds(
+            "tandem_capture_lag_bytes", "Bytes of source log between what capture read and the log's end.",
+            \.captureLagBytes),
         seconds("tandem_link_up", "1 while the link to the peer is up, 0 while it is down.") {
             $0.linkUp.map { $0 ? 1 : 0 }
         },

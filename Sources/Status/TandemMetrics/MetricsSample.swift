@@ -21,8 +21,10 @@ public struct MetricsSample: Sendable, Equatable {
     public var rpoExposureSeconds: Double?
     /// … as committed transactions not yet durable at DR.
     public var rpoExposureTransactions: Double?
+    /// … as bytes of source log not yet durable at DR.
+    public var rpoExposureLogBytes: Double?
     /// … as bytes of batches not yet durable at DR.
-    public var rpoExposureBytes: Double?
+    public var rpoExposureBatchBytes: Double?
     /// How far the DR database is behind the source: what a switchover would wait for.
     public var applyLagSeconds: Double?
     /// The estimated time to apply the backlog already at DR, at the recent apply rate.
@@ -31,6 +33,8 @@ public struct MetricsSample: Sendable, Equatable {
     public var stalenessSeconds: Double?
     /// How far capture is behind the source's newest commit.
     public var captureLagSeconds: Double?
+    /// … in bytes of source log.
+    public var captureLagBytes: Double?
     /// Whether the link to the peer is up.
     public var linkUp: Bool?
     /// The link's last measured round trip.

@@ -13,8 +13,11 @@ public struct BatchSummary: Hashable, Sendable {
     public var rawBytes: UInt64
     /// The engine's text form of the batch's last position, where the holder knows it.
     public var lastPosition: String?
+    /// Where the batch's last position lies in the source's log, where the shipper knows it.
+    public var logOffset: LogOffset?
 
-    public init(header: BatchHeader, frameBytes: Int) {
+    public init(header: BatchHeader, frameBytes: Int, logOffset: LogOffset? = nil) {
+        self.logOffset = logOffset
         sequence = header.sequence
         firstCommitTime = header.firstCommitTime.microsecondsSinceEpoch
         lastCommitTime = header.lastCommitTime.microsecondsSinceEpoch

@@ -14,6 +14,13 @@ public struct ShipperFigures: Sendable {
     private var durable: UInt64 = 0
     private var applied: UInt64 = 0
     private var appliedPosition: String?
+    /// The capture's read point and the source's log end, as last reported.
+    private var sourceLog = SourceLogProgress()
+    /// How far the source's log is durable at the DR site: the offset of the newest durable
+    /// batch, or of a caught-up mark whose batches are all durable.
+    private var durableLogOffset: LogOffset?
+    /// The latest caught-up mark's log offset, until its batches are durable.
+    private var caughtUpLog: (sequence: UInt64, offset: LogOffset)?
     private var capturedTransactions = RateMeter()
     private var appliedBatches = RateMeter()
     private var linkBytes = RateMeter()
@@ -36,8 +43,17 @@ public struct ShipperFigures: Sendable {
 
     /// The capture had read everything the source had at `time`, all of it in batches through
     /// `sequence`.
-    public mutating func caughtUp(through sequence: UInt64, at time: Timestamp) {
+    public mutating func caughtUp(through sequence: UInt64, at time: Timestamp, logOffset: LogOffset? = nil) {
         marks.record(Watermark(sequence: sequence, sourceTime: time))
+        if let logOffset {
+            caughtUpLog = (sequence, logOffset)
+            resolveDurableLog()
+        }
+    }
+
+    /// How far the capture has read the source's log, and where that log ends.
+    public mutating func sourceLog(_ progress: SourceLogProgress) {
+        sourceLog = progress
     }
 
     /// The capture restarts so that its next batch is `sequence`: batches from there on will be
@@ -55,11 +71,26 @@ public struct ShipperFigures: Sendable {
 
     /// The applier's acknowledgement: durable and applied through these batches.
     public mutating func acknowledged(durable: UInt64, applied: UInt64, position: Position?) {
+        if durable > self.durable, let offset = ledger.summary(durable)?.logOffset { advanceDurableLog(to: offset) }
         self.durable = max(self.durable, durable)
+        resolveDurableLog()
         if applied > self.applied, let position { appliedPosition = position.engineText }
         self.applied = max(self.applied, applied)
         ledger.discard(through: self.applied)
         marks.discard(through: self.applied)
+    }
+
+    /// A caught-up mark whose batches are all durable says the source's log is durable up to it.
+    private mutating func resolveDurableLog() {
+        guard let mark = caughtUpLog, mark.sequence <= durable else { return }
+        advanceDurableLog(to: mark.offset)
+        caughtUpLog = nil
+    }
+
+    /// Moves the durable log offset forward only (a new space, after a binlog purge, replaces it).
+    private mutating func advanceDurableLog(to offset: LogOffset) {
+        if let current = durableLogOffset, current.space == offset.space, current.bytes >= offset.bytes { return }
+        durableLogOffset = offset
     }
 
     /// The figures at `now` (Unix microseconds, this site's clock, taken as the source's);
@@ -78,8 +109,13 @@ public struct ShipperFigures: Sendable {
         status.positions = positions
         if let exposed = ledger.totals(after: durable) {
             lag.rpoExposureTransactions = exposed.transactions
-            lag.rpoExposureBytes = exposed.frameBytes
+            lag.rpoExposureBatchBytes = exposed.frameBytes
         }
+        let end = sourceLog.knownEnd
+        if let end, let durableLogOffset { lag.rpoExposureLogBytes = end.bytes(since: durableLogOffset) }
+        lag.captureLagBytes = sourceLog.behindBytes
+        status.sourceLog = SiteStatus.SourceLogFigures(
+            read: sourceLog.read?.text, end: end?.text, durable: durableLogOffset?.text)
         lag.captureLagSeconds = marks.latest.map { StageAge.age(of: $0.sourceTime, now: now).seconds }
         if durable >= applied, let rate = appliedBatches.perSecond {
             let backlog = Double(durable - applied)

@@ -19,6 +19,8 @@ public struct SiteStatus: Codable, Sendable, Equatable {
     public var agentStartedAt: Double
     public var link: LinkFigures
     public var positions: Positions
+    /// The shipper's view of the source's log (absent at the applier).
+    public var sourceLog: SourceLogFigures?
     public var lag: LagFigures
     public var rates: Rates
     public var totals: Totals
@@ -77,6 +79,22 @@ public struct SiteStatus: Codable, Sendable, Equatable {
         public init() {}
     }
 
+    /// Where the source's log stands, in the engine's own terms (an LSN; `file:position`).
+    public struct SourceLogFigures: Codable, Sendable, Equatable {
+        /// How far the capture has read.
+        public var read: String?
+        /// The source's log end (PostgreSQL: the WAL flush position; MariaDB: the end of the
+        /// newest binlog file).
+        public var end: String?
+        /// How far the log is durable at the DR site.
+        public var durable: String?
+        public init(read: String? = nil, end: String? = nil, durable: String? = nil) {
+            self.read = read
+            self.end = end
+            self.durable = durable
+        }
+    }
+
     public struct StagePoint: Codable, Sendable, Equatable {
         public var batch: UInt64
         /// The engine's text form of the position (an LSN, a GTID set), when known.
@@ -96,8 +114,12 @@ public struct SiteStatus: Codable, Sendable, Equatable {
         /// the primary now would lose.
         public var rpoExposureSeconds: Double?
         public var rpoExposureTransactions: UInt64?
+        /// Bytes of source log (WAL, binlog) after what is durable at the DR site, up to the
+        /// source's log end: everything a disaster could lose, including log that holds no
+        /// replicated change (other databases, vacuum) — an upper bound.
+        public var rpoExposureLogBytes: UInt64?
         /// Bytes of batches (compressed, as shipped) not yet durable at the DR site.
-        public var rpoExposureBytes: UInt64?
+        public var rpoExposureBatchBytes: UInt64?
         /// Age of the oldest source commit not yet applied at the DR database: what a switchover
         /// would wait for.
         public var applyLagSeconds: Double?
@@ -108,6 +130,8 @@ public struct SiteStatus: Codable, Sendable, Equatable {
         public var stalenessSeconds: Double?
         /// Age of the oldest source commit the shipper has not read.
         public var captureLagSeconds: Double?
+        /// Bytes of source log between what the shipper has read and the source's log end.
+        public var captureLagBytes: UInt64?
         public init() {}
     }
 

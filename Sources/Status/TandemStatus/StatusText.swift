@@ -21,7 +21,8 @@ public enum StatusText {
         var exposure = rpo.map(Format.seconds) ?? "unknown"
         if let transactions = shipper?.lag.rpoExposureTransactions {
             exposure += " (\(transactions) transaction\(transactions == 1 ? "" : "s")"
-            exposure += shipper?.lag.rpoExposureBytes.map { ", \(Format.bytes($0)) of batches)" } ?? ")"
+            exposure += shipper?.lag.rpoExposureLogBytes.map { ", \(Format.bytes($0)) of source log" } ?? ""
+            exposure += shipper?.lag.rpoExposureBatchBytes.map { ", \(Format.bytes($0)) of batches)" } ?? ")"
         }
         lines.append(row("If the primary vanished now", "RPO exposure \(exposure)"))
         var wait = applier?.lag.applyLagSeconds.map { "apply lag \(Format.seconds($0))" } ?? "apply lag unknown"
@@ -31,11 +32,18 @@ public enum StatusText {
             row(
                 "Last news from the source",
                 applier?.lag.stalenessSeconds.map { "\(Format.seconds($0)) ago (staleness)" } ?? "unknown"))
-        lines.append(
-            row("Capture lag at the primary", shipper?.lag.captureLagSeconds.map(Format.seconds) ?? "unknown"))
+        var capture = shipper?.lag.captureLagSeconds.map(Format.seconds) ?? "unknown"
+        if let bytes = shipper?.lag.captureLagBytes { capture += " (\(Format.bytes(bytes)) of source log)" }
+        lines.append(row("Capture lag at the primary", capture))
         lines.append("")
         lines.append(row("Link", linkLine(local, now: now)))
         lines.append(row("Positions (batch)", positionsLine(local)))
+        if let log = shipper?.sourceLog, let end = log.end {
+            lines.append(
+                row(
+                    "Source log", "end \(end), read \(log.read ?? "unknown"), durable at DR \(log.durable ?? "unknown")"
+                ))
+        }
         if let spool = applier?.spool {
             lines.append(row("DR spool", "\(Format.bytes(spool.bytes)), \(spool.backlogBatches) batches to apply"))
         }

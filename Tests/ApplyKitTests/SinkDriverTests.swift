@@ -215,6 +215,25 @@ struct SinkDriverTests {
         #expect(faults > 0, "seed \(seed): no fault was injected")
     }
 
+    @Test("a group committed in parts reports each part's checkpoint as it lands, as the target holds it")
+    func partsReportedAsCommitted() throws {
+        let (spool, rows) = try Self.spool(seed: 3, transactions: 120)
+        let database = MemoryTarget.Database()
+        let driver = try SinkDriver(
+            session: MemoryTarget(database: database, seed: 1, faultRate: 0), stream: Self.stream,
+            logger: Logger(label: "test"), rowsPerCommit: 50)
+        var reported: [SinkCheckpoint] = []
+        let last = try driver.apply(spool) { checkpoint in
+            #expect(checkpoint == database.checkpoint, "reported before it was committed, or a stale one")
+            reported.append(checkpoint)
+        }
+        #expect(reported.count >= 5, "\(reported.count) parts")
+        #expect(reported.count == database.commits - 1, "every part but the last (the call's result)")
+        #expect(zip(reported, reported.dropFirst()).allSatisfy { $0.sequence < $1.sequence })
+        #expect(last == database.checkpoint && last.sequence == UInt64(spool.count))
+        #expect(database.rows == rows)
+    }
+
     @Test("a refused statement rolls the whole call back and leaves the checkpoint as it was")
     func refusalRollsBack() throws {
         let database = MemoryTarget.Database()

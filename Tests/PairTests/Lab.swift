@@ -88,6 +88,22 @@ final class Lab: @unchecked Sendable {
         try reload()
     }
 
+    /// Stops a site's database server, as an outage would (`appliance/lab stop-server`).
+    func stopServer(_ site: String) throws {
+        try run(["stop-server", site, "--dir", directory], timeout: 60)
+    }
+
+    /// A silent partition between the agents (`appliance/lab cut-link`: iptables drops the
+    /// link port's packets both ways). `healLink` removes it; `down` does too, so a failed
+    /// test never leaves the rules behind.
+    func cutLink() throws {
+        try run(["cut-link", "--dir", directory], timeout: 30)
+    }
+
+    func healLink() throws {
+        try run(["heal-link", "--dir", directory], timeout: 30)
+    }
+
     /// DDL at the DR site first, then at the primary (logical replication carries no DDL).
     func both(_ sql: String) throws {
         if engine == "mariadb" {

@@ -9,6 +9,8 @@
 #   zlib1g-dev                        MariaDB compressed binlog events, binlog CRC-32
 #   pkg-config                        lets SwiftPM find the four libraries
 #   iproute2                          network namespaces for the emulated-WAN tests
+#   iptables                          the link-cut tests drop the agents' loopback traffic
+#                                     (`appliance/lab cut-link`), a silent partition
 #   tmux                              a real terminal for the `tandem status --watch` test
 #   prometheus                        a real Prometheus that the metrics tests start on a private
 #                                     port to scrape the agent's /metrics endpoint (its system
@@ -16,7 +18,7 @@
 TANDEM_DEBIAN_PACKAGES=(
     postgresql mariadb-server
     libpq-dev default-libmysqlclient-dev libssl-dev libzstd-dev zlib1g-dev
-    pkg-config iproute2 procps bc prometheus tmux
+    pkg-config iproute2 iptables procps bc prometheus tmux
 )
 
 tandem_missing_packages() {

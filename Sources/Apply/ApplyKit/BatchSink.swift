@@ -61,4 +61,18 @@ public protocol BatchSink: AnyObject, Sendable {
     /// whose commit position is at or before the last one it applied, and still
     /// advances the checkpoint's sequence to the last batch.
     func apply(_ batches: [SinkBatch]) throws -> SinkCheckpoint
+
+    /// `apply`, telling `committed` of each checkpoint the sink commits before the call returns
+    /// (a long group is committed in parts, e.g. `SinkDriver`'s every `rowsPerCommit` rows):
+    /// what the target holds is then known as it lands. Without it the applier would report
+    /// the group's start as applied until the whole group is done, an apply lag seconds too
+    /// large under a backlog.
+    func apply(_ batches: [SinkBatch], committed: (SinkCheckpoint) -> Void) throws -> SinkCheckpoint
+}
+
+extension BatchSink {
+    /// A sink that commits once per call has nothing to tell before it returns.
+    public func apply(_ batches: [SinkBatch], committed: (SinkCheckpoint) -> Void) throws -> SinkCheckpoint {
+        try apply(batches)
+    }
 }

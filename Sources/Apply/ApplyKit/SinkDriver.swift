@@ -82,6 +82,10 @@ public final class SinkDriver<Session: TargetSession>: BatchSink, @unchecked Sen
     }
 
     public func apply(_ batches: [SinkBatch]) throws -> SinkCheckpoint {
+        try apply(batches, committed: { _ in })
+    }
+
+    public func apply(_ batches: [SinkBatch], committed: (SinkCheckpoint) -> Void) throws -> SinkCheckpoint {
         guard let first = batches.first else { return progress.committed }
         do throws(ApplyError) {
             if !progress.continuesOpen(first: first.sequence) {
@@ -108,7 +112,7 @@ public final class SinkDriver<Session: TargetSession>: BatchSink, @unchecked Sen
                 }
                 progress.fed(item.sequence)
                 if progress.commitDue(rowsPerCommit: rowsPerCommit, moreBatchesFollow: index < batches.count - 1) {
-                    try commit()
+                    committed(try commit())
                     try session.begin()
                     progress.begin()
                 }
@@ -199,7 +203,6 @@ public final class SinkDriver<Session: TargetSession>: BatchSink, @unchecked Sen
     }
 
     /// Writes the checkpoint, commits, and records the new committed checkpoint.
-    @discardableResult
     private func commit() throws(ApplyError) -> SinkCheckpoint {
         guard let open = progress.open, let checkpoint = progress.pendingCheckpoint else {
             throw ApplyError(engine, .statement, "internal error: no open transaction to commit")

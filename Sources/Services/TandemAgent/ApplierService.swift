@@ -331,7 +331,8 @@ final class ApplyWorker: @unchecked Sendable {
                     }
                     let recovered: String?
                     if let last = group.last?.sequence {
-                        let checkpoint = try sink.apply(group)
+                        // Each part of the group the sink commits is reported as it lands.
+                        let checkpoint = try sink.apply(group) { events.post(.applied($0)) }
                         events.post(.applied(checkpoint))
                         recovered = plan.applied(checkpoint, through: last, at: .now)
                     } else {

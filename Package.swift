@@ -209,6 +209,7 @@ let package = Package(
             dependencies: [
                 "TandemAgent", "PostgreSQLCapture", "PostgreSQLApply", "MariaDBCapture", "MariaDBApply", "PGClient",
                 "MySQLClient", "CaptureKit", "ApplyKit", "TandemConfig", "TandemCore", "TandemVerify",
+                "PostgreSQLVerify", "MariaDBVerify",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Engines/TandemEngines"),
@@ -260,7 +261,8 @@ let package = Package(
             name: "TandemTestAgent",
             dependencies: [
                 "TandemAgent", "TandemEngines", "TandemSynthetic", "TandemConfig", "TandemCore", "TandemProcedures",
-                "CaptureKit", "ApplyKit", "TandemVerify", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "CaptureKit", "ApplyKit", "TandemVerify",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/TandemTestAgent"),
@@ -323,7 +325,8 @@ let package = Package(
                 "TandemAgent", "TandemTestSupport", "TandemCore", "TandemCodec", "TandemLink", "TandemTransport",
                 "TLSSupport",
                 "CaptureKit", "ApplyKit", "TandemProcedures", "TandemStorage", "TandemConfig", "TandemSynthetic",
-                "TandemControl", "TandemStatus", "TandemVerify", "SeededRandom", .product(name: "Logging", package: "swift-log"),
+                "TandemControl", "TandemStatus", "TandemVerify", "SeededRandom",
+                .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(
             name: "PostgreSQLEngineTests",
@@ -364,7 +367,9 @@ let package = Package(
         // Whole pairs: two real database servers, two `tandem agent` processes, kill -9 at random.
         .testTarget(
             name: "PairTests",
-            dependencies: ["TandemTestSupport", "PGClient", "MySQLClient", "TandemCore", "TandemStatus", "TandemVerify"]),
+            dependencies: [
+                "TandemTestSupport", "PGClient", "MySQLClient", "TandemCore", "TandemStatus", "TandemVerify",
+            ]),
         // Runs the built `tandem` binary as an operator would.
         .testTarget(name: "CLITests", dependencies: ["TandemTestSupport"]),
         .testTarget(

@@ -155,8 +155,11 @@ struct VerifyPairTests {
                 "\(n).events missing_at_dr (Ärhus, 1234) []",
             ], "\(found.output)")
         let text = try ChildProcess.capture(
-            TandemBinaries.tandem, ["verify", "--tables", "\(engine.namespace).accounts",
-            "--config", lab.values["PRIMARY_CONFIG"] ?? ""], environment: nil, directory: "/tmp", timeout: 600)
+            TandemBinaries.tandem,
+            [
+                "verify", "--tables", "\(engine.namespace).accounts",
+                "--config", lab.values["PRIMARY_CONFIG"] ?? "",
+            ], environment: nil, directory: "/tmp", timeout: 600)
         #expect(text.status == 1)
         #expect(text.standardOutput.contains("key (43210): different in owner"), "\(text.standardOutput)")
         #expect(!text.standardOutput.contains("events"), "only the table asked for")

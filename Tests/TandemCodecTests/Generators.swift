@@ -309,7 +309,8 @@ enum Arb {
             RowChange(
                 relation: relation, kind: .update, old: Bool.random(using: &r) ? image(&r, relation) : nil,
                 new: image(&r, relation), duringCopy: Bool.random(using: &r))
-        case 2: RowChange(relation: relation, kind: .delete, old: image(&r, relation), duringCopy: Bool.random(using: &r))
+        case 2:
+            RowChange(relation: relation, kind: .delete, old: image(&r, relation), duringCopy: Bool.random(using: &r))
         case 3:
             // A copied row carries every column.
             RowChange(relation: relation, kind: .copy, new: image(&r, relation).map { $0.isUnchanged ? .null : $0 })

@@ -4,12 +4,12 @@ import CaptureKit
 import Foundation
 import Logging
 import TandemAgent
-import TandemVerify
 import TandemConfig
 import TandemCore
 import TandemEngines
 import TandemProcedures
 import TandemSynthetic
+import TandemVerify
 
 /// `tandem-test-agent`: the agent as the process tests and the link benchmark run it. It starts
 /// exactly as `tandem agent` does (`AgentLaunch`), with what only tests need and the shipped

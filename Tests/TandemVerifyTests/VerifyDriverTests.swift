@@ -97,7 +97,8 @@ struct VerifyDriverTests {
         var options = VerifyOptions(chunkRows: 50)
         options.applyWaitSeconds = 1
         let driver = VerifyDriver(
-            primary: [ModelSide(shared, .primary)], dr: [ModelSide(shared, .dr)], options: options) { _ in }
+            primary: [ModelSide(shared, .primary)], dr: [ModelSide(shared, .dr)], options: options
+        ) { _ in }
         let report = driver.run()
         #expect(report.exitCode == 2)
         #expect(report.tables.first?.failure?.message.contains("did not apply through") == true)

@@ -224,7 +224,9 @@ struct Verify: AsyncParsableCommand {
 
     func validate() throws {
         if let chunkRows, chunkRows < 2 { throw ValidationError("--chunk-rows must be at least 2") }
-        if let maxRowsPerSecond, maxRowsPerSecond < 1 { throw ValidationError("--max-rows-per-second must be positive") }
+        if let maxRowsPerSecond, maxRowsPerSecond < 1 {
+            throw ValidationError("--max-rows-per-second must be positive")
+        }
     }
 
     func run() async throws {

@@ -121,7 +121,9 @@ public enum ControlWire {
         case .status: break
         case .logLevel(let level): line += ",\"level\":\(JSONText.quoted(level.rawValue))"
         case .verify(let verify):
-            if let tables = verify.tables { line += ",\"tables\":[" + tables.map(JSONText.quoted).joined(separator: ",") + "]" }
+            if let tables = verify.tables {
+                line += ",\"tables\":[" + tables.map(JSONText.quoted).joined(separator: ",") + "]"
+            }
             if let rows = verify.chunkRows { line += ",\"chunk_rows\":\(rows)" }
             if let rate = verify.maxRowsPerSecond { line += ",\"max_rows_per_second\":\(rate)" }
         }

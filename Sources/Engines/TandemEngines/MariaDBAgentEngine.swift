@@ -3,6 +3,7 @@ import CaptureKit
 import Logging
 import MariaDBApply
 import MariaDBCapture
+import MariaDBVerify
 import MySQLClient
 import TandemAgent
 import TandemConfig
@@ -78,8 +79,13 @@ struct MariaDBAgentEngine: AgentEngine {
         }
     }
 
-    // TEMPORARY (not committed): replaced by the engine's VerifySide at the merge.
+    /// Verify's side: a connection of its own, the same table selection as capture.
     func verifySide(site: SiteConfig) throws -> any VerifySide {
-        throw AgentError("verify: not wired yet", hint: "")
+        let database = site.database
+        return try MariaDBVerifySide(
+            login: MySQLLogin(
+                host: database.host, port: database.port, user: database.user, password: database.password?.reveal(),
+                database: database.database, unixSocket: database.engineSettings.binlog?.unixSocket),
+            filter: EngineWiring.tableFilter(site))
     }
 }

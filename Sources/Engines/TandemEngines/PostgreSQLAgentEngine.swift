@@ -4,6 +4,7 @@ import Logging
 import PGClient
 import PostgreSQLApply
 import PostgreSQLCapture
+import PostgreSQLVerify
 import TandemAgent
 import TandemConfig
 import TandemCore
@@ -70,9 +71,8 @@ struct PostgreSQLAgentEngine: AgentEngine {
         return parts.joined(separator: " ")
     }
 
-
-    // TEMPORARY (not committed): replaced by the engine's VerifySide at the merge.
+    /// Verify's side: a connection of its own, the same table selection as capture.
     func verifySide(site: SiteConfig) throws -> any VerifySide {
-        throw AgentError("verify: not wired yet", hint: "")
+        try PostgreSQLVerifySide(conninfo: Self.conninfo(site.database), filter: EngineWiring.tableFilter(site))
     }
 }

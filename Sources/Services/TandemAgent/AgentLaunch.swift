@@ -145,7 +145,8 @@ public struct AgentLaunch: Sendable {
             else { return }
             defer { source.stop() }
             try await ShipperService(
-                settings: settings, source: source, logger: logger, sourceRetry: retry, identity: identity, board: board,
+                settings: settings, source: source, logger: logger, sourceRetry: retry, identity: identity,
+                board: board,
                 calls: calls
             ).run()
         case .applier:

@@ -51,8 +51,11 @@ public final class LinkCalls: @unchecked Sendable {
         }
         post(.request(LinkCall(id: id, body: body)))
         let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
-        if done.wait(timeout: .now() + seconds) == .timedOut { finish(id, .failure(.timedOut(timeout))) }
-        done.wait()
+        if done.wait(timeout: .now() + seconds) == .timedOut {
+            // The answer may have come meanwhile; either way `finish` has completed the call once.
+            finish(id, .failure(.timedOut(timeout)))
+            done.wait()
+        }
         switch box.result! {
         case .success(let answer): return answer
         case .failure(let error): throw error

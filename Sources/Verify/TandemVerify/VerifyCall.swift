@@ -27,7 +27,8 @@ public enum VerifyCall: Codable, Sendable, Equatable {
         do throws(VerifyError) {
             switch self {
             case .describe(let names): return .tables(try side.describe(names))
-            case .boundary(let table, let after, let rows): return .key(try side.boundary(table, after: after, rows: rows))
+            case .boundary(let table, let after, let rows):
+                return .key(try side.boundary(table, after: after, rows: rows))
             case .checksum(let table, let range): return .sum(try side.checksum(table, range))
             case .rows(let table, let range, let limit): return .rows(try side.rows(table, range, limit: limit))
             case .position: return .position(try side.currentPosition()?.storedText)
@@ -72,7 +73,8 @@ public final class PeerVerifySide: VerifySide {
     }
 
     private static func unexpected(_ answer: VerifyCall.Answer) -> VerifyError {
-        VerifyError("the peer site answered a verify call with \(answer)", hint: "Run the same Tandem version at both sites.")
+        VerifyError(
+            "the peer site answered a verify call with \(answer)", hint: "Run the same Tandem version at both sites.")
     }
 
     public func describe(_ names: [String]?) throws(VerifyError) -> [VerifyTable] {

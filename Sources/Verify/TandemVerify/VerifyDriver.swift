@@ -13,7 +13,9 @@ public struct VerifyOptions: Codable, Sendable, Equatable {
     /// How long a re-check waits for the DR site to apply through the primary's position.
     public var applyWaitSeconds: Int
 
-    public init(tables: [String]? = nil, chunkRows: Int = 10_000, maxRowsPerSecond: Int? = nil, applyWaitSeconds: Int = 120) {
+    public init(
+        tables: [String]? = nil, chunkRows: Int = 10_000, maxRowsPerSecond: Int? = nil, applyWaitSeconds: Int = 120
+    ) {
         self.tables = tables
         self.chunkRows = chunkRows
         self.maxRowsPerSecond = maxRowsPerSecond
@@ -36,7 +38,9 @@ public final class VerifyDriver: @unchecked Sendable {
     let log: (String) -> Void
     private let workers = DispatchQueue(label: "tandem-verify", attributes: .concurrent)
 
-    public init(primary: [any VerifySide], dr: [any VerifySide], options: VerifyOptions, log: @escaping (String) -> Void) {
+    public init(
+        primary: [any VerifySide], dr: [any VerifySide], options: VerifyOptions, log: @escaping (String) -> Void
+    ) {
         precondition(!primary.isEmpty && primary.count == dr.count)
         self.primary = primary
         self.dr = dr
@@ -100,7 +104,8 @@ public final class VerifyDriver: @unchecked Sendable {
                 let (p, d) = both({ (side) throws(VerifyError) in try side.checksum(table, range) }, slot: slot)
                 return .sums(primary: try p.get(), dr: try d.get())
             case .both(.rows, let table, let range, let limit):
-                let (p, d) = both({ (side) throws(VerifyError) in try side.rows(table, range, limit: limit) }, slot: slot)
+                let (p, d) = both(
+                    { (side) throws(VerifyError) in try side.rows(table, range, limit: limit) }, slot: slot)
                 return .rows(primary: try p.get(), dr: try d.get())
             case .one(let side, let read, let table, let range, let limit):
                 let site = self.side(side, slot)

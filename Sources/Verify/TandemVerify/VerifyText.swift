@@ -3,7 +3,8 @@ public enum VerifyText {
     public static func render(_ report: VerifyReport) -> String {
         var lines: [String] = []
         let tables = report.tables.filter { $0.failure == nil || $0.rows > 0 }.count
-        lines.append("Compared \(report.rows) rows in \(report.chunks) chunks of \(tables) table\(tables == 1 ? "" : "s").")
+        lines.append(
+            "Compared \(report.rows) rows in \(report.chunks) chunks of \(tables) table\(tables == 1 ? "" : "s").")
         for table in report.tables {
             var head = "  \(table.table): \(table.rows) rows, \(table.chunks) chunks"
             if table.differences.isEmpty, table.unsettled.isEmpty, table.failure == nil { head += ", identical" }
@@ -23,7 +24,9 @@ public enum VerifyText {
         case 0: lines.append("IDENTICAL: both sites hold the same rows.")
         case 1:
             let count = report.differenceCount
-            lines.append("DIFFERENT: \(count) difference\(count == 1 ? "" : "s") confirmed after re-checking against the DR site's applied position.")
+            lines.append(
+                "DIFFERENT: \(count) difference\(count == 1 ? "" : "s") confirmed after re-checking against the DR site's applied position."
+            )
         default: lines.append("INCOMPLETE: some tables or rows could not be compared; see above.")
         }
         return lines.joined(separator: "\n") + "\n"

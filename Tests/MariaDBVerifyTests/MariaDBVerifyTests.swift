@@ -14,8 +14,8 @@ struct MariaDBVerifyTests {
 
     static let schema = [
         MariaDBTypesFixture.createTable,
-        "ALTER TABLE types ADD COLUMN l1 VARCHAR(20) CHARACTER SET latin1",
         MariaDBTypesFixture.insertRows,
+        "ALTER TABLE types ADD COLUMN l1 VARCHAR(20) CHARACTER SET latin1",
         "UPDATE types SET l1 = 'Grüße' WHERE id = 1",
         "UPDATE types SET l1 = '' WHERE id = 2",
         """

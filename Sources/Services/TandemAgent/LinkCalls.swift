@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import TandemCore
 import TandemLink
 
 /// The agents' calls to each other over the pair's link (REQUEST and RESPONSE frames): this
@@ -50,8 +51,7 @@ public final class LinkCalls: @unchecked Sendable {
             throw .linkDown
         }
         post(.request(LinkCall(id: id, body: body)))
-        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
-        if done.wait(timeout: .now() + seconds) == .timedOut {
+        if done.wait(timeout: .now() + timeout.seconds) == .timedOut {
             // The answer may have come meanwhile; either way `finish` has completed the call once.
             finish(id, .failure(.timedOut(timeout)))
             done.wait()

@@ -83,7 +83,7 @@ public final class VerifyDriver: @unchecked Sendable {
             let now = ContinuousClock.now
             if let limit = options.maxRowsPerSecond, limit > 0 {
                 let due = started + .seconds(Double(run.report.rows) / Double(limit))
-                if due > now { Thread.sleep(forTimeInterval: Self.seconds(due - now)) }
+                if due > now { Thread.sleep(forTimeInterval: (due - now).seconds) }
             }
             if now - lastLog >= .seconds(5) {
                 lastLog = now
@@ -154,10 +154,6 @@ public final class VerifyDriver: @unchecked Sendable {
         let primaryResult = Result { () throws(VerifyError) in try body(primary[slot]) }
         group.wait()
         return (primaryResult, drResult.value!)
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     private final class ResultBox<T>: @unchecked Sendable {

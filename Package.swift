@@ -157,6 +157,21 @@ let package = Package(
             name: "MariaDBVerify", dependencies: ["TandemVerify", "TandemCore", "MySQLClient"],
             path: "Sources/Engines/MariaDBVerify"),
 
+        // MARK: Seed
+        // The online initial copy: the engines' ports, the pure run and its durable progress.
+        .target(
+            name: "TandemSeed", dependencies: ["TandemCore", "TandemVerify", "TandemStorage"],
+            path: "Sources/Seed/TandemSeed"),
+        // Each engine's side of a seed: chunk reads that write their watermark, schema, DR checks.
+        .target(
+            name: "PostgreSQLSeed",
+            dependencies: ["TandemSeed", "TandemVerify", "TandemCore", "PGClient", "PostgreSQLEngine"],
+            path: "Sources/Engines/PostgreSQLSeed"),
+        .target(
+            name: "MariaDBSeed",
+            dependencies: ["TandemSeed", "TandemVerify", "TandemCore", "MySQLClient", "MariaDBEngine"],
+            path: "Sources/Engines/MariaDBSeed"),
+
         // MARK: Link and transport
         // The session protocol between shipper and applier, as pure state machines.
         .target(name: "TandemLink", dependencies: ["TandemCore"], path: "Sources/Link/TandemLink"),
@@ -361,6 +376,20 @@ let package = Package(
         .testTarget(
             name: "MariaDBVerifyTests",
             dependencies: ["MariaDBVerify", "TandemVerify", "TandemCore", "TandemTestSupport", "MySQLClient"]),
+        .testTarget(
+            name: "TandemSeedTests", dependencies: ["TandemSeed", "TandemVerify", "TandemCore", "SeededRandom"]),
+        .testTarget(
+            name: "PostgreSQLSeedTests",
+            dependencies: [
+                "PostgreSQLSeed", "PostgreSQLCapture", "CaptureKit", "TandemSeed", "TandemVerify", "TandemCore",
+                "TandemTestSupport", "PGClient",
+            ]),
+        .testTarget(
+            name: "MariaDBSeedTests",
+            dependencies: [
+                "MariaDBSeed", "MariaDBCapture", "CaptureKit", "TandemSeed", "TandemVerify", "TandemCore",
+                "TandemTestSupport", "MySQLClient",
+            ]),
         .testTarget(
             name: "MariaDBEngineTests",
             dependencies: ["MariaDBEngine", "TandemCore", "TandemTestSupport", "MySQLClient", "SeededRandom"]),

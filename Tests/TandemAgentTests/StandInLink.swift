@@ -133,7 +133,15 @@ final class MemoryPipe: Sendable {
             }
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let ready = state.withLock { state -> Bool in
-                    let readable = (!state.chunks.isEmpty && !state.held) || state.end != nil
+                    // Exactly when the look above would have an outcome: a held pipe whose clean
+                    // end waits behind queued chunks is not readable (waking for it spun a
+                    // cooperative thread forever once, and starved the rest of the suite).
+                    let readable: Bool
+                    switch state.end {
+                    case .broken: readable = true
+                    case .clean: readable = state.chunks.isEmpty || !state.held
+                    case nil: readable = !state.chunks.isEmpty && !state.held
+                    }
                     if !readable { state.waiter = continuation }
                     return readable
                 }

@@ -175,9 +175,11 @@ public struct CaptureDriver {
             switch item {
             case .transaction(let transaction, let end):
                 completions.append((end, session.logRead))
-                for closed in batcher.add(transaction, end: end, now: driver.clock()) { try handOver(closed) }
+                let shipped = driver.handoff.copyFeed.prepare(transaction)
+                for closed in batcher.add(shipped, end: end, now: driver.clock()) { try handOver(closed) }
             case .chunk(let piece):
-                for closed in batcher.add(piece, end: nil, now: driver.clock()) { try handOver(closed) }
+                let shipped = driver.handoff.copyFeed.prepare(piece)
+                for closed in batcher.add(shipped, end: nil, now: driver.clock()) { try handOver(closed) }
             case .boundary:
                 reachedBoundary = true
                 if let closed = batcher.flush() { try emit(closed) }
@@ -209,6 +211,7 @@ public struct CaptureDriver {
                 completions.removeFirst(index + 1)
             }
             batch.logOffset = sealedOffset
+            driver.handoff.copyFeed.sealed(closed.transactions.flatMap(\.seedMarks), inBatch: batch.sequence)
             driver.handoff.deliver(batch)
         }
     }

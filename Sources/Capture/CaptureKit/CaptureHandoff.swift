@@ -15,6 +15,8 @@ public final class CaptureHandoff: @unchecked Sendable {
     private var failure: CaptureError?
     private var caughtUpMark: CaughtUp?
     private var sourceLogProgress: SourceLogProgress?
+    /// Where a running seed's chunks enter the stream (see `CopyFeed`).
+    public let copyFeed = CopyFeed()
 
     public init() {}
 
@@ -30,6 +32,7 @@ public final class CaptureHandoff: @unchecked Sendable {
             producedThrough = sequence - 1
             acknowledgedSequence = max(acknowledgedSequence, sequence - 1)
         }
+        copyFeed.restarted(at: sequence)
     }
 
     /// The oldest ready batch, or the failure that stopped capture (reported at once).
@@ -74,6 +77,7 @@ public final class CaptureHandoff: @unchecked Sendable {
     /// Batches up to `sequence` are durable at the applier.
     public func acknowledged(_ sequence: UInt64) {
         lock.withLock { acknowledgedSequence = max(acknowledgedSequence, sequence) }
+        copyFeed.acknowledged(sequence)
     }
 
     /// Capture stopped with `error` until the next restart (the first one is kept).

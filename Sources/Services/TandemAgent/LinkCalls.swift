@@ -18,7 +18,6 @@ public final class LinkCalls: @unchecked Sendable {
     private var waiting: [UInt64: (Result<[UInt8], LinkCallError>) -> Void] = [:]
     private var post: (@Sendable (LinkMessage) -> Void)?
     private var handler: (@Sendable ([UInt8]) -> [UInt8])?
-    private let workers = DispatchQueue(label: "tandem-link-calls", attributes: .concurrent)
 
     public init() {}
 
@@ -71,7 +70,7 @@ public final class LinkCalls: @unchecked Sendable {
     /// The peer asks: answered on a worker thread, the answer posted back to the event loop.
     func received(request call: LinkCall) {
         let (handler, post) = lock.withLock { (self.handler, self.post) }
-        workers.async {
+        OwnThread.run("tandem-link-call") {
             let answer = handler?(call.body) ?? LinkCalls.unhandled
             post?(.response(LinkCall(id: call.id, body: answer)))
         }

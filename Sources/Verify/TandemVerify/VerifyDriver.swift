@@ -36,7 +36,6 @@ public final class VerifyDriver: @unchecked Sendable {
     let dr: [any VerifySide]
     let options: VerifyOptions
     let log: (String) -> Void
-    private let workers = DispatchQueue(label: "tandem-verify", attributes: .concurrent)
 
     public init(
         primary: [any VerifySide], dr: [any VerifySide], options: VerifyOptions, log: @escaping (String) -> Void
@@ -75,7 +74,7 @@ public final class VerifyDriver: @unchecked Sendable {
             for (id, request) in run.next() {
                 let slot = free.removeFirst()
                 slots[id] = slot
-                workers.async { answers.push(id, self.execute(request, slot: slot)) }
+                OwnThread.run("tandem-verify") { answers.push(id, self.execute(request, slot: slot)) }
             }
             let (id, answer) = answers.pop()
             if let slot = slots.removeValue(forKey: id) { free.append(slot) }
@@ -147,7 +146,7 @@ public final class VerifyDriver: @unchecked Sendable {
         let group = DispatchGroup()
         let drResult = ResultBox<T>()
         group.enter()
-        workers.async {
+        OwnThread.run("tandem-verify") {
             drResult.value = Result { () throws(VerifyError) in try body(self.dr[slot]) }
             group.leave()
         }

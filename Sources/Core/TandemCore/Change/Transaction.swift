@@ -87,16 +87,21 @@ public struct Transaction: Hashable, Sendable {
     public var origin: String?
     public var chunk: TransactionChunk
     public var changes: [RowChange]
+    /// Seed watermarks this transaction wrote (`tandem seed`): each stands for a chunk of copied
+    /// rows read inside this very transaction, which the capture driver puts in their place.
+    /// Never shipped as such: a batch holds the rows, not the marks.
+    public var seedMarks: [SeedMark]
 
     public init(
         commitPosition: Position, commitTime: Timestamp, origin: String? = nil,
-        chunk: TransactionChunk = .whole, changes: [RowChange]
+        chunk: TransactionChunk = .whole, changes: [RowChange], seedMarks: [SeedMark] = []
     ) {
         self.commitPosition = commitPosition
         self.commitTime = commitTime
         self.origin = origin
         self.chunk = chunk
         self.changes = changes
+        self.seedMarks = seedMarks
     }
 
     public var rowCount: Int { changes.reduce(0) { $0 + $1.rowCount } }

@@ -160,7 +160,7 @@ let package = Package(
         // MARK: Seed
         // The online initial copy: the engines' ports, the pure run and its durable progress.
         .target(
-            name: "TandemSeed", dependencies: ["TandemCore", "TandemVerify", "TandemStorage"],
+            name: "TandemSeed", dependencies: ["TandemCore", "TandemVerify", "TandemStorage", "CaptureKit"],
             path: "Sources/Seed/TandemSeed"),
         // Each engine's side of a seed: chunk reads that write their watermark, schema, DR checks.
         .target(
@@ -377,7 +377,10 @@ let package = Package(
             name: "MariaDBVerifyTests",
             dependencies: ["MariaDBVerify", "TandemVerify", "TandemCore", "TandemTestSupport", "MySQLClient"]),
         .testTarget(
-            name: "TandemSeedTests", dependencies: ["TandemSeed", "TandemVerify", "TandemCore", "SeededRandom"]),
+            name: "TandemSeedTests",
+            dependencies: [
+                "TandemSeed", "TandemVerify", "TandemCore", "CaptureKit", "TandemStorage", "SeededRandom",
+            ]),
         .testTarget(
             name: "PostgreSQLSeedTests",
             dependencies: [

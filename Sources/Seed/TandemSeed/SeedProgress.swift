@@ -48,6 +48,9 @@ public struct SeedProgress: Codable, Hashable, Sendable {
     /// The schema's second part, run at the DR site once the copied rows are applied; empty when
     /// there is none (every table existed there already).
     public var afterScript: String
+    /// The last batch that carried copied rows, once every chunk is durable: the schema's second
+    /// part waits until the DR site has applied it.
+    public var lastCopyBatch: UInt64 = 0
 
     public init(tables: [SeedTable], afterScript: String, startedAt: Double) {
         self.startedAt = startedAt

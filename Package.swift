@@ -203,7 +203,7 @@ let package = Package(
             dependencies: [
                 "TandemCore", "TandemCodec", "TandemLink", "TandemSpool", "TandemTransport", "TLSSupport",
                 "TandemConfig", "TandemProcedures", "TandemStatus", "TandemControl", "TandemMetrics", "CaptureKit",
-                "ApplyKit", "TandemVerify",
+                "ApplyKit", "TandemVerify", "TandemSeed",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Services/TandemAgent"),
@@ -248,7 +248,7 @@ let package = Package(
                 "TandemCore", "TandemConfig", "TandemCodec", "PGClient", "MySQLClient", "TLSSupport",
                 "TandemLink", "TandemSpool", "TandemTransport", "TandemAgent", "TandemEngines", "CaptureKit",
                 "ApplyKit",
-                "TandemProcedures", "TandemControl", "TandemStatus", "TandemVerify",
+                "TandemProcedures", "TandemControl", "TandemStatus", "TandemVerify", "TandemSeed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -276,7 +276,7 @@ let package = Package(
             name: "TandemTestAgent",
             dependencies: [
                 "TandemAgent", "TandemEngines", "TandemSynthetic", "TandemConfig", "TandemCore", "TandemProcedures",
-                "CaptureKit", "ApplyKit", "TandemVerify",
+                "CaptureKit", "ApplyKit", "TandemVerify", "TandemSeed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -71,7 +71,7 @@ struct CLITests {
         "unbuilt commands say so and fail",
         arguments: [
             ["switchover", "--config", "x.toml"], ["failover", "--config", "x.toml"],
-            ["drill", "--config", "x.toml"], ["seed", "--config", "x.toml"],
+            ["drill", "--config", "x.toml"],
         ])
     func unbuiltCommandsFail(arguments: [String]) throws {
         let run = try TandemRun.run(arguments)

@@ -9,6 +9,7 @@ import TandemCore
 import TandemEngines
 import TandemProcedures
 import TandemSynthetic
+import TandemSeed
 import TandemVerify
 
 /// `tandem-test-agent`: the agent as the process tests and the link benchmark run it. It starts
@@ -85,4 +86,6 @@ struct TestParts: AgentParts {
 
     /// Verify always works on the site's real database (a synthetic part has none).
     func verifySide(site: SiteConfig) throws -> any VerifySide { try engines.verifySide(site: site) }
+    func seedSource(site: SiteConfig) throws -> any SeedSource { try engines.seedSource(site: site) }
+    func seedTarget(site: SiteConfig) throws -> any SeedTarget { try engines.seedTarget(site: site) }
 }

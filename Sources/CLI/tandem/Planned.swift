@@ -16,13 +16,6 @@ extension PlannedCommand {
     }
 }
 
-struct Seed: PlannedCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Copy schema and data to the DR site while the source stays online.")
-    static let purpose = "the online initial copy is not built yet"
-    @Option(help: "The site's TOML configuration.") var config: String
-}
-
 struct Switchover: PlannedCommand {
     static let configuration = CommandConfiguration(
         abstract: "Planned role swap: fence, drain to zero lag, promote, reverse.")

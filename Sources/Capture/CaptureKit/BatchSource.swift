@@ -90,7 +90,14 @@ public protocol BatchSource: AnyObject {
     /// position of batch `sequence`. See the safety rule above.
     func acknowledge(durableThrough position: Position, sequence: UInt64) throws
 
+    /// Where a seed's chunks enter this source's stream (nil for a source that cannot take them).
+    var copyFeed: CopyFeed? { get }
+
     /// Stops capturing and saves what must survive (the agent is shutting down). Safe to call
     /// more than once.
     func stop()
+}
+
+extension BatchSource {
+    public var copyFeed: CopyFeed? { nil }
 }

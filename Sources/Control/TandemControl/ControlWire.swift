@@ -10,6 +10,10 @@ public enum ControlRequest: Sendable, Equatable {
     case logLevel(Logger.Level)
     /// Compares the two sites' tables (operator level: it loads both databases).
     case verify(VerifyRequest)
+    /// Starts (or continues) the initial copy of the DR site (operator level: it writes there).
+    case seed(SeedControlRequest)
+    /// The seed's progress (monitor level).
+    case seedStatus
 
     /// The request's name on the wire and in the audit log.
     public var name: String {
@@ -17,14 +21,16 @@ public enum ControlRequest: Sendable, Equatable {
         case .status: "status"
         case .logLevel: "log-level"
         case .verify: "verify"
+        case .seed: "seed"
+        case .seedStatus: "seed-status"
         }
     }
 
     /// What the request needs of its sender.
     public var level: ControlLevel {
         switch self {
-        case .status: .monitor
-        case .logLevel, .verify: .operator
+        case .status, .seedStatus: .monitor
+        case .logLevel, .verify, .seed: .operator
         }
     }
 
@@ -34,6 +40,8 @@ public enum ControlRequest: Sendable, Equatable {
         case .status: "read status"
         case .logLevel: "change the log level"
         case .verify: "run verify"
+        case .seed: "run a seed"
+        case .seedStatus: "read the seed's progress"
         }
     }
 
@@ -43,6 +51,10 @@ public enum ControlRequest: Sendable, Equatable {
         case .status: "status"
         case .logLevel(let level): "log-level \(level.rawValue)"
         case .verify(let request): "verify " + (request.tables?.joined(separator: ",") ?? "all tables")
+        case .seed(let request):
+            "seed " + (request.tables?.joined(separator: ",") ?? "all tables")
+                + (request.truncateTarget ? " --truncate-target" : "")
+        case .seedStatus: "seed-status"
         }
     }
 }
@@ -58,6 +70,22 @@ public struct VerifyRequest: Sendable, Equatable {
         self.tables = tables
         self.chunkRows = chunkRows
         self.maxRowsPerSecond = maxRowsPerSecond
+    }
+}
+
+/// `tandem seed`'s options as they travel to the agent.
+public struct SeedControlRequest: Sendable, Equatable {
+    /// `schema.table` names; nil: every replicated table.
+    public var tables: [String]?
+    public var truncateTarget: Bool
+    public var chunkRows: Int?
+    public var readers: Int?
+
+    public init(tables: [String]? = nil, truncateTarget: Bool = false, chunkRows: Int? = nil, readers: Int? = nil) {
+        self.tables = tables
+        self.truncateTarget = truncateTarget
+        self.chunkRows = chunkRows
+        self.readers = readers
     }
 }
 
@@ -126,6 +154,14 @@ public enum ControlWire {
             }
             if let rows = verify.chunkRows { line += ",\"chunk_rows\":\(rows)" }
             if let rate = verify.maxRowsPerSecond { line += ",\"max_rows_per_second\":\(rate)" }
+        case .seed(let seed):
+            if let tables = seed.tables {
+                line += ",\"tables\":[" + tables.map(JSONText.quoted).joined(separator: ",") + "]"
+            }
+            if seed.truncateTarget { line += ",\"truncate_target\":true" }
+            if let rows = seed.chunkRows { line += ",\"chunk_rows\":\(rows)" }
+            if let readers = seed.readers { line += ",\"readers\":\(readers)" }
+        case .seedStatus: break
         }
         return Array((line + "}\n").utf8)
     }
@@ -164,10 +200,31 @@ public enum ControlWire {
             request.chunkRows = try positive("chunk_rows", in: object)
             request.maxRowsPerSecond = try positive("max_rows_per_second", in: object)
             return .verify(request)
+        case "seed":
+            try onlyFields(["request", "tables", "truncate_target", "chunk_rows", "readers"], in: object)
+            var request = SeedControlRequest()
+            if let tables = object["tables"] {
+                guard let names = tables as? [String], !names.isEmpty else {
+                    throw ControlWireError(.badField("tables"), "seed's \"tables\" is not a list of table names")
+                }
+                request.tables = names
+            }
+            if let truncate = object["truncate_target"] {
+                guard let truncate = truncate as? Bool else {
+                    throw ControlWireError(.badField("truncate_target"), "seed's \"truncate_target\" is not true or false")
+                }
+                request.truncateTarget = truncate
+            }
+            request.chunkRows = try positive("chunk_rows", in: object)
+            request.readers = try positive("readers", in: object)
+            return .seed(request)
+        case "seed-status":
+            try onlyFields(["request"], in: object)
+            return .seedStatus
         default:
             throw ControlWireError(
                 .unknownRequest(name), "unknown request \(JSONText.quoted(String(name.prefix(80))))",
-                hint: "This agent knows: status, log-level, verify. Is `tandem` newer than the agent?")
+                hint: "This agent knows: status, log-level, verify, seed, seed-status. Is `tandem` newer than the agent?")
         }
     }
 

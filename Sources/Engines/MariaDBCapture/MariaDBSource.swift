@@ -81,6 +81,8 @@ public final class MariaDBSource: BatchSource, CaptureEngine, @unchecked Sendabl
 
     /// The capture thread, the driver and the hand-over, shared with every engine's capture.
     private let runner = CaptureRunner<MariaDBSource>()
+
+    public var copyFeed: CopyFeed? { runner.handoff.copyFeed }
     private let lock = NSLock()
     /// The highest acknowledged position; nil until a session read the state file.
     private var acknowledgedPosition: MariaDBGTIDList?

@@ -37,6 +37,8 @@ public final class PostgreSQLSource: BatchSource, CaptureEngine, @unchecked Send
     private var acknowledgedLSN = LSN.zero
     private let runner = CaptureRunner<PostgreSQLSource>()
 
+    public var copyFeed: CopyFeed? { runner.handoff.copyFeed }
+
     public init(settings: PostgreSQLCaptureSettings, logger: Logger) {
         self.stream = settings.stream
         self.settings = settings

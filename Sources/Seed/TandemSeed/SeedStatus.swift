@@ -1,3 +1,4 @@
+import Foundation
 import TandemCore
 
 /// What `tandem seed` asks for. Only a new seed uses the tables and `truncateTarget`; a seed
@@ -105,5 +106,21 @@ public struct SeedStatus: Codable, Hashable, Sendable {
         case .failed: 1
         default: 2
         }
+    }
+}
+
+/// The JSON form of `SeedStatus` (`tandem seed --json`, the control socket): snake_case keys.
+public enum SeedStatusJSON {
+    public static func encode(_ status: SeedStatus) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? Array(encoder.encode(status))) ?? Array(#"{"state":"failed"}"#.utf8)
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> SeedStatus {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return try decoder.decode(SeedStatus.self, from: Data(bytes))
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import TandemControl
 import TandemStatus
+import TandemSeed
 import TandemVerify
 
 /// What the control socket's `status` answers: the agent's report as a JSON object. A seam, so
@@ -40,14 +41,18 @@ public struct AgentControl: Sendable {
     public var logger: Logger
     /// Verify from this site; nil where the agent has no database to compare (tests).
     public var verify: AgentVerify?
+    /// The seed from this site; nil where the agent has no database (tests).
+    public var seed: AgentSeed?
 
     public init(
-        status: any StatusProvider, logLevel: RuntimeLogLevel = .shared, logger: Logger, verify: AgentVerify? = nil
+        status: any StatusProvider, logLevel: RuntimeLogLevel = .shared, logger: Logger, verify: AgentVerify? = nil,
+        seed: AgentSeed? = nil
     ) {
         self.status = status
         self.logLevel = logLevel
         self.logger = logger
         self.verify = verify
+        self.seed = seed
     }
 
     public func handle(_ request: ControlRequest, from peer: ControlPeer) -> ControlResult {
@@ -70,6 +75,29 @@ public struct AgentControl: Sendable {
             if let rows = request.chunkRows { options.chunkRows = rows }
             logger.notice("control: verify by \(peer.described) (pid \(peer.pid))")
             return .ok(VerifyReport.json(verify.run(options)))
+        case .seed(let request):
+            guard let seed else {
+                return .failed(error: "this agent cannot run a seed", hint: "Run it at a site with a database.")
+            }
+            logger.notice("control: seed by \(peer.described) (pid \(peer.pid))")
+            var options = SeedRequest(tables: request.tables, truncateTarget: request.truncateTarget)
+            if let rows = request.chunkRows { options.chunkRows = rows }
+            if let readers = request.readers { options.readers = readers }
+            return Self.seedResult { () throws(SeedError) in try seed.start(options) }
+        case .seedStatus:
+            guard let seed else { return .ok(Array(#"{"state":"none"}"#.utf8)) }
+            return Self.seedResult { () throws(SeedError) in try seed.status() }
+        }
+    }
+}
+
+extension AgentControl {
+    /// A seed status as the control socket answers it (snake_case JSON), or the seed's error.
+    static func seedResult(_ body: () throws(SeedError) -> SeedStatus) -> ControlResult {
+        do throws(SeedError) {
+            return .ok(SeedStatusJSON.encode(try body()))
+        } catch {
+            return .failed(error: error.description, hint: error.hint)
         }
     }
 }

@@ -3,6 +3,7 @@ import CaptureKit
 import Logging
 import TandemConfig
 import TandemCore
+import TandemSeed
 import TandemVerify
 
 /// What the agent needs of a database engine: its capture (for the shipper) and its apply (for
@@ -28,6 +29,27 @@ public protocol AgentEngine: Sendable {
 
     /// Verify's access to this site's database (`tandem verify`): a new connection each call.
     func verifySide(site: SiteConfig) throws -> any VerifySide
+
+    /// The seed's access to this site's database as the primary (chunks, schema): a new
+    /// connection each call.
+    func seedSource(site: SiteConfig) throws -> any SeedSource
+
+    /// The seed's access to this site's database as the DR site: a new connection each call.
+    func seedTarget(site: SiteConfig) throws -> any SeedTarget
+}
+
+extension AgentEngine {
+    public func seedSource(site: SiteConfig) throws -> any SeedSource {
+        throw SeedError(
+            "\(engine.displayName) cannot be seeded by this build of Tandem",
+            hint: "Copy the data by the database's own tools before the agents start.")
+    }
+
+    public func seedTarget(site: SiteConfig) throws -> any SeedTarget {
+        throw SeedError(
+            "\(engine.displayName) cannot be seeded by this build of Tandem",
+            hint: "Copy the data by the database's own tools before the agents start.")
+    }
 }
 
 /// What an agent uses its database for.

@@ -9,6 +9,7 @@ import TandemCore
 import TandemMetrics
 import TandemProcedures
 import TandemStatus
+import TandemSeed
 import TandemVerify
 
 #if canImport(Glibc)
@@ -28,6 +29,9 @@ public protocol AgentParts: Sendable {
         async throws -> (any BatchSink)?
     /// A verify side on this site's database (a new connection each call).
     func verifySide(site: SiteConfig) throws -> any VerifySide
+    /// The seed's sides on this site's database (new connections each call).
+    func seedSource(site: SiteConfig) throws -> any SeedSource
+    func seedTarget(site: SiteConfig) throws -> any SeedTarget
 }
 
 /// The parts of a real agent: the site's `[database] engine` from `registry`, used only once
@@ -41,6 +45,14 @@ public struct CheckedEngines: AgentParts {
 
     public func verifySide(site: SiteConfig) throws -> any VerifySide {
         try registry.entry(for: site.database.engine).verifySide(site: site)
+    }
+
+    public func seedSource(site: SiteConfig) throws -> any SeedSource {
+        try registry.entry(for: site.database.engine).seedSource(site: site)
+    }
+
+    public func seedTarget(site: SiteConfig) throws -> any SeedTarget {
+        try registry.entry(for: site.database.engine).seedTarget(site: site)
     }
 
     public func source(site: SiteConfig, link: AgentLinkSettings, retry: FailureRetry, logger: Logger) async throws
@@ -114,9 +126,15 @@ public struct AgentLaunch: Sendable {
         let verify = AgentVerify(
             role: role, engine: site.database.engine, calls: calls, board: board, logger: logger
         ) { try parts.verifySide(site: site) }
-        calls.answer(with: verify.answer)
+        calls.answer(.verify, with: verify.answer)
+        // The seed's progress lives beside the pair journal, on the site that reads the chunks.
+        let seed = AgentSeed(
+            role: role, stateDirectory: site.spool.directory, calls: calls, board: board, logger: logger,
+            makeSource: { try parts.seedSource(site: site) }, makeTarget: { try parts.seedTarget(site: site) })
+        calls.answer(.seed, with: seed.answer)
+        defer { seed.stop() }
         let control = AgentControl(
-            status: BoardStatus(board: board, identity: identity), logger: logger, verify: verify)
+            status: BoardStatus(board: board, identity: identity), logger: logger, verify: verify, seed: seed)
         let server = try ControlServer(config: site.control, logger: logger) { control.handle($0, from: $1) }
         defer { server.stop() }
         // The metrics endpoint samples the same board: one set of figures, two readers.
@@ -126,7 +144,7 @@ public struct AgentLaunch: Sendable {
         do {
             try await runService(
                 role, site: site, settings: settings, parts: parts, identity: identity, board: board, calls: calls,
-                logger: logger)
+                seed: seed, logger: logger)
         } catch {
             await publisher?.stop()
             throw error
@@ -137,13 +155,16 @@ public struct AgentLaunch: Sendable {
     /// The shipper or applier service, publishing its report on `board`.
     private func runService(
         _ role: AgentRole, site: SiteConfig, settings: AgentLinkSettings, parts: some AgentParts,
-        identity: StatusIdentity, board: StatusBoard, calls: LinkCalls, logger: Logger
+        identity: StatusIdentity, board: StatusBoard, calls: LinkCalls, seed: AgentSeed, logger: Logger
     ) async throws {
         switch role {
         case .shipper:
             guard let source = try await parts.source(site: site, link: settings, retry: retry, logger: logger)
             else { return }
             defer { source.stop() }
+            // Before the capture starts (the applier's HELLO starts it): an unfinished seed marks
+            // its tables first.
+            seed.attach(source.copyFeed)
             try await ShipperService(
                 settings: settings, source: source, logger: logger, sourceRetry: retry, identity: identity,
                 board: board,

@@ -52,7 +52,7 @@ public final class AgentVerify: @unchecked Sendable {
         }
         let peer = (0..<Self.slots).map { _ in
             PeerVerifySide { [calls] body throws(VerifyError) in
-                do throws(LinkCallError) { return try calls.call(body) } catch {
+                do throws(LinkCallError) { return try calls.call(.verify, body) } catch {
                     throw VerifyError(
                         "cannot ask the peer site: \(error.description)",
                         hint: "Check `tandem status`: verify needs the link up and the peer agent running.")

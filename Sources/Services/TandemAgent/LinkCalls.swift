@@ -4,7 +4,8 @@ import TandemCore
 import TandemLink
 
 /// The agents' calls to each other over the pair's link (REQUEST and RESPONSE frames): this
-/// agent's requests waiting for answers, and the handler that answers the peer's.
+/// agent's requests waiting for answers, and the handlers that answer the peer's, one per
+/// `Channel` (a request's first byte names its channel; the rest is the channel's own body).
 ///
 /// A call is only ever answered on the connection it was asked on: when the link goes down,
 /// every call waiting fails at once ("the link to the peer went down"), and a request that
@@ -17,13 +18,20 @@ public final class LinkCalls: @unchecked Sendable {
     private var nextID: UInt64 = 1
     private var waiting: [UInt64: (Result<[UInt8], LinkCallError>) -> Void] = [:]
     private var post: (@Sendable (LinkMessage) -> Void)?
-    private var handler: (@Sendable ([UInt8]) -> [UInt8])?
+    private var handlers: [Channel: @Sendable ([UInt8]) -> [UInt8]] = [:]
+
+    /// Which part of the agent a call is for.
+    public enum Channel: UInt8, Sendable {
+        case verify = 1
+        case seed = 2
+    }
 
     public init() {}
 
-    /// How answers to the peer's requests are made: the request's body in, the response's out.
-    public func answer(with handler: @escaping @Sendable ([UInt8]) -> [UInt8]) {
-        lock.withLock { self.handler = handler }
+    /// How answers to the peer's requests on `channel` are made: the request's body in, the
+    /// response's out.
+    public func answer(_ channel: Channel, with handler: @escaping @Sendable ([UInt8]) -> [UInt8]) {
+        lock.withLock { handlers[channel] = handler }
     }
 
     /// Set by the agent's runner: how a REQUEST or RESPONSE reaches its event loop.
@@ -33,7 +41,9 @@ public final class LinkCalls: @unchecked Sendable {
 
     /// Asks the peer; blocks the calling thread until the answer, the link going down, or
     /// `timeout`. Call from a thread of its own, never from the event loop.
-    public func call(_ body: [UInt8], timeout: Duration = .seconds(600)) throws(LinkCallError) -> [UInt8] {
+    public func call(_ channel: Channel, _ body: [UInt8], timeout: Duration = .seconds(600)) throws(LinkCallError)
+        -> [UInt8]
+    {
         let done = DispatchSemaphore(value: 0)
         let box = ResultBox()
         let (id, post) = lock.withLock { () -> (UInt64, (@Sendable (LinkMessage) -> Void)?) in
@@ -49,7 +59,7 @@ public final class LinkCalls: @unchecked Sendable {
             finish(id, .failure(.linkDown))
             throw .linkDown
         }
-        post(.request(LinkCall(id: id, body: body)))
+        post(.request(LinkCall(id: id, body: [channel.rawValue] + body)))
         if done.wait(timeout: .now() + timeout.seconds) == .timedOut {
             // The answer may have come meanwhile; either way `finish` has completed the call once.
             finish(id, .failure(.timedOut(timeout)))
@@ -69,9 +79,10 @@ public final class LinkCalls: @unchecked Sendable {
 
     /// The peer asks: answered on a worker thread, the answer posted back to the event loop.
     func received(request call: LinkCall) {
-        let (handler, post) = lock.withLock { (self.handler, self.post) }
+        let channel = call.body.first.flatMap(Channel.init(rawValue:))
+        let (handler, post) = lock.withLock { (channel.flatMap { handlers[$0] }, self.post) }
         OwnThread.run("tandem-link-call") {
-            let answer = handler?(call.body) ?? LinkCalls.unhandled
+            let answer = handler?(Array(call.body.dropFirst())) ?? LinkCalls.unhandled
             post?(.response(LinkCall(id: call.id, body: answer)))
         }
     }

@@ -401,6 +401,7 @@ let package = Package(
             name: "PairTests",
             dependencies: [
                 "TandemTestSupport", "PGClient", "MySQLClient", "TandemCore", "TandemStatus", "TandemVerify",
+                "TandemSeed",
             ]),
         // Runs the built `tandem` binary as an operator would.
         .testTarget(name: "CLITests", dependencies: ["TandemTestSupport"]),

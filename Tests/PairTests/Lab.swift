@@ -30,10 +30,11 @@ final class Lab: @unchecked Sendable {
 
     let engine: String
 
-    init(engine: String = "postgresql", initSQL: String? = nil) throws {
+    init(engine: String = "postgresql", initSQL: String? = nil, copySchema: Bool = true) throws {
         self.engine = engine
         directory = "/tmp/tandem-test-lab-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         var arguments = ["up", "--dir", directory, "--engine", engine]
+        if !copySchema { arguments.append("--no-schema-copy") }
         if let initSQL {
             let file = directory + ".init.sql"
             try initSQL.write(toFile: file, atomically: true, encoding: .utf8)

@@ -140,7 +140,8 @@ final class SeedDisplay {
         guard mode != .json else { return }
         for table in status.tables {
             print(
-                "  \(table.name): \(table.state.rawValue), \(table.rows) rows, \(Format.bytes(UInt64(max(table.bytes, 0))))")
+                "  \(table.name): \(table.state.rawValue), \(table.rows) rows, \(Format.bytes(UInt64(max(table.bytes, 0))))"
+            )
         }
         if let error = status.error {
             print("seed: stopped: \(error.description)")

@@ -211,7 +211,8 @@ public enum ControlWire {
             }
             if let truncate = object["truncate_target"] {
                 guard let truncate = truncate as? Bool else {
-                    throw ControlWireError(.badField("truncate_target"), "seed's \"truncate_target\" is not true or false")
+                    throw ControlWireError(
+                        .badField("truncate_target"), "seed's \"truncate_target\" is not true or false")
                 }
                 request.truncateTarget = truncate
             }
@@ -224,7 +225,8 @@ public enum ControlWire {
         default:
             throw ControlWireError(
                 .unknownRequest(name), "unknown request \(JSONText.quoted(String(name.prefix(80))))",
-                hint: "This agent knows: status, log-level, verify, seed, seed-status. Is `tandem` newer than the agent?")
+                hint:
+                    "This agent knows: status, log-level, verify, seed, seed-status. Is `tandem` newer than the agent?")
         }
     }
 

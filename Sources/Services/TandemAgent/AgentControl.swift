@@ -1,8 +1,8 @@
 import Foundation
 import Logging
 import TandemControl
-import TandemStatus
 import TandemSeed
+import TandemStatus
 import TandemVerify
 
 /// What the control socket's `status` answers: the agent's report as a JSON object. A seam, so

@@ -8,8 +8,8 @@ import TandemControl
 import TandemCore
 import TandemMetrics
 import TandemProcedures
-import TandemStatus
 import TandemSeed
+import TandemStatus
 import TandemVerify
 
 #if canImport(Glibc)

@@ -8,8 +8,8 @@ import TandemConfig
 import TandemCore
 import TandemEngines
 import TandemProcedures
-import TandemSynthetic
 import TandemSeed
+import TandemSynthetic
 import TandemVerify
 
 /// `tandem-test-agent`: the agent as the process tests and the link benchmark run it. It starts

@@ -71,13 +71,15 @@ public final class AgentSeed: @unchecked Sendable {
                 "the shipper's capture is not running yet", hint: "Wait until `tandem status` shows the database up.")
         }
         let source = makeSource
+        let board = board
+        let logger = logger
         let next = SeedDriver(
             request: request, file: file, feed: feed, target: PeerSeedTarget(calls: calls),
-            appliedBatch: { [board] in board.current?.local.positions.applied?.batch },
-            log: { [logger] line in logger.notice("\(line)") }
-        ) { () throws(SeedError) -> any SeedSource in
-            do { return try source() } catch { throw Self.seedError(error) }
-        }
+            appliedBatch: { board.current?.local.positions.applied?.batch },
+            log: { line in logger.notice("\(line)") },
+            makeSource: { () throws(SeedError) -> any SeedSource in
+                do { return try source() } catch { throw Self.seedError(error) }
+            })
         driver = next
         next.start()
         return next.status

@@ -224,7 +224,7 @@ let package = Package(
             dependencies: [
                 "TandemAgent", "PostgreSQLCapture", "PostgreSQLApply", "MariaDBCapture", "MariaDBApply", "PGClient",
                 "MySQLClient", "CaptureKit", "ApplyKit", "TandemConfig", "TandemCore", "TandemVerify",
-                "PostgreSQLVerify", "MariaDBVerify",
+                "PostgreSQLVerify", "MariaDBVerify", "TandemSeed", "PostgreSQLSeed",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Engines/TandemEngines"),

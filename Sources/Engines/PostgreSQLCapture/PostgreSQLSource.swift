@@ -228,6 +228,12 @@ public final class PostgreSQLCaptureSession: CaptureSession {
             for message in messages where message.prefix == heartbeatPrefix {
                 transaction.changes += sequenceChanges(message.content)
             }
+            // A seed chunk's watermark, written in the transaction that read the chunk.
+            for message in messages where message.prefix == SeedMark.messagePrefix {
+                if let mark = String(validating: message.content, as: UTF8.self).flatMap(SeedMark.init(text:)) {
+                    transaction.seedMarks.append(mark)
+                }
+            }
             return .transaction(transaction, end: .postgresql(endLSN))
         case .chunk(let piece):
             if let origin = piece.origin, origin.hasPrefix(tandemOriginPrefix) { return nil }

@@ -8,7 +8,7 @@ import TandemCore
 /// timestamps and intervals depend on `DateStyle` / `IntervalStyle` / `TimeZone` of the
 /// walsender, so they stay in `.native` exact text (their `LogicalType` still says what
 /// they are); the applier hands that text back to PostgreSQL unchanged, which is exact.
-enum PgBuiltinType {
+public enum PgBuiltinType {
     static let bool: UInt32 = 16, bytea: UInt32 = 17, name: UInt32 = 19, int8: UInt32 = 20, int2: UInt32 = 21
     static let int4: UInt32 = 23, text: UInt32 = 25, json: UInt32 = 114, float4: UInt32 = 700, float8: UInt32 = 701
     static let bpchar: UInt32 = 1042, varchar: UInt32 = 1043, date: UInt32 = 1082, time: UInt32 = 1083
@@ -16,7 +16,7 @@ enum PgBuiltinType {
     static let numeric: UInt32 = 1700, uuid: UInt32 = 2950, jsonb: UInt32 = 3802
 
     /// Name and logical type of a built-in type, nil for anything else.
-    static func lookup(_ oid: UInt32, typeModifier: Int32) -> (name: String, type: LogicalType)? {
+    public static func lookup(_ oid: UInt32, typeModifier: Int32) -> (name: String, type: LogicalType)? {
         switch oid {
         case bool: ("bool", .boolean)
         case bytea: ("bytea", .binary)
@@ -79,7 +79,7 @@ enum PgBuiltinType {
     ]
 
     /// The value for one text-form column, nil when the text does not parse as the type.
-    static func value(text: String, typeOID: UInt32) -> Value? {
+    public static func value(text: String, typeOID: UInt32) -> Value? {
         switch typeOID {
         case bool: return text == "t" ? .bool(true) : (text == "f" ? .bool(false) : nil)
         case int2, int4, int8: return Int64(text).map { .int($0) }

@@ -4,10 +4,12 @@ import Logging
 import PGClient
 import PostgreSQLApply
 import PostgreSQLCapture
+import PostgreSQLSeed
 import PostgreSQLVerify
 import TandemAgent
 import TandemConfig
 import TandemCore
+import TandemSeed
 import TandemVerify
 
 /// The PostgreSQL engine of the agent: a `pgoutput` slot for capture, `PostgreSQLSink` for apply.
@@ -74,5 +76,17 @@ struct PostgreSQLAgentEngine: AgentEngine {
     /// Verify's side: a connection of its own, the same table selection as capture.
     func verifySide(site: SiteConfig) throws -> any VerifySide {
         try PostgreSQLVerifySide(conninfo: Self.conninfo(site.database), filter: EngineWiring.tableFilter(site))
+    }
+
+    func seedSource(site: SiteConfig) throws -> any SeedSource {
+        var database = site.database
+        let password = database.password?.reveal()
+        database.password = nil
+        return try PostgreSQLSeedSource(
+            conninfo: Self.conninfo(database), password: password, filter: EngineWiring.tableFilter(site))
+    }
+
+    func seedTarget(site: SiteConfig) throws -> any SeedTarget {
+        try PostgreSQLSeedTarget(conninfo: Self.conninfo(site.database))
     }
 }

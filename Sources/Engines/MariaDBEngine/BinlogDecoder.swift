@@ -41,6 +41,8 @@ public struct BinlogDecoder: Sendable {
         var sawStatement = false
         var ddl: String?
         var changes: [RowChange] = []
+        /// Rows of `tandem.seed_mark` written in this group (see `SeedMarkTable`).
+        var seedMarks: [SeedMark] = []
         /// The GTID event's time, for chunks handed on before the group's end.
         var startTime: UInt32 = 0
         var emittedChunks: UInt32 = 0
@@ -147,7 +149,15 @@ public struct BinlogDecoder: Sendable {
             guard let map = tableMaps[rows.tableID] else { throw .unknownTableID(rows.tableID) }
             // The rows of a DDL group (CREATE TABLE … SELECT) are not replicated as rows.
             guard open.ddl == nil else { return nil }
-            open.changes += try RowImageDecoder.changes(rows, table: try table(for: map))
+            let decoded = try RowImageDecoder.changes(rows, table: try table(for: map))
+            // A seed's watermark travels as the transaction's mark, never as a row (like the
+            // heartbeat, the DR site has no such table).
+            if map.schema == SeedMarkTable.name.schema, map.table == SeedMarkTable.name.name {
+                open.seedMarks += decoded.compactMap(SeedMarkTable.mark(in:))
+                group = open
+                return nil
+            }
+            open.changes += decoded
             if open.changes.count >= chunkChanges {
                 let piece = Transaction(
                     commitPosition: .mariadb(gtidState.advanced(by: open.gtid)),
@@ -218,7 +228,7 @@ public struct BinlogDecoder: Sendable {
                 commitTime: Timestamp(microsecondsSinceEpoch: Int64(header.timestamp) * 1_000_000),
                 origin: "\(open.gtid.domain)-\(open.gtid.server)",
                 chunk: TransactionChunk(index: open.emittedChunks, isFinal: true),
-                changes: open.changes))
+                changes: open.changes, seedMarks: open.seedMarks))
     }
 
     /// The first word of a statement, upper-cased ASCII ("BEGIN", "COMMIT", "SAVEPOINT", …).

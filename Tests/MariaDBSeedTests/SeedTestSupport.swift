@@ -145,7 +145,8 @@ enum Seeding: ChangeFixture {
             sequence += 1
             transactions.append(
                 Transaction(
-                    commitPosition: .mariadb(try MariaDBGTIDList([MariaDBGTID(domain: 0, server: 1, sequence: sequence)])),
+                    commitPosition: .mariadb(
+                        try MariaDBGTIDList([MariaDBGTID(domain: 0, server: 1, sequence: sequence)])),
                     commitTime: Timestamp(microsecondsSinceEpoch: 1_700_000_000_000_000), origin: "0-1",
                     changes: chunk.rows))
         }

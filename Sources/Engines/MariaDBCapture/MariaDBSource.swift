@@ -115,6 +115,11 @@ public final class MariaDBSource: BatchSource, CaptureEngine, @unchecked Sendabl
         try runner.restart(at: sequence, engine: self) { lock.withLock { schemaChange = nil } }
     }
 
+    /// Where a seed's chunks enter this capture's stream: the seed offers each chunk's rows
+    /// here before committing its mark (`MariaDBSeedSource`), and the capture puts them in the
+    /// mark's place.
+    public var copyFeed: CopyFeed { runner.handoff.copyFeed }
+
     public var caughtUp: CaughtUp? { runner.caughtUp }
     public var sourceLog: SourceLogProgress? { runner.sourceLog }
 

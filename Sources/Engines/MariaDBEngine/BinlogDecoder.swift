@@ -33,6 +33,8 @@ public enum BinlogDecoderEvent: Hashable, Sendable {
 /// - Rows events resolve their table id through the latest TABLE_MAP with that id; ids are
 ///   reused for other tables after DDL, so maps are never trusted across groups (the map
 ///   table is cleared when a group ends).
+/// - Rows of `tandem.seed_mark` are a seed's watermarks: they become the transaction's
+///   `seedMarks` (`SeedMarkTable`), never row changes.
 /// - Every inconsistency throws; after a throw the decoder must be discarded.
 public struct BinlogDecoder: Sendable {
     private struct Group {

@@ -95,15 +95,24 @@ public final class MariaDBSeedSource: SeedSource {
             chosen = replicated
         }
         keyless = chosen.filter(\.key.isEmpty).map(\.description)
-        guard keyless.isEmpty, unknown.isEmpty, unreplicated.isEmpty else {
+        // A column the seed cannot read is one capture cannot decode either: refused now, before
+        // anything is copied, rather than at the table's first chunk.
+        var unreadable: [String] = []
+        for table in chosen where !table.key.isEmpty {
+            do throws(SeedError) { _ = try layout(of: table) } catch { unreadable.append(error.description) }
+        }
+        guard keyless.isEmpty, unknown.isEmpty, unreplicated.isEmpty, unreadable.isEmpty else {
             var parts: [String] = []
             if !keyless.isEmpty { parts.append("without a primary key: " + keyless.joined(separator: ", ")) }
             if !unknown.isEmpty { parts.append("unknown: " + unknown.joined(separator: ", ")) }
-            if !unreplicated.isEmpty { parts.append("not replicated by this pair: " + unreplicated.joined(separator: ", ")) }
+            if !unreplicated.isEmpty {
+                parts.append("not replicated by this pair: " + unreplicated.joined(separator: ", "))
+            }
+            parts += unreadable
             throw SeedError(
                 "cannot seed these tables; " + parts.joined(separator: "; "),
                 hint:
-                    "Name tables as schema.table as the catalog spells them, give each a primary key (a seed copies by key ranges), or leave them out."
+                    "Name tables as schema.table as the catalog spells them, give each a primary key (a seed copies by key ranges) and replicated column types, or leave them out."
             )
         }
         return chosen.map { table in
@@ -233,7 +242,8 @@ public final class MariaDBSeedSource: SeedSource {
         }
         let alternatives = key.indices.map { position in
             let equal = (0..<position).map { "\(SeedSQL.quote(key[$0].name)) = \(literals[$0])" }
-            return "(" + (equal + ["\(SeedSQL.quote(key[position].name)) > \(literals[position])"])
+            return "("
+                + (equal + ["\(SeedSQL.quote(key[position].name)) > \(literals[position])"])
                 .joined(separator: " AND ") + ")"
         }
         return " WHERE " + alternatives.joined(separator: " OR ")
@@ -255,12 +265,11 @@ public final class MariaDBSeedSource: SeedSource {
                 octetLength: row[4].flatMap { Int($0) }, precision: row[5].flatMap { Int($0) },
                 scale: row[6].flatMap { Int($0) }, datetimePrecision: row[7].flatMap { Int($0) },
                 nullable: row[8] == "YES", isKey: table.key.contains(name))
-            do {
+            do throws(SeedColumn.Unsupported) {
                 columns.append(try SeedColumn(facts))
             } catch {
-                guard case .unsupported(let reason) = error else { continue }
                 throw SeedError(
-                    "column \(table).\(name) cannot be seeded: \(reason)",
+                    "column \(table).\(name) cannot be seeded: \(error.reason)",
                     hint: "Capture cannot replicate it either; change the column's type or leave the table out.")
             }
         }

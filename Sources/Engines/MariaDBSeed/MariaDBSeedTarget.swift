@@ -44,7 +44,8 @@ public final class MariaDBSeedTarget: SeedTarget {
 
     public func truncate(_ tables: [RelationName]) throws(SeedError) {
         for table in tables {
-            try session.execute("TRUNCATE TABLE \(SeedSQL.name(schema: table.schema, table: table.name))", "empty \(table)")
+            try session.execute(
+                "TRUNCATE TABLE \(SeedSQL.name(schema: table.schema, table: table.name))", "empty \(table)")
         }
     }
 

@@ -37,21 +37,22 @@ struct SeedColumn: Hashable, Sendable {
         "COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_SET_NAME, CHARACTER_OCTET_LENGTH, NUMERIC_PRECISION, "
         + "NUMERIC_SCALE, DATETIME_PRECISION, IS_NULLABLE"
 
-    enum Problem: Error, Equatable {
-        case unsupported(String)
+    /// Why a column cannot be copied: the decoder could not capture it either.
+    struct Unsupported: Error, Equatable {
+        var reason: String
     }
 
-    init(_ facts: Facts) throws(Problem) {
+    init(_ facts: Facts) throws(Unsupported) {
         let type = facts.dataType.lowercased()
         let unsigned = facts.columnType.lowercased().contains("unsigned")
-        func encoding() throws(Problem) -> MariaDBCharsets.Encoding {
+        func encoding() throws(Unsupported) -> MariaDBCharsets.Encoding {
             switch facts.charset?.lowercased() {
             case nil, "binary": return .binary
             case "utf8mb4": return .utf8(maximumBytesPerCharacter: 4)
             case "utf8mb3", "utf8": return .utf8(maximumBytesPerCharacter: 3)
             case "ascii": return .utf8(maximumBytesPerCharacter: 1)
             case let other?:
-                throw .unsupported("charset \(other); only binary, utf8mb3, utf8mb4 and ascii are replicated")
+                throw Unsupported(reason: "charset \(other); only binary, utf8mb3, utf8mb4 and ascii are replicated")
             }
         }
         let kind: BinlogColumnKind
@@ -90,9 +91,14 @@ struct SeedColumn: Hashable, Sendable {
             "geometrycollection":
             (kind, mapType) = (.geometry(lengthBytes: 4), 255)
         default:
-            throw .unsupported("type \(facts.columnType)")
+            throw Unsupported(reason: "type \(facts.columnType)")
         }
-        if case .enumeration = kind, try encoding() == .binary { throw .unsupported("binary ENUM") }
+        switch kind {
+        case .enumeration, .set:
+            // The decoder reads members only as text.
+            if try encoding() == .binary { throw Unsupported(reason: "ENUM or SET of binary members") }
+        default: break
+        }
         let geometryNames = [
             "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon",
             "geometrycollection",

@@ -50,7 +50,8 @@ final class SeedSession {
         } catch {
             throw SeedError(
                 "cannot connect to the \(site) MariaDB server (\(Self.target(login))): \(error.message)",
-                hint: "Check the \(site) site's [database] settings, that the server runs and accepts the agent's login.")
+                hint:
+                    "Check the \(site) site's [database] settings, that the server runs and accepts the agent's login.")
         }
         do {
             for setting in settings { _ = try fresh.execute(setting) }

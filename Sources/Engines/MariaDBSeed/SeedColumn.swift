@@ -6,7 +6,7 @@ import TandemCore
 /// capture would give the same row: the applier cannot tell a copied row from a captured one.
 ///
 /// Values come over the text protocol, which is exact for every type once the session is fixed
-/// (`SeedSession.settings`): integers, DECIMAL, dates and times print every digit (TIMESTAMP in
+/// (`MariaDBSeedSource.settings`): integers, DECIMAL, dates and times print every digit (TIMESTAMP in
 /// UTC), strings and binaries arrive as their bytes (CHAR without its pad, as the binlog has it;
 /// BINARY with its NUL pad, which the decoder puts back), BIT as its big-endian bytes. Only
 /// FLOAT's text is short (six digits): it is selected as a DOUBLE, exactly its value, whose

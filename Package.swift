@@ -224,7 +224,7 @@ let package = Package(
             dependencies: [
                 "TandemAgent", "PostgreSQLCapture", "PostgreSQLApply", "MariaDBCapture", "MariaDBApply", "PGClient",
                 "MySQLClient", "CaptureKit", "ApplyKit", "TandemConfig", "TandemCore", "TandemVerify",
-                "PostgreSQLVerify", "MariaDBVerify", "TandemSeed", "PostgreSQLSeed",
+                "PostgreSQLVerify", "MariaDBVerify", "TandemSeed", "PostgreSQLSeed", "MariaDBSeed",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Engines/TandemEngines"),
@@ -390,8 +390,9 @@ let package = Package(
         .testTarget(
             name: "MariaDBSeedTests",
             dependencies: [
-                "MariaDBSeed", "MariaDBCapture", "CaptureKit", "TandemSeed", "TandemVerify", "TandemCore",
-                "TandemTestSupport", "MySQLClient",
+                "MariaDBSeed", "MariaDBCapture", "MariaDBEngine", "MariaDBApply", "MariaDBVerify", "ApplyKit",
+                "CaptureKit", "TandemSeed", "TandemVerify", "TandemCore", "TandemTestSupport", "MySQLClient",
+                .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(
             name: "MariaDBEngineTests",

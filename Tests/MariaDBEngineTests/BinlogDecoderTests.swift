@@ -62,6 +62,29 @@ struct BinlogDecoderTests {
         #expect(!decoder.isInGroup)
     }
 
+    @Test("a row of tandem.seed_mark becomes the transaction's seed mark and ships no row; other rows stay")
+    func seedMarkRows() throws {
+        let (outputs, error) = Self.run([
+            Events.gtid(6), Events.query("BEGIN"), Events.tableMap(5), Events.writeRow(5, id: 1, name: "a"),
+            Events.tableMap(6, schema: "tandem", table: "seed_mark", second: "mark"),
+            Events.writeRow(6, id: 1, name: "1f-2"), Events.xid(),
+            Events.gtid(7), Events.query("BEGIN"),
+            Events.tableMap(6, schema: "tandem", table: "seed_mark", second: "mark"),
+            Events.writeRow(6, id: 1, name: "not a mark"), Events.writeRow(6, id: 1, name: "a-b"), Events.xid(),
+        ])
+        #expect(error == nil)
+        guard outputs.count == 2, case .transaction(let first) = outputs[0], case .transaction(let second) = outputs[1]
+        else {
+            Issue.record("expected two transactions, got \(outputs)")
+            return
+        }
+        #expect(first.changes.map(\.relation.name) == [RelationName(schema: "db", name: "t")])
+        #expect(first.changes.first?.new == [.int(1), .text("a")])
+        #expect(first.seedMarks == [SeedMark(run: 0x1f, chunk: 2)])
+        #expect(second.changes.isEmpty)
+        #expect(second.seedMarks == [SeedMark(run: 0xa, chunk: 0xb)])
+    }
+
     @Test("a new domain is added to the position; other domains are kept")
     func newDomain() throws {
         let (outputs, _) = Self.run([

@@ -112,13 +112,17 @@ enum Events {
         event(BinlogEventType.rotate, Bytes().u64(position).text(file).bytes, logPosition: logPosition, flags: flags)
     }
 
-    /// A table `db.t (id INT PRIMARY KEY, name VARCHAR(10) utf8mb4)` under `tableID`.
-    static func tableMap(_ tableID: UInt64 = 5, table: String = "t") -> [UInt8] {
+    /// A table `db.t (id INT PRIMARY KEY, name VARCHAR(10) utf8mb4)` under `tableID` (other
+    /// schema, table and second column names on request).
+    static func tableMap(
+        _ tableID: UInt64 = 5, schema: String = "db", table: String = "t", second: String = "name"
+    ) -> [UInt8] {
         let optional = Bytes().tlv(1, Bytes().u8(0)).tlv(2, Bytes().packed(45)).tlv(
-            4, Bytes().lstring("id").lstring("name")
+            4, Bytes().lstring("id").lstring(second)
         )
         .tlv(8, Bytes().packed(0))
-        let body = Bytes().u48(tableID).u16(1).u8(2).text("db").u8(0).u8(UInt8(table.utf8.count)).text(table).u8(0)
+        let body = Bytes().u48(tableID).u16(1).u8(UInt8(schema.utf8.count)).text(schema).u8(0)
+            .u8(UInt8(table.utf8.count)).text(table).u8(0)
             .packed(2).raw([3, 15]).packed(2).u16(40).u8(0b10).raw(optional.bytes)
         return event(BinlogEventType.tableMap, body.bytes)
     }

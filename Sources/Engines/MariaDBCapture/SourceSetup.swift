@@ -24,7 +24,8 @@ struct PrimaryFacts: Sendable {
 ///    `binlog_row_image=FULL`, `binlog_row_metadata=FULL`), every wrong one named;
 /// 2. every captured table has a PRIMARY KEY (the applier finds rows by it), every
 ///    offending table named;
-/// 3. Tandem's own objects in the `tandem` schema: `heartbeat` and `server_identity`.
+/// 3. Tandem's own objects in the `tandem` schema: `heartbeat`, `server_identity` and
+///    `seed_mark` (a seed's watermarks, `SeedMarkTable`).
 ///
 /// Nothing is created until the checks pass. MariaDB has no `server_uuid`, so the identity
 /// of the primary is `server_id` plus a UUID that Tandem stores in
@@ -44,10 +45,13 @@ struct SourceSetup {
         "CREATE TABLE IF NOT EXISTS `tandem`.`heartbeat` (id INT NOT NULL PRIMARY KEY, at DATETIME(6) NOT NULL) ENGINE=InnoDB"
     static let createIdentity =
         "CREATE TABLE IF NOT EXISTS `tandem`.`server_identity` (id INT NOT NULL PRIMARY KEY, uuid CHAR(36) NOT NULL) ENGINE=InnoDB"
+    static let createSeedMark = SeedMarkTable.create
     /// The heartbeat, run every `heartbeatIntervalNanoseconds` on the primary.
     static let heartbeat = "REPLACE INTO `tandem`.`heartbeat` (id, at) VALUES (1, NOW(6))"
     /// Schema statements Tandem itself issues; capture steps over them in the stream.
-    static let ownStatements: Set<String> = [createSchema, createHeartbeat, createIdentity]
+    static let ownStatements: Set<String> = [
+        createSchema, createHeartbeat, createIdentity, createSeedMark,
+    ]
 
     /// - Parameter createIdentity: whether a missing identity marker may be created (first
     ///   start); otherwise it is reported missing (nil) and the caller decides.
@@ -170,6 +174,9 @@ struct SourceSetup {
         }
         if !present.contains("server_identity") {
             try run(connection, Self.createIdentity, doing: "creating tandem.server_identity")
+        }
+        if !present.contains("seed_mark") {
+            try run(connection, Self.createSeedMark, doing: "creating tandem.seed_mark")
         }
     }
 

@@ -33,6 +33,8 @@ public enum BinlogDecoderEvent: Hashable, Sendable {
 /// - Rows events resolve their table id through the latest TABLE_MAP with that id; ids are
 ///   reused for other tables after DDL, so maps are never trusted across groups (the map
 ///   table is cleared when a group ends).
+/// - Rows of `tandem.seed_mark` are a seed's watermarks: they become the transaction's
+///   `seedMarks` (`SeedMarkTable`), never row changes.
 /// - Every inconsistency throws; after a throw the decoder must be discarded.
 public struct BinlogDecoder: Sendable {
     private struct Group {
@@ -41,6 +43,8 @@ public struct BinlogDecoder: Sendable {
         var sawStatement = false
         var ddl: String?
         var changes: [RowChange] = []
+        /// Rows of `tandem.seed_mark` written in this group (see `SeedMarkTable`).
+        var seedMarks: [SeedMark] = []
         /// The GTID event's time, for chunks handed on before the group's end.
         var startTime: UInt32 = 0
         var emittedChunks: UInt32 = 0
@@ -147,7 +151,15 @@ public struct BinlogDecoder: Sendable {
             guard let map = tableMaps[rows.tableID] else { throw .unknownTableID(rows.tableID) }
             // The rows of a DDL group (CREATE TABLE … SELECT) are not replicated as rows.
             guard open.ddl == nil else { return nil }
-            open.changes += try RowImageDecoder.changes(rows, table: try table(for: map))
+            let decoded = try RowImageDecoder.changes(rows, table: try table(for: map))
+            // A seed's watermark travels as the transaction's mark, never as a row (like the
+            // heartbeat, the DR site has no such table).
+            if map.schema == SeedMarkTable.name.schema, map.table == SeedMarkTable.name.name {
+                open.seedMarks += decoded.compactMap(SeedMarkTable.mark(in:))
+                group = open
+                return nil
+            }
+            open.changes += decoded
             if open.changes.count >= chunkChanges {
                 let piece = Transaction(
                     commitPosition: .mariadb(gtidState.advanced(by: open.gtid)),
@@ -218,7 +230,7 @@ public struct BinlogDecoder: Sendable {
                 commitTime: Timestamp(microsecondsSinceEpoch: Int64(header.timestamp) * 1_000_000),
                 origin: "\(open.gtid.domain)-\(open.gtid.server)",
                 chunk: TransactionChunk(index: open.emittedChunks, isFinal: true),
-                changes: open.changes))
+                changes: open.changes, seedMarks: open.seedMarks))
     }
 
     /// The first word of a statement, upper-cased ASCII ("BEGIN", "COMMIT", "SAVEPOINT", …).

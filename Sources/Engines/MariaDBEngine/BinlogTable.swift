@@ -231,7 +231,7 @@ public struct BinlogTable: Hashable, Sendable {
     }
 
     /// The type code a client would see for the column (ENUM and SET instead of STRING).
-    static func realType(of kind: BinlogColumnKind, tableMapType: UInt8) -> UInt8 {
+    public static func realType(of kind: BinlogColumnKind, tableMapType: UInt8) -> UInt8 {
         switch kind {
         case .enumeration: 247
         case .set: 248
@@ -242,7 +242,7 @@ public struct BinlogTable: Hashable, Sendable {
     /// Tandem's logical type and MariaDB's type name. Character lengths are the byte
     /// lengths of the TABLE_MAP divided by the charset's maximum bytes per character,
     /// which is how the server derived them.
-    static func describe(_ kind: BinlogColumnKind, geometryType: UInt32?) -> (LogicalType, String) {
+    public static func describe(_ kind: BinlogColumnKind, geometryType: UInt32?) -> (LogicalType, String) {
         func sized(_ bytes: Int, _ encoding: MariaDBCharsets.Encoding, text: String, binary: String)
             -> (LogicalType, String)
         {

@@ -3,11 +3,13 @@ import CaptureKit
 import Logging
 import MariaDBApply
 import MariaDBCapture
+import MariaDBSeed
 import MariaDBVerify
 import MySQLClient
 import TandemAgent
 import TandemConfig
 import TandemCore
+import TandemSeed
 import TandemVerify
 
 /// The MariaDB engine of the agent: a GTID binlog dump for capture, `MariaDBSink` for apply.
@@ -87,5 +89,23 @@ struct MariaDBAgentEngine: AgentEngine {
                 host: database.host, port: database.port, user: database.user, password: database.password?.reveal(),
                 database: database.database, unixSocket: database.engineSettings.binlog?.unixSocket),
             filter: EngineWiring.tableFilter(site))
+    }
+
+    /// A seed's primary side: a connection of its own, the same table selection as capture.
+    func seedSource(site: SiteConfig) throws -> any SeedSource {
+        try MariaDBSeedSource(login: login(site), filter: EngineWiring.tableFilter(site))
+    }
+
+    /// A seed's DR side: a connection of its own, writing in the applier's GTID domain so that
+    /// this site's capture never ships the seed's DDL back after a switchover.
+    func seedTarget(site: SiteConfig) throws -> any SeedTarget {
+        try MariaDBSeedTarget(login: login(site), domainID: Self.applierDomain)
+    }
+
+    private func login(_ site: SiteConfig) -> MySQLLogin {
+        let database = site.database
+        return MySQLLogin(
+            host: database.host, port: database.port, user: database.user, password: database.password?.reveal(),
+            database: database.database, unixSocket: database.engineSettings.binlog?.unixSocket)
     }
 }

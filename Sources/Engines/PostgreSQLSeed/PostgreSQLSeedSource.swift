@@ -96,7 +96,8 @@ public final class PostgreSQLSeedSource: SeedSource {
                 continue
             }
             keys.append(
-                "ALTER TABLE ONLY \(Self.name(table.table.schema, table.table.name)) ADD CONSTRAINT \(name) \(definition);")
+                "ALTER TABLE ONLY \(Self.name(table.table.schema, table.table.name)) ADD CONSTRAINT \(name) \(definition);"
+            )
             keyNames.insert(name)
         }
         return SeedSchema(
@@ -172,7 +173,8 @@ public final class PostgreSQLSeedSource: SeedSource {
             }
             changes.append(RowChange(relation: shape.relation, kind: .copy, new: values))
         }
-        let last = result.rowCount == 0
+        let last =
+            result.rowCount == 0
             ? nil
             : KeyValue(parts: shape.key.map { result.value(row: result.rowCount - 1, column: $0.index) })
         offer(changes)
@@ -222,7 +224,8 @@ public final class PostgreSQLSeedSource: SeedSource {
                 Column(
                     name: name, type: builtin?.type ?? .other,
                     nativeType: builtin?.name ?? result.value(row: row, column: 4) ?? "oid \(oid)", nativeTypeID: oid,
-                    isKey: result.value(row: row, column: 5) == "t", isNullable: result.value(row: row, column: 6) == "t"))
+                    isKey: result.value(row: row, column: 5) == "t",
+                    isNullable: result.value(row: row, column: 6) == "t"))
             types.append(type)
         }
         var key: [(index: Int, type: String)] = []
@@ -259,7 +262,8 @@ public final class PostgreSQLSeedSource: SeedSource {
         do { try process.run() } catch {
             throw SeedError(
                 "cannot run pg_dump for the schema: \(error.localizedDescription)",
-                hint: "Install the PostgreSQL client tools of the server's version (apt-get install postgresql-client).")
+                hint: "Install the PostgreSQL client tools of the server's version (apt-get install postgresql-client)."
+            )
         }
         let stdout = output.fileHandleForReading.readDataToEndOfFile()
         let stderr = errors.fileHandleForReading.readDataToEndOfFile()
@@ -277,8 +281,10 @@ public final class PostgreSQLSeedSource: SeedSource {
     /// The newest pg_dump installed (Debian keeps one per major version), else the one on PATH.
     static func pgDump() -> String {
         let root = "/usr/lib/postgresql"
-        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).compactMap(Int.init).sorted()
-        for version in versions.reversed() where FileManager.default.isExecutableFile(atPath: "\(root)/\(version)/bin/pg_dump") {
+        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).compactMap(Int.init)
+            .sorted()
+        for version in versions.reversed()
+        where FileManager.default.isExecutableFile(atPath: "\(root)/\(version)/bin/pg_dump") {
             return "\(root)/\(version)/bin/pg_dump"
         }
         return "/usr/bin/pg_dump"

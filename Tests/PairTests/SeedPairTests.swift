@@ -1,0 +1,171 @@
+import Foundation
+import TandemSeed
+import TandemTestSupport
+import TandemVerify
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `tandem seed` on a real pair whose primary already holds data and keeps changing it: the
+/// DR database starts without tables, the seed creates them and copies every row while a writer
+/// updates, inserts, deletes and moves keys in the tables being copied, the primary's agent is
+/// killed -9 mid-copy and continues by itself, and verify then finds both sites identical.
+@Suite("seed on a real pair", .serialized)
+struct SeedPairTests {
+    struct Engine: CustomTestStringConvertible, Sendable {
+        var name: String
+        var initSQL: String
+        var namespace: String
+        var testDescription: String { name }
+
+        static let accounts = 150_000
+        static let events = 30_000
+
+        static let postgresql = Engine(
+            name: "postgresql",
+            initSQL: """
+                CREATE TABLE accounts (id int PRIMARY KEY, owner text NOT NULL, balance numeric(20,4), note text,
+                  updated timestamptz, doc jsonb);
+                CREATE INDEX accounts_owner ON accounts (owner);
+                CREATE TABLE events (site text, n int, payload bytea, at timestamp, PRIMARY KEY (site, n));
+                CREATE TABLE lab_marker (id bigint PRIMARY KEY);
+                INSERT INTO accounts SELECT g, 'owner ' || g, g * 1.25, CASE WHEN g % 7 = 0 THEN NULL ELSE 'ñ' END,
+                  now(), jsonb_build_object('n', g) FROM generate_series(1, \(accounts)) AS g;
+                INSERT INTO events SELECT CASE WHEN g % 2 = 0 THEN 'Ärhus' ELSE 'aarhus' END, g,
+                  decode(md5(g::text), 'hex'), now() FROM generate_series(1, \(events)) AS g;
+                """, namespace: "public")
+        static let mariadb = Engine(
+            name: "mariadb",
+            initSQL: """
+                CREATE TABLE accounts (id INT PRIMARY KEY, owner VARCHAR(40) NOT NULL, balance DECIMAL(20,4), note TEXT,
+                  updated TIMESTAMP(6) NULL, doc JSON, KEY accounts_owner (owner)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+                CREATE TABLE events (site VARCHAR(20), n INT, payload BLOB, at DATETIME(6), PRIMARY KEY (site, n))
+                  ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+                CREATE TABLE lab_marker (id BIGINT PRIMARY KEY) ENGINE=InnoDB;
+                INSERT INTO accounts SELECT seq, CONCAT('owner ', seq), seq * 1.25, IF(seq % 7 = 0, NULL, 'ñ'), NOW(6),
+                  JSON_OBJECT('n', seq) FROM seq_1_to_\(accounts);
+                INSERT INTO events SELECT IF(seq % 2 = 0, 'Ärhus', 'aarhus'), seq, UNHEX(MD5(seq)), NOW(6)
+                  FROM seq_1_to_\(events);
+                """, namespace: "app")
+    }
+
+    typealias Site = VerifyPairTests.Site
+
+    /// The statuses a `tandem seed --json` run printed so far.
+    static func statuses(_ log: String) -> [SeedStatus] {
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").compactMap { try? SeedStatusJSON.decode(Array($0.utf8)) }
+    }
+
+    static func seed(_ lab: Lab, from site: String, _ extra: [String] = []) throws -> CompletedProcess {
+        let config = lab.values[site == "primary" ? "PRIMARY_CONFIG" : "DR_CONFIG"] ?? ""
+        return try ChildProcess.capture(
+            TandemBinaries.tandem, ["seed", "--config", config] + extra, environment: nil, directory: "/tmp",
+            timeout: 600)
+    }
+
+    @Test(
+        "a busy primary's existing rows reach an empty DR site: no gap, no overlap, a kill -9 mid-copy continues",
+        arguments: [Engine.postgresql, Engine.mariadb])
+    func seedABusyPrimary(engine: Engine) throws {
+        let lab = try Lab(engine: engine.name, initSQL: engine.initSQL, copySchema: false)
+        defer { lab.down() }
+        let log = lab.directory + "/seed-cli.log"
+        let config = lab.values["DR_CONFIG"] ?? ""
+        // From the DR site: its agent forwards to the primary's, which does the work.
+        let cli = try ChildProcess.start(
+            TandemBinaries.tandem, ["seed", "--json", "--chunk-rows", "500", "--readers", "1", "--config", config],
+            log: log,
+            directory: "/tmp")
+        defer { if cli.isRunning { ChildProcess.terminate(cli, grace: 2) } }
+        let copying = try eventually(120) { Self.statuses(log).contains { $0.state == .copying } }
+        #expect(copying, "\(Lab.tail(log))\n\(lab.agentLogTail("primary"))")
+        guard copying else { return }
+
+        // The writer changes rows copied and not yet copied, and moves keys across the copy's
+        // front: ids 1… are copied first, new rows land past the end.
+        let stop = AtomicFlag()
+        let writer = Thread {
+            guard let site = try? Site(lab, "primary") else { return }
+            defer { site.close() }
+            var random = SystemRandomNumberGenerator()
+            var next = 1_000_000
+            var freed: [Int] = []
+            while !stop.isSet {
+                let id = Int.random(in: 1...Engine.accounts, using: &random)
+                switch Int.random(in: 0..<10, using: &random) {
+                case 0..<5: try? site.run("UPDATE accounts SET balance = balance + 1, note = 'busy' WHERE id = \(id)")
+                case 5:
+                    next += 1
+                    try? site.run("INSERT INTO accounts (id, owner, balance) VALUES (\(next), 'new', 1)")
+                case 6:
+                    try? site.run("DELETE FROM accounts WHERE id = \(id)")
+                    freed.append(id)
+                case 7:
+                    // A key moved from anywhere to a key freed anywhere (often behind the front).
+                    if let target = freed.popLast() {
+                        try? site.run("UPDATE accounts SET id = \(target) WHERE id = \(id)")
+                    }
+                case 8:
+                    let n = Int.random(in: 1...Engine.events, using: &random)
+                    try? site.run(
+                        "UPDATE events SET at = at WHERE n = \(n)".replacingOccurrences(
+                            of: "at = at", with: engine.name == "mariadb" ? "at = NOW(6)" : "at = now()"))
+                default:
+                    let n = Int.random(in: 1...Engine.events, using: &random)
+                    try? site.run("DELETE FROM events WHERE site = 'Ärhus' AND n = \(n)")
+                }
+                usleep(1_000)
+            }
+        }
+        writer.start()
+        defer { stop.set() }
+
+        // Kill -9 the primary's agent (the one reading the chunks) once a third is durable.
+        let third = try eventually(300) {
+            (Self.statuses(log).last?.rows ?? 0) >= Int64(Engine.accounts + Engine.events) / 3
+        }
+        #expect(third, "\(Lab.tail(log))")
+        // Only a seed still copying at the kill is continued (a fast machine may have finished).
+        let copyingAtKill = Self.statuses(log).last?.state == .copying
+        try Kill.live(pid: lab.agentPID("primary"), "the primary agent") { lab.agentLogTail("primary") }
+        usleep(300_000)
+        try lab.startAgent("primary")
+
+        #expect(cli.wait(timeout: 600), "the seed did not finish: \(Lab.tail(log))")
+        let final = Self.statuses(log).last
+        #expect(cli.exitCode == 0 && final?.state == .done, "\(Lab.tail(log))")
+        #expect(
+            !copyingAtKill || lab.agentLog("primary").contains("an unfinished seed is continued"),
+            "\(lab.agentLogTail("primary"))")
+        stop.set()
+        while writer.isExecuting { usleep(10_000) }
+
+        let primary = try Site(lab, "primary")
+        defer { primary.close() }
+        let dr = try Site(lab, "dr")
+        defer { dr.close() }
+        #expect(try VerifyPairTests.caughtUp(lab, primary, dr), "\(lab.agentLogTail("dr"))")
+        let verified = try VerifyPairTests.verify(lab, from: "primary")
+        #expect(verified.status == 0, "\(verified.output)")
+        let counted = Dictionary((verified.report?.tables ?? []).map { ($0.table, $0.rows) }, uniquingKeysWith: +)
+        let primaryAccounts = try primary.scalar("SELECT count(*) FROM accounts").flatMap { UInt64($0) }
+        #expect(counted["\(engine.namespace).accounts"] == primaryAccounts && (primaryAccounts ?? 0) > 140_000)
+        // The secondary index came with the schema (PostgreSQL: after the copy).
+        let index =
+            engine.name == "mariadb"
+            ? "SELECT count(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = 'app' AND INDEX_NAME = 'accounts_owner'"
+            : "SELECT count(*) FROM pg_indexes WHERE indexname = 'accounts_owner'"
+        #expect(try dr.scalar(index) != "0")
+
+        // Seeding again into the now full DR site is refused, naming the tables, and changes nothing.
+        let again = try Self.seed(lab, from: "primary")
+        #expect(again.status == 1, "\(again.standardOutput)\(again.standardError)")
+        #expect(
+            (again.standardOutput + again.standardError).contains("already hold rows"),
+            "\(again.standardOutput)\(again.standardError)")
+        #expect(try dr.scalar("SELECT count(*) FROM accounts").flatMap { UInt64($0) } == primaryAccounts)
+    }
+}

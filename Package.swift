@@ -165,7 +165,9 @@ let package = Package(
         // Each engine's side of a seed: chunk reads that write their watermark, schema, DR checks.
         .target(
             name: "PostgreSQLSeed",
-            dependencies: ["TandemSeed", "TandemVerify", "TandemCore", "PGClient", "PostgreSQLEngine"],
+            dependencies: [
+                "TandemSeed", "TandemVerify", "TandemCore", "PGClient", "PostgreSQLEngine", "PostgreSQLVerify",
+            ],
             path: "Sources/Engines/PostgreSQLSeed"),
         .target(
             name: "MariaDBSeed",

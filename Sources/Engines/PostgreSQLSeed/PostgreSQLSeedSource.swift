@@ -1,6 +1,7 @@
 import Foundation
 import PGClient
 import PostgreSQLEngine
+import PostgreSQLVerify
 import TandemCore
 import TandemSeed
 import TandemVerify
@@ -55,18 +56,7 @@ public final class PostgreSQLSeedSource: SeedSource {
     }
 
     public func tables(_ names: [String]?) throws(SeedError) -> [SeedTable] {
-        let catalog = try query(
-            """
-            SELECT n.nspname, c.relname, a.attname, array_position(i.indkey::int2[], a.attnum)
-            FROM pg_class c
-            JOIN pg_namespace n ON n.oid = c.relnamespace
-            JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-            LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary
-            WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
-              AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'tandem')
-              AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
-            ORDER BY n.nspname, c.relname, a.attnum
-            """, [], "read the catalog")
+        let catalog = try query(PostgreSQLVerifySide.catalogQuery, [], "read the catalog")
         let chosen = try SeedSelection.choose(VerifyCatalog(rows: catalog.rows).tables, names: names, filter: filter)
         return try chosen.map { table throws(SeedError) in
             let size = try query(

@@ -96,20 +96,23 @@ public final class PostgreSQLVerifySide: VerifySide {
     }
 
     public func describe(_ names: [String]?) throws(VerifyError) -> [VerifyTable] {
-        let result = try query(
-            """
-            SELECT n.nspname, c.relname, a.attname, array_position(i.indkey::int2[], a.attnum)
-            FROM pg_class c
-            JOIN pg_namespace n ON n.oid = c.relnamespace
-            JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-            LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary
-            WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
-              AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'tandem')
-              AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
-            ORDER BY n.nspname, c.relname, a.attnum
-            """, [], "read the catalog")
+        let result = try query(Self.catalogQuery, [], "read the catalog")
         return try VerifyCatalog(rows: result.rows).select(names, filter: filter)
     }
+
+    /// Every user table's columns with their primary key positions, as `VerifyCatalog(rows:)`
+    /// reads them (seed describes its tables by the same query, so both see the same tables).
+    public static let catalogQuery = """
+        SELECT n.nspname, c.relname, a.attname, array_position(i.indkey::int2[], a.attnum)
+        FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+        LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary
+        WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+          AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'tandem')
+          AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+        ORDER BY n.nspname, c.relname, a.attnum
+        """
 
     public func boundary(_ table: VerifyTable, after: KeyValue?, rows: Int) throws(VerifyError) -> KeyValue? {
         let key = try keyColumns(of: table)

@@ -103,28 +103,22 @@ public final class SeedDriver: @unchecked Sendable {
         let rowsAtStart = progress.rows
         let bytesAtStart = progress.bytes
         let started = clock()
-        var status: SeedStatus {
+        /// The run's figures: the rate counts this run only, from what was durable at its start.
+        func report(_ state: SeedStatus.State, _ progress: SeedProgress, rowsInFlight: Int = 0) -> SeedStatus {
             var status = SeedStatus(
-                progress.phase == .copying ? .copying : .finishing, progress: progress, elapsed: clock() - started,
-                rowsAtStart: rowsAtStart, bytesAtStart: bytesAtStart, rowsInFlight: 0)
+                state, progress: progress, elapsed: clock() - started, rowsAtStart: rowsAtStart,
+                bytesAtStart: bytesAtStart, rowsInFlight: rowsInFlight)
             status.resumed = resumed
             return status
         }
         if progress.phase == .copying {
             do throws(SeedError) {
-                progress = try copy(
-                    progress,
-                    status: { p, inFlight in
-                        var s = SeedStatus(
-                            .copying, progress: p, elapsed: self.clock() - started, rowsAtStart: rowsAtStart,
-                            bytesAtStart: bytesAtStart, rowsInFlight: inFlight)
-                        s.resumed = resumed
-                        return s
-                    })
+                progress = try copy(progress) { report(.copying, $0, rowsInFlight: $1) }
             } catch {
                 return failed(error, progress: progress)
             }
         }
+        var status: SeedStatus { report(progress.phase == .copying ? .copying : .finishing, progress) }
         if isStopping { return status }
         publish(status)
         do throws(SeedError) { try finish(&progress) } catch { return failed(error, progress: progress) }

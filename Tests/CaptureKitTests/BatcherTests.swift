@@ -42,6 +42,27 @@ struct BatcherTests {
         #expect(batcher.dueAt == 600)
     }
 
+    @Test("a relation in another shape under a name the batch holds closes the batch first; one shape shares")
+    func reshapedRelationClosesTheBatch() throws {
+        var other = Self.relation
+        other.columns[1].nativeType = "character varying"
+        var copied = Self.transaction(20, rows: 2)
+        copied.changes = copied.changes.map { RowChange(relation: other, kind: .copy, new: $0.new) }
+        var batcher = TransactionBatcher(limits: .init(maximumBytes: 1 << 20, maximumDelayNanoseconds: .max))
+        var closed = batcher.add(Self.transaction(10, rows: 3), end: .postgresql(LSN(11)), now: 0)
+        closed += batcher.add(Self.transaction(15, rows: 1), end: .postgresql(LSN(16)), now: 0)
+        #expect(closed.isEmpty, "one shape shares a batch")
+        closed += batcher.add(copied, end: .postgresql(LSN(21)), now: 0)
+        closed += batcher.add(Self.transaction(30, rows: 1), end: .postgresql(LSN(31)), now: 0)
+        let last = batcher.flush()
+        closed += [try #require(last)]
+        #expect(
+            closed.map { $0.transactions.map(\.commitPosition) } == [
+                [.postgresql(LSN(10)), .postgresql(LSN(15))], [.postgresql(LSN(20))], [.postgresql(LSN(30))],
+            ])
+        #expect(closed.map(\.ackPosition) == [.postgresql(LSN(16)), .postgresql(LSN(21)), .postgresql(LSN(31))])
+    }
+
     @Test func sizeClosesBatches() {
         var batcher = TransactionBatcher(limits: .init(maximumBytes: 4096, maximumDelayNanoseconds: .max))
         var closed: [TransactionBatcher.Closed] = []

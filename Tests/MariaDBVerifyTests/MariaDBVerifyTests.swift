@@ -235,33 +235,4 @@ struct MariaDBVerifyTests {
             #expect(before.compare(to: after) == .before)
         }
     }
-
-    /// Not a timed assertion: prints the checksum rate over a million rows (TANDEM_VERIFY_BENCH=1).
-    @Test(
-        "checksum throughput over a million rows",
-        .enabled(if: ProcessInfo.processInfo.environment["TANDEM_VERIFY_BENCH"] != nil))
-    func throughput() async throws {
-        try await withMariaDB { server in
-            try server.createDatabase(Self.database)
-            let connection = try server.connect(database: Self.database)
-            defer { connection.close() }
-            try connection.execute(
-                "CREATE TABLE bench (id BIGINT PRIMARY KEY, k INT, c CHAR(64), pad VARCHAR(20), ts DATETIME(6), n DECIMAL(20,2)) ENGINE=InnoDB"
-            )
-            try connection.execute(
-                """
-                INSERT INTO bench SELECT seq, seq % 1000, CONCAT(MD5(seq), MD5(seq)), CONCAT('pad ', seq), NOW(6), seq * 1.5
-                FROM seq_1_to_1000000
-                """)
-            let side = try Self.side(server)
-            defer { side.close() }
-            let table = try #require(try side.describe(["app.bench"]).first)
-            _ = try side.checksum(table, .all)
-            let start = ContinuousClock.now
-            let sum = try side.checksum(table, .all)
-            let seconds = (ContinuousClock.now - start) / .seconds(1)
-            #expect(sum.rows == 1_000_000)
-            print("MariaDB checksum: \(Int(Double(sum.rows) / seconds)) rows/s (\(seconds) s)")
-        }
-    }
 }

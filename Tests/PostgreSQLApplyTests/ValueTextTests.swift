@@ -150,6 +150,24 @@ struct StatementPlannerTests {
         #expect(parameters == ["1", "a", nil])
     }
 
+    @Test("a copied row is an upsert on its key; a run of them is one statement with a VALUES group per row")
+    func copy() throws {
+        let change = RowChange(relation: Self.items, kind: .copy, new: [.int(1), .text("a"), .null, .int(2)])
+        var planned = try StatementPlanner.plan(change, partitioned: false)
+        let update =
+            "ON CONFLICT (\"id\") DO UPDATE SET \"name\" = EXCLUDED.\"name\", \"note\" = EXCLUDED.\"note\", \"qty\" = EXCLUDED.\"qty\""
+        let columns =
+            "INSERT INTO \"public\".\"items\" (\"id\", \"name\", \"note\", \"qty\") OVERRIDING SYSTEM VALUE VALUES "
+        #expect(
+            try StatementPlanner.sql(for: planned.shape) { "\"" + $0 + "\"" } == columns + "($1, $2, $3, $4) " + update)
+        #expect(planned.parameters == ["1", "a", nil, "2"])
+        planned.shape.rows = 2
+        #expect(planned.shape.parameterCount == 8)
+        #expect(
+            try StatementPlanner.sql(for: planned.shape) { "\"" + $0 + "\"" }
+                == columns + "($1, $2, $3, $4), ($5, $6, $7, $8) " + update)
+    }
+
     @Test("update sets only what is sent and not already the key; a key update matches the old key")
     func update() throws {
         var (text, parameters) = try sql(Fixture.update(Self.items, [.int(1), .text("b"), .unchanged, .int(5)]))

@@ -233,29 +233,4 @@ struct PostgreSQLVerifyTests {
             #expect(before.compare(to: after) == .before)
         }
     }
-
-    /// Not a timed assertion: prints the checksum rate over a million rows (TANDEM_VERIFY_BENCH=1).
-    @Test(
-        "checksum throughput over a million rows",
-        .enabled(if: ProcessInfo.processInfo.environment["TANDEM_VERIFY_BENCH"] != nil))
-    func throughput() async throws {
-        try await withPostgres { server in
-            try server.exec(
-                """
-                CREATE TABLE bench (id int8 PRIMARY KEY, k int4, c text, pad text, ts timestamptz, n numeric);
-                INSERT INTO bench SELECT g, g % 1000, md5(g::text) || md5(g::text), 'pad ' || g, now(), g * 1.5
-                FROM generate_series(1, 1000000) g;
-                """)
-            try server.exec("VACUUM ANALYZE bench")
-            let side = try PostgreSQLVerifySide(conninfo: server.conninfo())
-            defer { side.close() }
-            let table = try #require(try side.describe(["public.bench"]).first)
-            _ = try side.checksum(table, .all)
-            let start = ContinuousClock.now
-            let sum = try side.checksum(table, .all)
-            let seconds = (ContinuousClock.now - start) / .seconds(1)
-            #expect(sum.rows == 1_000_000)
-            print("PostgreSQL checksum: \(Int(Double(sum.rows) / seconds)) rows/s (\(seconds) s)")
-        }
-    }
 }

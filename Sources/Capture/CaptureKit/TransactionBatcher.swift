@@ -12,6 +12,11 @@ import TandemCore
 /// buffer on either side, grows with the transaction. The applier commits the chunks
 /// together.
 ///
+/// A batch also closes before a transaction that holds a relation under a name the batch already
+/// holds in another shape: a batch encodes each relation once. The shape changes with DDL at
+/// the source, and rows of the initial copy carry the seeder's description of their table,
+/// which may differ from the stream's in details the DR apply does not depend on.
+///
 /// ## What a batch lets the source acknowledge
 /// `ackPosition` is the end position of the last transaction that the batch
 /// completes (a whole one, or the final chunk). A batch ending inside a chunked
@@ -46,6 +51,8 @@ public struct TransactionBatcher: Sendable {
     private var openedAt: UInt64?
     /// The transaction being shipped in pieces and the index its next piece gets.
     private var chunkCursor: (position: Position, next: UInt32)?
+    /// The relations in the open batch, by name.
+    private var shapes: [RelationName: Relation] = [:]
 
     public init(limits: Limits) { self.limits = limits }
 
@@ -60,7 +67,7 @@ public struct TransactionBatcher: Sendable {
         var closed: [Closed] = []
         let size = Self.estimatedSize(of: transaction)
         let completes = transaction.chunk.isFinal ? end : nil
-        if pendingBytes > 0, pendingBytes + size > limits.maximumBytes, let batch = flush() {
+        if pendingBytes > 0, pendingBytes + size > limits.maximumBytes || reshapes(transaction), let batch = flush() {
             closed.append(batch)
         }
         if transaction.chunk == .whole, size <= limits.maximumBytes {
@@ -112,6 +119,7 @@ public struct TransactionBatcher: Sendable {
     public mutating func flush() -> Closed? {
         guard !pending.isEmpty else { return nil }
         let batch = Closed(transactions: pending, ackPosition: pendingAck)
+        shapes = [:]
         pending = []
         pendingBytes = 0
         pendingAck = nil
@@ -122,13 +130,30 @@ public struct TransactionBatcher: Sendable {
     /// Drops everything held (the capture restarts from the source).
     public mutating func reset() {
         chunkCursor = nil
+        shapes = [:]
         pending = []
         pendingBytes = 0
         pendingAck = nil
         openedAt = nil
     }
 
+    /// Whether `transaction` holds a relation the open batch holds in another shape. Changes
+    /// come in runs of one relation, so only the first of a run is looked up.
+    private func reshapes(_ transaction: Transaction) -> Bool {
+        var last: RelationName?
+        for change in transaction.changes where change.relation.name != last {
+            last = change.relation.name
+            if let known = shapes[change.relation.name], known != change.relation { return true }
+        }
+        return false
+    }
+
     private mutating func append(_ transaction: Transaction, size: Int, completes end: Position?, now: UInt64) {
+        var last: RelationName?
+        for change in transaction.changes where change.relation.name != last {
+            last = change.relation.name
+            if shapes[change.relation.name] == nil { shapes[change.relation.name] = change.relation }
+        }
         if pending.isEmpty { openedAt = now }
         pending.append(transaction)
         pendingBytes += size

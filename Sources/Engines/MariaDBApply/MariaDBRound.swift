@@ -34,6 +34,9 @@ struct MariaDBRound {
     struct InsertRun {
         var table: RelationName
         var columns: [String]
+        /// Rows of the initial copy: written over what their key finds (`ON DUPLICATE KEY
+        /// UPDATE`), so a run is never mixed with plain inserts.
+        var upsert = false
         var rows: [[MariaDBLiteral]] = []
         var contexts: [StatementContext] = []
         var bytes = 0
@@ -106,13 +109,14 @@ struct MariaDBRound {
             case .binary(let bytes): size += bytes.count * 2 + 5
             }
         }
+        let upsert = row.verb == .copy
         if let run = insertRun,
-            run.table != row.table || run.columns != row.assigned || run.rows.count >= Self.insertRows
-                || run.bytes + size > Self.insertBytes
+            run.table != row.table || run.columns != row.assigned || run.upsert != upsert
+                || run.rows.count >= Self.insertRows || run.bytes + size > Self.insertBytes
         {
             try closeInsertRun()
         }
-        if insertRun == nil { insertRun = InsertRun(table: row.table, columns: row.assigned) }
+        if insertRun == nil { insertRun = InsertRun(table: row.table, columns: row.assigned, upsert: upsert) }
         insertRun?.rows.append(row.values)
         insertRun?.contexts.append(context)
         insertRun?.bytes += size
@@ -124,8 +128,12 @@ struct MariaDBRound {
         insertRun = nil
         var context = run.contexts[0]
         if run.rows.count > 1 { context.change = nil }
-        try enqueue(context, .affected(UInt64(run.rows.count)), insert: run) { sql throws(ApplyError) in
-            try MariaDBStatementPlanner.writeInsert(run.table, columns: run.columns, rows: run.rows, into: &sql)
+        // An upserted row counts 1 inserted, 2 written over, 0 already equal.
+        let expectation: StatementExpectation =
+            run.upsert ? .affectedAtMost(2 * UInt64(run.rows.count)) : .affected(UInt64(run.rows.count))
+        try enqueue(context, expectation, insert: run) { sql throws(ApplyError) in
+            try MariaDBStatementPlanner.writeInsert(
+                run.table, columns: run.columns, rows: run.rows, upsert: run.upsert, into: &sql)
         }
     }
 
@@ -258,7 +266,8 @@ struct MariaDBRound {
         do {
             for (index, row) in run.rows.enumerated() {
                 if index > 0 { probe.raw(";") }
-                try MariaDBStatementPlanner.writeInsert(run.table, columns: run.columns, rows: [row], into: &probe)
+                try MariaDBStatementPlanner.writeInsert(
+                    run.table, columns: run.columns, rows: [row], upsert: run.upsert, into: &probe)
             }
             let outcome = try connection.executeMultiple(probe.bytes, context: "pinpoint a failed insert")
             if let again = outcome.failure, outcome.outcomes.count < run.contexts.count {

@@ -79,8 +79,11 @@ enum MariaDBStatementPlanner: StatementDialect {
 
     /// `INSERT INTO t (a, b) VALUES (…), (…)`: one statement for a run of rows with the same
     /// columns. `INSERT INTO t () VALUES ()` when no column is sent (every column defaulted).
+    /// With `upsert` (rows of the initial copy), each row is written over what its key finds:
+    /// `ON DUPLICATE KEY UPDATE` every column.
     static func writeInsert(
-        _ table: RelationName, columns: [String], rows: [[MariaDBLiteral]], into sql: inout SQLWriter
+        _ table: RelationName, columns: [String], rows: [[MariaDBLiteral]], upsert: Bool = false,
+        into sql: inout SQLWriter
     ) throws(ApplyError) {
         sql.raw("INSERT INTO ")
         sql.table(table)
@@ -98,6 +101,15 @@ enum MariaDBStatementPlanner: StatementDialect {
             }
             sql.raw(")")
         }
+        guard upsert else { return }
+        sql.raw(" ON DUPLICATE KEY UPDATE ")
+        for (index, column) in columns.enumerated() {
+            if index > 0 { sql.raw(", ") }
+            sql.identifier(column)
+            sql.raw(" = VALUES(")
+            sql.identifier(column)
+            sql.raw(")")
+        }
     }
 
     /// UPDATE, DELETE or the existence check of one planned row (not inserts).
@@ -108,15 +120,7 @@ enum MariaDBStatementPlanner: StatementDialect {
             return
         case .copy:
             // A copied row is the row as the source had it: written over what its key finds.
-            try writeInsert(row.table, columns: row.assigned, rows: [row.values], into: &sql)
-            sql.raw(" ON DUPLICATE KEY UPDATE ")
-            for (index, column) in row.assigned.enumerated() {
-                if index > 0 { sql.raw(", ") }
-                sql.identifier(column)
-                sql.raw(" = VALUES(")
-                sql.identifier(column)
-                sql.raw(")")
-            }
+            try writeInsert(row.table, columns: row.assigned, rows: [row.values], upsert: true, into: &sql)
             return
         case .update:
             sql.raw("UPDATE ")

@@ -222,9 +222,9 @@ public final class MariaDBTarget: TargetSession {
             try MariaDBStatementPlanner.plan(change, generated: target.generated)
         }
         switch planned.verb {
-        case .insert:
+        case .insert, .copy:
             try round.addInsert(planned, context)
-        case .copy, .update, .delete, .check:
+        case .update, .delete, .check:
             try round.enqueue(context, planned.expectation) { sql throws(ApplyError) in
                 try MariaDBStatementPlanner.writeRow(planned, into: &sql)
             }

@@ -159,6 +159,7 @@ public final class PostgreSQLTarget: TargetSession {
     }
 
     public func flush() throws(ApplyError) {
+        try closeCopyRun()
         try flushRound()
     }
 
@@ -212,6 +213,7 @@ public final class PostgreSQLTarget: TargetSession {
     /// depended on it. When the connection cannot be brought back to a clean idle state it is
     /// closed (which rolls back too) and the next call reconnects.
     public func rollBack() {
+        copyRun = nil
         _ = round.take()
         pendingBytes = 0
         // Statements prepared in a failed round may never have been created; start afresh.
@@ -256,12 +258,14 @@ public final class PostgreSQLTarget: TargetSession {
             }
             try flushTruncates()
             if let sequence = SequenceValues.values(of: change) {
+                try closeCopyRun()
                 try advanceSequence(sequence, batch: batch, position: position)
                 continue
             }
             try applyRow(change, call)
         }
         try flushTruncates()
+        try closeCopyRun()
     }
 
     private func applyRow(_ change: RowChange, _ call: StatementContext) throws(ApplyError) {
@@ -270,8 +274,76 @@ public final class PostgreSQLTarget: TargetSession {
         let planned = try StatementPlanner.planned(context) { () throws(RowPlanError) in
             try StatementPlanner.plan(change, partitioned: target.partitioned)
         }
+        if planned.shape.verb == .copy {
+            try addCopy(planned, change, context)
+            return
+        }
+        try closeCopyRun()
         let name = try statementName(for: planned.shape, context)
         try send(.execute(name, planned.parameters), context, planned.expectation)
+    }
+
+    // MARK: Runs of copied rows
+
+    /// Copied rows of one shape gathered for one multi-row upsert: the initial copy arrives as
+    /// chunks of rows of one table, and one statement per row would bound the seed by the
+    /// round trips of the pipeline rather than by the DR server's insert rate.
+    private struct CopyRun {
+        var shape: StatementShape
+        var parameters: [String?] = []
+        var contexts: [StatementContext] = []
+        /// The keys in the run: a key seen twice ends it, since one upsert may not touch a row twice.
+        var keys: Set<[String?]> = []
+    }
+
+    private var copyRun: CopyRun?
+
+    /// Rows per multi-row upsert: bounded by the protocol's 65 535 parameters per statement,
+    /// and kept to a few fixed sizes so that a table's statements stay prepared.
+    static func copyRunRows(columns: Int) -> Int { max(1, min(200, 60_000 / max(1, columns))) }
+
+    private func addCopy(_ planned: PlannedStatement, _ change: RowChange, _ context: StatementContext)
+        throws(ApplyError)
+    {
+        let keyIndices = change.relation.keyColumnIndices
+        let key = keyIndices.map { index in planned.shape.assigned.firstIndex(of: change.relation.columns[index].name) }
+            .map { $0.map { planned.parameters[$0] } ?? nil }
+        if let run = copyRun, run.shape != planned.shape || run.keys.contains(key) {
+            try closeCopyRun()
+        }
+        if copyRun == nil { copyRun = CopyRun(shape: planned.shape) }
+        copyRun!.parameters.append(contentsOf: planned.parameters)
+        copyRun!.contexts.append(context)
+        copyRun!.keys.insert(key)
+        if copyRun!.contexts.count >= Self.copyRunRows(columns: planned.shape.assigned.count) {
+            try closeCopyRun()
+        }
+    }
+
+    /// Sends the gathered copied rows: one multi-row upsert for a full run, one statement per
+    /// row for a shorter one (the end of a chunk), so that only two statements per table are
+    /// prepared. PostgreSQL counts each upserted row once (none for `DO NOTHING` on a row that
+    /// is there).
+    private func closeCopyRun() throws(ApplyError) {
+        guard let run = copyRun else { return }
+        copyRun = nil
+        let rows = run.contexts.count
+        let width = run.shape.parameterCount
+        if rows > 1 && rows == Self.copyRunRows(columns: run.shape.assigned.count) {
+            var shape = run.shape
+            shape.rows = rows
+            var context = run.contexts[0]
+            context.change = nil
+            context.what = "copy of \(rows) rows"
+            let name = try statementName(for: shape, context)
+            try send(.execute(name, run.parameters), context, .affectedAtMost(UInt64(rows)))
+            return
+        }
+        let name = try statementName(for: run.shape, run.contexts[0])
+        for (index, context) in run.contexts.enumerated() {
+            let parameters = Array(run.parameters[(index * width)..<((index + 1) * width)])
+            try send(.execute(name, parameters), context, .affectedAtMost(1))
+        }
     }
 
     /// Moves the DR site's sequence forward to at least the source's value, never back.
@@ -498,6 +570,7 @@ public final class PostgreSQLTarget: TargetSession {
     }
 
     private func resetConnectionState() {
+        copyRun = nil
         _ = round.take()
         pendingBytes = 0
         statements.removeAll()

@@ -39,8 +39,11 @@ struct StatementShape: Hashable {
     var partitioned: Bool
     /// A copied row: the key columns it is written over by (`ON CONFLICT`), no parameters.
     var conflictKey: [String] = []
+    /// Rows in one statement: a run of copied rows of one shape goes out as one multi-row
+    /// upsert (`VALUES (…), (…)`), with the parameters of each row after the row before.
+    var rows = 1
 
-    var parameterCount: Int { assigned.count + matches.filter { $0.test != .isNull }.count }
+    var parameterCount: Int { (assigned.count + matches.filter { $0.test != .isNull }.count) * rows }
 }
 
 /// A statement for one row change: its shape and its parameters (text form, nil is NULL).
@@ -130,12 +133,14 @@ enum StatementPlanner: StatementDialect {
             guard !shape.assigned.isEmpty else { return "INSERT INTO \(table) DEFAULT VALUES" }
             var names: [String] = []
             for column in shape.assigned { names.append(try quote(column)) }
-            let values = names.map { _ in next() }
+            let groups = (0..<max(1, shape.rows)).map { _ in
+                "(" + names.map { _ in next() }.joined(separator: ", ") + ")"
+            }
             // OVERRIDING SYSTEM VALUE: a GENERATED ALWAYS identity column takes the source's
             // value, as in native logical replication; without identity columns it is a no-op.
             let insert =
-                "INSERT INTO \(table) (\(names.joined(separator: ", "))) OVERRIDING SYSTEM VALUE VALUES ("
-                + values.joined(separator: ", ") + ")"
+                "INSERT INTO \(table) (\(names.joined(separator: ", "))) OVERRIDING SYSTEM VALUE VALUES "
+                + groups.joined(separator: ", ")
             guard shape.verb == .copy else { return insert }
             // A copied row is the row as the source had it: written over what the key finds.
             var key: [String] = []

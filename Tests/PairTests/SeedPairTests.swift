@@ -134,6 +134,8 @@ struct SeedPairTests {
         try lab.startAgent("primary")
 
         #expect(cli.wait(timeout: 600), "the seed did not finish: \(Lab.tail(log))")
+        // The progress shows how much log the primary keeps for the pair.
+        #expect(Self.statuses(log).contains { $0.state == .copying && $0.sourceLogRetainedBytes != nil })
         let final = Self.statuses(log).last
         #expect(cli.exitCode == 0 && final?.state == .done, "\(Lab.tail(log))")
         #expect(

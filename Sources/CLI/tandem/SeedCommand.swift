@@ -149,7 +149,8 @@ final class SeedDisplay {
         }
     }
 
-    /// `copying  1 204 000 / 3 000 000 rows (40%), 118.2 MiB, 31 000 rows/s, 2.1 MiB/s, ETA 58 s`.
+    /// `copying  1 204 000 / 3 000 000 rows (40%), 118.2 MiB, 31 000 rows/s, 2.1 MiB/s, ETA 58 s,
+    /// primary log kept 12.0 MiB, 1/3 tables done`.
     static func line(_ status: SeedStatus) -> String {
         var parts = [status.state.rawValue]
         if status.estimatedRows > 0 || status.rows > 0 {
@@ -161,6 +162,7 @@ final class SeedDisplay {
         if let rate = status.rowsPerSecond { parts.append(String(format: "%.0f rows/s", rate)) }
         if let rate = status.bytesPerSecond { parts.append(Format.bytes(UInt64(max(rate, 0))) + "/s") }
         if let eta = status.etaSeconds { parts.append("ETA " + Format.seconds(eta)) }
+        if let retained = status.sourceLogRetainedBytes { parts.append("primary log kept " + Format.bytes(retained)) }
         let done = status.tables.filter { $0.state == .done }.count
         if !status.tables.isEmpty { parts.append("\(done)/\(status.tables.count) tables done") }
         return parts.joined(separator: ", ")

@@ -68,6 +68,10 @@ public struct SeedStatus: Codable, Hashable, Sendable {
     public var etaSeconds: Double?
     /// What a resumed run continued from, one line per table.
     public var resumed: [String] = []
+    /// Bytes of source log (WAL, binlog) the primary keeps for the pair: its log after what is
+    /// durable at the DR site (the RPO exposure in log bytes). A long seed makes it grow only
+    /// while the DR site falls behind, since the copied rows travel in the stream.
+    public var sourceLogRetainedBytes: UInt64?
     public var error: SeedError?
 
     public init(state: State) {

@@ -65,7 +65,9 @@ public final class AgentSeed: @unchecked Sendable {
         guard role == .shipper else { return try ask(.start(request)) }
         lock.lock()
         defer { lock.unlock() }
-        if let driver, [.preparing, .copying, .finishing].contains(driver.status.state) { return driver.status }
+        if let driver, [.preparing, .copying, .finishing].contains(driver.status.state) {
+            return withRetainedLog(driver.status)
+        }
         guard let feed else {
             throw SeedError(
                 "the shipper's capture is not running yet", hint: "Wait until `tandem status` shows the database up.")
@@ -82,13 +84,21 @@ public final class AgentSeed: @unchecked Sendable {
             })
         driver = next
         next.start()
-        return next.status
+        return withRetainedLog(next.status)
+    }
+
+    /// `status` with what the primary's log retains for the pair now (see
+    /// `SeedStatus.sourceLogRetainedBytes`).
+    private func withRetainedLog(_ status: SeedStatus) -> SeedStatus {
+        var status = status
+        status.sourceLogRetainedBytes = board.current?.local.lag.rpoExposureLogBytes
+        return status
     }
 
     /// `tandem seed` following the progress at this site.
     public func status() throws(SeedError) -> SeedStatus {
         guard role == .shipper else { return try ask(.status) }
-        if let driver = lock.withLock({ driver }) { return driver.status }
+        if let driver = lock.withLock({ driver }) { return withRetainedLog(driver.status) }
         guard let progress = try file.load() else { return SeedStatus(state: .none) }
         let state: SeedStatus.State = progress.phase == .done ? .done : .failed
         var status = SeedStatus(

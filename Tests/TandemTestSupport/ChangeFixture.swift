@@ -49,6 +49,32 @@ extension ChangeFixture {
         return image
     }
 
+    /// The copied-rows scenario both engines' sink tests apply in one transaction to an items
+    /// table (id, name, note, qty) that holds ids 1–10: 450 copied rows (ids 1–450, the first
+    /// ten written over), id 5 copied a second time inside the chunk, then a delete of 450 and
+    /// an insert of 451. Afterwards the table holds `copiedRunCount` rows, and
+    /// `copiedRunProbe` of them read as `copiedRunExpected` (id, name, qty).
+    public static func copiedRun(_ items: Relation) -> [RowChange] {
+        func item(_ id: Int64, _ name: String, _ qty: Int64) -> [Value] { [.int(id), .text(name), .null, .int(qty)] }
+        var changes = (1...450).map { id in
+            RowChange(relation: items, kind: .copy, new: item(Int64(id), "copy \(id)", Int64(id)))
+        }
+        changes.insert(RowChange(relation: items, kind: .copy, new: item(5, "again", 5)), at: 100)
+        changes.append(delete(items, keyImage(items, [.int(450)])))
+        changes.append(insert(items, item(451, "new", 0)))
+        return changes
+    }
+
+    public static var copiedRunCount: Int { 450 }
+    /// The ids `copiedRunExpected` reads, as an SQL list.
+    public static var copiedRunProbe: String { "1, 5, 10, 200, 449, 451" }
+    public static var copiedRunExpected: [[String]] {
+        [
+            ["1", "copy 1", "1"], ["5", "again", "5"], ["10", "copy 10", "10"], ["200", "copy 200", "200"],
+            ["449", "copy 449", "449"], ["451", "new", "0"],
+        ]
+    }
+
     /// A batch of `transactions` as the sink receives it: numbered, encoded, framed.
     public static func batch(_ sequence: UInt64, _ transactions: [Transaction], stream: StreamID? = nil) throws
         -> SinkBatch

@@ -137,22 +137,26 @@ public struct TransactionBatcher: Sendable {
         openedAt = nil
     }
 
-    /// Whether `transaction` holds a relation the open batch holds in another shape. Changes
-    /// come in runs of one relation, so only the first of a run is looked up.
+    /// Whether `transaction` holds a relation the open batch holds in another shape.
     private func reshapes(_ transaction: Transaction) -> Bool {
-        var last: RelationName?
-        for change in transaction.changes where change.relation.name != last {
-            last = change.relation.name
-            if let known = shapes[change.relation.name], known != change.relation { return true }
+        Self.relations(of: transaction).contains { relation in
+            shapes[relation.name].map { $0 != relation } ?? false
         }
-        return false
+    }
+
+    /// The relation of each run of changes: changes come in runs of one relation, so only the
+    /// first of a run needs a look-up.
+    private static func relations(of transaction: Transaction) -> [Relation] {
+        var runs: [Relation] = []
+        for change in transaction.changes where change.relation.name != runs.last?.name {
+            runs.append(change.relation)
+        }
+        return runs
     }
 
     private mutating func append(_ transaction: Transaction, size: Int, completes end: Position?, now: UInt64) {
-        var last: RelationName?
-        for change in transaction.changes where change.relation.name != last {
-            last = change.relation.name
-            if shapes[change.relation.name] == nil { shapes[change.relation.name] = change.relation }
+        for relation in Self.relations(of: transaction) where shapes[relation.name] == nil {
+            shapes[relation.name] = relation
         }
         if pending.isEmpty { openedAt = now }
         pending.append(transaction)

@@ -115,12 +115,10 @@ enum MariaDBStatementPlanner: StatementDialect {
     /// UPDATE, DELETE or the existence check of one planned row (not inserts).
     static func writeRow(_ row: PlannedRow, into sql: inout SQLWriter) throws(ApplyError) {
         switch row.verb {
-        case .insert:
-            try writeInsert(row.table, columns: row.assigned, rows: [row.values], into: &sql)
-            return
-        case .copy:
+        case .insert, .copy:
             // A copied row is the row as the source had it: written over what its key finds.
-            try writeInsert(row.table, columns: row.assigned, rows: [row.values], upsert: true, into: &sql)
+            try writeInsert(
+                row.table, columns: row.assigned, rows: [row.values], upsert: row.verb == .copy, into: &sql)
             return
         case .update:
             sql.raw("UPDATE ")

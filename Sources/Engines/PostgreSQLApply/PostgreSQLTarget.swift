@@ -247,6 +247,8 @@ public final class PostgreSQLTarget: TargetSession {
         }
         for change in changes {
             if case .truncate(let cascade, let restartIdentity) = change.kind {
+                // Copied rows gathered before the truncate go out before it.
+                try closeCopyRun()
                 if !truncates.isEmpty
                     && (truncateOptions.cascade != cascade || truncateOptions.restartIdentity != restartIdentity)
                 {
@@ -305,9 +307,11 @@ public final class PostgreSQLTarget: TargetSession {
     private func addCopy(_ planned: PlannedStatement, _ change: RowChange, _ context: StatementContext)
         throws(ApplyError)
     {
-        let keyIndices = change.relation.keyColumnIndices
-        let key = keyIndices.map { index in planned.shape.assigned.firstIndex(of: change.relation.columns[index].name) }
-            .map { $0.map { planned.parameters[$0] } ?? nil }
+        let key = change.relation.keyColumnIndices.map { index in
+            planned.shape.assigned.firstIndex(of: change.relation.columns[index].name).flatMap {
+                planned.parameters[$0]
+            }
+        }
         if let run = copyRun, run.shape != planned.shape || run.keys.contains(key) {
             try closeCopyRun()
         }

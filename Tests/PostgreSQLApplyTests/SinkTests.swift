@@ -69,7 +69,8 @@ struct SinkTests {
     }
 
     @Test(
-        "copied rows go out as multi-row upserts: written over existing rows, a key twice in a run, mixed with changes")
+        "copied rows meeting rows already there go out as upserts: written over, a key twice in a run, mixed with changes"
+    )
     func copiedRuns() async throws {
         try await withPostgres { server in
             try F.createItems(server)
@@ -94,6 +95,56 @@ struct SinkTests {
                 try sink.apply([try F.batch(3, [F.transaction(0x300, truncated)])])
                     == SinkCheckpoint(sequence: 3, position: F.lsn(0x300)))
             #expect(try F.rows(server, "SELECT id, name FROM items") == [["1", "after"]])
+        }
+    }
+
+    @Test(
+        "copied rows into keys not yet at the DR site load by COPY, every byte exact; a run meeting a row there falls back"
+    )
+    func copiedRunsByCopy() async throws {
+        try await withPostgres { server in
+            try F.createItems(server)
+            // Which statements wrote: a statement trigger that fires in replica mode too.
+            _ = try server.exec(
+                """
+                CREATE TABLE writes (query text);
+                CREATE FUNCTION note_write() RETURNS trigger LANGUAGE plpgsql AS $$
+                  BEGIN INSERT INTO writes VALUES (split_part(current_query(), ' ', 1)); RETURN NULL; END $$;
+                CREATE TRIGGER items_writes AFTER INSERT ON items FOR EACH STATEMENT EXECUTE FUNCTION note_write();
+                ALTER TABLE items ENABLE ALWAYS TRIGGER items_writes;
+                """)
+            let sink = try F.sink(server)
+            defer { sink.close() }
+            let awkward = ["tab\there", "line\nbreak", "cr\rend", "back\\slash \\N", "\\.", "🎉 Grüße", "", "NULL"]
+            let copied = (1...300).map { id in
+                RowChange(
+                    relation: Self.items, kind: .copy,
+                    new: Self.item(
+                        Int64(id), awkward[id % awkward.count], id % 3 == 0 ? .null : .text("n\t\(id)"), Int64(id)))
+            }
+            #expect(
+                try sink.apply([try F.batch(1, [F.transaction(0x100, copied)])])
+                    == SinkCheckpoint(sequence: 1, position: F.lsn(0x100)))
+            #expect(try F.rows(server, "SELECT query FROM writes") == [["COPY"]])
+            #expect(try F.count(server, "items") == 300)
+            for id in [1, 2, 3, 4, 5, 6, 7, 8, 9] {
+                let note = id % 3 == 0 ? "" : "n\t\(id)"
+                #expect(
+                    try F.rows(server, "SELECT name, coalesce(note, ''), note IS NULL FROM items WHERE id = \(id)")
+                        == [[awkward[id % awkward.count], note, id % 3 == 0 ? "t" : "f"]])
+            }
+            // Ids 291–320: the first ten are there already, so the COPY is undone and the run upserted.
+            _ = try server.exec("DELETE FROM writes")
+            let overlapping = (291...320).map { id in
+                RowChange(relation: Self.items, kind: .copy, new: Self.item(Int64(id), "again \(id)", .null, -1))
+            }
+            #expect(
+                try sink.apply([try F.batch(2, [F.transaction(0x200, overlapping)])])
+                    == SinkCheckpoint(sequence: 2, position: F.lsn(0x200)))
+            #expect(try F.count(server, "items") == 320)
+            #expect(try F.rows(server, "SELECT count(*) FROM items WHERE qty = -1 AND name LIKE 'again %'") == [["30"]])
+            let writers = try F.rows(server, "SELECT DISTINCT query FROM writes")
+            #expect(writers == [["INSERT"]], "\(writers)")
         }
     }
 

@@ -168,6 +168,20 @@ struct StatementPlannerTests {
                 == columns + "($1, $2, $3, $4), ($5, $6, $7, $8) " + update)
     }
 
+    @Test("a run of copied rows by COPY: its columns named, text format with NULL and the four escapes")
+    func copyIn() throws {
+        let change = RowChange(relation: Self.items, kind: .copy, new: [.int(1), .text("a"), .null, .int(2)])
+        let planned = try StatementPlanner.plan(change, partitioned: false)
+        #expect(
+            try StatementPlanner.copySQL(for: planned.shape) { "\"" + $0 + "\"" }
+                == "COPY \"public\".\"items\" (\"id\", \"name\", \"note\", \"qty\") FROM STDIN")
+        let text = StatementPlanner.copyText(
+            ["1", "tab\tnew\nline\rcr", nil, "2", "2", "\\.", "\\N", "🎉"], columns: 4)
+        #expect(
+            String(decoding: text, as: UTF8.self)
+                == "1\ttab\\tnew\\nline\\rcr\t\\N\t2\n2\t\\\\.\t\\\\N\t🎉\n")
+    }
+
     @Test("update sets only what is sent and not already the key; a key update matches the old key")
     func update() throws {
         var (text, parameters) = try sql(Fixture.update(Self.items, [.int(1), .text("b"), .unchanged, .int(5)]))

@@ -31,6 +31,8 @@ public final class PGConnection {
     public let maskedConninfo: String
 
     private var closed = false
+    /// A failure `startCopyIn` met while sending, reported by `finishCopyIn`.
+    private var copyFailure: PGError?
 
     /// Opens a connection and waits until it is established (or fails).
     ///
@@ -107,6 +109,64 @@ public final class PGConnection {
             PQexecParams(handle, sql, count, nil, values, nil, nil, 0)
         }
         return try check(result, sql: sql)
+    }
+
+    /// Runs one `COPY … FROM STDIN` statement with `data` as its whole input (in the format the
+    /// statement names) and returns its final result; the connection must be idle (not in
+    /// pipeline mode). A refusal (a unique violation, a value the column's input function
+    /// rejects) is thrown like any statement error, and leaves the connection usable.
+    public func copyIn(_ sql: String, data: [UInt8]) throws(PGError) -> PGResult {
+        try startCopyIn(sql, data: data)
+        return try finishCopyIn(sql)
+    }
+
+    /// The first half of `copyIn`: starts the COPY and sends all of `data` and its end, without
+    /// waiting for the server to finish, so the caller can prepare its next work meanwhile.
+    /// Exactly one `finishCopyIn` must follow before anything else is sent.
+    public func startCopyIn(_ sql: String, data: [UInt8]) throws(PGError) {
+        let started = try exec(sql)
+        guard started.status == .copyIn else {
+            throw PGError(kind: .query, message: "COPY did not start (status \(started.status))", context: sql)
+        }
+        // Pieces of at most 1 MiB: libpq buffers each before it writes.
+        var offset = 0
+        while offset < data.count {
+            let end = min(data.count, offset + (1 << 20))
+            let sent = data[offset..<end].withUnsafeBufferPointer { piece in
+                piece.withMemoryRebound(to: CChar.self) { PQputCopyData(handle, $0.baseAddress, Int32($0.count)) }
+            }
+            guard sent == 1 else { break }
+            offset = end
+        }
+        // The end goes out after a failed send too (as a failure), so that the server's own
+        // error, if it has one, can be read by `finishCopyIn`.
+        let complete = offset == data.count
+        let ended = PQputCopyEnd(handle, complete ? nil : "the client could not send the COPY data")
+        guard complete, ended == 1 else {
+            copyFailure = PGError(
+                kind: PQstatus(handle) == CONNECTION_OK ? .query : .connectionLost,
+                message: Self.trimmedMessage(PQerrorMessage(handle)), context: sql)
+            return
+        }
+    }
+
+    /// The second half of `copyIn`: waits for the COPY's result.
+    public func finishCopyIn(_ sql: String) throws(PGError) -> PGResult {
+        var last: PGResult?
+        var failure = copyFailure
+        copyFailure = nil
+        while let raw = PQgetResult(handle) {
+            do { last = try check(raw, sql: sql) } catch { failure = failure ?? error }
+            // Still copying means the end was never accepted (a lost connection): no result follows.
+            if last?.status == .copyIn { break }
+        }
+        if let failure { throw failure }
+        guard let last, last.status != .copyIn else {
+            throw PGError(
+                kind: PQstatus(handle) == CONNECTION_OK ? .query : .connectionLost,
+                message: Self.trimmedMessage(PQerrorMessage(handle)), context: sql)
+        }
+        return last
     }
 
     /// The server version as an integer, e.g. 150020 for 15.20; 0 if unknown.

@@ -214,6 +214,11 @@ public final class PostgreSQLTarget: TargetSession {
     /// closed (which rolls back too) and the next call reconnects.
     public func rollBack() {
         copyRun = nil
+        if let copying {
+            // Its answer is read and dropped, so that the connection is idle for the rollback.
+            self.copying = nil
+            _ = try? connection?.finishCopyIn(copying.sql)
+        }
         _ = round.take()
         pendingBytes = 0
         // Statements prepared in a failed round may never have been created; start afresh.
@@ -287,15 +292,18 @@ public final class PostgreSQLTarget: TargetSession {
 
     // MARK: Runs of copied rows
 
-    /// Copied rows of one shape gathered for one multi-row upsert: the initial copy arrives as
+    /// Copied rows of one shape gathered to be written together: the initial copy arrives as
     /// chunks of rows of one table, and one statement per row would bound the seed by the
-    /// round trips of the pipeline rather than by the DR server's insert rate.
+    /// round trips of the pipeline rather than by the DR server's load rate.
     private struct CopyRun {
         var shape: StatementShape
         var parameters: [String?] = []
         var contexts: [StatementContext] = []
-        /// The keys in the run: a key seen twice ends it, since one upsert may not touch a row twice.
-        var keys: Set<[String?]> = []
+        /// Hashes of the keys in the run: a key seen twice ends it, since one upsert may not
+        /// touch a row twice (and one COPY would refuse the second). A hash collision only ends
+        /// a run early.
+        var keys: Set<Int> = []
+        var bytes = 0
     }
 
     private var copyRun: CopyRun?
@@ -304,14 +312,20 @@ public final class PostgreSQLTarget: TargetSession {
     /// and kept to a few fixed sizes so that a table's statements stay prepared.
     static func copyRunRows(columns: Int) -> Int { max(1, min(200, 60_000 / max(1, columns))) }
 
+    /// A run is written once it holds this many rows or parameter bytes (a seed chunk is
+    /// usually one run), and as a COPY from this many rows on.
+    static let copyRunLimit = (rows: 10_000, bytes: 8 << 20)
+    static let copyMinimumRows = 16
+
     private func addCopy(_ planned: PlannedStatement, _ change: RowChange, _ context: StatementContext)
         throws(ApplyError)
     {
-        let key = change.relation.keyColumnIndices.map { index in
-            planned.shape.assigned.firstIndex(of: change.relation.columns[index].name).flatMap {
-                planned.parameters[$0]
-            }
+        var hasher = Hasher()
+        for index in change.relation.keyColumnIndices {
+            let name = change.relation.columns[index].name
+            hasher.combine(planned.shape.assigned.firstIndex(of: name).flatMap { planned.parameters[$0] })
         }
+        let key = hasher.finalize()
         if let run = copyRun, run.shape != planned.shape || run.keys.contains(key) {
             try closeCopyRun()
         }
@@ -319,34 +333,108 @@ public final class PostgreSQLTarget: TargetSession {
         copyRun!.parameters.append(contentsOf: planned.parameters)
         copyRun!.contexts.append(context)
         copyRun!.keys.insert(key)
-        if copyRun!.contexts.count >= Self.copyRunRows(columns: planned.shape.assigned.count) {
+        for parameter in planned.parameters { copyRun!.bytes += parameter?.utf8.count ?? 0 }
+        if copyRun!.contexts.count >= Self.copyRunLimit.rows || copyRun!.bytes >= Self.copyRunLimit.bytes {
             try closeCopyRun()
         }
     }
 
-    /// Sends the gathered copied rows: one multi-row upsert for a full run, one statement per
-    /// row for a shorter one (the end of a chunk), so that only two statements per table are
-    /// prepared. PostgreSQL counts each upserted row once (none for `DO NOTHING` on a row that
-    /// is there).
+    /// Writes the gathered copied rows.
+    ///
+    /// A run of a chunk's size goes in by `COPY` under a savepoint: the DR server's fastest
+    /// load path. It is right whenever no row of the run is at the DR site yet, which is the
+    /// rule during a seed (each key range is copied once, into a table that started empty).
+    /// The exception is a row the change stream already brought (inserted at the primary into
+    /// a range not yet copied): the COPY then fails on the key, the savepoint undoes it alone,
+    /// and the run is written again as upserts, which write over what the key finds.
     private func closeCopyRun() throws(ApplyError) {
         guard let run = copyRun else { return }
         copyRun = nil
+        if run.contexts.count >= Self.copyMinimumRows {
+            try startCopy(run)
+        } else {
+            try upsert(run)
+        }
+    }
+
+    /// A COPY sent and not yet answered. Its run is kept until the answer, so that a key already
+    /// there can still be written as upserts; nothing else is sent on the connection meanwhile
+    /// (`send` and `flushRound` wait for it first), which keeps the source's order, and the
+    /// COMMIT comes only after it. The wait is what lets the next rows be decoded and planned
+    /// while the DR server loads these.
+    private var copying: (run: CopyRun, sql: String, context: StatementContext)?
+
+    private func startCopy(_ run: CopyRun) throws(ApplyError) {
+        var context = run.contexts[0]
+        context.change = nil
+        context.what = "copy of \(run.contexts.count) rows"
+        try flushRound()
+        let connection = try requireConnection(context)
+        do {
+            let sql = try StatementPlanner.copySQL(for: run.shape, quote: connection.escapeIdentifier)
+            let data = StatementPlanner.copyText(run.parameters, columns: run.shape.parameterCount)
+            _ = try connection.exec("SAVEPOINT tandem_copy")
+            try connection.startCopyIn(sql, data: data)
+            copying = (run, sql, context)
+        } catch {
+            throw failure(error, context)
+        }
+    }
+
+    /// Waits for the COPY in flight. A key already there rolls the COPY back (alone, by its
+    /// savepoint) and writes its run as upserts instead.
+    private func finishCopy() throws(ApplyError) {
+        guard let (run, sql, context) = copying else { return }
+        copying = nil
+        let connection = try requireConnection(context)
+        let written: Int?
+        do {
+            written = try connection.finishCopyIn(sql).commandTuples
+            _ = try connection.exec("RELEASE SAVEPOINT tandem_copy")
+        } catch  where error.sqlState == "23505" && error.kind == .query {
+            do {
+                _ = try connection.exec("ROLLBACK TO SAVEPOINT tandem_copy")
+                _ = try connection.exec("RELEASE SAVEPOINT tandem_copy")
+            } catch {
+                throw failure(error, context)
+            }
+            logger.debug("postgresql apply: \(context.what) met a row already there; written as upserts instead")
+            try upsert(run)
+            return
+        } catch {
+            throw failure(error, context)
+        }
+        guard written == run.contexts.count else {
+            throw StatementPlanner.failure(.rowMismatch, "\(context.what) wrote \(written ?? 0) rows", context)
+        }
+    }
+
+    /// The run as multi-row upserts of a fixed size, the rest one statement per row, so that
+    /// only two statements per table are prepared. PostgreSQL counts each upserted row once
+    /// (none for `DO NOTHING` on a row that is there).
+    private func upsert(_ run: CopyRun) throws(ApplyError) {
         let rows = run.contexts.count
         let width = run.shape.parameterCount
-        if rows > 1 && rows == Self.copyRunRows(columns: run.shape.assigned.count) {
+        let piece = Self.copyRunRows(columns: run.shape.assigned.count)
+        var first = 0
+        if piece > 1 {
             var shape = run.shape
-            shape.rows = rows
-            var context = run.contexts[0]
-            context.change = nil
-            context.what = "copy of \(rows) rows"
-            let name = try statementName(for: shape, context)
-            try send(.execute(name, run.parameters), context, .affectedAtMost(UInt64(rows)))
-            return
+            shape.rows = piece
+            while rows - first >= piece {
+                var context = run.contexts[first]
+                context.change = nil
+                context.what = "copy of \(piece) rows"
+                let name = try statementName(for: shape, context)
+                let parameters = Array(run.parameters[(first * width)..<((first + piece) * width)])
+                try send(.execute(name, parameters), context, .affectedAtMost(UInt64(piece)))
+                first += piece
+            }
         }
-        let name = try statementName(for: run.shape, run.contexts[0])
-        for (index, context) in run.contexts.enumerated() {
+        guard first < rows else { return }
+        let name = try statementName(for: run.shape, run.contexts[first])
+        for index in first..<rows {
             let parameters = Array(run.parameters[(index * width)..<((index + 1) * width)])
-            try send(.execute(name, parameters), context, .affectedAtMost(1))
+            try send(.execute(name, parameters), run.contexts[index], .affectedAtMost(1))
         }
     }
 
@@ -411,6 +499,7 @@ public final class PostgreSQLTarget: TargetSession {
     private func send(_ command: Command, _ context: StatementContext, _ expectation: StatementExpectation = .nothing)
         throws(ApplyError)
     {
+        try finishCopy()
         let connection = try requireConnection(context)
         do {
             if !connection.isInPipelineMode { try connection.enterPipelineMode() }
@@ -437,6 +526,7 @@ public final class PostgreSQLTarget: TargetSession {
     /// Ends the pipeline round and checks every command's result (`StatementRound.check`). The
     /// whole round is read first, so the connection is idle again; the driver rolls back.
     private func flushRound() throws(ApplyError) {
+        try finishCopy()
         guard let connection, connection.isInPipelineMode else { return }
         let sent = round.take()
         pendingBytes = 0
@@ -575,6 +665,7 @@ public final class PostgreSQLTarget: TargetSession {
 
     private func resetConnectionState() {
         copyRun = nil
+        copying = nil
         _ = round.take()
         pendingBytes = 0
         statements.removeAll()

@@ -182,6 +182,56 @@ enum StatementPlanner: StatementDialect {
         }
     }
 
+    /// `COPY t (a, b) FROM STDIN` for a run of copied rows of `shape` (text format). COPY
+    /// writes a `GENERATED ALWAYS` identity column's given value, as `OVERRIDING SYSTEM VALUE`
+    /// does for the INSERT, and routes rows of a partitioned table to its partitions.
+    static func copySQL(for shape: StatementShape, quote: (String) throws(PGError) -> String) throws(PGError)
+        -> String
+    {
+        var names: [String] = []
+        for column in shape.assigned { names.append(try quote(column)) }
+        return "COPY " + (try quote(shape.table.schema)) + "." + (try quote(shape.table.name)) + " ("
+            + names.joined(separator: ", ") + ") FROM STDIN"
+    }
+
+    /// Rows of text parameters (`columns` per row) as COPY text-format input: the same text the
+    /// column's input function reads for a parameter, with `\N` for NULL and backslash,
+    /// tab, newline and carriage return escaped; so `\.` never starts a line.
+    static func copyText(_ parameters: [String?], columns: Int) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(parameters.reduce(0) { $0 + ($1?.utf8.count ?? 2) + 1 })
+        for (index, parameter) in parameters.enumerated() {
+            if var parameter {
+                parameter.withUTF8 { bytes in
+                    // Most values hold none of the four bytes COPY escapes: copied whole.
+                    guard bytes.contains(where: { $0 == 0x5C || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) else {
+                        out.append(contentsOf: bytes)
+                        return
+                    }
+                    for byte in bytes {
+                        let escaped: UInt8
+                        switch byte {
+                        case 0x5C: escaped = 0x5C  // backslash
+                        case 0x09: escaped = UInt8(ascii: "t")
+                        case 0x0A: escaped = UInt8(ascii: "n")
+                        case 0x0D: escaped = UInt8(ascii: "r")
+                        default:
+                            out.append(byte)
+                            continue
+                        }
+                        out.append(0x5C)
+                        out.append(escaped)
+                    }
+                }
+            } else {
+                out.append(UInt8(ascii: "\\"))
+                out.append(UInt8(ascii: "N"))
+            }
+            out.append((index + 1) % columns == 0 ? UInt8(ascii: "\n") : UInt8(ascii: "\t"))
+        }
+        return out
+    }
+
     /// `TRUNCATE ONLY a, ONLY b [RESTART IDENTITY] [CASCADE]`: the relations one source
     /// TRUNCATE named go into one statement, because tables referencing each other by foreign
     /// keys can only be truncated together.

@@ -30,18 +30,22 @@ final class Lab: @unchecked Sendable {
 
     let engine: String
 
-    init(engine: String = "postgresql", initSQL: String? = nil, copySchema: Bool = true) throws {
+    /// `upTimeout`: how long `up` may take, with the time `initSQL` runs.
+    init(engine: String = "postgresql", initSQL: String? = nil, copySchema: Bool = true, upTimeout: TimeInterval = 120)
+        throws
+    {
         self.engine = engine
         directory = "/tmp/tandem-test-lab-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         var arguments = ["up", "--dir", directory, "--engine", engine]
-        if !copySchema { arguments.append("--no-schema-copy") }
+        // The tests start from the schema alone (or nothing) and seed themselves where they test it.
+        arguments.append(copySchema ? "--schema-copy" : "--no-schema-copy")
         if let initSQL {
             let file = directory + ".init.sql"
             try initSQL.write(toFile: file, atomically: true, encoding: .utf8)
             arguments += ["--init-sql", file]
         }
         do {
-            try run(arguments, timeout: 120)
+            try run(arguments, timeout: upTimeout)
         } catch {
             try? run(["down", "--dir", directory], timeout: 60)
             throw error

@@ -40,13 +40,7 @@ struct PostgresPairTests {
         try lab.both(
             """
             \(Self.markerTable);
-            CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
-            CREATE DOMAIN positive AS int CHECK (VALUE > 0);
-            CREATE TABLE types (
-              id int PRIMARY KEY, b bool, i2 int2, i4 int4, i8 int8, n numeric, n2 numeric(12,3), r float4, d float8,
-              c char(5), vc varchar(20), t text, raw bytea, j json, jb jsonb, u uuid, dt date, tm time(6), ttz timetz,
-              ts timestamp(6), tstz timestamptz, iv interval, ints int[], texts text[], m mood, p positive, addr inet,
-              bits bit varying(16), big text);
+            \(PostgresTypesFixture.createTable);
             CREATE TABLE other (k text PRIMARY KEY, v int);
             CREATE TABLE numbered (id bigserial PRIMARY KEY, v text);
             """)
@@ -54,19 +48,7 @@ struct PostgresPairTests {
         defer { primary.close() }
         _ = try primary.exec(
             """
-            INSERT INTO types VALUES
-             (1, true, -32768, -2147483648, -9223372036854775808, 1234567890123456789012345678901234567890.0123456789,
-              -123456789.125, 'NaN', '-Infinity', 'ab', 'Grüße 🎉', E'line\\nbreak \\\\ ''quoted''', '\\x00ff10',
-              '{"a": [1, 2.50, null]}', '{"z": 1, "a": {"b": "c"}}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
-              '2024-02-29', '23:59:59.999999', '12:00:00+05:30', '1999-12-31 23:59:59.123456',
-              '2024-06-30 12:00:00.5+02', '1 year 2 mons 3 days 04:05:06.789', '{1,NULL,3}', '{"a b","c,d",NULL}',
-              'happy', 7, '192.168.0.1/24', B'1011', repeat('toast!', 200000)),
-             (2, false, 32767, 2147483647, 9223372036854775807, -0.000000000000000000000000000000000000001, 0, 3.4028235e38,
-              -0.0, NULL, '', '', '\\x', 'null', '[]', '00000000-0000-0000-0000-000000000000', '4713-01-01 BC',
-              '00:00:00', '00:00:00-12', 'infinity', '-infinity', '-178000000 years', '{}', '{}', 'sad', 1, '::1',
-              B'', NULL),
-             (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-              NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+            \(PostgresTypesFixture.insertRows);
             INSERT INTO other SELECT 'k' || g, g FROM generate_series(1, 100) g;
             """)
         // The 1.2 MB TOASTed value is not sent when another column changes: it must stay, not become NULL.

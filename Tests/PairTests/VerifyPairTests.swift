@@ -80,9 +80,12 @@ struct VerifyPairTests {
             if let pg { _ = try pg.exec(sql) } else { _ = try my!.execute(sql) }
         }
 
-        func scalar(_ sql: String) throws -> String? {
-            if let pg { return try pg.scalar(sql) }
-            return try my!.query(sql).value(row: 0, column: 0)
+        func scalar(_ sql: String) throws -> String? { try value(sql, column: 0) }
+
+        /// The first row's value in `column`.
+        func value(_ sql: String, column: Int) throws -> String? {
+            if let pg { return try pg.exec(sql).value(row: 0, column: column) }
+            return try my!.query(sql).value(row: 0, column: column)
         }
 
         func close() {

@@ -26,3 +26,22 @@ public enum MariaDBTypesFixture {
           NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
         """
 }
+
+extension MariaDBTypesFixture {
+    /// Generated rows with nearly every column set (ids `first...last`, none of the edge rows'
+    /// ids), so a bulk copy carries each type many times; every thousandth row holds large
+    /// BLOB and text values.
+    public static func generatedRows(_ first: Int, _ last: Int) -> String {
+        """
+        INSERT INTO types SELECT seq, seq % 128, seq % 256, seq % 32768, seq % 65536, seq % 8388608, seq % 16777216,
+          seq, seq, seq * 1000003, seq * 1000003, seq / 7, seq / 3, seq / 7e0, seq,
+          '2000-01-01' + INTERVAL (seq % 10000) DAY, SEC_TO_TIME(seq % 3000000), '2000-01-01' + INTERVAL seq MINUTE,
+          FROM_UNIXTIME(1000000000 + seq), 1901 + seq % 255, LEFT(MD5(seq), 10), CONCAT('vc ñ ', seq),
+          UNHEX(LEFT(MD5(seq), 8)), UNHEX(MD5(seq)), UNHEX(MD5(seq)), UNHEX(REPEAT(MD5(seq), 10)),
+          IF(seq % 1000 = 0, REPEAT(UNHEX(MD5(seq)), 5000), NULL), NULL, CONCAT('t', seq), REPEAT('x', seq % 100),
+          NULL, IF(seq % 1000 = 0, REPEAT('🎉', 20000), NULL), ELT(1 + seq % 3, 'a', 'b', 'c'),
+          ELT(1 + seq % 4, '', 'x', 'x,y', 'x,y,z'), JSON_OBJECT('n', seq)
+        FROM seq_\(first)_to_\(last)
+        """
+    }
+}

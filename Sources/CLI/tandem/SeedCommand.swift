@@ -53,17 +53,24 @@ struct Seed: AsyncParsableCommand {
         var status = try Self.decode(first)
         let display = SeedDisplay(mode: json ? .json : (isatty(1) == 1 ? .terminal : .lines))
         for line in status.resumed { display.note("continuing: \(line)") }
+        // Asked four times a second, so the command ends soon after the seed does; shown once a
+        // second (and on every change of state).
         var failures = 0
+        var shown: (at: Date, state: SeedStatus.State)?
         while true {
-            display.show(status)
-            if [SeedStatus.State.done, .failed, .none].contains(status.state) { break }
-            try await Task.sleep(for: .seconds(1))
+            let ended = [SeedStatus.State.done, .failed, .none].contains(status.state)
+            if ended || shown == nil || shown!.state != status.state || Date().timeIntervalSince(shown!.at) >= 1 {
+                display.show(status)
+                shown = (Date(), status.state)
+            }
+            if ended { break }
+            try await Task.sleep(for: .milliseconds(250))
             do {
                 let result = try call.client.send(.seedStatus)
                 guard case .ok(let bytes) = result else {
                     if case .failed(let error, let hint) = result { display.note("\(error) (\(hint))") }
                     failures += 1
-                    if failures >= 30 { throw ExitCode(1) }
+                    if failures >= 120 { throw ExitCode(1) }
                     continue
                 }
                 status = try Self.decode(bytes)
@@ -73,7 +80,7 @@ struct Seed: AsyncParsableCommand {
             } catch {
                 failures += 1
                 display.note("cannot ask the agent (\(error)); trying again")
-                if failures >= 30 { throw ExitCode(ControlExit.notRunning) }
+                if failures >= 120 { throw ExitCode(ControlExit.notRunning) }
             }
         }
         display.finish(status)
@@ -122,7 +129,9 @@ final class SeedDisplay {
         lastState = status.state
         switch mode {
         case .json:
+            // Flushed per line: a script reading a pipe or a file follows the seed as it goes.
             print(String(decoding: SeedStatusJSON.encode(status), as: UTF8.self))
+            fflush(nil)
         case .terminal:
             if changed && drawn { print("") }
             print("\r\u{1B}[2K" + Self.bar(status) + " " + Self.line(status), terminator: "")
@@ -132,6 +141,7 @@ final class SeedDisplay {
             guard changed || Date().timeIntervalSince(lastLine) >= 10 else { return }
             lastLine = Date()
             print("seed: " + Self.line(status))
+            fflush(nil)
         }
     }
 

@@ -91,9 +91,87 @@ public final class PostgreSQLSeedSource: SeedSource {
             keyNames.insert(name)
         }
         return SeedSchema(
-            before: (schemas + [try dump(tables, section: "pre-data")] + keys).joined(separator: "\n"),
+            before: (schemas + (try typesUsed(by: tables)) + [try dump(tables, section: "pre-data")] + keys)
+                .joined(separator: "\n"),
             after: Self.withoutPrimaryKeys(try dump(tables, section: "post-data"), named: keyNames))
     }
+
+    /// The statements that create the types the tables' columns use and a dump of single tables
+    /// leaves out: enums, domains, composite and range types, and what those use in turn
+    /// (array elements, domain bases, composite attributes, range subtypes), dependencies first;
+    /// a type of an extension becomes `CREATE EXTENSION IF NOT EXISTS`. Each is skipped at a DR
+    /// site that has it already (a seed continued, or of other tables).
+    private func typesUsed(by tables: [SeedTable]) throws(SeedError) -> [String] {
+        let names =
+            "{"
+            + tables.map { "\"" + Self.name($0.table.schema, $0.table.name).replacing("\"", with: "\\\"") + "\"" }
+            .joined(separator: ",") + "}"
+        // Every name printed in full: format_type qualifies whatever is not on the search path.
+        do { _ = try connection.exec("SET search_path = pg_catalog") } catch {
+            throw Self.failure(error, "read the tables' types")
+        }
+        defer { _ = try? connection.exec("RESET search_path") }
+        let result = try query(Self.typesQuery, [names], "read the types the tables use")
+        var schemas: [String] = []
+        var statements: [String] = []
+        for row in 0..<result.rowCount {
+            guard let statement = result.value(row: row, column: 0), !statements.contains(statement) else { continue }
+            statements.append(statement)
+            let schema = result.value(row: row, column: 2) ?? "public"
+            if result.value(row: row, column: 3) == "f", !schemas.contains(schema) { schemas.append(schema) }
+        }
+        return schemas.map { "CREATE SCHEMA IF NOT EXISTS \(Self.quote($0));" } + statements
+    }
+
+    /// One row per statement, in the order to run them (see `typesUsed`).
+    static let typesQuery = """
+        WITH RECURSIVE used(oid, depth) AS (
+          SELECT a.atttypid, 0 FROM pg_attribute a
+          WHERE a.attrelid = ANY ($1::text[]::regclass[]) AND a.attnum > 0 AND NOT a.attisdropped
+          UNION ALL
+          SELECT c.child, u.depth + 1 FROM used u JOIN pg_type t ON t.oid = u.oid
+          CROSS JOIN LATERAL (
+            SELECT t.typelem WHERE t.typelem <> 0
+            UNION ALL SELECT t.typbasetype WHERE t.typbasetype <> 0
+            UNION ALL SELECT r.rngsubtype FROM pg_range r WHERE r.rngtypid = t.oid
+            UNION ALL SELECT a.atttypid FROM pg_attribute a
+              WHERE t.typtype = 'c' AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+          ) AS c(child)
+          WHERE u.depth < 32
+        ), types AS (
+          SELECT t.oid, max(u.depth) AS depth FROM used u JOIN pg_type t ON t.oid = u.oid
+          JOIN pg_namespace n ON n.oid = t.typnamespace
+          WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+          GROUP BY t.oid
+        )
+        SELECT CASE
+            WHEN e.extname IS NOT NULL THEN format('CREATE EXTENSION IF NOT EXISTS %I;', e.extname)
+            ELSE format('DO $tandem$ BEGIN %s EXCEPTION WHEN duplicate_object THEN NULL; END $tandem$;',
+              CASE t.typtype
+              WHEN 'e' THEN format('CREATE TYPE %s AS ENUM (%s);', t.oid::regtype,
+                (SELECT string_agg(quote_literal(l.enumlabel), ', ' ORDER BY l.enumsortorder)
+                 FROM pg_enum l WHERE l.enumtypid = t.oid))
+              WHEN 'd' THEN format('CREATE DOMAIN %s AS %s%s%s%s;', t.oid::regtype, format_type(t.typbasetype, t.typtypmod),
+                CASE WHEN t.typdefault IS NOT NULL THEN ' DEFAULT ' || t.typdefault ELSE '' END,
+                CASE WHEN t.typnotnull THEN ' NOT NULL' ELSE '' END,
+                coalesce((SELECT string_agg(' CONSTRAINT ' || quote_ident(k.conname) || ' ' || pg_get_constraintdef(k.oid), ''
+                  ORDER BY k.conname) FROM pg_constraint k WHERE k.contypid = t.oid), ''))
+              WHEN 'c' THEN format('CREATE TYPE %s AS (%s);', t.oid::regtype,
+                (SELECT string_agg(quote_ident(a.attname) || ' ' || format_type(a.atttypid, a.atttypmod), ', '
+                   ORDER BY a.attnum)
+                 FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped))
+              WHEN 'r' THEN format('CREATE TYPE %s AS RANGE (SUBTYPE = %s);', t.oid::regtype,
+                (SELECT format_type(r.rngsubtype, NULL) FROM pg_range r WHERE r.rngtypid = t.oid))
+              END)
+          END, types.depth, n.nspname, e.extname IS NOT NULL
+        FROM types JOIN pg_type t ON t.oid = types.oid
+        JOIN pg_namespace n ON n.oid = t.typnamespace
+        LEFT JOIN pg_depend d ON d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e'
+        LEFT JOIN pg_extension e ON e.oid = d.refobjid
+        LEFT JOIN pg_class rel ON rel.oid = t.typrelid
+        WHERE (e.extname IS NOT NULL OR t.typtype IN ('e', 'd', 'r') OR (t.typtype = 'c' AND rel.relkind = 'c'))
+        ORDER BY e.extname IS NULL, types.depth DESC, t.oid
+        """
 
     /// `postData` without the statements that add the primary keys `names` (pg_dump writes each
     /// as `ALTER TABLE ONLY t` and, on the next line, `ADD CONSTRAINT name PRIMARY KEY (…);`).

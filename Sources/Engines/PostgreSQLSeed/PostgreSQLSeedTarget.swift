@@ -41,8 +41,9 @@ public final class PostgreSQLSeedTarget: SeedTarget {
         do { _ = try connection.exec(script) } catch {
             throw SeedError(
                 "the primary's schema failed at the DR site: \(error.message)",
-                hint:
-                    "The DR database must be of a compatible PostgreSQL version with the extensions and roles the tables use; fix it, then run the seed again."
+                hint: error.sqlState == "42501"
+                    ? Self.privilegeHint
+                    : "The DR database must be of a compatible PostgreSQL version with the extensions and roles the tables use; fix it, then run the seed again."
             )
         }
     }
@@ -51,9 +52,15 @@ public final class PostgreSQLSeedTarget: SeedTarget {
         connection.close()
     }
 
+    /// SQLSTATE 42501 at the DR site: the seed creates and fills the tables there.
+    static let privilegeHint =
+        "The DR site's login needs CREATE on the database and schemas and ownership (or TRUNCATE and INSERT) of the seeded tables; grant them, then run the seed again."
+
     private func run(_ sql: String, _ parameters: [String?], _ what: String) throws(SeedError) -> PGResult {
         do { return try connection.execParams(sql, parameters) } catch {
-            throw SeedError("cannot \(what): \(error.message)", hint: error.hint ?? "See the DR server's log.")
+            throw SeedError(
+                "cannot \(what): \(error.message)",
+                hint: error.sqlState == "42501" ? Self.privilegeHint : error.hint ?? "See the DR server's log.")
         }
     }
 }

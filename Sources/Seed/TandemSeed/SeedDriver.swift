@@ -143,6 +143,12 @@ public final class SeedDriver: @unchecked Sendable {
                 "there is no table to copy", hint: "Check the capture's table selection, or name tables with --tables.")
         }
         log("seed: \(tables.count) tables to copy: \(tables.map(\.description).joined(separator: ", "))")
+        // From here on, changes to these tables are applied leniently (README, "Seed"): every
+        // chunk is read after this point, so each holds the effect of a change the DR site could
+        // not apply exactly for want of the row. Taken back if the seed cannot start.
+        feed.setCopying(Set(tables.map(\.name)))
+        var started = false
+        defer { if !started { feed.setCopying([]) } }
         let states = try target.inspect(tables.map(\.name))
         let holding = tables.filter { states[$0.name] == .holdsRows }
         if !holding.isEmpty && !request.truncateTarget {
@@ -170,6 +176,7 @@ public final class SeedDriver: @unchecked Sendable {
         let progress = SeedProgress(tables: tables, afterScript: afterScript, startedAt: clock())
         try file.save(progress)
         feed.setCopying(progress.copying)
+        started = true
         return progress
     }
 

@@ -99,7 +99,12 @@ public struct SeedStatus: Codable, Hashable, Sendable {
             let rate = Double(rows - rowsAtStart) / elapsed
             rowsPerSecond = rate
             bytesPerSecond = Double(bytes - bytesAtStart) / elapsed
-            if rate > 0, state == .copying { etaSeconds = Double(max(estimatedRows - rows, 0)) / rate }
+            // No ETA while a table still copying has passed its estimate (or had none: a table
+            // never analyzed): what is left of it is unknown, and 0 would be a promise.
+            let unknown = progress.tables.contains { $0.state == .copying && $0.rows >= $0.table.estimatedRows }
+            if rate > 0, state == .copying, !unknown {
+                etaSeconds = Double(max(estimatedRows - rows, 0)) / rate
+            }
         }
     }
 

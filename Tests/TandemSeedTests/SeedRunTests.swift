@@ -138,13 +138,15 @@ struct SeedStatusTests {
         var progress = SeedProgress(tables: SeedRunTests.tables([1_000, 500]), afterScript: "", startedAt: 0)
         progress.tables[0].rows = 400
         progress.tables[0].state = .copying
-        let status = SeedStatus(.copying, progress: progress, elapsed: 4, rowsAtStart: 0, bytesAtStart: 0, rowsInFlight: 0)
+        let status = SeedStatus(
+            .copying, progress: progress, elapsed: 4, rowsAtStart: 0, bytesAtStart: 0, rowsInFlight: 0)
         #expect(status.rowsPerSecond == 100)
         #expect(status.etaSeconds == 11)  // 600 + 500 rows left at 100 rows/s
         // A table never analyzed (estimate 0) or one grown past its estimate: unknown, not 0.
         progress.tables[1].state = .copying
         progress.tables[1].rows = 600
-        let past = SeedStatus(.copying, progress: progress, elapsed: 4, rowsAtStart: 0, bytesAtStart: 0, rowsInFlight: 0)
+        let past = SeedStatus(
+            .copying, progress: progress, elapsed: 4, rowsAtStart: 0, bytesAtStart: 0, rowsInFlight: 0)
         #expect(past.etaSeconds == nil)
     }
 }

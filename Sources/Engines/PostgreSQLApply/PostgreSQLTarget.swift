@@ -277,12 +277,19 @@ public final class PostgreSQLTarget: TargetSession {
 
     private func applyRow(_ change: RowChange, _ call: StatementContext) throws(ApplyError) {
         let context = StatementContext(applying: change, in: call)
+        if let parameters = continuesCopyRun(change) {
+            try addCopy(parameters, key: change.relation.keyColumnIndices, shape: nil, context)
+            return
+        }
         let target = try targetTable(change.relation.name, context)
         let planned = try StatementPlanner.planned(context) { () throws(RowPlanError) in
             try StatementPlanner.plan(change, partitioned: target.partitioned)
         }
         if planned.shape.verb == .copy {
-            try addCopy(planned, change, context)
+            let key = change.relation.keyColumnIndices.map { index in
+                planned.shape.assigned.firstIndex(of: change.relation.columns[index].name)
+            }
+            try addCopy(planned.parameters, key: key, shape: planned.shape, context)
             return
         }
         try closeCopyRun()
@@ -317,23 +324,42 @@ public final class PostgreSQLTarget: TargetSession {
     static let copyRunLimit = (rows: 10_000, bytes: 8 << 20)
     static let copyMinimumRows = 16
 
-    private func addCopy(_ planned: PlannedStatement, _ change: RowChange, _ context: StatementContext)
+    /// The parameters of a copied row that continues the open run without planning: a row of
+    /// the run's table with every column sent, as the run's first row had (a seed chunk's rows
+    /// after its first). One batch describes a table once, so the table's name is its shape.
+    /// Nil sends the row through the planner, which also names any value it cannot carry.
+    private func continuesCopyRun(_ change: RowChange) -> [String?]? {
+        guard case .copy = change.kind, let run = copyRun, run.shape.table == change.relation.name,
+            let values = change.new, values.count == run.shape.assigned.count,
+            values.count == change.relation.columns.count
+        else { return nil }
+        var parameters: [String?] = []
+        parameters.reserveCapacity(values.count)
+        for value in values {
+            if case .unchanged = value { return nil }
+            guard let text = try? PostgreSQLValueText.parameter(value) else { return nil }
+            parameters.append(text)
+        }
+        return parameters
+    }
+
+    /// Adds a copied row to the run of `shape` (nil: the open run's, as `continuesCopyRun`
+    /// found); `key` are the positions of the key columns in `parameters`.
+    private func addCopy(_ parameters: [String?], key: [Int?], shape: StatementShape?, _ context: StatementContext)
         throws(ApplyError)
     {
         var hasher = Hasher()
-        for index in change.relation.keyColumnIndices {
-            let name = change.relation.columns[index].name
-            hasher.combine(planned.shape.assigned.firstIndex(of: name).flatMap { planned.parameters[$0] })
-        }
+        for index in key { hasher.combine(index.flatMap { parameters[$0] }) }
         let key = hasher.finalize()
-        if let run = copyRun, run.shape != planned.shape || run.keys.contains(key) {
+        let shape = shape ?? copyRun!.shape
+        if let run = copyRun, run.keys.contains(key) || run.shape != shape {
             try closeCopyRun()
         }
-        if copyRun == nil { copyRun = CopyRun(shape: planned.shape) }
-        copyRun!.parameters.append(contentsOf: planned.parameters)
+        if copyRun == nil { copyRun = CopyRun(shape: shape) }
+        copyRun!.parameters.append(contentsOf: parameters)
         copyRun!.contexts.append(context)
         copyRun!.keys.insert(key)
-        for parameter in planned.parameters { copyRun!.bytes += parameter?.utf8.count ?? 0 }
+        for parameter in parameters { copyRun!.bytes += parameter?.utf8.count ?? 0 }
         if copyRun!.contexts.count >= Self.copyRunLimit.rows || copyRun!.bytes >= Self.copyRunLimit.bytes {
             try closeCopyRun()
         }

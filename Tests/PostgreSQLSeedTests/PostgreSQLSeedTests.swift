@@ -10,7 +10,7 @@ import Testing
 @Suite("PostgreSQL seed schema", .serialized)
 struct PostgreSQLSeedSchemaTests {
     @Test(
-        "the types a table uses come with it (enum, domain, composite, range, arrays, nested, another schema); twice is harmless"
+        "the types a table uses come with it (enum, domain, composite, range, arrays, nested, another schema, an extension's); twice is harmless"
     )
     func typesComeWithTheTables() async throws {
         try await withPostgres { primary in
@@ -27,8 +27,9 @@ struct PostgreSQLSeedSchemaTests {
                     CREATE TYPE tagged AS (at kinds.point3, moods kinds.mood[], n positive);
                     CREATE TYPE floatrange AS RANGE (subtype = float8);
                     CREATE TYPE unused AS ENUM ('never');
+                    CREATE EXTENSION citext;
                     CREATE TABLE readings (id int PRIMARY KEY, m kinds.mood, c kinds.cheerful, p positive,
-                      t tagged, ts tagged[], r floatrange, note text);
+                      t tagged, ts tagged[], r floatrange, note citext);
                     """,
                     database: "app")
                 _ = try primary.exec(
@@ -60,6 +61,8 @@ struct PostgreSQLSeedSchemaTests {
                 #expect(
                     try dr.exec(domain, database: "app").value(row: 0, column: 0)
                         == "CHECK ((VALUE <> 'sad'::kinds.mood))")
+                let fallback = "SELECT pg_get_expr(typdefaultbin, 0) FROM pg_type WHERE oid = 'kinds.cheerful'::regtype"
+                #expect(try dr.exec(fallback, database: "app").value(row: 0, column: 0) == "'ok'::kinds.mood")
                 let labels =
                     "SELECT string_agg(enumlabel, ',' ORDER BY enumsortorder) FROM pg_enum WHERE enumtypid = 'kinds.mood'::regtype"
                 #expect(try dr.exec(labels, database: "app").value(row: 0, column: 0) == "sad,ok,it's fine")

@@ -152,7 +152,8 @@ public final class PostgreSQLSeedSource: SeedSource {
                 (SELECT string_agg(quote_literal(l.enumlabel), ', ' ORDER BY l.enumsortorder)
                  FROM pg_enum l WHERE l.enumtypid = t.oid))
               WHEN 'd' THEN format('CREATE DOMAIN %s AS %s%s%s%s;', t.oid::regtype, format_type(t.typbasetype, t.typtypmod),
-                CASE WHEN t.typdefault IS NOT NULL THEN ' DEFAULT ' || t.typdefault ELSE '' END,
+                CASE WHEN t.typdefaultbin IS NOT NULL THEN ' DEFAULT ' || pg_get_expr(t.typdefaultbin, 0)
+                  WHEN t.typdefault IS NOT NULL THEN ' DEFAULT ' || t.typdefault ELSE '' END,
                 CASE WHEN t.typnotnull THEN ' NOT NULL' ELSE '' END,
                 coalesce((SELECT string_agg(' CONSTRAINT ' || quote_ident(k.conname) || ' ' || pg_get_constraintdef(k.oid), ''
                   ORDER BY k.conname) FROM pg_constraint k WHERE k.contypid = t.oid), ''))

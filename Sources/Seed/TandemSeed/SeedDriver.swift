@@ -143,12 +143,6 @@ public final class SeedDriver: @unchecked Sendable {
                 "there is no table to copy", hint: "Check the capture's table selection, or name tables with --tables.")
         }
         log("seed: \(tables.count) tables to copy: \(tables.map(\.description).joined(separator: ", "))")
-        // From here on, changes to these tables are applied leniently (README, "Seed"): every
-        // chunk is read after this point, so each holds the effect of a change the DR site could
-        // not apply exactly for want of the row. Taken back if the seed cannot start.
-        feed.setCopying(Set(tables.map(\.name)))
-        var started = false
-        defer { if !started { feed.setCopying([]) } }
         let states = try target.inspect(tables.map(\.name))
         let holding = tables.filter { states[$0.name] == .holdsRows }
         if !holding.isEmpty && !request.truncateTarget {
@@ -159,6 +153,13 @@ public final class SeedDriver: @unchecked Sendable {
                     "A seed copies into empty tables only. Run it with --truncate-target to empty them first (their rows are lost at the DR site)."
             )
         }
+        // From here on (the DR site accepted the seed), changes to these tables are applied
+        // leniently (README, "Seed"): every chunk is read after this point, so each holds the
+        // effect of a change the DR site could not apply exactly for want of the row. Taken
+        // back if the seed cannot start.
+        feed.setCopying(Set(tables.map(\.name)))
+        var started = false
+        defer { if !started { feed.setCopying([]) } }
         let missing = tables.filter { states[$0.name] == .missing || states[$0.name] == nil }
         var afterScript = ""
         if !missing.isEmpty {

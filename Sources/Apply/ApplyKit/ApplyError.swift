@@ -127,7 +127,7 @@ public struct ApplyError: OperatorError, Sendable, Equatable {
             return "The DR database connection broke; apply resumes from the checkpoint on the next attempt."
         case .rowMismatch:
             return
-                "The DR copy has diverged from the source; re-seed this table from the source, then restart the applier."
+                "The DR copy has diverged from the source, or the change predates the table's seed; the DR site must be seeded again from the start (runbooks/seed-and-verify.md)."
         case .value:
             return "The source holds a value the DR column cannot store; fix the source row or the DR column type."
         case .unsupportedTable:

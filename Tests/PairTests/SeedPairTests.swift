@@ -108,6 +108,16 @@ struct SeedPairTests {
         return (cli, log)
     }
 
+    /// Once the DR site has caught up, `tandem verify` from `site` must find both sites
+    /// identical; the rows it compared per table ("schema.table").
+    static func verifiedIdentical(_ lab: Lab, _ primary: Site, _ dr: Site, from site: String) throws -> [String: UInt64]
+    {
+        #expect(try VerifyPairTests.caughtUp(lab, primary, dr), "\(lab.agentLogTail("dr"))")
+        let verified = try VerifyPairTests.verify(lab, from: site)
+        #expect(verified.status == 0, "\(verified.output)")
+        return Dictionary((verified.report?.tables ?? []).map { ($0.table, $0.rows) }, uniquingKeysWith: +)
+    }
+
     /// Waits until the seed has chosen its tables and copies (the writers start then: changes
     /// before it are the README's known gap); an expectation failure if it ended first.
     static func copying(_ cli: ChildProcess, _ log: String, _ lab: Lab) -> Bool {
@@ -157,10 +167,7 @@ struct SeedPairTests {
         defer { primary.close() }
         let dr = try Site(lab, "dr")
         defer { dr.close() }
-        #expect(try VerifyPairTests.caughtUp(lab, primary, dr), "\(lab.agentLogTail("dr"))")
-        let verified = try VerifyPairTests.verify(lab, from: "primary")
-        #expect(verified.status == 0, "\(verified.output)")
-        let counted = Dictionary((verified.report?.tables ?? []).map { ($0.table, $0.rows) }, uniquingKeysWith: +)
+        let counted = try Self.verifiedIdentical(lab, primary, dr, from: "primary")
         let primaryAccounts = try primary.scalar("SELECT count(*) FROM accounts").flatMap { UInt64($0) }
         #expect(counted["\(engine.namespace).accounts"] == primaryAccounts && (primaryAccounts ?? 0) > 140_000)
         // The secondary index came with the schema (PostgreSQL: after the copy).
@@ -219,10 +226,7 @@ struct SeedPairTests {
 
         let dr = try Site(lab, "dr")
         defer { dr.close() }
-        #expect(try VerifyPairTests.caughtUp(lab, primary, dr), "\(lab.agentLogTail("dr"))")
-        let verified = try VerifyPairTests.verify(lab, from: "dr")
-        #expect(verified.status == 0, "\(verified.output)")
-        let counted = Dictionary((verified.report?.tables ?? []).map { ($0.table, $0.rows) }, uniquingKeysWith: +)
+        let counted = try Self.verifiedIdentical(lab, primary, dr, from: "dr")
         for table in ["accounts", "events", "types", "documents"] {
             let rows = try primary.scalar("SELECT count(*) FROM \(table)").flatMap { UInt64($0) }
             #expect(rows != nil && counted["\(engine.namespace).\(table)"] == rows, "\(table): \(counted)")

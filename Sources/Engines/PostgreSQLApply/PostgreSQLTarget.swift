@@ -320,8 +320,9 @@ public final class PostgreSQLTarget: TargetSession {
     static func copyRunRows(columns: Int) -> Int { max(1, min(200, 60_000 / max(1, columns))) }
 
     /// A run is written once it holds this many rows or parameter bytes (a seed chunk is
-    /// usually one run), and as a COPY from this many rows on.
+    /// usually one run).
     static let copyRunLimit = (rows: 10_000, bytes: 8 << 20)
+    /// A run goes in as a COPY from this many rows on; a shorter one (a chunk's tail) as upserts.
     static let copyMinimumRows = 16
 
     /// The parameters of a copied row that continues the open run without planning: a row of

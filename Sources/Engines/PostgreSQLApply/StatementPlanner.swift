@@ -121,8 +121,13 @@ enum StatementPlanner: StatementDialect {
 
     // MARK: SQL text
 
+    /// `"schema"."name"`.
+    static func qualified(_ table: RelationName, quote: (String) throws(PGError) -> String) throws(PGError) -> String {
+        try quote(table.schema) + "." + quote(table.name)
+    }
+
     static func sql(for shape: StatementShape, quote: (String) throws(PGError) -> String) throws(PGError) -> String {
-        let table = try quote(shape.table.schema) + "." + quote(shape.table.name)
+        let table = try qualified(shape.table, quote: quote)
         let scope = shape.partitioned ? table : "ONLY " + table
         var number = 0
         func next() -> String {
@@ -190,8 +195,8 @@ enum StatementPlanner: StatementDialect {
     {
         var names: [String] = []
         for column in shape.assigned { names.append(try quote(column)) }
-        return "COPY " + (try quote(shape.table.schema)) + "." + (try quote(shape.table.name)) + " ("
-            + names.joined(separator: ", ") + ") FROM STDIN"
+        return "COPY " + (try qualified(shape.table, quote: quote)) + " (" + names.joined(separator: ", ")
+            + ") FROM STDIN"
     }
 
     /// Rows of text parameters (`columns` per row) as COPY text-format input: the same text the
@@ -241,7 +246,7 @@ enum StatementPlanner: StatementDialect {
     ) throws(PGError) -> String {
         var names: [String] = []
         for table in tables {
-            let name = try quote(table.name.schema) + "." + quote(table.name.name)
+            let name = try qualified(table.name, quote: quote)
             // TRUNCATE ONLY is refused for a partitioned table; the source truncated its partitions.
             names.append(table.partitioned ? name : "ONLY " + name)
         }

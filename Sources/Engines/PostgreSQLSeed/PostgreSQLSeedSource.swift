@@ -102,10 +102,10 @@ public final class PostgreSQLSeedSource: SeedSource {
     /// a type of an extension becomes `CREATE EXTENSION IF NOT EXISTS`. Each is skipped at a DR
     /// site that has it already (a seed continued, or of other tables).
     private func typesUsed(by tables: [SeedTable]) throws(SeedError) -> [String] {
-        let names =
-            "{"
-            + tables.map { "\"" + Self.name($0.table.schema, $0.table.name).replacing("\"", with: "\\\"") + "\"" }
-            .joined(separator: ",") + "}"
+        // The names as a JSON array: a string list with no quoting rules of its own to get wrong.
+        let names = String(
+            decoding: (try? JSONEncoder().encode(tables.map { Self.name($0.table.schema, $0.table.name) })) ?? Data(),
+            as: UTF8.self)
         // Every name printed in full: format_type qualifies whatever is not on the search path.
         do { _ = try connection.exec("SET search_path = pg_catalog") } catch {
             throw Self.failure(error, "read the tables' types")
@@ -127,7 +127,8 @@ public final class PostgreSQLSeedSource: SeedSource {
     static let typesQuery = """
         WITH RECURSIVE used(oid, depth) AS (
           SELECT a.atttypid, 0 FROM pg_attribute a
-          WHERE a.attrelid = ANY ($1::text[]::regclass[]) AND a.attnum > 0 AND NOT a.attisdropped
+          WHERE a.attrelid IN (SELECT to_regclass(n) FROM json_array_elements_text($1::json) AS n)
+            AND a.attnum > 0 AND NOT a.attisdropped
           UNION ALL
           SELECT c.child, u.depth + 1 FROM used u JOIN pg_type t ON t.oid = u.oid
           CROSS JOIN LATERAL (
